@@ -1,0 +1,297 @@
+//! JSON bodies of the relay's HTTP API and WebSocket frames.
+//!
+//! Binary fields (payloads, keys, ids) are base64url without padding.
+//! `send` takes the payload as a raw `application/octet-stream` body.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error_code::ErrorCode;
+use crate::ids::{MailboxId, Seq};
+use crate::keys::PublicKey;
+
+/// `POST /v1/mailboxes`: create a mailbox (signed by `recipient_key`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateMailbox {
+    /// Id chosen by the client (random); creating again with the same key is a no-op.
+    pub id: MailboxId,
+    /// Key that authorizes fetch, ack, delete and setting the sender key.
+    pub recipient_key: PublicKey,
+}
+
+/// `PUT /v1/mailboxes/{id}/sender`: set the sender key, once.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetSender {
+    /// Key that authorizes sending to the mailbox.
+    pub sender_key: PublicKey,
+}
+
+/// Answer to a send: where the message was stored.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Sent {
+    /// The message's sequence number in its mailbox.
+    pub seq: Seq,
+}
+
+/// One stored message.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Message {
+    /// Sequence number in its mailbox.
+    pub seq: Seq,
+    /// The opaque padded payload.
+    #[serde(with = "crate::b64::bytes")]
+    pub payload: Vec<u8>,
+}
+
+impl std::fmt::Debug for Message {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Message").field("seq", &self.seq).finish_non_exhaustive()
+    }
+}
+
+/// `GET /v1/mailboxes/{id}/messages`: messages after the cursor.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Fetched {
+    /// Messages in sequence order.
+    pub messages: Vec<Message>,
+    /// More messages are waiting past the last one returned.
+    pub more: bool,
+}
+
+/// `POST /v1/mailboxes/{id}/ack`: remove every message up to `up_to`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ack {
+    /// Last sequence number the client has safely stored.
+    pub up_to: Seq,
+}
+
+/// Answer to an ack.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Acked {
+    /// How many messages were removed.
+    pub removed: u64,
+}
+
+/// One mailbox in a batched sync.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncEntry {
+    /// The mailbox.
+    pub id: MailboxId,
+    /// Return messages after this cursor.
+    #[serde(default)]
+    pub after: Seq,
+    /// Optionally ack up to here first (saves a round trip).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ack_up_to: Option<Seq>,
+}
+
+/// `POST /v1/sync`: one round trip for many mailboxes. Signed by each
+/// mailbox's recipient key, signatures in the order of `mailboxes`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncRequest {
+    /// Mailboxes to read (at most 1000, no duplicates).
+    pub mailboxes: Vec<SyncEntry>,
+}
+
+/// Result for one mailbox of a sync.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SyncResult {
+    /// The mailbox.
+    pub id: MailboxId,
+    /// Messages after the cursor.
+    #[serde(default)]
+    pub messages: Vec<Message>,
+    /// More are waiting.
+    #[serde(default)]
+    pub more: bool,
+    /// Set when this mailbox could not be read (e.g. it no longer exists).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorCode>,
+}
+
+/// Answer to a sync, in the order of the request.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SyncResponse {
+    /// One result per requested mailbox.
+    pub mailboxes: Vec<SyncResult>,
+}
+
+/// Body of every error answer.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ErrorBody {
+    /// Stable error code.
+    pub code: ErrorCode,
+    /// The relay's clock (Unix seconds), sent with `stale_timestamp` so a
+    /// client with a wrong clock can correct its offset and retry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_time: Option<u64>,
+}
+
+/// Body of a signed WebSocket `subscribe` (signed with recipient keys).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Subscribe {
+    /// Mailboxes to follow, each with the cursor to start after.
+    pub mailboxes: Vec<SyncEntry>,
+}
+
+/// Body of a signed WebSocket `authorize_send` (signed with sender keys).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorizeSend {
+    /// Mailboxes this connection may then send to without further signatures.
+    pub mailboxes: Vec<MailboxId>,
+}
+
+/// Frames a client sends on the WebSocket (JSON text frames).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientFrame {
+    /// Follow mailboxes: the relay pushes what is waiting, then every new
+    /// message. `body` is the JSON text of a [`Subscribe`], signed as is.
+    Subscribe {
+        /// Request number echoed in the answer.
+        req: u64,
+        /// Signature timestamp.
+        ts: u64,
+        /// Nonce, base64url.
+        nonce: String,
+        /// Recipient-key signatures, base64url, in the order of the mailboxes.
+        sigs: Vec<String>,
+        /// The signed JSON text of a [`Subscribe`].
+        body: String,
+    },
+    /// Allow sends on this connection. `body` is the JSON text of an
+    /// [`AuthorizeSend`], signed with each mailbox's sender key.
+    AuthorizeSend {
+        /// Request number echoed in the answer.
+        req: u64,
+        /// Signature timestamp.
+        ts: u64,
+        /// Nonce, base64url.
+        nonce: String,
+        /// Sender-key signatures, base64url, in the order of the mailboxes.
+        sigs: Vec<String>,
+        /// The signed JSON text of an [`AuthorizeSend`].
+        body: String,
+    },
+    /// Send a payload to an authorized mailbox.
+    Send {
+        /// Request number echoed in the answer.
+        req: u64,
+        /// Target mailbox.
+        mailbox: MailboxId,
+        /// Padded payload, base64url.
+        #[serde(with = "crate::b64::bytes")]
+        payload: Vec<u8>,
+    },
+    /// Ack messages of a subscribed mailbox up to `up_to`.
+    Ack {
+        /// Request number echoed in the answer.
+        req: u64,
+        /// Mailbox.
+        mailbox: MailboxId,
+        /// Last sequence number safely stored.
+        up_to: Seq,
+    },
+}
+
+/// Frames the relay sends on the WebSocket.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum ServerFrame {
+    /// A subscribe, authorize_send or ack succeeded.
+    Ok {
+        /// The request number.
+        req: u64,
+    },
+    /// A send was stored durably.
+    Sent {
+        /// The request number.
+        req: u64,
+        /// Sequence number of the stored message.
+        seq: Seq,
+    },
+    /// A message in a subscribed mailbox.
+    Message {
+        /// The mailbox.
+        mailbox: MailboxId,
+        /// The message.
+        #[serde(flatten)]
+        message: Message,
+    },
+    /// A request failed.
+    Error {
+        /// The request number, when the frame could be parsed that far.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req: Option<u64>,
+        /// Stable error code.
+        code: ErrorCode,
+        /// The relay's clock, with `stale_timestamp`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        server_time: Option<u64>,
+    },
+}
+
+/// Path of the WebSocket operation used in its signing input.
+pub fn ws_signing_path(op: &str) -> String {
+    format!("/{}/ws/{op}", crate::API_VERSION)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_shapes_are_pinned() {
+        let id = MailboxId::from_bytes([1; 16]);
+        let frame = ServerFrame::Message {
+            mailbox: id,
+            message: Message {
+                seq: Seq(3),
+                payload: vec![0xff; 4],
+            },
+        };
+        insta::assert_snapshot!(serde_json::to_string(&frame).unwrap(),
+            @r#"{"op":"message","mailbox":"AQEBAQEBAQEBAQEBAQEBAQ","seq":3,"payload":"_____w"}"#);
+        let sync = SyncRequest {
+            mailboxes: vec![SyncEntry {
+                id,
+                after: Seq(7),
+                ack_up_to: Some(Seq(7)),
+            }],
+        };
+        insta::assert_snapshot!(serde_json::to_string(&sync).unwrap(),
+            @r#"{"mailboxes":[{"id":"AQEBAQEBAQEBAQEBAQEBAQ","after":7,"ack_up_to":7}]}"#);
+        let err = ErrorBody {
+            code: ErrorCode::StaleTimestamp,
+            server_time: Some(5),
+        };
+        insta::assert_snapshot!(serde_json::to_string(&err).unwrap(),
+            @r#"{"code":"stale_timestamp","server_time":5}"#);
+    }
+
+    #[test]
+    fn client_frames_parse_and_reject_garbage() {
+        let f: ClientFrame = serde_json::from_str(
+            r#"{"op":"ack","req":1,"mailbox":"AQEBAQEBAQEBAQEBAQEBAQ","up_to":9}"#,
+        )
+        .unwrap();
+        assert!(matches!(f, ClientFrame::Ack { req: 1, up_to: Seq(9), .. }));
+        assert!(serde_json::from_str::<ClientFrame>(r#"{"op":"nope"}"#).is_err());
+        assert!(serde_json::from_str::<ClientFrame>(r#"{"op":"ack","req":1}"#).is_err());
+    }
+
+    #[test]
+    fn message_debug_hides_payload() {
+        let m = Message {
+            seq: Seq(1),
+            payload: b"secret".to_vec(),
+        };
+        assert_eq!(format!("{m:?}"), "Message { seq: Seq(1), .. }");
+    }
+}

@@ -1,0 +1,116 @@
+//! Stable error codes a relay returns to clients. The text form is part of
+//! the API: never rename a variant's string.
+
+use serde::{Deserialize, Serialize};
+
+/// What went wrong, as told to the client (the relay's log holds the detail).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// The body is not the JSON the route expects.
+    MalformedJson,
+    /// A path, query or header value is malformed.
+    BadRequest,
+    /// The request body is larger than the route allows.
+    BodyTooLarge,
+    /// A payload's size is not one of the padding buckets.
+    PayloadSizeNotBucket,
+    /// Authentication headers are missing or malformed.
+    MissingAuth,
+    /// A signature does not verify under the mailbox's key.
+    BadSignature,
+    /// The request's timestamp is outside the accepted window.
+    StaleTimestamp,
+    /// The request's nonce was already used.
+    ReplayedRequest,
+    /// Creating a mailbox needs the operator's access token.
+    AccessTokenRequired,
+    /// No mailbox with that id.
+    UnknownMailbox,
+    /// A mailbox with that id exists with another key.
+    MailboxExists,
+    /// The mailbox's sender key was already set to another key.
+    SenderKeyAlreadySet,
+    /// The mailbox has no sender key yet, so nobody may send to it.
+    MailboxNotSecured,
+    /// The mailbox has reached its message or byte quota.
+    MailboxFull,
+    /// Too many mailboxes in one request.
+    TooManyMailboxes,
+    /// A WebSocket operation on a mailbox this connection is not authorized for.
+    NotAuthorized,
+    /// No such route.
+    NotFound,
+    /// The route exists but not with this method.
+    MethodNotAllowed,
+    /// The relay is overloaded; retry later.
+    Unavailable,
+    /// Something failed inside the relay.
+    Internal,
+}
+
+impl ErrorCode {
+    /// The stable text form, as it appears in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MalformedJson => "malformed_json",
+            Self::BadRequest => "bad_request",
+            Self::BodyTooLarge => "body_too_large",
+            Self::PayloadSizeNotBucket => "payload_size_not_bucket",
+            Self::MissingAuth => "missing_auth",
+            Self::BadSignature => "bad_signature",
+            Self::StaleTimestamp => "stale_timestamp",
+            Self::ReplayedRequest => "replayed_request",
+            Self::AccessTokenRequired => "access_token_required",
+            Self::UnknownMailbox => "unknown_mailbox",
+            Self::MailboxExists => "mailbox_exists",
+            Self::SenderKeyAlreadySet => "sender_key_already_set",
+            Self::MailboxNotSecured => "mailbox_not_secured",
+            Self::MailboxFull => "mailbox_full",
+            Self::TooManyMailboxes => "too_many_mailboxes",
+            Self::NotAuthorized => "not_authorized",
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::Unavailable => "unavailable",
+            Self::Internal => "internal",
+        }
+    }
+
+    /// Every code, for documentation checks.
+    pub const ALL: [ErrorCode; 20] = [
+        Self::MalformedJson,
+        Self::BadRequest,
+        Self::BodyTooLarge,
+        Self::PayloadSizeNotBucket,
+        Self::MissingAuth,
+        Self::BadSignature,
+        Self::StaleTimestamp,
+        Self::ReplayedRequest,
+        Self::AccessTokenRequired,
+        Self::UnknownMailbox,
+        Self::MailboxExists,
+        Self::SenderKeyAlreadySet,
+        Self::MailboxNotSecured,
+        Self::MailboxFull,
+        Self::TooManyMailboxes,
+        Self::NotAuthorized,
+        Self::NotFound,
+        Self::MethodNotAllowed,
+        Self::Unavailable,
+        Self::Internal,
+    ];
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_form_matches_serde() {
+        for c in ErrorCode::ALL {
+            let json = serde_json::to_string(&c).unwrap();
+            assert_eq!(json, format!("\"{}\"", c.as_str()));
+        }
+    }
+}

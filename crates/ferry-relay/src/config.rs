@@ -1,0 +1,72 @@
+//! Relay settings, with defaults that work with no flags at all.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use zeroize::Zeroizing;
+
+/// Everything an operator can tune.
+#[derive(Clone)]
+pub struct RelayConfig {
+    /// Address to listen on (loopback by default).
+    pub listen: SocketAddr,
+    /// Directory holding the embedded store.
+    pub data_dir: PathBuf,
+    /// How long an unfetched message is kept.
+    pub message_ttl: Duration,
+    /// How often expired messages are removed.
+    pub sweep_interval: Duration,
+    /// Most waiting messages per mailbox.
+    pub max_messages_per_mailbox: u64,
+    /// Most waiting payload bytes per mailbox.
+    pub max_bytes_per_mailbox: u64,
+    /// Most mailboxes in one sync or subscribe.
+    pub max_mailboxes_per_request: usize,
+    /// Largest JSON request body.
+    pub max_json_body: usize,
+    /// Most messages per mailbox in one fetch or sync answer.
+    pub fetch_limit: usize,
+    /// Most payload bytes in one fetch or sync answer.
+    pub fetch_max_bytes: usize,
+    /// Accepted difference between a request's timestamp and the relay clock.
+    pub max_clock_skew: Duration,
+    /// Most remembered nonces; beyond this requests are refused as busy.
+    pub replay_cache_entries: usize,
+    /// If set, creating a mailbox needs this token (a private relay).
+    pub access_token: Option<Zeroizing<String>>,
+    /// fsync at every group commit (power-loss durability).
+    pub fsync: bool,
+}
+
+impl std::fmt::Debug for RelayConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RelayConfig")
+            .field("listen", &self.listen)
+            .field("message_ttl", &self.message_ttl)
+            .field("access_token", &self.access_token.as_ref().map(|_| ".."))
+            .finish_non_exhaustive()
+    }
+}
+
+impl RelayConfig {
+    /// Defaults: loopback port 7070, data under the user's data directory.
+    pub fn new(data_dir: PathBuf) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7070)),
+            data_dir,
+            message_ttl: Duration::from_secs(21 * 24 * 3600),
+            sweep_interval: Duration::from_secs(60),
+            max_messages_per_mailbox: 10_000,
+            max_bytes_per_mailbox: 64 * 1024 * 1024,
+            max_mailboxes_per_request: 1000,
+            max_json_body: 1024 * 1024,
+            fetch_limit: 256,
+            fetch_max_bytes: 4 * 1024 * 1024,
+            max_clock_skew: Duration::from_secs(120),
+            replay_cache_entries: 4_000_000,
+            access_token: None,
+            fsync: true,
+        }
+    }
+}

@@ -1,0 +1,28 @@
+//! The Ferry relay: anonymous mailboxes with durable store-and-forward and
+//! live push over WebSocket.
+//!
+//! It owns the HTTP API (documented in `openapi.json`, checked by tests),
+//! request authentication (Ed25519 signatures by mailbox keys, replay and
+//! staleness checks), quotas, expiry, metrics, and storage behind
+//! [`store::MailboxStore`].
+//!
+//! It must never learn or log who talks to whom: no user identities exist
+//! here, payloads are opaque padded ciphertext, and logs carry no mailbox ids,
+//! IP addresses or payload sizes. Clients get a status and a stable error
+//! code; the detail goes to the log.
+
+pub mod clock;
+pub mod config;
+mod error;
+mod http;
+mod metrics;
+mod push;
+mod replay;
+mod server;
+pub mod store;
+mod ws;
+
+pub use clock::{Clock, SystemClock};
+pub use config::RelayConfig;
+pub use http::ROUTES;
+pub use server::{Relay, RelayError, RunningRelay};

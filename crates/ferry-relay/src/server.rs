@@ -1,0 +1,187 @@
+//! Wiring: store, state, router, listener, expiry sweeper, shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::RelayConfig;
+use crate::metrics::Metrics;
+use crate::push::Hub;
+use crate::replay::ReplayGuard;
+use crate::store::{MailboxStore, SqliteStore, SqliteStoreOptions, StoreError};
+
+pub(crate) struct AppState {
+    pub(crate) store: Arc<dyn MailboxStore>,
+    pub(crate) config: RelayConfig,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) replay: ReplayGuard,
+    pub(crate) hub: Hub,
+    pub(crate) metrics: Metrics,
+}
+
+pub(crate) type Shared = Arc<AppState>;
+
+/// Why the relay could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RelayError {
+    /// The data directory could not be created or used.
+    #[error("data directory: {0}")]
+    DataDir(#[source] std::io::Error),
+    /// The store could not be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The listen address could not be bound.
+    #[error("cannot listen: {0}")]
+    Bind(#[source] std::io::Error),
+    /// The server failed while running.
+    #[error("server: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
+/// A relay ready to be started.
+pub struct Relay {
+    config: RelayConfig,
+    store: Arc<dyn MailboxStore>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Relay {
+    /// A relay with the embedded SQLite store in `config.data_dir`.
+    pub fn embedded(config: RelayConfig) -> Result<Self, RelayError> {
+        create_private_dir(&config.data_dir).map_err(RelayError::DataDir)?;
+        let store = SqliteStore::open(
+            &config.data_dir,
+            SqliteStoreOptions {
+                fsync: config.fsync,
+                ..SqliteStoreOptions::default()
+            },
+        )?;
+        Ok(Self::with_store(config, Arc::new(store)))
+    }
+
+    /// A relay over any store backend.
+    pub fn with_store(config: RelayConfig, store: Arc<dyn MailboxStore>) -> Self {
+        Self {
+            config,
+            store,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// Replaces the clock (tests that need time to pass).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Binds the listen address and starts serving in the background.
+    pub async fn start(self) -> Result<RunningRelay, RelayError> {
+        let listener = TcpListener::bind(self.config.listen)
+            .await
+            .map_err(RelayError::Bind)?;
+        let local_addr = listener.local_addr().map_err(RelayError::Bind)?;
+        let now = self.clock.now();
+        let state: Shared = Arc::new(AppState {
+            replay: ReplayGuard::new(
+                self.config.max_clock_skew.as_secs(),
+                now,
+                self.config.replay_cache_entries,
+            ),
+            store: self.store,
+            clock: self.clock,
+            hub: Hub::default(),
+            metrics: Metrics::default(),
+            config: self.config,
+        });
+        let (stop_tx, mut stop_rx) = watch::channel(false);
+        let sweeper = tokio::spawn(sweep(state.clone(), stop_tx.subscribe()));
+        let app = crate::http::router(state.clone());
+        let server = tokio::spawn(async move {
+            let r = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stop_rx.wait_for(|stop| *stop).await;
+                })
+                .await
+                .map_err(RelayError::Serve);
+            sweeper.abort();
+            r
+        });
+        tracing::info!("relay listening");
+        Ok(RunningRelay {
+            local_addr,
+            stop: stop_tx,
+            server,
+        })
+    }
+}
+
+async fn sweep(s: Shared, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(s.config.sweep_interval.max(std::time::Duration::from_millis(100)));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        match s.store.expire(s.clock.now()).await {
+            Ok(n) => {
+                s.metrics.messages_expired.fetch_add(n, Ordering::Relaxed);
+            }
+            Err(e) => tracing::warn!(error = %e, "expiry sweep failed"),
+        }
+    }
+}
+
+fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+/// A relay serving in the background.
+pub struct RunningRelay {
+    local_addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    server: JoinHandle<Result<(), RelayError>>,
+}
+
+impl RunningRelay {
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Base URL, `http://ADDR`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.local_addr)
+    }
+
+    /// Stops accepting, finishes in-flight requests and returns.
+    pub async fn shutdown(self) -> Result<(), RelayError> {
+        let _ = self.stop.send(true);
+        self.server
+            .await
+            .map_err(|e| RelayError::Serve(std::io::Error::other(e.to_string())))?
+    }
+
+    /// Waits until the server stops on its own (or fails).
+    pub async fn wait(self) -> Result<(), RelayError> {
+        self.server
+            .await
+            .map_err(|e| RelayError::Serve(std::io::Error::other(e.to_string())))?
+    }
+
+    /// Asks the server to stop; [`RunningRelay::wait`] then returns.
+    pub fn stop_handle(&self) -> watch::Sender<bool> {
+        self.stop.clone()
+    }
+}

@@ -1,0 +1,153 @@
+//! Mailbox storage: the [`MailboxStore`] trait every backend implements, and
+//! the embedded SQLite backend.
+//!
+//! A backend owns durability: when `append` returns `Ok`, the message must
+//! survive a crash of the relay process (and, for SQLite with its default
+//! settings, of the machine). Every backend runs the shared conformance suite
+//! in [`conformance`] through [`mailbox_store_conformance!`](crate::mailbox_store_conformance).
+
+pub mod conformance;
+mod sqlite;
+
+pub use sqlite::{SqliteStore, SqliteStoreOptions};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use ferry_proto::{MailboxId, PublicKey, Seq};
+
+/// A mailbox's keys, as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MailboxRecord {
+    /// Authorizes fetch, ack, delete and setting the sender key.
+    pub recipient_key: PublicKey,
+    /// Authorizes send; `None` until the mailbox is secured.
+    pub sender_key: Option<PublicKey>,
+}
+
+/// Per-mailbox limits on what may be waiting at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    /// Most unacked messages.
+    pub max_messages: u64,
+    /// Most unacked payload bytes.
+    pub max_bytes: u64,
+}
+
+/// A message as read back from a store.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredMessage {
+    /// Sequence number in its mailbox.
+    pub seq: Seq,
+    /// The opaque payload.
+    pub payload: Bytes,
+}
+
+impl std::fmt::Debug for StoredMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredMessage").field("seq", &self.seq).finish_non_exhaustive()
+    }
+}
+
+/// What one mailbox read returned.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FetchBatch {
+    /// Messages after the cursor, in order.
+    pub messages: Vec<StoredMessage>,
+    /// More were waiting than the limits allowed.
+    pub more: bool,
+}
+
+/// Limits on one read, across all the mailboxes it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FetchLimits {
+    /// Most messages per mailbox.
+    pub per_mailbox: usize,
+    /// Most payload bytes in all (at least one message is always returned
+    /// for the first mailbox that has one, so progress is always possible).
+    pub total_bytes: usize,
+}
+
+/// Whether a create made a new mailbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Created {
+    /// A new mailbox.
+    New,
+    /// It already existed with the same recipient key (a retried create).
+    Existing,
+}
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// No mailbox with that id.
+    #[error("unknown mailbox")]
+    UnknownMailbox,
+    /// The id is taken by a mailbox with another recipient key.
+    #[error("mailbox exists with another key")]
+    MailboxExists,
+    /// The sender key is already set to another key.
+    #[error("sender key already set")]
+    SenderKeyAlreadySet,
+    /// The mailbox's quota is reached.
+    #[error("mailbox quota reached")]
+    MailboxFull,
+    /// The data was written by a newer relay version.
+    #[error("store schema version {found} is newer than supported {supported}")]
+    UnsupportedVersion {
+        /// Version on disk.
+        found: i64,
+        /// Newest this build understands.
+        supported: i64,
+    },
+    /// The store is shutting down.
+    #[error("store closed")]
+    Closed,
+    /// The backend failed (I/O, corruption, ...). The text holds no
+    /// identifiers or payload data.
+    #[error("storage backend: {0}")]
+    Backend(String),
+}
+
+/// Storage of mailboxes and their waiting messages.
+#[async_trait]
+pub trait MailboxStore: Send + Sync + 'static {
+    /// Creates a mailbox; idempotent for the same key.
+    async fn create_mailbox(&self, id: MailboxId, recipient_key: PublicKey, now: u64)
+    -> Result<Created, StoreError>;
+
+    /// Looks mailboxes up; `None` for unknown ids, in the order given.
+    async fn mailboxes(&self, ids: Vec<MailboxId>) -> Result<Vec<Option<MailboxRecord>>, StoreError>;
+
+    /// Sets the sender key once; setting the same key again succeeds.
+    async fn set_sender_key(&self, id: MailboxId, sender_key: PublicKey) -> Result<(), StoreError>;
+
+    /// Stores a message durably and returns its sequence number.
+    async fn append(
+        &self,
+        id: MailboxId,
+        payload: Bytes,
+        expires_at: u64,
+        quota: Quota,
+    ) -> Result<Seq, StoreError>;
+
+    /// Reads messages after each cursor that have not expired at `now`.
+    /// Unknown mailboxes read as empty.
+    async fn fetch(
+        &self,
+        reads: Vec<(MailboxId, Seq)>,
+        limits: FetchLimits,
+        now: u64,
+    ) -> Result<Vec<FetchBatch>, StoreError>;
+
+    /// Removes every message up to each `up_to`; returns how many were
+    /// removed per mailbox. Fails with `UnknownMailbox` (changing nothing)
+    /// if any mailbox does not exist.
+    async fn ack(&self, acks: Vec<(MailboxId, Seq)>) -> Result<Vec<u64>, StoreError>;
+
+    /// Deletes a mailbox and everything in it; `false` if it did not exist.
+    async fn delete_mailbox(&self, id: MailboxId) -> Result<bool, StoreError>;
+
+    /// Removes messages that expired at or before `now`; returns how many.
+    async fn expire(&self, now: u64) -> Result<u64, StoreError>;
+}
