@@ -46,7 +46,9 @@ pub struct Message {
 
 impl std::fmt::Debug for Message {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Message").field("seq", &self.seq).finish_non_exhaustive()
+        f.debug_struct("Message")
+            .field("seq", &self.seq)
+            .finish_non_exhaustive()
     }
 }
 
@@ -281,7 +283,14 @@ mod tests {
             r#"{"op":"ack","req":1,"mailbox":"AQEBAQEBAQEBAQEBAQEBAQ","up_to":9}"#,
         )
         .unwrap();
-        assert!(matches!(f, ClientFrame::Ack { req: 1, up_to: Seq(9), .. }));
+        assert!(matches!(
+            f,
+            ClientFrame::Ack {
+                req: 1,
+                up_to: Seq(9),
+                ..
+            }
+        ));
         assert!(serde_json::from_str::<ClientFrame>(r#"{"op":"nope"}"#).is_err());
         assert!(serde_json::from_str::<ClientFrame>(r#"{"op":"ack","req":1}"#).is_err());
     }

@@ -77,7 +77,13 @@ impl Nonce {
 }
 
 /// The bytes every signature of a request covers.
-pub fn signing_input(method: &str, path: &str, timestamp: u64, nonce: &Nonce, body: &[u8]) -> Vec<u8> {
+pub fn signing_input(
+    method: &str,
+    path: &str,
+    timestamp: u64,
+    nonce: &Nonce,
+    body: &[u8],
+) -> Vec<u8> {
     let digest = Sha256::digest(body);
     let mut hex = String::with_capacity(64);
     for b in digest {
@@ -213,23 +219,50 @@ mod tests {
         let keys = [a.public(), b.public()];
         assert!(parsed.verify(&keys, "POST", "/v1/sync", b"body").is_ok());
         // Anything changed breaks it.
-        assert_eq!(parsed.verify(&keys, "POST", "/v1/sync", b"bodY"), Err(AuthError::BadSignature));
-        assert_eq!(parsed.verify(&keys, "PUT", "/v1/sync", b"body"), Err(AuthError::BadSignature));
-        assert_eq!(parsed.verify(&keys, "POST", "/v1/syn", b"body"), Err(AuthError::BadSignature));
+        assert_eq!(
+            parsed.verify(&keys, "POST", "/v1/sync", b"bodY"),
+            Err(AuthError::BadSignature)
+        );
+        assert_eq!(
+            parsed.verify(&keys, "PUT", "/v1/sync", b"body"),
+            Err(AuthError::BadSignature)
+        );
+        assert_eq!(
+            parsed.verify(&keys, "POST", "/v1/syn", b"body"),
+            Err(AuthError::BadSignature)
+        );
         let swapped = [b.public(), a.public()];
-        assert_eq!(parsed.verify(&swapped, "POST", "/v1/sync", b"body"), Err(AuthError::BadSignature));
+        assert_eq!(
+            parsed.verify(&swapped, "POST", "/v1/sync", b"body"),
+            Err(AuthError::BadSignature)
+        );
         assert!(matches!(
             parsed.verify(&keys[..1], "POST", "/v1/sync", b"body"),
-            Err(AuthError::SignatureCount { expected: 1, got: 2 })
+            Err(AuthError::SignatureCount {
+                expected: 1,
+                got: 2
+            })
         ));
     }
 
     #[test]
     fn malformed_headers_are_errors() {
-        assert_eq!(RequestAuth::from_parts("x", "AA", "AA"), Err(AuthError::Malformed));
-        assert_eq!(RequestAuth::from_parts("1", "AA", "AA"), Err(AuthError::Malformed));
+        assert_eq!(
+            RequestAuth::from_parts("x", "AA", "AA"),
+            Err(AuthError::Malformed)
+        );
+        assert_eq!(
+            RequestAuth::from_parts("1", "AA", "AA"),
+            Err(AuthError::Malformed)
+        );
         let n = b64::encode(&[0; 16]);
-        assert_eq!(RequestAuth::from_parts("1", &n, "AA,BB"), Err(AuthError::Malformed));
-        assert_eq!(RequestAuth::from_parts("1", &n, ""), Err(AuthError::Malformed));
+        assert_eq!(
+            RequestAuth::from_parts("1", &n, "AA,BB"),
+            Err(AuthError::Malformed)
+        );
+        assert_eq!(
+            RequestAuth::from_parts("1", &n, ""),
+            Err(AuthError::Malformed)
+        );
     }
 }

@@ -70,7 +70,9 @@ impl<'de> Deserialize<'de> for MailboxId {
 
 /// Position of a message in its mailbox: 1 for the first message, strictly
 /// increasing, never reused. A cursor `after = Seq(0)` reads from the start.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Seq(pub u64);
 

@@ -129,8 +129,14 @@ mod tests {
         let other = MailboxKey::generate(&mut OsRng);
         let sig = k.sign(b"hello");
         assert!(k.public().verify(b"hello", &sig).is_ok());
-        assert_eq!(k.public().verify(b"hellO", &sig), Err(KeyError::BadSignature));
-        assert_eq!(other.public().verify(b"hello", &sig), Err(KeyError::BadSignature));
+        assert_eq!(
+            k.public().verify(b"hellO", &sig),
+            Err(KeyError::BadSignature)
+        );
+        assert_eq!(
+            other.public().verify(b"hello", &sig),
+            Err(KeyError::BadSignature)
+        );
     }
 
     #[test]
@@ -138,6 +144,9 @@ mod tests {
         // The identity point is a small-order ("weak") key.
         let mut identity = [0u8; 32];
         identity[0] = 1;
-        assert_eq!(PublicKey::from_bytes(&identity), Err(KeyError::InvalidPublicKey));
+        assert_eq!(
+            PublicKey::from_bytes(&identity),
+            Err(KeyError::InvalidPublicKey)
+        );
     }
 }

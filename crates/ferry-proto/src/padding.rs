@@ -83,7 +83,10 @@ mod tests {
         assert_eq!(pad(&[1; 252]).unwrap().len(), 256);
         assert_eq!(pad(&[1; 253]).unwrap().len(), 1024);
         assert_eq!(pad(&[1; MAX_CONTENT]).unwrap().len(), MAX_PAYLOAD);
-        assert_eq!(pad(&[1; MAX_CONTENT + 1]), Err(PaddingError::TooLarge(MAX_CONTENT + 1)));
+        assert_eq!(
+            pad(&[1; MAX_CONTENT + 1]),
+            Err(PaddingError::TooLarge(MAX_CONTENT + 1))
+        );
     }
 
     #[test]

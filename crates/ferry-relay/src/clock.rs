@@ -38,6 +38,8 @@ impl OffsetClock {
 
 impl Clock for OffsetClock {
     fn now(&self) -> u64 {
-        SystemClock.now().saturating_add(self.offset.load(Ordering::Relaxed))
+        SystemClock
+            .now()
+            .saturating_add(self.offset.load(Ordering::Relaxed))
     }
 }

@@ -86,9 +86,17 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = status_of(self.code);
         if status.is_server_error() {
-            tracing::warn!(code = self.code.as_str(), detail = self.detail.as_deref(), "request failed");
+            tracing::warn!(
+                code = self.code.as_str(),
+                detail = self.detail.as_deref(),
+                "request failed"
+            );
         } else {
-            tracing::debug!(code = self.code.as_str(), detail = self.detail.as_deref(), "request refused");
+            tracing::debug!(
+                code = self.code.as_str(),
+                detail = self.detail.as_deref(),
+                "request refused"
+            );
         }
         let mut resp = (
             status,

@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use axum::Json;
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Request, State};
@@ -15,11 +16,13 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, delete, get, post, put};
-use axum::Router;
 use ferry_proto::api::{
-    Ack, Acked, CreateMailbox, Fetched, Message, SetSender, Sent, SyncRequest, SyncResponse, SyncResult,
+    Ack, Acked, CreateMailbox, Fetched, Message, Sent, SetSender, SyncRequest, SyncResponse,
+    SyncResult,
 };
-use ferry_proto::auth::{HEADER_ACCESS_TOKEN, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, RequestAuth};
+use ferry_proto::auth::{
+    HEADER_ACCESS_TOKEN, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, RequestAuth,
+};
 use ferry_proto::{ErrorCode, MailboxId, PublicKey, Seq, padding};
 use serde::de::DeserializeOwned;
 use subtle::ConstantTimeEq as _;
@@ -42,16 +45,36 @@ fn routes() -> Vec<(&'static str, &'static str, MethodRouter<Shared>)> {
     vec![
         ("GET", "/health", get(health)),
         ("GET", "/metrics", get(metrics)),
-        ("POST", "/v1/mailboxes", post(create_mailbox).layer(json_limit)),
-        ("DELETE", "/v1/mailboxes/{id}", delete(delete_mailbox).layer(json_limit)),
-        ("PUT", "/v1/mailboxes/{id}/sender", put(set_sender).layer(json_limit)),
+        (
+            "POST",
+            "/v1/mailboxes",
+            post(create_mailbox).layer(json_limit),
+        ),
+        (
+            "DELETE",
+            "/v1/mailboxes/{id}",
+            delete(delete_mailbox).layer(json_limit),
+        ),
+        (
+            "PUT",
+            "/v1/mailboxes/{id}/sender",
+            put(set_sender).layer(json_limit),
+        ),
         (
             "POST",
             "/v1/mailboxes/{id}/messages",
             post(send).layer(DefaultBodyLimit::max(padding::MAX_PAYLOAD)),
         ),
-        ("GET", "/v1/mailboxes/{id}/messages", get(fetch).layer(json_limit)),
-        ("POST", "/v1/mailboxes/{id}/ack", post(ack).layer(json_limit)),
+        (
+            "GET",
+            "/v1/mailboxes/{id}/messages",
+            get(fetch).layer(json_limit),
+        ),
+        (
+            "POST",
+            "/v1/mailboxes/{id}/ack",
+            post(ack).layer(json_limit),
+        ),
         ("POST", "/v1/sync", post(sync).layer(json_limit)),
         ("GET", "/v1/ws", get(crate::ws::upgrade)),
     ]
@@ -90,7 +113,13 @@ async fn observe(State(s): State<Shared>, req: Request, next: Next) -> Response 
     let took = started.elapsed();
     let status = resp.status().as_u16();
     s.metrics.observe_request(&route, method, status, took);
-    tracing::debug!(route, method, status, micros = took.as_micros() as u64, "request");
+    tracing::debug!(
+        route,
+        method,
+        status,
+        micros = took.as_micros() as u64,
+        "request"
+    );
     resp
 }
 
@@ -133,7 +162,11 @@ fn body_bytes(r: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
 fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| {
         // serde_json's message names the problem and position, not values.
-        ApiError::new(ErrorCode::MalformedJson).detail(format!("{:?} at column {}", e.classify(), e.column()))
+        ApiError::new(ErrorCode::MalformedJson).detail(format!(
+            "{:?} at column {}",
+            e.classify(),
+            e.column()
+        ))
     })
 }
 
@@ -149,8 +182,12 @@ fn request_auth(headers: &HeaderMap) -> Result<RequestAuth, ApiError> {
             .and_then(|v| v.to_str().ok())
             .ok_or_else(|| ApiError::new(ErrorCode::MissingAuth))
     };
-    RequestAuth::from_parts(get(HEADER_TIMESTAMP)?, get(HEADER_NONCE)?, get(HEADER_SIGNATURE)?)
-        .map_err(|_| ApiError::new(ErrorCode::MissingAuth).detail("malformed auth headers"))
+    RequestAuth::from_parts(
+        get(HEADER_TIMESTAMP)?,
+        get(HEADER_NONCE)?,
+        get(HEADER_SIGNATURE)?,
+    )
+    .map_err(|_| ApiError::new(ErrorCode::MissingAuth).detail("malformed auth headers"))
 }
 
 fn signed_path(uri: &Uri) -> &str {
@@ -180,7 +217,8 @@ pub(crate) async fn authenticate(
     } else {
         verify()
     };
-    let auth = verified.map_err(|e| ApiError::new(ErrorCode::BadSignature).detail(e.to_string()))?;
+    let auth =
+        verified.map_err(|e| ApiError::new(ErrorCode::BadSignature).detail(e.to_string()))?;
     let now = s.clock.now();
     s.replay
         .remember(auth.timestamp, &auth.nonce, now)
@@ -216,16 +254,25 @@ pub(crate) fn quota(s: &Shared) -> Quota {
 
 pub(crate) fn limits(s: &Shared, requested: Option<usize>) -> FetchLimits {
     FetchLimits {
-        per_mailbox: requested.unwrap_or(s.config.fetch_limit).clamp(1, s.config.fetch_limit),
+        per_mailbox: requested
+            .unwrap_or(s.config.fetch_limit)
+            .clamp(1, s.config.fetch_limit),
         total_bytes: s.config.fetch_max_bytes,
     }
 }
 
 /// Stores a message and pushes it to live subscribers.
-pub(crate) async fn store_and_push(s: &Shared, id: MailboxId, payload: Bytes) -> Result<Seq, ApiError> {
+pub(crate) async fn store_and_push(
+    s: &Shared,
+    id: MailboxId,
+    payload: Bytes,
+) -> Result<Seq, ApiError> {
     let started = Instant::now();
     let expires_at = s.clock.now().saturating_add(s.config.message_ttl.as_secs());
-    let seq = s.store.append(id, payload.clone(), expires_at, quota(s)).await?;
+    let seq = s
+        .store
+        .append(id, payload.clone(), expires_at, quota(s))
+        .await?;
     s.metrics.observe_store_write(started.elapsed());
     s.metrics.messages_stored.fetch_add(1, Ordering::Relaxed);
     let n = s.hub.publish(Pushed {
@@ -233,7 +280,9 @@ pub(crate) async fn store_and_push(s: &Shared, id: MailboxId, payload: Bytes) ->
         seq,
         payload,
     });
-    s.metrics.messages_pushed.fetch_add(n as u64, Ordering::Relaxed);
+    s.metrics
+        .messages_pushed
+        .fetch_add(n as u64, Ordering::Relaxed);
     Ok(seq)
 }
 
@@ -259,7 +308,10 @@ async fn create_mailbox(
     let auth = request_auth(&headers)?;
     let path = signed_path(&uri).to_owned();
     authenticate(&s, auth, vec![req.recipient_key], "POST", path, body).await?;
-    let created = s.store.create_mailbox(req.id, req.recipient_key, s.clock.now()).await?;
+    let created = s
+        .store
+        .create_mailbox(req.id, req.recipient_key, s.clock.now())
+        .await?;
     let status = match created {
         crate::store::Created::New => StatusCode::CREATED,
         crate::store::Created::Existing => StatusCode::OK,
@@ -278,7 +330,15 @@ async fn delete_mailbox(
     let id = parse_id(&raw)?;
     let rec = lookup(&s, id).await?;
     let auth = request_auth(&headers)?;
-    authenticate(&s, auth, vec![rec.recipient_key], "DELETE", signed_path(&uri).to_owned(), body).await?;
+    authenticate(
+        &s,
+        auth,
+        vec![rec.recipient_key],
+        "DELETE",
+        signed_path(&uri).to_owned(),
+        body,
+    )
+    .await?;
     s.store.delete_mailbox(id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -295,7 +355,15 @@ async fn set_sender(
     let req: SetSender = parse_json(&body)?;
     let rec = lookup(&s, id).await?;
     let auth = request_auth(&headers)?;
-    authenticate(&s, auth, vec![rec.recipient_key], "PUT", signed_path(&uri).to_owned(), body).await?;
+    authenticate(
+        &s,
+        auth,
+        vec![rec.recipient_key],
+        "PUT",
+        signed_path(&uri).to_owned(),
+        body,
+    )
+    .await?;
     s.store.set_sender_key(id, req.sender_key).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -317,7 +385,15 @@ async fn send(
         .sender_key
         .ok_or_else(|| ApiError::new(ErrorCode::MailboxNotSecured))?;
     let auth = request_auth(&headers)?;
-    authenticate(&s, auth, vec![sender], "POST", signed_path(&uri).to_owned(), body.clone()).await?;
+    authenticate(
+        &s,
+        auth,
+        vec![sender],
+        "POST",
+        signed_path(&uri).to_owned(),
+        body.clone(),
+    )
+    .await?;
     let seq = store_and_push(&s, id, body).await?;
     Ok((StatusCode::CREATED, Json(Sent { seq })).into_response())
 }
@@ -342,7 +418,15 @@ async fn fetch(
     let q: FetchQuery = serde_urlencoded_query(uri.query().unwrap_or(""))?;
     let rec = lookup(&s, id).await?;
     let auth = request_auth(&headers)?;
-    authenticate(&s, auth, vec![rec.recipient_key], "GET", signed_path(&uri).to_owned(), body).await?;
+    authenticate(
+        &s,
+        auth,
+        vec![rec.recipient_key],
+        "GET",
+        signed_path(&uri).to_owned(),
+        body,
+    )
+    .await?;
     let mut batches = s
         .store
         .fetch(vec![(id, Seq(q.after))], limits(&s, q.limit), s.clock.now())
@@ -356,9 +440,11 @@ async fn fetch(
 }
 
 fn serde_urlencoded_query<T: DeserializeOwned>(q: &str) -> Result<T, ApiError> {
-    axum::extract::Query::<T>::try_from_uri(&Uri::try_from(format!("/?{q}")).map_err(|_| bad_query())?)
-        .map(|axum::extract::Query(v)| v)
-        .map_err(|_| bad_query())
+    axum::extract::Query::<T>::try_from_uri(
+        &Uri::try_from(format!("/?{q}")).map_err(|_| bad_query())?,
+    )
+    .map(|axum::extract::Query(v)| v)
+    .map_err(|_| bad_query())
 }
 
 fn bad_query() -> ApiError {
@@ -377,7 +463,15 @@ async fn ack(
     let req: Ack = parse_json(&body)?;
     let rec = lookup(&s, id).await?;
     let auth = request_auth(&headers)?;
-    authenticate(&s, auth, vec![rec.recipient_key], "POST", signed_path(&uri).to_owned(), body).await?;
+    authenticate(
+        &s,
+        auth,
+        vec![rec.recipient_key],
+        "POST",
+        signed_path(&uri).to_owned(),
+        body,
+    )
+    .await?;
     let removed = s.store.ack(vec![(id, req.up_to)]).await?;
     Ok(Json(Acked {
         removed: removed.first().copied().unwrap_or(0),
@@ -471,7 +565,11 @@ async fn sync(
         .filter(|(_, r)| r.is_some())
         .map(|(e, _)| (e.id, e.after))
         .collect();
-    let mut batches = s.store.fetch(reads, limits(&s, None), s.clock.now()).await?.into_iter();
+    let mut batches = s
+        .store
+        .fetch(reads, limits(&s, None), s.clock.now())
+        .await?
+        .into_iter();
     let mut out = Vec::with_capacity(ids.len());
     for (entry, rec) in req.mailboxes.iter().zip(&records) {
         if rec.is_none() {

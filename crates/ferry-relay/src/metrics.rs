@@ -35,7 +35,11 @@ impl Histogram {
         }
         let _ = writeln!(out, "{name}_bucket{{{labels}le=\"+Inf\"}} {}", self.count);
         let plain = labels.trim_end_matches(',');
-        let set = if plain.is_empty() { String::new() } else { format!("{{{plain}}}") };
+        let set = if plain.is_empty() {
+            String::new()
+        } else {
+            format!("{{{plain}}}")
+        };
         let _ = writeln!(out, "{name}_sum{set} {}", self.sum);
         let _ = writeln!(out, "{name}_count{set} {}", self.count);
     }
@@ -54,7 +58,13 @@ pub(crate) struct Metrics {
 }
 
 impl Metrics {
-    pub(crate) fn observe_request(&self, route: &str, method: &'static str, status: u16, took: Duration) {
+    pub(crate) fn observe_request(
+        &self,
+        route: &str,
+        method: &'static str,
+        status: u16,
+        took: Duration,
+    ) {
         if let Ok(mut r) = self.requests.lock() {
             *r.entry((route.to_owned(), method, status)).or_default() += 1;
         }
@@ -83,7 +93,9 @@ impl Metrics {
                 );
             }
         }
-        out.push_str("# HELP ferry_http_request_duration_seconds Time to answer, by route template.\n");
+        out.push_str(
+            "# HELP ferry_http_request_duration_seconds Time to answer, by route template.\n",
+        );
         out.push_str("# TYPE ferry_http_request_duration_seconds histogram\n");
         if let Ok(l) = self.latency.lock() {
             for ((route, method), h) in l.iter() {
@@ -91,19 +103,41 @@ impl Metrics {
                 h.render(&mut out, "ferry_http_request_duration_seconds", &labels);
             }
         }
-        out.push_str("# HELP ferry_store_write_seconds Time from queuing a write to its durable commit.\n");
+        out.push_str(
+            "# HELP ferry_store_write_seconds Time from queuing a write to its durable commit.\n",
+        );
         out.push_str("# TYPE ferry_store_write_seconds histogram\n");
         if let Ok(h) = self.commit.lock() {
             h.render(&mut out, "ferry_store_write_seconds", "");
         }
         let counters = [
-            ("ferry_messages_stored_total", "Messages durably stored.", &self.messages_stored),
-            ("ferry_messages_pushed_total", "Messages pushed over WebSockets.", &self.messages_pushed),
-            ("ferry_messages_expired_total", "Messages removed unfetched at expiry.", &self.messages_expired),
-            ("ferry_ws_frames_total", "WebSocket frames received.", &self.ws_frames),
+            (
+                "ferry_messages_stored_total",
+                "Messages durably stored.",
+                &self.messages_stored,
+            ),
+            (
+                "ferry_messages_pushed_total",
+                "Messages pushed over WebSockets.",
+                &self.messages_pushed,
+            ),
+            (
+                "ferry_messages_expired_total",
+                "Messages removed unfetched at expiry.",
+                &self.messages_expired,
+            ),
+            (
+                "ferry_ws_frames_total",
+                "WebSocket frames received.",
+                &self.ws_frames,
+            ),
         ];
         for (name, help, v) in counters {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", v.load(Ordering::Relaxed));
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                v.load(Ordering::Relaxed)
+            );
         }
         let _ = writeln!(
             out,

@@ -85,14 +85,22 @@ mod tests {
     #[test]
     fn window_floor_and_replay() {
         let g = ReplayGuard::new(60, 1000, 10);
-        assert_eq!(g.check_time(999, 1000), Err(ReplayError::Stale), "before start");
+        assert_eq!(
+            g.check_time(999, 1000),
+            Err(ReplayError::Stale),
+            "before start"
+        );
         assert_eq!(g.check_time(1061, 1000), Err(ReplayError::Stale), "future");
         assert_eq!(g.check_time(1000, 1000), Ok(()));
         assert_eq!(g.check_time(1100, 1200), Err(ReplayError::Stale), "too old");
         let n = Nonce([1; 16]);
         assert_eq!(g.remember(1000, &n, 1000), Ok(()));
         assert_eq!(g.remember(1000, &n, 1001), Err(ReplayError::Replayed));
-        assert_eq!(g.remember(1001, &n, 1001), Ok(()), "same nonce, other second");
+        assert_eq!(
+            g.remember(1001, &n, 1001),
+            Ok(()),
+            "same nonce, other second"
+        );
         // Once the window has passed, the timestamp itself is refused.
         assert_eq!(g.remember(1000, &n, 1100), Err(ReplayError::Stale));
     }
@@ -103,7 +111,10 @@ mod tests {
         for i in 0..3u8 {
             assert_eq!(g.remember(100, &Nonce([i; 16]), 100), Ok(()));
         }
-        assert_eq!(g.remember(100, &Nonce([9; 16]), 100), Err(ReplayError::Busy));
+        assert_eq!(
+            g.remember(100, &Nonce([9; 16]), 100),
+            Err(ReplayError::Busy)
+        );
         // Old entries are dropped when their second leaves the window.
         assert_eq!(g.remember(200, &Nonce([9; 16]), 200), Ok(()));
     }

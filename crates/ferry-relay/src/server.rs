@@ -122,7 +122,11 @@ impl Relay {
 }
 
 async fn sweep(s: Shared, mut stop: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(s.config.sweep_interval.max(std::time::Duration::from_millis(100)));
+    let mut tick = tokio::time::interval(
+        s.config
+            .sweep_interval
+            .max(std::time::Duration::from_millis(100)),
+    );
     loop {
         tokio::select! {
             _ = tick.tick() => {}

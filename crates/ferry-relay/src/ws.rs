@@ -19,10 +19,12 @@ use std::sync::atomic::Ordering;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::response::{IntoResponse, Response};
-use ferry_proto::api::{AuthorizeSend, ClientFrame, Message, ServerFrame, Subscribe, ws_signing_path};
+use ferry_proto::api::{
+    AuthorizeSend, ClientFrame, Message, ServerFrame, Subscribe, ws_signing_path,
+};
 use ferry_proto::auth::{Nonce, RequestAuth};
 use ferry_proto::keys::SIGNATURE_LEN;
 use ferry_proto::{ErrorCode, MailboxId, Seq, b64, padding};
@@ -115,21 +117,34 @@ async fn write_all(
     frames: &mut Vec<ServerFrame>,
 ) -> Result<(), axum::Error> {
     for f in frames.drain(..) {
-        let text = serde_json::to_string(&f).unwrap_or_else(|_| String::from(r#"{"op":"error","code":"internal"}"#));
+        let text = serde_json::to_string(&f)
+            .unwrap_or_else(|_| String::from(r#"{"op":"error","code":"internal"}"#));
         sink.feed(WsMessage::Text(text.into())).await?;
     }
     sink.flush().await
 }
 
 fn error_frame(req: Option<u64>, code: ErrorCode, server_time: Option<u64>) -> ServerFrame {
-    ServerFrame::Error { req, code, server_time }
+    ServerFrame::Error {
+        req,
+        code,
+        server_time,
+    }
 }
 
 fn api_error_frame(req: u64, e: ApiError) -> ServerFrame {
     if crate::error::status_of(e.code).is_server_error() {
-        tracing::warn!(code = e.code.as_str(), detail = e.detail.as_deref(), "ws request failed");
+        tracing::warn!(
+            code = e.code.as_str(),
+            detail = e.detail.as_deref(),
+            "ws request failed"
+        );
     } else {
-        tracing::debug!(code = e.code.as_str(), detail = e.detail.as_deref(), "ws request refused");
+        tracing::debug!(
+            code = e.code.as_str(),
+            detail = e.detail.as_deref(),
+            "ws request refused"
+        );
     }
     error_frame(Some(req), e.code, e.server_time)
 }
@@ -162,26 +177,42 @@ impl Conn {
             }
         };
         match frame {
-            ClientFrame::Subscribe { req, ts, nonce, sigs, body } => {
-                match self.subscribe(ts, &nonce, &sigs, body).await {
-                    Ok(entries) => {
-                        frames.push(ServerFrame::Ok { req });
-                        self.send_backlog(&entries, frames).await;
-                    }
-                    Err(e) => frames.push(api_error_frame(req, e)),
+            ClientFrame::Subscribe {
+                req,
+                ts,
+                nonce,
+                sigs,
+                body,
+            } => match self.subscribe(ts, &nonce, &sigs, body).await {
+                Ok(entries) => {
+                    frames.push(ServerFrame::Ok { req });
+                    self.send_backlog(&entries, frames).await;
                 }
-            }
-            ClientFrame::AuthorizeSend { req, ts, nonce, sigs, body } => {
-                match self.authorize_send(ts, &nonce, &sigs, body).await {
-                    Ok(()) => frames.push(ServerFrame::Ok { req }),
-                    Err(e) => frames.push(api_error_frame(req, e)),
-                }
-            }
-            ClientFrame::Send { req, mailbox, payload } => {
+                Err(e) => frames.push(api_error_frame(req, e)),
+            },
+            ClientFrame::AuthorizeSend {
+                req,
+                ts,
+                nonce,
+                sigs,
+                body,
+            } => match self.authorize_send(ts, &nonce, &sigs, body).await {
+                Ok(()) => frames.push(ServerFrame::Ok { req }),
+                Err(e) => frames.push(api_error_frame(req, e)),
+            },
+            ClientFrame::Send {
+                req,
+                mailbox,
+                payload,
+            } => {
                 if !self.may_send.contains(&mailbox) {
                     frames.push(error_frame(Some(req), ErrorCode::NotAuthorized, None));
                 } else if !padding::is_bucket_size(payload.len()) {
-                    frames.push(error_frame(Some(req), ErrorCode::PayloadSizeNotBucket, None));
+                    frames.push(error_frame(
+                        Some(req),
+                        ErrorCode::PayloadSizeNotBucket,
+                        None,
+                    ));
                 } else {
                     let Ok(permit) = Arc::clone(&self.in_flight).acquire_owned().await else {
                         return;
@@ -197,7 +228,11 @@ impl Conn {
                     });
                 }
             }
-            ClientFrame::Ack { req, mailbox, up_to } => {
+            ClientFrame::Ack {
+                req,
+                mailbox,
+                up_to,
+            } => {
                 if !self.delivered.contains_key(&mailbox) {
                     frames.push(error_frame(Some(req), ErrorCode::NotAuthorized, None));
                     return;
@@ -246,7 +281,8 @@ impl Conn {
             return Err(ApiError::new(ErrorCode::UnknownMailbox));
         }
         self.s.hub.register(&self.sub, &ids);
-        let entries: Vec<(MailboxId, Seq)> = sub.mailboxes.iter().map(|e| (e.id, e.after)).collect();
+        let entries: Vec<(MailboxId, Seq)> =
+            sub.mailboxes.iter().map(|e| (e.id, e.after)).collect();
         for (id, after) in &entries {
             let d = self.delivered.entry(*id).or_default();
             *d = (*d).max(*after);
@@ -254,7 +290,13 @@ impl Conn {
         Ok(entries)
     }
 
-    async fn authorize_send(&mut self, ts: u64, nonce: &str, sigs: &[String], body: String) -> Result<(), ApiError> {
+    async fn authorize_send(
+        &mut self,
+        ts: u64,
+        nonce: &str,
+        sigs: &[String],
+        body: String,
+    ) -> Result<(), ApiError> {
         let auth = parse_signed(ts, nonce, sigs)?;
         let req: AuthorizeSend = parse_body(&body)?;
         check_mailbox_list(&self.s, &req.mailboxes)?;
@@ -276,14 +318,23 @@ impl Conn {
     }
 
     /// Sends everything waiting after the delivered cursor of each mailbox.
-    async fn send_backlog(&mut self, mailboxes: &[(MailboxId, Seq)], frames: &mut Vec<ServerFrame>) {
+    async fn send_backlog(
+        &mut self,
+        mailboxes: &[(MailboxId, Seq)],
+        frames: &mut Vec<ServerFrame>,
+    ) {
         let mut pending: Vec<MailboxId> = mailboxes.iter().map(|(id, _)| *id).collect();
         while !pending.is_empty() {
             let reads: Vec<(MailboxId, Seq)> = pending
                 .iter()
                 .map(|id| (*id, self.delivered.get(id).copied().unwrap_or_default()))
                 .collect();
-            let batches = match self.s.store.fetch(reads, limits(&self.s, None), self.s.clock.now()).await {
+            let batches = match self
+                .s
+                .store
+                .fetch(reads, limits(&self.s, None), self.s.clock.now())
+                .await
+            {
                 Ok(b) => b,
                 Err(e) => {
                     let e: ApiError = e.into();

@@ -45,8 +45,14 @@ pub async fn create_is_idempotent_per_key<S: MailboxStore>(s: &S) {
     let k = key();
     assert_eq!(s.create_mailbox(id, k, 1).await.unwrap(), Created::New);
     assert_eq!(s.create_mailbox(id, k, 2).await.unwrap(), Created::Existing);
-    assert!(matches!(s.create_mailbox(id, key(), 3).await, Err(StoreError::MailboxExists)));
-    let rec = s.mailboxes(vec![id, MailboxId::random(&mut OsRng)]).await.unwrap();
+    assert!(matches!(
+        s.create_mailbox(id, key(), 3).await,
+        Err(StoreError::MailboxExists)
+    ));
+    let rec = s
+        .mailboxes(vec![id, MailboxId::random(&mut OsRng)])
+        .await
+        .unwrap();
     assert_eq!(rec[0].unwrap().recipient_key, k);
     assert_eq!(rec[0].unwrap().sender_key, None);
     assert!(rec[1].is_none());
@@ -57,16 +63,28 @@ pub async fn sender_key_is_set_once<S: MailboxStore>(s: &S) {
     let sk = key();
     s.set_sender_key(id, sk).await.unwrap();
     s.set_sender_key(id, sk).await.unwrap();
-    assert!(matches!(s.set_sender_key(id, key()).await, Err(StoreError::SenderKeyAlreadySet)));
-    assert_eq!(s.mailboxes(vec![id]).await.unwrap()[0].unwrap().sender_key, Some(sk));
+    assert!(matches!(
+        s.set_sender_key(id, key()).await,
+        Err(StoreError::SenderKeyAlreadySet)
+    ));
+    assert_eq!(
+        s.mailboxes(vec![id]).await.unwrap()[0].unwrap().sender_key,
+        Some(sk)
+    );
     let unknown = MailboxId::random(&mut OsRng);
-    assert!(matches!(s.set_sender_key(unknown, sk).await, Err(StoreError::UnknownMailbox)));
+    assert!(matches!(
+        s.set_sender_key(unknown, sk).await,
+        Err(StoreError::UnknownMailbox)
+    ));
 }
 
 pub async fn append_and_fetch_in_order<S: MailboxStore>(s: &S) {
     let id = new_mailbox(s).await;
     for i in 1..=5u8 {
-        assert_eq!(s.append(id, payload(i, 10), FAR, QUOTA).await.unwrap(), Seq(u64::from(i)));
+        assert_eq!(
+            s.append(id, payload(i, 10), FAR, QUOTA).await.unwrap(),
+            Seq(u64::from(i))
+        );
     }
     let all = s.fetch(vec![(id, Seq(0))], LIMITS, 10).await.unwrap();
     let seqs: Vec<u64> = all[0].messages.iter().map(|m| m.seq.0).collect();
@@ -74,8 +92,18 @@ pub async fn append_and_fetch_in_order<S: MailboxStore>(s: &S) {
     assert_eq!(all[0].messages[2].payload, payload(3, 10));
     assert!(!all[0].more);
     let after = s.fetch(vec![(id, Seq(3))], LIMITS, 10).await.unwrap();
-    assert_eq!(after[0].messages.iter().map(|m| m.seq.0).collect::<Vec<_>>(), [4, 5]);
-    let limited = FetchLimits { per_mailbox: 2, total_bytes: 1 << 20 };
+    assert_eq!(
+        after[0]
+            .messages
+            .iter()
+            .map(|m| m.seq.0)
+            .collect::<Vec<_>>(),
+        [4, 5]
+    );
+    let limited = FetchLimits {
+        per_mailbox: 2,
+        total_bytes: 1 << 20,
+    };
     let page = s.fetch(vec![(id, Seq(0))], limited, 10).await.unwrap();
     assert_eq!(page[0].messages.len(), 2);
     assert!(page[0].more);
@@ -86,11 +114,17 @@ pub async fn fetch_respects_byte_budget_but_always_progresses<S: MailboxStore>(s
     for i in 0..4u8 {
         s.append(id, payload(i, 1000), FAR, QUOTA).await.unwrap();
     }
-    let tiny = FetchLimits { per_mailbox: 100, total_bytes: 10 };
+    let tiny = FetchLimits {
+        per_mailbox: 100,
+        total_bytes: 10,
+    };
     let got = s.fetch(vec![(id, Seq(0))], tiny, 1).await.unwrap();
     assert_eq!(got[0].messages.len(), 1, "one message even over budget");
     assert!(got[0].more);
-    let two = FetchLimits { per_mailbox: 100, total_bytes: 2500 };
+    let two = FetchLimits {
+        per_mailbox: 100,
+        total_bytes: 2500,
+    };
     let got = s.fetch(vec![(id, Seq(0))], two, 1).await.unwrap();
     assert_eq!(got[0].messages.len(), 2);
     assert!(got[0].more);
@@ -102,44 +136,94 @@ pub async fn ack_removes_up_to_cursor_only<S: MailboxStore>(s: &S) {
         s.append(id, payload(i, 10), FAR, QUOTA).await.unwrap();
     }
     assert_eq!(s.ack(vec![(id, Seq(2))]).await.unwrap(), [2]);
-    assert_eq!(s.ack(vec![(id, Seq(2))]).await.unwrap(), [0], "ack is idempotent");
+    assert_eq!(
+        s.ack(vec![(id, Seq(2))]).await.unwrap(),
+        [0],
+        "ack is idempotent"
+    );
     let left = s.fetch(vec![(id, Seq(0))], LIMITS, 1).await.unwrap();
-    assert_eq!(left[0].messages.iter().map(|m| m.seq.0).collect::<Vec<_>>(), [3, 4]);
+    assert_eq!(
+        left[0].messages.iter().map(|m| m.seq.0).collect::<Vec<_>>(),
+        [3, 4]
+    );
     // Sequence numbers are never reused after an ack.
-    assert_eq!(s.append(id, payload(9, 10), FAR, QUOTA).await.unwrap(), Seq(5));
+    assert_eq!(
+        s.append(id, payload(9, 10), FAR, QUOTA).await.unwrap(),
+        Seq(5)
+    );
     let unknown = MailboxId::random(&mut OsRng);
-    assert!(matches!(s.ack(vec![(id, Seq(5)), (unknown, Seq(1))]).await, Err(StoreError::UnknownMailbox)));
+    assert!(matches!(
+        s.ack(vec![(id, Seq(5)), (unknown, Seq(1))]).await,
+        Err(StoreError::UnknownMailbox)
+    ));
     let still = s.fetch(vec![(id, Seq(0))], LIMITS, 1).await.unwrap();
-    assert_eq!(still[0].messages.len(), 3, "a failed ack batch changes nothing");
+    assert_eq!(
+        still[0].messages.len(),
+        3,
+        "a failed ack batch changes nothing"
+    );
 }
 
 pub async fn quotas_refuse_and_free<S: MailboxStore>(s: &S) {
     let id = new_mailbox(s).await;
-    let q = Quota { max_messages: 3, max_bytes: 250 };
+    let q = Quota {
+        max_messages: 3,
+        max_bytes: 250,
+    };
     for _ in 0..2 {
         s.append(id, payload(1, 100), FAR, q).await.unwrap();
     }
-    assert!(matches!(s.append(id, payload(1, 100), FAR, q).await, Err(StoreError::MailboxFull)), "bytes");
+    assert!(
+        matches!(
+            s.append(id, payload(1, 100), FAR, q).await,
+            Err(StoreError::MailboxFull)
+        ),
+        "bytes"
+    );
     s.append(id, payload(1, 10), FAR, q).await.unwrap();
-    assert!(matches!(s.append(id, payload(1, 1), FAR, q).await, Err(StoreError::MailboxFull)), "count");
+    assert!(
+        matches!(
+            s.append(id, payload(1, 1), FAR, q).await,
+            Err(StoreError::MailboxFull)
+        ),
+        "count"
+    );
     let waiting = s.fetch(vec![(id, Seq(0))], LIMITS, 1).await.unwrap();
-    assert_eq!(waiting[0].messages.len(), 3, "a refused send stores nothing");
+    assert_eq!(
+        waiting[0].messages.len(),
+        3,
+        "a refused send stores nothing"
+    );
     s.ack(vec![(id, Seq(2))]).await.unwrap();
     s.append(id, payload(1, 100), FAR, q).await.unwrap();
 }
 
 pub async fn expired_messages_are_hidden_then_removed<S: MailboxStore>(s: &S) {
     let id = new_mailbox(s).await;
-    let q = Quota { max_messages: 2, max_bytes: 1 << 20 };
+    let q = Quota {
+        max_messages: 2,
+        max_bytes: 1 << 20,
+    };
     s.append(id, payload(1, 10), 100, q).await.unwrap();
     s.append(id, payload(2, 10), 200, q).await.unwrap();
     let at_150 = s.fetch(vec![(id, Seq(0))], LIMITS, 150).await.unwrap();
-    assert_eq!(at_150[0].messages.iter().map(|m| m.seq.0).collect::<Vec<_>>(), [2]);
+    assert_eq!(
+        at_150[0]
+            .messages
+            .iter()
+            .map(|m| m.seq.0)
+            .collect::<Vec<_>>(),
+        [2]
+    );
     assert_eq!(s.expire(150).await.unwrap(), 1);
     // The expired message no longer counts against the quota.
     s.append(id, payload(3, 10), 300, q).await.unwrap();
     assert_eq!(s.expire(1000).await.unwrap(), 2);
-    assert!(s.fetch(vec![(id, Seq(0))], LIMITS, 0).await.unwrap()[0].messages.is_empty());
+    assert!(
+        s.fetch(vec![(id, Seq(0))], LIMITS, 0).await.unwrap()[0]
+            .messages
+            .is_empty()
+    );
 }
 
 pub async fn delete_removes_everything<S: MailboxStore>(s: &S) {
@@ -148,8 +232,15 @@ pub async fn delete_removes_everything<S: MailboxStore>(s: &S) {
     assert!(s.delete_mailbox(id).await.unwrap());
     assert!(!s.delete_mailbox(id).await.unwrap());
     assert!(s.mailboxes(vec![id]).await.unwrap()[0].is_none());
-    assert!(s.fetch(vec![(id, Seq(0))], LIMITS, 1).await.unwrap()[0].messages.is_empty());
-    assert!(matches!(s.append(id, payload(1, 10), FAR, QUOTA).await, Err(StoreError::UnknownMailbox)));
+    assert!(
+        s.fetch(vec![(id, Seq(0))], LIMITS, 1).await.unwrap()[0]
+            .messages
+            .is_empty()
+    );
+    assert!(matches!(
+        s.append(id, payload(1, 10), FAR, QUOTA).await,
+        Err(StoreError::UnknownMailbox)
+    ));
 }
 
 pub async fn fetch_many_mailboxes_at_once<S: MailboxStore>(s: &S) {

@@ -44,7 +44,9 @@ pub struct StoredMessage {
 
 impl std::fmt::Debug for StoredMessage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StoredMessage").field("seq", &self.seq).finish_non_exhaustive()
+        f.debug_struct("StoredMessage")
+            .field("seq", &self.seq)
+            .finish_non_exhaustive()
     }
 }
 
@@ -113,11 +115,18 @@ pub enum StoreError {
 #[async_trait]
 pub trait MailboxStore: Send + Sync + 'static {
     /// Creates a mailbox; idempotent for the same key.
-    async fn create_mailbox(&self, id: MailboxId, recipient_key: PublicKey, now: u64)
-    -> Result<Created, StoreError>;
+    async fn create_mailbox(
+        &self,
+        id: MailboxId,
+        recipient_key: PublicKey,
+        now: u64,
+    ) -> Result<Created, StoreError>;
 
     /// Looks mailboxes up; `None` for unknown ids, in the order given.
-    async fn mailboxes(&self, ids: Vec<MailboxId>) -> Result<Vec<Option<MailboxRecord>>, StoreError>;
+    async fn mailboxes(
+        &self,
+        ids: Vec<MailboxId>,
+    ) -> Result<Vec<Option<MailboxRecord>>, StoreError>;
 
     /// Sets the sender key once; setting the same key again succeeds.
     async fn set_sender_key(&self, id: MailboxId, sender_key: PublicKey) -> Result<(), StoreError>;

@@ -17,7 +17,9 @@ use ferry_proto::{MailboxId, PublicKey, Seq};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::{Semaphore, oneshot};
 
-use super::{Created, FetchBatch, FetchLimits, MailboxRecord, MailboxStore, Quota, StoreError, StoredMessage};
+use super::{
+    Created, FetchBatch, FetchLimits, MailboxRecord, MailboxStore, Quota, StoreError, StoredMessage,
+};
 
 /// Schema version written to `PRAGMA user_version`.
 const SCHEMA_VERSION: i64 = 1;
@@ -88,10 +90,16 @@ impl SqliteStore {
     pub fn open(dir: &Path, options: SqliteStoreOptions) -> Result<Self, StoreError> {
         let path = dir.join("relay.sqlite3");
         let conn = Connection::open(&path).map_err(backend)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(backend)?;
-        conn.pragma_update(None, "synchronous", if options.fsync { "FULL" } else { "NORMAL" })
+        conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(backend)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(backend)?;
+        conn.pragma_update(
+            None,
+            "synchronous",
+            if options.fsync { "FULL" } else { "NORMAL" },
+        )
+        .map_err(backend)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(backend)?;
         migrate(&conn)?;
 
         let mut readers = Vec::with_capacity(options.readers.max(1));
@@ -101,7 +109,8 @@ impl SqliteStore {
                 OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
             )
             .map_err(backend)?;
-            r.busy_timeout(std::time::Duration::from_secs(5)).map_err(backend)?;
+            r.busy_timeout(std::time::Duration::from_secs(5))
+                .map_err(backend)?;
             readers.push(r);
         }
 
@@ -158,7 +167,11 @@ impl SqliteStore {
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let _permit = self.reader_slots.acquire().await.map_err(|_| StoreError::Closed)?;
+        let _permit = self
+            .reader_slots
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Closed)?;
         let readers = Arc::clone(&self.readers);
         tokio::task::spawn_blocking(move || {
             let conn = readers
@@ -306,7 +319,10 @@ impl MailboxStore for SqliteStore {
         .await
     }
 
-    async fn mailboxes(&self, ids: Vec<MailboxId>) -> Result<Vec<Option<MailboxRecord>>, StoreError> {
+    async fn mailboxes(
+        &self,
+        ids: Vec<MailboxId>,
+    ) -> Result<Vec<Option<MailboxRecord>>, StoreError> {
         self.read(move |c| {
             let mut stmt = c
                 .prepare_cached("SELECT recipient_key, sender_key FROM mailboxes WHERE id = ?1")
@@ -540,21 +556,36 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let id = MailboxId::random(&mut OsRng);
         let key = ferry_proto::MailboxKey::generate(&mut OsRng).public();
-        let quota = Quota { max_messages: 10, max_bytes: 10_000 };
+        let quota = Quota {
+            max_messages: 10,
+            max_bytes: 10_000,
+        };
         {
             let s = SqliteStore::open(dir.path(), SqliteStoreOptions::default()).unwrap();
             s.create_mailbox(id, key, 1).await.unwrap();
-            s.append(id, Bytes::from_static(b"one"), 100, quota).await.unwrap();
-            s.append(id, Bytes::from_static(b"two"), 100, quota).await.unwrap();
+            s.append(id, Bytes::from_static(b"one"), 100, quota)
+                .await
+                .unwrap();
+            s.append(id, Bytes::from_static(b"two"), 100, quota)
+                .await
+                .unwrap();
             s.ack(vec![(id, Seq(1))]).await.unwrap();
         }
         let s = SqliteStore::open(dir.path(), SqliteStoreOptions::default()).unwrap();
-        let got = s.fetch(vec![(id, Seq(0))], crate::store::conformance::LIMITS, 2).await.unwrap();
+        let got = s
+            .fetch(vec![(id, Seq(0))], crate::store::conformance::LIMITS, 2)
+            .await
+            .unwrap();
         assert_eq!(got[0].messages.len(), 1);
         assert_eq!(got[0].messages[0].seq, Seq(2));
         assert_eq!(&got[0].messages[0].payload[..], b"two");
         // Sequence numbers continue, never reused.
-        assert_eq!(s.append(id, Bytes::from_static(b"3"), 100, quota).await.unwrap(), Seq(3));
+        assert_eq!(
+            s.append(id, Bytes::from_static(b"3"), 100, quota)
+                .await
+                .unwrap(),
+            Seq(3)
+        );
     }
 
     #[tokio::test]
@@ -564,7 +595,15 @@ mod tests {
             let c = Connection::open(dir.path().join("relay.sqlite3")).unwrap();
             c.pragma_update(None, "user_version", 99).unwrap();
         }
-        let err = SqliteStore::open(dir.path(), SqliteStoreOptions::default()).err().unwrap();
-        assert!(matches!(err, StoreError::UnsupportedVersion { found: 99, supported: 1 }));
+        let err = SqliteStore::open(dir.path(), SqliteStoreOptions::default())
+            .err()
+            .unwrap();
+        assert!(matches!(
+            err,
+            StoreError::UnsupportedVersion {
+                found: 99,
+                supported: 1
+            }
+        ));
     }
 }

@@ -1,0 +1,106 @@
+//! Test support shared by Ferry's integration tests: runs the real `ferry`
+//! binary as a relay process on loopback, kills it with SIGKILL, restarts it
+//! on the same data directory, and keeps its log for inspection.
+//!
+//! It must never be a dependency of anything but tests and benchmarks.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// A relay running as a separate process.
+pub struct RelayProcess {
+    bin: PathBuf,
+    args: Vec<String>,
+    child: Option<Child>,
+    url: String,
+    dir: tempfile::TempDir,
+}
+
+impl RelayProcess {
+    /// Starts `bin relay --listen 127.0.0.1:0 --data <tmp>/data` plus `extra`
+    /// arguments, with debug logging to `<tmp>/relay.log`.
+    pub fn start(bin: &Path, extra: &[&str]) -> std::io::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let mut p = Self {
+            bin: bin.to_owned(),
+            args: extra.iter().map(|s| (*s).to_owned()).collect(),
+            child: None,
+            url: String::new(),
+            dir,
+        };
+        p.spawn()?;
+        Ok(p)
+    }
+
+    fn spawn(&mut self) -> std::io::Result<()> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())?;
+        let mut child = Command::new(&self.bin)
+            .arg("relay")
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--data")
+            .arg(self.data_dir())
+            .args(&self.args)
+            .env("FERRY_LOG", "debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| std::io::Error::other("no stdout"))?;
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line)?;
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .ok_or_else(|| {
+                let log = std::fs::read_to_string(self.log_path()).unwrap_or_default();
+                std::io::Error::other(format!("relay did not start: {line:?}\n{log}"))
+            })?;
+        self.url = url.to_owned();
+        self.child = Some(child);
+        Ok(())
+    }
+
+    /// Base URL of the running relay.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The relay's data directory.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// The relay's log file (stderr, debug level).
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("relay.log")
+    }
+
+    /// Kills the process with SIGKILL: no shutdown code runs.
+    pub fn kill9(&mut self) -> std::io::Result<()> {
+        if let Some(mut c) = self.child.take() {
+            c.kill()?;
+            c.wait()?;
+        }
+        Ok(())
+    }
+
+    /// Starts the relay again on the same data directory (new port).
+    pub fn restart(&mut self) -> std::io::Result<()> {
+        self.kill9()?;
+        self.spawn()
+    }
+}
+
+impl Drop for RelayProcess {
+    fn drop(&mut self) {
+        let _ = self.kill9();
+    }
+}
