@@ -26,3 +26,8 @@ pub use clock::{Clock, SystemClock};
 pub use config::RelayConfig;
 pub use http::ROUTES;
 pub use server::{Relay, RelayError, RunningRelay};
+
+/// The HTTP status the relay answers with for an error code.
+pub fn http_status(code: ferry_proto::ErrorCode) -> u16 {
+    error::status_of(code).as_u16()
+}
