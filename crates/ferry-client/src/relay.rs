@@ -151,10 +151,8 @@ impl RelayClient {
                 .header(HEADER_SIGNATURE, auth.signatures_value())
                 .header(reqwest::header::CONTENT_TYPE, content_type)
                 .body(body.clone());
-            if with_token {
-                if let Some(t) = &self.access_token {
-                    req = req.header(HEADER_ACCESS_TOKEN, t.as_str());
-                }
+            if let (true, Some(t)) = (with_token, &self.access_token) {
+                req = req.header(HEADER_ACCESS_TOKEN, t.as_str());
             }
             let resp = req.send().await.map_err(transport)?;
             let status = resp.status();
@@ -164,12 +162,12 @@ impl RelayClient {
             }
             let err: ErrorBody = serde_json::from_slice(&bytes)
                 .map_err(|_| ClientError::Protocol(format!("HTTP {status} without error code")))?;
-            if err.code == ErrorCode::StaleTimestamp && !retried {
-                if let Some(t) = err.server_time {
-                    self.learn_time(t);
-                    retried = true;
-                    continue;
-                }
+            if let (ErrorCode::StaleTimestamp, false, Some(t)) =
+                (err.code, retried, err.server_time)
+            {
+                self.learn_time(t);
+                retried = true;
+                continue;
             }
             return Err(ClientError::Relay {
                 status: status.as_u16(),

@@ -28,17 +28,29 @@ struct Opts {
 }
 
 fn opts() -> Opts {
-    let mut o = Opts { seconds: 5, clients: 32, fsync: true };
+    let mut o = Opts {
+        seconds: 5,
+        clients: 32,
+        fsync: true,
+    };
     let args: Vec<String> = std::env::args().collect();
     let mut i = 1;
     while i < args.len() {
         match args[i].as_str() {
             "--seconds" => {
-                o.seconds = args.get(i + 1).and_then(|v| v.parse().ok()).unwrap_or(o.seconds).clamp(1, 60);
+                o.seconds = args
+                    .get(i + 1)
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(o.seconds)
+                    .clamp(1, 60);
                 i += 1;
             }
             "--clients" => {
-                o.clients = args.get(i + 1).and_then(|v| v.parse().ok()).unwrap_or(o.clients).clamp(1, 512);
+                o.clients = args
+                    .get(i + 1)
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(o.clients)
+                    .clamp(1, 512);
                 i += 1;
             }
             "--no-fsync" => o.fsync = false,
@@ -62,7 +74,9 @@ async fn mailbox(c: &RelayClient) -> Mb {
         sender: MailboxKey::generate(&mut OsRng),
     };
     c.create_mailbox(m.id, &m.recipient).await.unwrap();
-    c.set_sender(m.id, &m.recipient, m.sender.public()).await.unwrap();
+    c.set_sender(m.id, &m.recipient, m.sender.public())
+        .await
+        .unwrap();
     m
 }
 
@@ -85,7 +99,12 @@ fn report(name: &str, clients: usize, took: Duration, mut lat: Vec<Duration>) {
     );
 }
 
-async fn http_round_trips(url: &str, clients: usize, size: usize, secs: u64) -> (Duration, Vec<Duration>) {
+async fn http_round_trips(
+    url: &str,
+    clients: usize,
+    size: usize,
+    secs: u64,
+) -> (Duration, Vec<Duration>) {
     let c = Arc::new(RelayClient::new(url).unwrap());
     let mut boxes = Vec::new();
     for _ in 0..clients {
@@ -101,7 +120,10 @@ async fn http_round_trips(url: &str, clients: usize, size: usize, secs: u64) -> 
             while Instant::now() < deadline {
                 let t = Instant::now();
                 let seq = c.send(m.id, &m.sender, payload.clone()).await.unwrap();
-                let f = c.fetch(m.id, &m.recipient, Seq(seq.0 - 1), None).await.unwrap();
+                let f = c
+                    .fetch(m.id, &m.recipient, Seq(seq.0 - 1), None)
+                    .await
+                    .unwrap();
                 assert_eq!(f.messages.len(), 1);
                 c.ack(m.id, &m.recipient, seq).await.unwrap();
                 lat.push(t.elapsed());
@@ -116,7 +138,12 @@ async fn http_round_trips(url: &str, clients: usize, size: usize, secs: u64) -> 
     (started.elapsed(), all)
 }
 
-async fn ws_round_trips(url: &str, clients: usize, size: usize, secs: u64) -> (Duration, Vec<Duration>) {
+async fn ws_round_trips(
+    url: &str,
+    clients: usize,
+    size: usize,
+    secs: u64,
+) -> (Duration, Vec<Duration>) {
     let c = Arc::new(RelayClient::new(url).unwrap());
     let mut boxes = Vec::new();
     for _ in 0..clients {
@@ -128,7 +155,10 @@ async fn ws_round_trips(url: &str, clients: usize, size: usize, secs: u64) -> (D
         let c = Arc::clone(&c);
         tokio::spawn(async move {
             let mut live = c.connect_live().await.unwrap();
-            let r = live.subscribe(&[(m.id, &m.recipient, Seq(0))]).await.unwrap();
+            let r = live
+                .subscribe(&[(m.id, &m.recipient, Seq(0))])
+                .await
+                .unwrap();
             live.wait_for(r, |_| {}).await.unwrap();
             let r = live.authorize_send(&[(m.id, &m.sender)]).await.unwrap();
             live.wait_for(r, |_| {}).await.unwrap();
@@ -161,7 +191,12 @@ async fn ws_round_trips(url: &str, clients: usize, size: usize, secs: u64) -> (D
 }
 
 /// Durable sends only, each connection keeping `window` sends in flight.
-async fn ws_pipelined_sends(url: &str, clients: usize, size: usize, secs: u64) -> (Duration, Vec<Duration>) {
+async fn ws_pipelined_sends(
+    url: &str,
+    clients: usize,
+    size: usize,
+    secs: u64,
+) -> (Duration, Vec<Duration>) {
     const WINDOW: usize = 32;
     let c = Arc::new(RelayClient::new(url).unwrap());
     let mut boxes = Vec::new();
@@ -214,7 +249,10 @@ async fn push_latency(url: &str, samples: usize, over_ws: bool) -> Vec<Duration>
     let c = RelayClient::new(url).unwrap();
     let m = mailbox(&c).await;
     let mut sub = c.connect_live().await.unwrap();
-    let r = sub.subscribe(&[(m.id, &m.recipient, Seq(0))]).await.unwrap();
+    let r = sub
+        .subscribe(&[(m.id, &m.recipient, Seq(0))])
+        .await
+        .unwrap();
     sub.wait_for(r, |_| {}).await.unwrap();
     let mut sender = c.connect_live().await.unwrap();
     let r = sender.authorize_send(&[(m.id, &m.sender)]).await.unwrap();
@@ -228,8 +266,8 @@ async fn push_latency(url: &str, samples: usize, over_ws: bool) -> Vec<Duration>
         }
         let t = Instant::now();
         let seq;
-        if over_ws {
-            sender.send(m.id, payload.clone()).await.unwrap();
+        let sent_req = if over_ws {
+            sender.send(m.id, payload.clone()).await.unwrap()
         } else {
             let c2 = &c;
             let (id, key, p) = (m.id, &m.sender, payload.clone());
@@ -237,7 +275,8 @@ async fn push_latency(url: &str, samples: usize, over_ws: bool) -> Vec<Duration>
             let send = c2.send(id, key, p);
             let recv = async {
                 loop {
-                    if let ServerFrame::Message { message, .. } = sub.next().await.unwrap().unwrap() {
+                    if let ServerFrame::Message { message, .. } = sub.next().await.unwrap().unwrap()
+                    {
                         return message.seq;
                     }
                 }
@@ -248,7 +287,7 @@ async fn push_latency(url: &str, samples: usize, over_ws: bool) -> Vec<Duration>
             let r = sub.ack(m.id, pushed).await.unwrap();
             sub.wait_for(r, |_| {}).await.unwrap();
             continue;
-        }
+        };
         loop {
             if let ServerFrame::Message { message, .. } = sub.next().await.unwrap().unwrap() {
                 seq = message.seq;
@@ -257,7 +296,7 @@ async fn push_latency(url: &str, samples: usize, over_ws: bool) -> Vec<Duration>
         }
         lat.push(t.elapsed());
         // Drain the sender's `sent` and ack on the subscriber.
-        sender.wait_for(0, |_| {}).await.ok();
+        sender.wait_for(sent_req, |_| {}).await.unwrap();
         let r = sub.ack(m.id, seq).await.unwrap();
         sub.wait_for(r, |_| {}).await.unwrap();
     }
@@ -280,7 +319,8 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let running = relay_rt.block_on(async { Relay::embedded(config).unwrap().start().await.unwrap() });
+    let running =
+        relay_rt.block_on(async { Relay::embedded(config).unwrap().start().await.unwrap() });
     let url = running.url();
 
     let client_rt = tokio::runtime::Builder::new_multi_thread()
@@ -294,7 +334,9 @@ fn main() {
         o.seconds,
         o.clients,
         if o.fsync { "on" } else { "off" },
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0)
     );
     println!(
         "{:<34} {:>7} {:>9} {:>11} {:>9} {:>9}",
@@ -309,7 +351,12 @@ fn main() {
         }
         for size in [256usize, 16 * 1024] {
             let (t, lat) = ws_pipelined_sends(&url, o.clients, size, o.seconds).await;
-            report(&format!("ws durable sends {size} B (x32 pipelined)"), o.clients, t, lat);
+            report(
+                &format!("ws durable sends {size} B (x32 pipelined)"),
+                o.clients,
+                t,
+                lat,
+            );
         }
         let mut lat = push_latency(&url, 2000, true).await;
         lat.sort_unstable();

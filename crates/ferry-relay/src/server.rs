@@ -103,6 +103,11 @@ impl Relay {
         let sweeper = tokio::spawn(sweep(state.clone(), stop_tx.subscribe()));
         let app = crate::http::router(state.clone());
         let server = tokio::spawn(async move {
+            use axum::serve::ListenerExt as _;
+            // Small frames must leave at once: no Nagle delay on pushes.
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             let r = axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
                     let _ = stop_rx.wait_for(|stop| *stop).await;

@@ -8,7 +8,8 @@ use ferry_proto::ErrorCode;
 use serde_json::Value;
 
 fn doc() -> Value {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.json")).unwrap();
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.json")).unwrap();
     serde_json::from_str(&text).unwrap()
 }
 
@@ -18,7 +19,11 @@ fn every_route_is_documented_and_every_documented_route_exists() {
     let mut documented = BTreeSet::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for method in item.as_object().unwrap().keys() {
-            if ["get", "put", "post", "delete", "patch", "head", "options", "trace"].contains(&method.as_str()) {
+            if [
+                "get", "put", "post", "delete", "patch", "head", "options", "trace",
+            ]
+            .contains(&method.as_str())
+            {
                 documented.insert((method.to_uppercase(), path.clone()));
             }
         }
@@ -29,8 +34,14 @@ fn every_route_is_documented_and_every_documented_route_exists() {
         .collect();
     let missing: Vec<_> = served.difference(&documented).collect();
     let extra: Vec<_> = documented.difference(&served).collect();
-    assert!(missing.is_empty(), "served but not in openapi.json: {missing:?}");
-    assert!(extra.is_empty(), "in openapi.json but not served: {extra:?}");
+    assert!(
+        missing.is_empty(),
+        "served but not in openapi.json: {missing:?}"
+    );
+    assert!(
+        extra.is_empty(),
+        "in openapi.json but not served: {extra:?}"
+    );
 }
 
 #[test]
@@ -42,10 +53,18 @@ fn error_codes_and_statuses_match() {
         .iter()
         .map(|v| v.as_str().unwrap().to_owned())
         .collect();
-    let known: BTreeSet<String> = ErrorCode::ALL.iter().map(|c| c.as_str().to_owned()).collect();
+    let known: BTreeSet<String> = ErrorCode::ALL
+        .iter()
+        .map(|c| c.as_str().to_owned())
+        .collect();
     assert_eq!(documented, known);
     for code in ErrorCode::ALL {
         let status = doc["x-error-statuses"][code.as_str()].as_u64();
-        assert_eq!(status, Some(u64::from(ferry_relay::http_status(code))), "{}", code.as_str());
+        assert_eq!(
+            status,
+            Some(u64::from(ferry_relay::http_status(code))),
+            "{}",
+            code.as_str()
+        );
     }
 }
