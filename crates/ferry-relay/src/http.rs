@@ -226,12 +226,18 @@ pub(crate) async fn authenticate(
 }
 
 async fn lookup(s: &Shared, id: MailboxId) -> Result<MailboxRecord, ApiError> {
-    s.store
+    if let Some(rec) = s.records.get(&id) {
+        return Ok(rec);
+    }
+    let rec = s
+        .store
         .mailboxes(vec![id])
         .await?
         .pop()
         .flatten()
-        .ok_or_else(|| ApiError::new(ErrorCode::UnknownMailbox))
+        .ok_or_else(|| ApiError::new(ErrorCode::UnknownMailbox))?;
+    s.records.put(id, rec);
+    Ok(rec)
 }
 
 fn messages(batch: FetchBatch) -> Vec<Message> {
@@ -340,6 +346,7 @@ async fn delete_mailbox(
     )
     .await?;
     s.store.delete_mailbox(id).await?;
+    s.records.forget(&id);
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -17,6 +17,7 @@ mod error;
 mod http;
 mod metrics;
 mod push;
+mod records;
 mod replay;
 mod server;
 pub mod store;

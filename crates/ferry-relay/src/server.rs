@@ -12,6 +12,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::RelayConfig;
 use crate::metrics::Metrics;
 use crate::push::Hub;
+use crate::records::{RECORD_CACHE_ENTRIES, RecordCache};
 use crate::replay::ReplayGuard;
 use crate::store::{MailboxStore, SqliteStore, SqliteStoreOptions, StoreError};
 
@@ -22,6 +23,7 @@ pub(crate) struct AppState {
     pub(crate) replay: ReplayGuard,
     pub(crate) hub: Hub,
     pub(crate) metrics: Metrics,
+    pub(crate) records: RecordCache,
 }
 
 pub(crate) type Shared = Arc<AppState>;
@@ -97,6 +99,7 @@ impl Relay {
             clock: self.clock,
             hub: Hub::default(),
             metrics: Metrics::default(),
+            records: RecordCache::new(RECORD_CACHE_ENTRIES),
             config: self.config,
         });
         let (stop_tx, mut stop_rx) = watch::channel(false);
