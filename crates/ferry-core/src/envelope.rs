@@ -1,0 +1,52 @@
+//! What goes inside a padded mailbox payload: a one-byte kind and its body.
+
+use serde::{Deserialize, Serialize};
+
+use crate::secret::KeyBytes;
+
+pub(crate) const HELLO: u8 = 1;
+pub(crate) const WELCOME: u8 = 2;
+pub(crate) const MLS: u8 = 3;
+
+pub(crate) const HELLO_LABEL: &[u8] = b"ferry hello v1";
+pub(crate) const WELCOME_LABEL: &[u8] = b"ferry welcome v1";
+
+/// Where and how to send to a contact: their mailbox and its sender key.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct Address {
+    pub(crate) relay: String,
+    pub(crate) mailbox: ferry_proto::MailboxId,
+    pub(crate) sender: KeyBytes,
+}
+
+/// Sealed from the invitee to the invite mailbox.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct Hello {
+    #[serde(with = "ferry_proto::b64::bytes")]
+    pub(crate) key_package: Vec<u8>,
+    pub(crate) reply_to: Address,
+}
+
+/// Sealed from the inviter to the invitee's mailbox.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct WelcomeMsg {
+    #[serde(with = "ferry_proto::b64::bytes")]
+    pub(crate) welcome: Vec<u8>,
+    pub(crate) reply_to: Address,
+}
+
+/// The application content inside MLS.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct AppMessage {
+    #[serde(with = "ferry_proto::b64::bytes")]
+    pub(crate) id: Vec<u8>,
+    pub(crate) sent_at: u64,
+    pub(crate) text: String,
+}
+
+pub(crate) fn wrap(kind: u8, body: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(body.len() + 1);
+    v.push(kind);
+    v.extend_from_slice(body);
+    v
+}

@@ -1,0 +1,29 @@
+//! Ferry's client engine: contacts with local aliases, one-time invites, the
+//! handshake that turns an accepted invite into a two-member MLS group, and
+//! text messages with ids, timestamps and de-duplication.
+//!
+//! It is sans-IO: it never touches a socket, a file or the clock. Callers
+//! pass `now` and an RNG, apply the [`Action`]s it returns (relay calls) and
+//! persist [`Engine::export`] in the vault. (openmls draws its own
+//! randomness from the OS through `openmls_rust_crypto`.)
+//!
+//! It must never put plaintext, keys or aliases anywhere but the state it
+//! hands back for the encrypted vault, and never panic on input from the
+//! network or from an invite link.
+//!
+//! Commit discipline (no MLS fork is possible): in every conversation the
+//! inviter creates the group and is the only member that ever commits; the
+//! invitee only sends application messages. Two members therefore never
+//! race to advance the epoch.
+
+mod engine;
+mod envelope;
+pub mod invite;
+mod secret;
+
+pub use engine::{
+    Action, ContactInfo, ContactState, CoreError, Direction, Engine, Event, HistoryEntry,
+    InboundMailbox, MAX_TEXT,
+};
+pub use invite::{InviteError, InviteLink};
+pub use secret::KeyBytes;
