@@ -29,6 +29,9 @@ use crate::envelope::{self, Address, AppMessage, Hello, WelcomeMsg};
 use crate::invite::{self, InviteError, InviteLink};
 use crate::secret::KeyBytes;
 
+/// MLS key-value pairs as persisted, values zeroized on drop.
+pub type MlsEntries = Vec<(Vec<u8>, Zeroizing<Vec<u8>>)>;
+
 const CIPHERSUITE: Ciphersuite = Ciphersuite::MLS_128_DHKEMX25519_CHACHA20POLY1305_SHA256_Ed25519;
 const STATE_VERSION: u32 = 1;
 /// Longest text message, in bytes.
@@ -339,10 +342,7 @@ impl Engine {
     }
 
     /// Restores a profile from what [`Engine::export`] returned.
-    pub fn restore(
-        state: &[u8],
-        mls_state: Vec<(Vec<u8>, Zeroizing<Vec<u8>>)>,
-    ) -> Result<Self, CoreError> {
+    pub fn restore(state: &[u8], mls_state: MlsEntries) -> Result<Self, CoreError> {
         let state: ProfileState =
             serde_json::from_slice(state).map_err(|e| CoreError::State(e.to_string()))?;
         if state.version != STATE_VERSION {
@@ -366,9 +366,7 @@ impl Engine {
     }
 
     /// The state to persist: the profile record and the MLS key-value pairs.
-    pub fn export(
-        &self,
-    ) -> Result<(Zeroizing<Vec<u8>>, Vec<(Vec<u8>, Zeroizing<Vec<u8>>)>), CoreError> {
+    pub fn export(&self) -> Result<(Zeroizing<Vec<u8>>, MlsEntries), CoreError> {
         let state = Zeroizing::new(
             serde_json::to_vec(&self.state).map_err(|e| CoreError::State(e.to_string()))?,
         );
@@ -600,6 +598,13 @@ impl Engine {
             signer_public: signer.public().to_vec(),
         });
         Ok(())
+    }
+
+    /// Forgets a contact that never got set up (e.g. its invite was refused).
+    pub fn remove_contact(&mut self, alias: &str) {
+        self.state
+            .contacts
+            .retain(|c| c.alias != alias || c.state == ContactState::Established);
     }
 
     /// Processes one payload fetched from `mailbox` with sequence number `seq`.

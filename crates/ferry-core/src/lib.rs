@@ -23,7 +23,7 @@ mod secret;
 
 pub use engine::{
     Action, ContactInfo, ContactState, CoreError, Direction, Engine, Event, HistoryEntry,
-    InboundMailbox, MAX_TEXT,
+    InboundMailbox, MAX_TEXT, MlsEntries,
 };
 pub use invite::{InviteError, InviteLink};
 pub use secret::KeyBytes;

@@ -34,6 +34,10 @@ impl RelayProcess {
     }
 
     fn spawn(&mut self) -> std::io::Result<()> {
+        let listen = self
+            .url
+            .strip_prefix("http://")
+            .map_or_else(|| "127.0.0.1:0".to_owned(), str::to_owned);
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -41,7 +45,7 @@ impl RelayProcess {
         let mut child = Command::new(&self.bin)
             .arg("relay")
             .arg("--listen")
-            .arg("127.0.0.1:0")
+            .arg(&listen)
             .arg("--data")
             .arg(self.data_dir())
             .args(&self.args)
@@ -92,7 +96,7 @@ impl RelayProcess {
         Ok(())
     }
 
-    /// Starts the relay again on the same data directory (new port).
+    /// Starts the relay again on the same data directory and address.
     pub fn restart(&mut self) -> std::io::Result<()> {
         self.kill9()?;
         self.spawn()

@@ -73,6 +73,9 @@ fn db(e: rusqlite::Error) -> VaultError {
     VaultError::Db(e.to_string())
 }
 
+/// MLS key-value pairs, values zeroized on drop.
+pub type MlsEntries = Vec<(Vec<u8>, Zeroizing<Vec<u8>>)>;
+
 /// An unlocked profile.
 pub struct Vault {
     conn: Connection,
@@ -118,7 +121,11 @@ fn apply_key(
     let k = hex(key);
     let s = hex(salt);
     let pragma = Zeroizing::new(format!("PRAGMA key = \"x'{}{}'\";", k.as_str(), s.as_str()));
-    conn.execute_batch(&pragma).map_err(db)
+    conn.execute_batch(&pragma).map_err(db)?;
+    // SQLCipher would print decryption failures (a wrong passphrase) to
+    // stderr; keying activates its default logging, so silence it after.
+    conn.execute_batch("PRAGMA cipher_log = off; PRAGMA cipher_log_level = NONE;")
+        .map_err(db)
 }
 
 fn configure(conn: &Connection) -> Result<(), VaultError> {
@@ -207,6 +214,8 @@ impl Vault {
             )));
         }
         configure(&conn)?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))
+            .map_err(db)?;
         Ok(Self {
             conn,
             dir: dir.to_owned(),
@@ -244,7 +253,7 @@ impl Vault {
     }
 
     /// The whole MLS key-value state.
-    pub fn mls_state(&self) -> Result<Vec<(Vec<u8>, Zeroizing<Vec<u8>>)>, VaultError> {
+    pub fn mls_state(&self) -> Result<MlsEntries, VaultError> {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT k, v FROM mls")
@@ -278,6 +287,31 @@ pub struct Tx<'a> {
 }
 
 impl Tx<'_> {
+    /// Reads a named blob.
+    pub fn blob(&self, name: &str) -> Result<Option<Zeroizing<Vec<u8>>>, VaultError> {
+        self.tx
+            .query_row("SELECT value FROM blobs WHERE name = ?1", [name], |r| {
+                r.get::<_, Vec<u8>>(0)
+            })
+            .optional()
+            .map(|o| o.map(Zeroizing::new))
+            .map_err(db)
+    }
+
+    /// The whole MLS key-value state.
+    pub fn mls_state(&self) -> Result<MlsEntries, VaultError> {
+        let mut stmt = self.tx.prepare_cached("SELECT k, v FROM mls").map_err(db)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, Vec<u8>>(0)?,
+                    Zeroizing::new(r.get::<_, Vec<u8>>(1)?),
+                ))
+            })
+            .map_err(db)?;
+        rows.map(|r| r.map_err(db)).collect()
+    }
+
     /// Sets a named blob.
     pub fn put_blob(&self, name: &str, value: &[u8]) -> Result<(), VaultError> {
         self.tx

@@ -1,7 +1,7 @@
 //! The `ferry` command.
 //!
-//! `ferry relay` runs a relay with its embedded store. User commands (init,
-//! invite, send, ...) arrive with the client.
+//! `ferry relay` runs a relay with its embedded store; the other commands
+//! act on the user's profile (see `user.rs`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -13,17 +13,67 @@ use ferry_relay::{Relay, RelayConfig};
 use zeroize::Zeroizing;
 
 mod duration;
+mod output;
+mod user;
 
 /// Ferry: end-to-end encrypted messaging for people whose messages are evidence.
 #[derive(Parser)]
 #[command(name = "ferry", version)]
 struct Cli {
+    /// Profile directory [default: the user's data dir]/ferry/profile.
+    #[arg(long, global = true)]
+    home: Option<PathBuf>,
+    /// Print one JSON object per line.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Read the passphrase from this file (else FERRY_PASSPHRASE, else a prompt).
+    #[arg(long, global = true)]
+    passphrase_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Create a profile whose mailboxes live on RELAY.
+    Init {
+        /// Relay base URL, e.g. http://127.0.0.1:7070.
+        #[arg(long)]
+        relay: String,
+    },
+    /// Invite a contact: prints a one-time link (and a QR code on a terminal).
+    Invite {
+        /// The name you will know this contact by (kept only on this device).
+        #[arg(long)]
+        alias: String,
+    },
+    /// Accept an invite link.
+    Accept {
+        /// The invite link.
+        link: String,
+        /// The name you will know this contact by.
+        #[arg(long)]
+        alias: String,
+    },
+    /// Send a text message.
+    Send {
+        /// Contact alias.
+        alias: String,
+        /// The message.
+        #[arg(required = true, num_args = 1..)]
+        text: Vec<String>,
+    },
+    /// Fetch everything, finish handshakes, print new messages.
+    Sync,
+    /// Stay connected and print messages as they arrive.
+    Watch,
+    /// List contacts.
+    Contacts,
+    /// Show a conversation.
+    History {
+        /// Contact alias.
+        alias: String,
+    },
     /// Run a relay (mailboxes, store-and-forward, live push).
     Relay(RelayArgs),
 }
@@ -65,14 +115,39 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG")
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG").unwrap_or_else(|_| {
+                if matches!(cli.command, Command::Relay(_)) {
+                    "info".into()
+                } else {
+                    "warn".into()
+                }
+            }),
         )
         .with_writer(std::io::stderr)
         .with_target(false)
         .init();
+    let out = output::Output { json: cli.json };
+    let ctx = user::Context {
+        home: cli.home,
+        passphrase_file: cli.passphrase_file,
+        out,
+    };
     match cli.command {
         Command::Relay(args) => run_relay(args),
+        Command::Init { relay } => user::run(ctx, user::Cmd::Init { relay }),
+        Command::Invite { alias } => user::run(ctx, user::Cmd::Invite { alias }),
+        Command::Accept { link, alias } => user::run(ctx, user::Cmd::Accept { link, alias }),
+        Command::Send { alias, text } => user::run(
+            ctx,
+            user::Cmd::Send {
+                alias,
+                text: text.join(" "),
+            },
+        ),
+        Command::Sync => user::run(ctx, user::Cmd::Sync),
+        Command::Watch => user::run(ctx, user::Cmd::Watch),
+        Command::Contacts => user::run(ctx, user::Cmd::Contacts),
+        Command::History { alias } => user::run(ctx, user::Cmd::History { alias }),
     }
 }
 

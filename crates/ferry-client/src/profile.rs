@@ -1,0 +1,539 @@
+//! A profile: the vault, the engine, and the relay calls that connect them.
+//!
+//! Every change follows one order: load the engine from the vault inside a
+//! write transaction, let it process, commit state + MLS state + history
+//! together, and only then talk to the relay (send queued actions, ack what
+//! was processed). A crash at any point therefore loses nothing and shows
+//! nothing twice: unacked messages come back and are recognised by their
+//! sequence number; queued sends stay in the outbox until the relay took them.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ferry_core::{Action, ContactInfo, CoreError, Engine, Event, HistoryEntry, InviteLink};
+use ferry_proto::api::ServerFrame;
+use ferry_proto::{ErrorCode, MailboxId, Seq};
+use ferry_vault::{Vault, VaultError};
+use rand_core::OsRng;
+use secrecy::SecretString;
+
+use crate::relay::{ClientError, RelayClient, SyncItem};
+
+const STATE_BLOB: &str = "profile";
+/// How long an invite stays valid.
+pub const INVITE_TTL_SECS: u64 = 7 * 24 * 3600;
+
+/// Why a profile operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProfileError {
+    /// The vault failed (wrong passphrase, no profile, ...).
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+    /// The engine refused.
+    #[error(transparent)]
+    Core(#[from] CoreError),
+    /// The relay could not be reached or refused.
+    #[error(transparent)]
+    Relay(#[from] ClientError),
+    /// The inviter's relay refused the invite.
+    #[error("the invite was already used, withdrawn, or is not valid (the relay refused it)")]
+    InviteRefused,
+    /// The relay URL is not usable.
+    #[error("the relay URL must start with http:// or https://")]
+    BadRelayUrl,
+}
+
+impl ProfileError {
+    /// A stable code for `--json` errors.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Vault(VaultError::WrongPassphrase) => "wrong_passphrase",
+            Self::Vault(VaultError::NotFound) => "no_profile",
+            Self::Vault(VaultError::AlreadyExists) => "profile_exists",
+            Self::Vault(_) => "vault",
+            Self::Core(CoreError::AliasTaken) => "alias_taken",
+            Self::Core(CoreError::UnknownContact) => "unknown_contact",
+            Self::Core(CoreError::NotEstablished) => "not_established",
+            Self::Core(CoreError::Invite(ferry_core::InviteError::Expired)) => "invite_expired",
+            Self::Core(CoreError::Invite(_)) => "invite_invalid",
+            Self::Core(CoreError::InviteReused) | Self::InviteRefused => "invite_used",
+            Self::Core(_) => "core",
+            Self::Relay(_) => "relay",
+            Self::BadRelayUrl => "bad_relay_url",
+        }
+    }
+}
+
+/// Something to show the user.
+#[derive(Debug)]
+pub enum Shown {
+    /// A message (in or out).
+    Message {
+        /// Contact alias.
+        contact: String,
+        /// The message.
+        entry: HistoryEntry,
+    },
+    /// A conversation is now set up.
+    Established {
+        /// Contact alias.
+        contact: String,
+    },
+    /// A payload that did not come from the contact was dropped.
+    Rejected {
+        /// Contact alias whose mailbox it arrived in.
+        contact: String,
+        /// Why.
+        reason: &'static str,
+    },
+}
+
+/// The current Unix time.
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn is_permanent(e: &ClientError) -> bool {
+    matches!(e, ClientError::Relay { code, .. } if !matches!(code, ErrorCode::Unavailable | ErrorCode::Internal | ErrorCode::StaleTimestamp))
+}
+
+/// Runs `f` up to 4 times with exponential backoff on transient failures.
+async fn retry<T, F, Fut>(mut f: F) -> Result<T, ClientError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ClientError>>,
+{
+    let mut delay = Duration::from_millis(200);
+    let mut attempt = 0;
+    loop {
+        match f().await {
+            Ok(v) => return Ok(v),
+            Err(e) if attempt < 3 && !is_permanent(&e) => {
+                tracing::debug!("relay call failed, retrying");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// An unlocked profile.
+pub struct Profile {
+    vault: Vault,
+    relays: HashMap<String, RelayClient>,
+}
+
+impl std::fmt::Debug for Profile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Profile(..)")
+    }
+}
+
+impl Profile {
+    /// Creates a profile in `home` whose mailboxes live on `relay`.
+    pub fn init(home: &Path, pass: &SecretString, relay: &str) -> Result<Self, ProfileError> {
+        if !(relay.starts_with("http://") || relay.starts_with("https://")) {
+            return Err(ProfileError::BadRelayUrl);
+        }
+        let mut vault = Vault::create(home, pass, &mut OsRng)?;
+        let engine = Engine::new(relay);
+        let (state, mls) = engine.export()?;
+        vault.transaction(|tx| {
+            tx.put_blob(STATE_BLOB, &state)?;
+            tx.set_mls_state(mls.iter().map(|(k, v)| (k.as_slice(), v.as_slice())))
+        })?;
+        Ok(Self {
+            vault,
+            relays: HashMap::new(),
+        })
+    }
+
+    /// Unlocks the profile in `home`.
+    pub fn unlock(home: &Path, pass: &SecretString) -> Result<Self, ProfileError> {
+        Ok(Self {
+            vault: Vault::open(home, pass)?,
+            relays: HashMap::new(),
+        })
+    }
+
+    /// Loads the engine, runs `f`, and commits the engine's new state plus
+    /// `f`'s history entries in one transaction.
+    fn update<T>(
+        &mut self,
+        f: impl FnOnce(&mut Engine) -> Result<(T, Vec<(u64, HistoryEntry)>), ProfileError>,
+    ) -> Result<T, ProfileError> {
+        let mut result: Option<Result<T, ProfileError>> = None;
+        let outcome = self.vault.transaction(|tx| {
+            let state = tx
+                .blob(STATE_BLOB)?
+                .ok_or_else(|| VaultError::Corrupt("profile state missing".into()))?;
+            let mut engine = match Engine::restore(&state, tx.mls_state()?) {
+                Ok(e) => e,
+                Err(e) => {
+                    result = Some(Err(e.into()));
+                    return Ok(());
+                }
+            };
+            match f(&mut engine) {
+                Ok((value, entries)) => {
+                    let (state, mls) = match engine.export() {
+                        Ok(v) => v,
+                        Err(e) => {
+                            result = Some(Err(e.into()));
+                            return Ok(());
+                        }
+                    };
+                    tx.put_blob(STATE_BLOB, &state)?;
+                    tx.set_mls_state(mls.iter().map(|(k, v)| (k.as_slice(), v.as_slice())))?;
+                    for (contact, e) in &entries {
+                        tx.insert_message(*contact, e.id.as_bytes(), &e.to_record())?;
+                    }
+                    result = Some(Ok(value));
+                    Ok(())
+                }
+                Err(e) => {
+                    result = Some(Err(e));
+                    // Roll back: nothing of a failed operation is kept.
+                    Err(VaultError::Db("rolled back".into()))
+                }
+            }
+        });
+        match (result, outcome) {
+            (Some(r), _) => r,
+            (None, Err(e)) => Err(e.into()),
+            (None, Ok(())) => Err(ProfileError::Vault(VaultError::Db("no result".into()))),
+        }
+    }
+
+    fn read_engine(&self) -> Result<Engine, ProfileError> {
+        let state = self
+            .vault
+            .blob(STATE_BLOB)?
+            .ok_or_else(|| VaultError::Corrupt("profile state missing".into()))?;
+        Ok(Engine::restore(&state, self.vault.mls_state()?)?)
+    }
+
+    fn relay(&mut self, url: &str) -> Result<&RelayClient, ProfileError> {
+        if !self.relays.contains_key(url) {
+            self.relays.insert(url.to_owned(), RelayClient::new(url)?);
+        }
+        self.relays.get(url).ok_or(ProfileError::BadRelayUrl)
+    }
+
+    /// Performs queued relay calls in order. A call the relay refuses for
+    /// good is dropped (and reported); a transient failure stops here and
+    /// the rest waits for the next run.
+    pub async fn flush_outbox(&mut self) -> Result<Vec<ClientError>, ProfileError> {
+        let mut dropped = Vec::new();
+        loop {
+            let engine = self.read_engine()?;
+            let Some(action) = engine.outbox().first().cloned() else {
+                return Ok(dropped);
+            };
+            drop(engine);
+            let result = self.perform(&action).await;
+            match result {
+                Ok(()) => {}
+                Err(e) if is_permanent(&e) => {
+                    tracing::warn!("relay refused a queued call for good; dropped");
+                    dropped.push(e);
+                }
+                Err(e) => return Err(e.into()),
+            }
+            self.update(|engine| {
+                engine.outbox_done();
+                Ok(((), Vec::new()))
+            })?;
+        }
+    }
+
+    async fn perform(&mut self, action: &Action) -> Result<(), ClientError> {
+        let url = match action {
+            Action::CreateMailbox { relay, .. }
+            | Action::Send { relay, .. }
+            | Action::DeleteMailbox { relay, .. } => relay.clone(),
+        };
+        let client = self
+            .relay(&url)
+            .map_err(|_| ClientError::Protocol("bad relay URL".into()))?;
+        match action {
+            Action::CreateMailbox {
+                mailbox,
+                recipient,
+                sender_public,
+                ..
+            } => {
+                let key = recipient.mailbox_key();
+                retry(|| client.create_mailbox(*mailbox, &key)).await?;
+                retry(|| client.set_sender(*mailbox, &key, *sender_public)).await
+            }
+            Action::Send {
+                mailbox,
+                sender,
+                payload,
+                ..
+            } => {
+                let key = sender.mailbox_key();
+                retry(|| client.send(*mailbox, &key, payload.clone()))
+                    .await
+                    .map(|_| ())
+            }
+            Action::DeleteMailbox {
+                mailbox, recipient, ..
+            } => {
+                let key = recipient.mailbox_key();
+                match retry(|| client.delete_mailbox(*mailbox, &key)).await {
+                    Err(e) if e.code() == Some(ErrorCode::UnknownMailbox) => Ok(()),
+                    other => other,
+                }
+            }
+        }
+    }
+
+    /// Contacts.
+    pub fn contacts(&self) -> Result<Vec<ContactInfo>, ProfileError> {
+        Ok(self.read_engine()?.contacts())
+    }
+
+    /// A conversation's history, oldest first.
+    pub fn history(&self, alias: &str) -> Result<Vec<HistoryEntry>, ProfileError> {
+        let engine = self.read_engine()?;
+        let c = engine.contact(alias).ok_or(CoreError::UnknownContact)?;
+        self.vault
+            .messages(c.id)?
+            .iter()
+            .map(|r| HistoryEntry::from_record(r).map_err(ProfileError::from))
+            .collect()
+    }
+
+    /// Creates an invite and its mailbox on the relay; returns the link.
+    pub async fn invite(&mut self, alias: &str) -> Result<InviteLink, ProfileError> {
+        let link = self.update(|e| {
+            Ok((
+                e.create_invite(now(), &mut OsRng, alias, INVITE_TTL_SECS)?,
+                Vec::new(),
+            ))
+        })?;
+        self.flush_outbox().await?;
+        Ok(link)
+    }
+
+    /// Accepts an invite: sends the hello. Nothing is kept if the inviter's
+    /// relay refuses it.
+    pub async fn accept(&mut self, link: &str, alias: &str) -> Result<(), ProfileError> {
+        let link = InviteLink::parse(link).map_err(CoreError::from)?;
+        self.update(|e| {
+            Ok((
+                e.accept_invite(now(), &mut OsRng, &link, alias)?,
+                Vec::new(),
+            ))
+        })?;
+        let dropped = self.flush_outbox().await?;
+        if !dropped.is_empty() {
+            // The hello was refused: forget the half-made contact.
+            self.forget_contact(alias)?;
+            return Err(ProfileError::InviteRefused);
+        }
+        Ok(())
+    }
+
+    fn forget_contact(&mut self, alias: &str) -> Result<(), ProfileError> {
+        self.update(|e| Ok((e.remove_contact(alias), Vec::new())))
+    }
+
+    /// Encrypts and sends a text.
+    pub async fn send(&mut self, alias: &str, text: &str) -> Result<HistoryEntry, ProfileError> {
+        let entry = self.update(|e| {
+            let (contact, entry) = e.send_text(now(), &mut OsRng, alias, text)?;
+            Ok((entry.clone(), vec![(contact, entry)]))
+        })?;
+        self.flush_outbox().await?;
+        Ok(entry)
+    }
+
+    /// Processes fetched messages and commits; returns what to show.
+    fn process(
+        &mut self,
+        fetched: Vec<(MailboxId, Seq, Vec<u8>)>,
+    ) -> Result<Vec<Shown>, ProfileError> {
+        self.update(|engine| {
+            let mut shown = Vec::new();
+            let mut entries = Vec::new();
+            for (mailbox, seq, payload) in fetched {
+                match engine.receive(now(), &mut OsRng, mailbox, seq.0, &payload)? {
+                    Event::Message {
+                        contact,
+                        alias,
+                        entry,
+                    } => {
+                        entries.push((contact, entry.clone()));
+                        shown.push(Shown::Message {
+                            contact: alias,
+                            entry,
+                        });
+                    }
+                    Event::Established { alias } => {
+                        shown.push(Shown::Established { contact: alias })
+                    }
+                    Event::Rejected { alias, reason } => {
+                        tracing::warn!(
+                            reason,
+                            "dropped a message that did not come from the contact"
+                        );
+                        shown.push(Shown::Rejected {
+                            contact: alias,
+                            reason,
+                        });
+                    }
+                    Event::Duplicate => {}
+                }
+            }
+            Ok((shown, entries))
+        })
+    }
+
+    /// One sync: sends what is queued, fetches every mailbox in one request
+    /// per relay, processes and commits, shows (through `show`), then acks.
+    pub async fn sync(&mut self, mut show: impl FnMut(&Shown)) -> Result<(), ProfileError> {
+        self.flush_outbox().await?;
+        let mut acks: HashMap<MailboxId, Seq> = HashMap::new();
+        loop {
+            let engine = self.read_engine()?;
+            let mut by_relay: BTreeMap<String, Vec<ferry_core::InboundMailbox>> = BTreeMap::new();
+            for ib in engine.inbound() {
+                by_relay.entry(ib.relay.clone()).or_default().push(ib);
+            }
+            drop(engine);
+            let mut fetched = Vec::new();
+            for (url, boxes) in by_relay {
+                let keys: Vec<ferry_proto::MailboxKey> =
+                    boxes.iter().map(|b| b.recipient.mailbox_key()).collect();
+                let items: Vec<SyncItem<'_>> = boxes
+                    .iter()
+                    .zip(&keys)
+                    .map(|(b, k)| SyncItem {
+                        id: b.mailbox,
+                        key: k,
+                        after: Seq(b.cursor),
+                        ack_up_to: acks.get(&b.mailbox).copied(),
+                    })
+                    .collect();
+                let client = self.relay(&url)?;
+                let resp = retry(|| client.sync(&items)).await?;
+                for r in resp.mailboxes {
+                    for m in r.messages {
+                        acks.insert(r.id, m.seq);
+                        fetched.push((r.id, m.seq, m.payload));
+                    }
+                }
+            }
+            if fetched.is_empty() {
+                return Ok(());
+            }
+            let shown = self.process(fetched)?;
+            for s in &shown {
+                show(s);
+            }
+            if std::env::var_os("FERRY_FAULT_EXIT_BEFORE_ACK").is_some() {
+                // Fault injection for crash tests: die after commit, before ack.
+                std::process::exit(75);
+            }
+            // Handshakes may have queued replies.
+            self.flush_outbox().await?;
+            // Loop: the next request acks what was processed and reads on.
+        }
+    }
+
+    /// Stays connected and processes messages as they are pushed, until the
+    /// connection cannot be re-established or `stop` resolves.
+    pub async fn watch(
+        &mut self,
+        mut show: impl FnMut(&Shown),
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Result<(), ProfileError> {
+        tokio::pin!(stop);
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            self.sync(&mut show).await?;
+            let relay_url = self.read_engine()?.relay().to_owned();
+            let mut live = match self.relay(&relay_url)?.connect_live().await {
+                Ok(l) => l,
+                Err(_) => {
+                    tokio::select! {
+                        () = &mut stop => return Ok(()),
+                        () = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                    continue;
+                }
+            };
+            backoff = Duration::from_millis(200);
+            let mut subscribed: Vec<MailboxId> = Vec::new();
+            let r = self.subscribe_new(&mut live, &mut subscribed).await;
+            if r.is_err() {
+                continue;
+            }
+            loop {
+                let frame = tokio::select! {
+                    () = &mut stop => return Ok(()),
+                    f = live.next() => f,
+                };
+                match frame {
+                    Some(Ok(ServerFrame::Message { mailbox, message })) => {
+                        let shown = self.process(vec![(mailbox, message.seq, message.payload)])?;
+                        for s in &shown {
+                            show(s);
+                        }
+                        if live.ack(mailbox, message.seq).await.is_err() {
+                            break;
+                        }
+                        self.flush_outbox().await?;
+                        if self
+                            .subscribe_new(&mut live, &mut subscribed)
+                            .await
+                            .is_err()
+                        {
+                            break;
+                        }
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(_)) | None => break,
+                }
+            }
+        }
+    }
+
+    async fn subscribe_new(
+        &mut self,
+        live: &mut crate::LiveConnection,
+        subscribed: &mut Vec<MailboxId>,
+    ) -> Result<(), ProfileError> {
+        let engine = self.read_engine()?;
+        let own = engine.relay().to_owned();
+        let new: Vec<ferry_core::InboundMailbox> = engine
+            .inbound()
+            .into_iter()
+            .filter(|b| b.relay == own && !subscribed.contains(&b.mailbox))
+            .collect();
+        if new.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<ferry_proto::MailboxKey> =
+            new.iter().map(|b| b.recipient.mailbox_key()).collect();
+        let items: Vec<(MailboxId, &ferry_proto::MailboxKey, Seq)> = new
+            .iter()
+            .zip(&keys)
+            .map(|(b, k)| (b.mailbox, k, Seq(b.cursor)))
+            .collect();
+        live.subscribe(&items).await?;
+        subscribed.extend(new.iter().map(|b| b.mailbox));
+        Ok(())
+    }
+}

@@ -1,0 +1,131 @@
+//! What the CLI prints: human lines, or one JSON object per line.
+
+use ferry_client::Shown;
+use ferry_core::{Direction, HistoryEntry};
+use serde_json::json;
+
+#[derive(Clone, Copy)]
+pub(crate) struct Output {
+    pub(crate) json: bool,
+}
+
+fn time(secs: u64) -> String {
+    // UTC, minute precision, no date library needed.
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    let (y, m, d) = civil(days);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day) (Howard Hinnant's algorithm).
+fn civil(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + u64::from(m <= 2);
+    (y, m, d)
+}
+
+impl Output {
+    pub(crate) fn message(self, contact: &str, e: &HistoryEntry) {
+        let dir = match e.direction {
+            Direction::In => "in",
+            Direction::Out => "out",
+        };
+        if self.json {
+            println!(
+                "{}",
+                json!({"type": "message", "contact": contact, "id": e.id, "direction": dir, "text": e.text, "sent_at": e.sent_at})
+            );
+        } else {
+            let who = match e.direction {
+                Direction::In => contact.to_owned(),
+                Direction::Out => format!("you → {contact}"),
+            };
+            println!("[{}] {who}: {}", time(e.sent_at), e.text);
+        }
+    }
+
+    pub(crate) fn shown(self, s: &Shown) {
+        match s {
+            Shown::Message { contact, entry } => self.message(contact, entry),
+            Shown::Established { contact } => {
+                if self.json {
+                    println!("{}", json!({"type": "established", "contact": contact}));
+                } else {
+                    println!("{contact}: conversation set up; you can now send messages");
+                }
+            }
+            Shown::Rejected { contact, reason } => {
+                if self.json {
+                    println!(
+                        "{}",
+                        json!({"type": "rejected", "contact": contact, "reason": reason})
+                    );
+                } else {
+                    println!(
+                        "WARNING: dropped a message in {contact}'s mailbox that did not come from {contact} ({reason})"
+                    );
+                }
+            }
+        }
+    }
+
+    pub(crate) fn invite(self, link: &str, tty: bool) {
+        if self.json {
+            println!("{}", json!({"type": "invite", "link": link}));
+            return;
+        }
+        println!("{link}");
+        if tty {
+            if let Ok(code) = qrcode::QrCode::new(link.as_bytes()) {
+                let art = code
+                    .render::<qrcode::render::unicode::Dense1x2>()
+                    .quiet_zone(true)
+                    .build();
+                println!("{art}");
+            }
+            println!("Show this in person only. It works once and expires in 7 days.");
+        }
+    }
+
+    pub(crate) fn contact(self, alias: &str, state: &str) {
+        if self.json {
+            println!(
+                "{}",
+                json!({"type": "contact", "alias": alias, "state": state})
+            );
+        } else {
+            println!("{alias}\t{state}");
+        }
+    }
+
+    pub(crate) fn error(self, code: &str, message: &str) {
+        if self.json {
+            println!(
+                "{}",
+                json!({"type": "error", "code": code, "message": message})
+            );
+        } else {
+            eprintln!("error: {message}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn civil_dates() {
+        assert_eq!(super::time(0), "1970-01-01 00:00");
+        assert_eq!(super::time(1_795_000_000), "2026-11-19 09:06");
+    }
+}

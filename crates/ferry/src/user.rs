@@ -1,0 +1,172 @@
+//! The user commands: unlock the profile, call the client, print.
+
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use ferry_client::{Profile, ProfileError};
+use secrecy::SecretString;
+
+use crate::output::Output;
+
+pub(crate) struct Context {
+    pub(crate) home: Option<PathBuf>,
+    pub(crate) passphrase_file: Option<PathBuf>,
+    pub(crate) out: Output,
+}
+
+pub(crate) enum Cmd {
+    Init { relay: String },
+    Invite { alias: String },
+    Accept { link: String, alias: String },
+    Send { alias: String, text: String },
+    Sync,
+    Watch,
+    Contacts,
+    History { alias: String },
+}
+
+/// A user-facing failure with a stable code.
+struct Failure {
+    code: &'static str,
+    message: String,
+}
+
+impl From<ProfileError> for Failure {
+    fn from(e: ProfileError) -> Self {
+        let message = match &e {
+            ProfileError::Vault(ferry_vault::VaultError::WrongPassphrase) => {
+                "wrong passphrase; nothing was changed".to_owned()
+            }
+            ProfileError::Vault(ferry_vault::VaultError::NotFound) => {
+                "no profile here; run `ferry init --relay URL` first".to_owned()
+            }
+            ProfileError::Relay(_) => {
+                format!("{e}; check the relay address and your connection, then retry")
+            }
+            _ => e.to_string(),
+        };
+        Self {
+            code: e.code(),
+            message,
+        }
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Self {
+            code: "usage",
+            message: format!("{e:#}"),
+        }
+    }
+}
+
+fn home(ctx: &Context) -> anyhow::Result<PathBuf> {
+    match &ctx.home {
+        Some(h) => Ok(h.clone()),
+        None => Ok(dirs::data_dir()
+            .context("no user data directory on this system; pass --home DIR")?
+            .join("ferry")
+            .join("profile")),
+    }
+}
+
+fn passphrase(ctx: &Context, confirm: bool) -> anyhow::Result<SecretString> {
+    if let Some(p) = &ctx.passphrase_file {
+        let text = zeroize::Zeroizing::new(
+            std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read passphrase file {}", p.display()))?,
+        );
+        return Ok(SecretString::from(
+            text.trim_end_matches(['\n', '\r']).to_owned(),
+        ));
+    }
+    if let Ok(v) = std::env::var("FERRY_PASSPHRASE") {
+        return Ok(SecretString::from(v));
+    }
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!("no passphrase: give --passphrase-file PATH or set FERRY_PASSPHRASE");
+    }
+    let first = zeroize::Zeroizing::new(
+        rpassword::prompt_password("Passphrase: ").context("cannot read passphrase")?,
+    );
+    if confirm {
+        let again = zeroize::Zeroizing::new(
+            rpassword::prompt_password("Again: ").context("cannot read passphrase")?,
+        );
+        if *again != *first {
+            anyhow::bail!("the passphrases differ; nothing was created");
+        }
+    }
+    Ok(SecretString::from(first.to_string()))
+}
+
+pub(crate) fn run(ctx: Context, cmd: Cmd) -> anyhow::Result<()> {
+    let out = ctx.out;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    match rt.block_on(execute(&ctx, cmd)) {
+        Ok(()) => Ok(()),
+        Err(f) => {
+            out.error(f.code, &f.message);
+            std::process::exit(1);
+        }
+    }
+}
+
+async fn execute(ctx: &Context, cmd: Cmd) -> Result<(), Failure> {
+    let out = ctx.out;
+    let home = home(ctx)?;
+    if let Cmd::Init { relay } = &cmd {
+        let pass = passphrase(ctx, true)?;
+        Profile::init(&home, &pass, relay)?;
+        if out.json {
+            println!(
+                "{}",
+                serde_json::json!({"type": "initialized", "relay": relay})
+            );
+        } else {
+            println!("profile created; its mailboxes will live on {relay}");
+        }
+        return Ok(());
+    }
+    let pass = passphrase(ctx, false)?;
+    let mut profile = Profile::unlock(&home, &pass)?;
+    drop(pass);
+    match cmd {
+        Cmd::Init { .. } => {}
+        Cmd::Invite { alias } => {
+            let link = profile.invite(&alias).await?;
+            out.invite(&link.to_link(), std::io::stdout().is_terminal());
+        }
+        Cmd::Accept { link, alias } => {
+            profile.accept(&link, &alias).await?;
+            out.contact(&alias, "accepted");
+        }
+        Cmd::Send { alias, text } => {
+            let entry = profile.send(&alias, &text).await?;
+            out.message(&alias, &entry);
+        }
+        Cmd::Sync => profile.sync(|s| out.shown(s)).await?,
+        Cmd::Watch => {
+            let stop = async {
+                let _ = tokio::signal::ctrl_c().await;
+            };
+            profile.watch(|s| out.shown(s), stop).await?;
+        }
+        Cmd::Contacts => {
+            for c in profile.contacts()? {
+                out.contact(&c.alias, c.state.as_str());
+            }
+        }
+        Cmd::History { alias } => {
+            for e in profile.history(&alias)? {
+                out.message(&alias, &e);
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,465 @@
+//! End-to-end tests of the `ferry` CLI: real relay process, real profiles
+//! on disk, every command run as the real binary.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use ferry_testkit::RelayProcess;
+use serde_json::Value;
+
+fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_ferry"))
+}
+
+struct User {
+    home: PathBuf,
+    pass: String,
+}
+
+struct Run {
+    code: i32,
+    lines: Vec<Value>,
+    stderr: String,
+}
+
+impl Run {
+    fn of_type(&self, t: &str) -> Vec<&Value> {
+        self.lines.iter().filter(|l| l["type"] == t).collect()
+    }
+
+    fn texts(&self) -> Vec<String> {
+        self.of_type("message")
+            .iter()
+            .map(|m| m["text"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    fn error_code(&self) -> Option<String> {
+        self.of_type("error")
+            .first()
+            .map(|e| e["code"].as_str().unwrap().to_owned())
+    }
+}
+
+impl User {
+    fn new(dir: &Path, name: &str) -> Self {
+        Self {
+            home: dir.join(name),
+            pass: format!("passphrase of {name} 🔑"),
+        }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(bin());
+        c.arg("--home").arg(&self.home).arg("--json").args(args);
+        c.env("FERRY_PASSPHRASE", &self.pass)
+            .env_remove("FERRY_FAULT_EXIT_BEFORE_ACK");
+        c
+    }
+
+    fn run_cmd(mut c: Command) -> Run {
+        let Output {
+            status,
+            stdout,
+            stderr,
+        } = c.output().unwrap();
+        let lines = String::from_utf8(stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
+            .collect();
+        Run {
+            code: status.code().unwrap_or(-1),
+            lines,
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        }
+    }
+
+    fn try_run(&self, args: &[&str]) -> Run {
+        Self::run_cmd(self.cmd(args))
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        let r = self.try_run(args);
+        assert_eq!(
+            r.code, 0,
+            "ferry {args:?} failed: {:?} {}",
+            r.lines, r.stderr
+        );
+        r
+    }
+
+    fn invite(&self, alias: &str) -> String {
+        let r = self.run(&["invite", "--alias", alias]);
+        r.of_type("invite")[0]["link"].as_str().unwrap().to_owned()
+    }
+}
+
+/// A relay and three profiles: A invited B and C, all handshakes done.
+struct World {
+    relay: RelayProcess,
+    dir: tempfile::TempDir,
+    a: User,
+    b: User,
+    c: User,
+}
+
+fn world() -> World {
+    let relay = RelayProcess::start(bin(), &[]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, c) = (
+        User::new(dir.path(), "a"),
+        User::new(dir.path(), "b"),
+        User::new(dir.path(), "c"),
+    );
+    for u in [&a, &b, &c] {
+        u.run(&["init", "--relay", relay.url()]);
+    }
+    let to_b = a.invite("Bashir");
+    let to_c = a.invite("Chen");
+    b.run(&["accept", &to_b, "--alias", "Amina"]);
+    c.run(&["accept", &to_c, "--alias", "Amina"]);
+    let r = a.run(&["sync"]);
+    assert_eq!(r.of_type("established").len(), 2, "{:?}", r.lines);
+    assert_eq!(b.run(&["sync"]).of_type("established").len(), 1);
+    assert_eq!(c.run(&["sync"]).of_type("established").len(), 1);
+    World {
+        relay,
+        dir,
+        a,
+        b,
+        c,
+    }
+}
+
+#[test]
+fn three_profiles_talk_both_ways_across_a_relay_restart() {
+    let mut w = world();
+    let sent =
+        w.a.run(&["send", "Bashir", "did", "the", "parcel", "arrive?"]);
+    assert_eq!(sent.of_type("message")[0]["direction"], "out");
+    w.a.run(&["send", "Chen", "hello Chen"]);
+
+    let b_in = w.b.run(&["sync"]);
+    assert_eq!(b_in.texts(), ["did the parcel arrive?"]);
+    let m = b_in.of_type("message")[0];
+    assert_eq!(m["contact"], "Amina");
+    assert_eq!(m["direction"], "in");
+    assert_eq!(m["id"], sent.of_type("message")[0]["id"]);
+    assert!(m["sent_at"].as_u64().unwrap() > 1_700_000_000);
+    assert_eq!(w.c.run(&["sync"]).texts(), ["hello Chen"]);
+    w.b.run(&["send", "Amina", "yes, all fine"]);
+    assert_eq!(w.a.run(&["sync"]).texts(), ["yes, all fine"]);
+    // Nothing is shown twice.
+    assert!(w.b.run(&["sync"]).texts().is_empty());
+
+    // The relay is killed and comes back; the conversation goes on.
+    w.relay.kill9().unwrap();
+    let down = w.a.try_run(&["send", "Bashir", "are you there?"]);
+    assert_ne!(down.code, 0, "sending with the relay down reports an error");
+    assert_eq!(down.error_code().as_deref(), Some("relay"));
+    w.relay.restart().unwrap();
+    // The queued message goes out with the next command.
+    w.a.run(&["sync"]);
+    w.c.run(&["send", "Amina", "back online"]);
+    assert_eq!(w.b.run(&["sync"]).texts(), ["are you there?"]);
+    assert_eq!(w.a.run(&["sync"]).texts(), ["back online"]);
+
+    let contacts = w.a.run(&["contacts"]);
+    let mut names: Vec<(String, String)> = contacts
+        .of_type("contact")
+        .iter()
+        .map(|c| {
+            (
+                c["alias"].as_str().unwrap().into(),
+                c["state"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            ("Bashir".into(), "established".into()),
+            ("Chen".into(), "established".into())
+        ]
+    );
+    let hist = w.b.run(&["history", "Amina"]);
+    assert_eq!(
+        hist.texts(),
+        ["did the parcel arrive?", "yes, all fine", "are you there?"]
+    );
+    let _ = &w.dir;
+}
+
+#[test]
+fn a_client_killed_between_fetch_and_ack_shows_the_message_once() {
+    let w = world();
+    w.a.run(&["send", "Bashir", "only once please"]);
+    let mut c = w.b.cmd(&["sync"]);
+    c.env("FERRY_FAULT_EXIT_BEFORE_ACK", "1");
+    let crashed = User::run_cmd(c);
+    assert_eq!(
+        crashed.code, 75,
+        "the fault hook ended the process before the ack"
+    );
+    assert_eq!(crashed.texts(), ["only once please"]);
+    // The relay still holds it (never acked); the next sync recognises it.
+    assert!(w.b.run(&["sync"]).texts().is_empty());
+    assert!(w.b.run(&["sync"]).texts().is_empty());
+    assert_eq!(w.b.run(&["history", "Amina"]).texts(), ["only once please"]);
+}
+
+#[test]
+fn reused_expired_truncated_and_tampered_invites_are_refused() {
+    let w = world();
+    let d = w.dir.path();
+    // Reused by the same person.
+    let link = w.a.invite("Dana");
+    let dana = User::new(d, "dana");
+    dana.run(&["init", "--relay", w.relay.url()]);
+    dana.run(&["accept", &link, "--alias", "Amina"]);
+    let again = dana.try_run(&["accept", &link, "--alias", "Amina again"]);
+    assert_eq!(again.error_code().as_deref(), Some("invite_used"));
+    // Reused by someone else once the inviter has synced (the mailbox is gone).
+    w.a.run(&["sync"]);
+    let eve = User::new(d, "eve");
+    eve.run(&["init", "--relay", w.relay.url()]);
+    let stolen = eve.try_run(&["accept", &link, "--alias", "Amina"]);
+    assert_eq!(
+        stolen.error_code().as_deref(),
+        Some("invite_used"),
+        "{:?}",
+        stolen.lines
+    );
+    assert!(
+        eve.run(&["contacts"]).of_type("contact").is_empty(),
+        "nothing kept"
+    );
+    // Truncated and tampered.
+    let fresh = w.a.invite("Farid");
+    let truncated = &fresh[..fresh.len() - 5];
+    assert_eq!(
+        eve.try_run(&["accept", truncated, "--alias", "x"])
+            .error_code()
+            .as_deref(),
+        Some("invite_invalid")
+    );
+    let mut chars: Vec<char> = fresh.chars().collect();
+    let i = chars.len() / 2;
+    chars[i] = if chars[i] == 'Q' { 'R' } else { 'Q' };
+    let tampered: String = chars.into_iter().collect();
+    assert_eq!(
+        eve.try_run(&["accept", &tampered, "--alias", "x"])
+            .error_code()
+            .as_deref(),
+        Some("invite_invalid")
+    );
+    assert_eq!(
+        eve.try_run(&["accept", "hello", "--alias", "x"])
+            .error_code()
+            .as_deref(),
+        Some("invite_invalid")
+    );
+    // Expired: a link whose expiry has passed.
+    let mut parsed = ferry_core::InviteLink::parse(&fresh).unwrap();
+    parsed.expires_at = 1_000_000;
+    let expired = parsed.to_link();
+    assert_eq!(
+        eve.try_run(&["accept", &expired, "--alias", "x"])
+            .error_code()
+            .as_deref(),
+        Some("invite_expired")
+    );
+    assert!(eve.run(&["contacts"]).of_type("contact").is_empty());
+}
+
+#[test]
+fn a_message_injected_by_a_stranger_is_rejected_and_never_shown() {
+    let w = world();
+    w.a.run(&["send", "Bashir", "real message"]);
+    // A malicious relay operator writes forged payloads into every mailbox.
+    let db = rusqlite::Connection::open(w.relay.data_dir().join("relay.sqlite3")).unwrap();
+    db.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+    let mut forged = vec![0u8; 256];
+    forged[3] = 40;
+    forged[4] = 3; // claims to be an MLS message
+    for (i, b) in forged.iter_mut().enumerate().skip(5).take(40) {
+        *b = i as u8;
+    }
+    let ids: Vec<Vec<u8>> = db
+        .prepare("SELECT id FROM mailboxes")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(!ids.is_empty());
+    for id in &ids {
+        db.execute(
+            "INSERT INTO messages (mailbox, seq, expires_at, size, payload)
+             SELECT id, next_seq, 4102444800, 256, ?2 FROM mailboxes WHERE id = ?1",
+            rusqlite::params![id, forged],
+        )
+        .unwrap();
+        db.execute(
+            "UPDATE mailboxes SET next_seq = next_seq + 1, msg_count = msg_count + 1 WHERE id = ?1",
+            [id],
+        )
+        .unwrap();
+    }
+    let r = w.b.run(&["sync"]);
+    assert_eq!(
+        r.texts(),
+        ["real message"],
+        "only the real message is shown"
+    );
+    let rejected = r.of_type("rejected");
+    assert_eq!(rejected.len(), 1, "{:?}", r.lines);
+    assert_eq!(rejected[0]["contact"], "Amina");
+    assert_eq!(w.b.run(&["history", "Amina"]).texts(), ["real message"]);
+    // The conversation still works afterwards.
+    w.a.run(&["send", "Bashir", "still here"]);
+    assert_eq!(w.b.run(&["sync"]).texts(), ["still here"]);
+}
+
+#[test]
+fn a_wrong_passphrase_is_refused_and_changes_nothing() {
+    let w = world();
+    let before = snapshot(&w.b.home);
+    let mut c = w.b.cmd(&["contacts"]);
+    c.env("FERRY_PASSPHRASE", "not the passphrase");
+    let r = User::run_cmd(c);
+    assert_eq!(r.code, 1);
+    assert_eq!(r.error_code().as_deref(), Some("wrong_passphrase"));
+    assert!(r.stderr.is_empty(), "nothing else printed: {}", r.stderr);
+    assert_eq!(snapshot(&w.b.home), before, "files changed");
+    // The passphrase file works too.
+    let pf = w.dir.path().join("pass.txt");
+    std::fs::write(&pf, format!("{}\n", w.b.pass)).unwrap();
+    let mut c = Command::new(bin());
+    c.arg("--home")
+        .arg(&w.b.home)
+        .arg("--json")
+        .arg("--passphrase-file")
+        .arg(&pf)
+        .arg("contacts");
+    c.env_remove("FERRY_PASSPHRASE");
+    assert_eq!(User::run_cmd(c).of_type("contact").len(), 1);
+}
+
+#[test]
+fn no_file_on_either_side_holds_plaintext_aliases_or_headers() {
+    let w = world();
+    let texts = [
+        "MARKER-parcel-7f3a9 at the border",
+        "MARKER-reply-c01d2",
+        "MARKER-chen-55aa1",
+    ];
+    w.a.run(&["send", "Bashir", texts[0]]);
+    w.b.run(&["send", "Amina", texts[1]]);
+    w.c.run(&["send", "Amina", texts[2]]);
+    for u in [&w.a, &w.b, &w.c] {
+        u.run(&["sync"]);
+    }
+    assert_eq!(w.a.run(&["history", "Bashir"]).texts().len(), 2);
+    let needles: Vec<&str> = texts
+        .iter()
+        .copied()
+        .chain(["Bashir", "Amina", "Chen"])
+        .collect();
+    let mut scanned = 0;
+    for root in [
+        w.a.home.clone(),
+        w.b.home.clone(),
+        w.c.home.clone(),
+        w.relay.data_dir(),
+    ] {
+        let profile = root != w.relay.data_dir();
+        for (name, bytes) in snapshot(&root) {
+            scanned += 1;
+            for n in &needles {
+                for form in [n.as_bytes().to_vec(), utf16(n)] {
+                    assert!(!contains(&bytes, &form), "{n:?} found in {name}");
+                }
+            }
+            if profile {
+                for header in [&b"SQLite format"[..], b"{", b"PK\x03\x04", b"\x1f\x8b"] {
+                    assert!(
+                        !bytes.starts_with(header),
+                        "{name} starts with a recognizable header"
+                    );
+                }
+            }
+        }
+    }
+    assert!(scanned >= 4);
+}
+
+fn utf16(s: &str) -> Vec<u8> {
+    s.encode_utf16().flat_map(u16::to_le_bytes).collect()
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
+}
+
+fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_file() {
+            out.push((
+                e.path().display().to_string(),
+                std::fs::read(e.path()).unwrap(),
+            ));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn watch_prints_messages_as_they_arrive() {
+    use std::io::BufRead as _;
+    let w = world();
+    let mut child =
+        w.b.cmd(&["watch"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    // Give watch time to subscribe, then send twice.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    w.a.run(&["send", "Bashir", "live one"]);
+    w.a.run(&["send", "Bashir", "live two"]);
+    let mut got = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while got.len() < 2 && std::time::Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(std::time::Duration::from_millis(200)) {
+            let v: Value = serde_json::from_str(&line).unwrap();
+            if v["type"] == "message" {
+                got.push(v["text"].as_str().unwrap().to_owned());
+            }
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(got, ["live one", "live two"]);
+    // Acked live: a later sync shows nothing again; history has both.
+    assert!(w.b.run(&["sync"]).texts().is_empty());
+    assert_eq!(
+        w.b.run(&["history", "Amina"]).texts(),
+        ["live one", "live two"]
+    );
+}
