@@ -126,6 +126,6 @@ mod tests {
     #[test]
     fn civil_dates() {
         assert_eq!(super::time(0), "1970-01-01 00:00");
-        assert_eq!(super::time(1_795_000_000), "2026-11-19 09:06");
+        assert_eq!(super::time(1_795_000_000), "2026-11-18 11:06");
     }
 }
