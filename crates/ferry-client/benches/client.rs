@@ -38,9 +38,14 @@ fn engine_rate(n: usize) -> f64 {
         let mut got = 0;
         while let Some(act) = from.outbox().first().cloned() {
             from.outbox_done();
-            if let Action::Send { mailbox, payload, .. } = act {
+            if let Action::Send {
+                mailbox, payload, ..
+            } = act
+            {
                 seq += 1;
-                if let Event::Message { .. } = to.receive(2, &mut OsRng, mailbox, seq, &payload).unwrap() {
+                if let Event::Message { .. } =
+                    to.receive(2, &mut OsRng, mailbox, seq, &payload).unwrap()
+                {
                     got += 1;
                 }
             }
@@ -52,7 +57,8 @@ fn engine_rate(n: usize) -> f64 {
     let t = Instant::now();
     let mut got = 0;
     for i in 0..n {
-        a.send_text(3, &mut OsRng, "b", &format!("message {i}")).unwrap();
+        a.send_text(3, &mut OsRng, "b", &format!("message {i}"))
+            .unwrap();
         got += pump(&mut a, &mut b);
     }
     assert_eq!(got, n);
@@ -90,7 +96,10 @@ fn main() {
         unlocks[2], unlocks[0]
     );
 
-    println!("engine only (MLS encrypt+decrypt, framing, padding; no I/O): {:.0} messages/s", engine_rate(n));
+    println!(
+        "engine only (MLS encrypt+decrypt, framing, padding; no I/O): {:.0} messages/s",
+        engine_rate(n)
+    );
 
     rt.block_on(async {
         let mut a = Profile::unlock(&a_home, &pass).unwrap();
@@ -120,8 +129,14 @@ fn main() {
             "client send (vault commit + relay ack per message): {:.0} messages/s",
             n as f64 / send
         );
-        println!("client receive (one sync: fetch, MLS, vault commit, ack): {:.0} messages/s", n as f64 / recv);
-        println!("client send+receive end to end: {:.0} messages/s", n as f64 / (send + recv));
+        println!(
+            "client receive (one sync: fetch, MLS, vault commit, ack): {:.0} messages/s",
+            n as f64 / recv
+        );
+        println!(
+            "client send+receive end to end: {:.0} messages/s",
+            n as f64 / (send + recv)
+        );
     });
     rt.block_on(async { running.shutdown().await.unwrap() });
 }

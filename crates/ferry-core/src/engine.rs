@@ -998,6 +998,17 @@ mod tests {
     }
 
     #[test]
+    fn debug_output_never_shows_secrets() {
+        let mut a = Engine::new("http://relay-a");
+        let link = a.create_invite(0, &mut OsRng, "bob", 100).unwrap();
+        let action = a.outbox()[0].clone();
+        insta::assert_snapshot!(
+            format!("{a:?} {link:?} {action:?} {:?}", KeyBytes::random(&mut OsRng)),
+            @"Engine(..) InviteLink(..) Action::CreateMailbox KeyBytes(..)"
+        );
+    }
+
+    #[test]
     fn invites_refuse_expiry_reuse_and_bad_aliases() {
         let mut a = Engine::new("http://relay-a");
         let mut b = Engine::new("http://relay-b");
