@@ -281,6 +281,54 @@ impl Vault {
     }
 }
 
+/// Destroys the profile in `dir` without any passphrase: every file is first
+/// overwritten at its start (the SQLCipher salt, without which no key can be
+/// derived, so the data is cryptographically gone at once) and synced, then
+/// overwritten whole with random bytes, synced, and removed; then the
+/// directory itself. Returns how many files were destroyed.
+///
+/// Limits: flash storage may keep stale copies of overwritten blocks; the
+/// first step is what makes those useless without the salt they lack only
+/// if the salt's old block is gone too, which no software can guarantee.
+pub fn panic_wipe(dir: &Path, rng: &mut impl CryptoRngCore) -> Result<usize, VaultError> {
+    use std::io::{Seek as _, SeekFrom, Write as _};
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_file() {
+            files.push(entry.path());
+        }
+    }
+    let mut buf = vec![0u8; 1 << 20];
+    // Step 1: the heads (salt and first pages), all files, synced.
+    let mut handles = Vec::with_capacity(files.len());
+    for path in &files {
+        let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
+        let len = f.metadata()?.len();
+        let head = usize::try_from(len.min(64 * 1024)).unwrap_or(0);
+        rng.fill_bytes(&mut buf[..head]);
+        f.write_all(&buf[..head])?;
+        f.sync_data()?;
+        handles.push((f, len));
+    }
+    // Step 2: everything else, then remove.
+    for ((mut f, len), path) in handles.into_iter().zip(&files) {
+        f.seek(SeekFrom::Start(0))?;
+        let mut left = len;
+        while left > 0 {
+            let n = usize::try_from(left.min(buf.len() as u64)).unwrap_or(buf.len());
+            rng.fill_bytes(&mut buf[..n]);
+            f.write_all(&buf[..n])?;
+            left -= n as u64;
+        }
+        f.sync_all()?;
+        drop(f);
+        std::fs::remove_file(path)?;
+    }
+    std::fs::remove_dir(dir)?;
+    Ok(files.len())
+}
+
 /// Writes inside a [`Vault::transaction`].
 pub struct Tx<'a> {
     tx: &'a rusqlite::Transaction<'a>,
@@ -434,6 +482,23 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn panic_wipe_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("profile");
+        let mut v = Vault::create(&p, &pass("pw"), &mut OsRng).unwrap();
+        v.transaction(|tx| tx.put_blob("x", &[7u8; 100_000]))
+            .unwrap();
+        drop(v);
+        let n = panic_wipe(&p, &mut OsRng).unwrap();
+        assert!(n >= 1);
+        assert!(!p.exists());
+        assert!(matches!(
+            Vault::open(&p, &pass("pw")),
+            Err(VaultError::NotFound)
+        ));
     }
 
     fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {

@@ -74,6 +74,8 @@ enum Command {
         /// Contact alias.
         alias: String,
     },
+    /// Destroy this profile at once, without a passphrase. Irreversible.
+    Panic,
     /// Run a relay (mailboxes, store-and-forward, live push).
     Relay(RelayArgs),
 }
@@ -149,6 +151,7 @@ fn main() -> anyhow::Result<()> {
         Command::Watch => user::run(ctx, user::Cmd::Watch),
         Command::Contacts => user::run(ctx, user::Cmd::Contacts),
         Command::History { alias } => user::run(ctx, user::Cmd::History { alias }),
+        Command::Panic => user::panic(&ctx),
     }
 }
 

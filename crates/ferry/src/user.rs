@@ -102,6 +102,38 @@ fn passphrase(ctx: &Context, confirm: bool) -> anyhow::Result<SecretString> {
     Ok(SecretString::from(first.to_string()))
 }
 
+/// `ferry panic`: no passphrase, no questions, no network.
+pub(crate) fn panic(ctx: &Context) -> anyhow::Result<()> {
+    let home = home(ctx)?;
+    let started = std::time::Instant::now();
+    match ferry_vault::panic_wipe(&home, &mut rand_core::OsRng) {
+        Ok(_) => {
+            let ms = started.elapsed().as_secs_f64() * 1000.0;
+            if ctx.out.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"type": "wiped", "millis": ms.round() as u64})
+                );
+            } else {
+                println!("profile destroyed ({ms:.0} ms)");
+            }
+            Ok(())
+        }
+        Err(ferry_vault::VaultError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+            ctx.out
+                .error("no_profile", "no profile here; nothing to destroy");
+            std::process::exit(1);
+        }
+        Err(e) => {
+            ctx.out.error(
+                "wipe_failed",
+                &format!("could not finish destroying the profile: {e}; run it again"),
+            );
+            std::process::exit(1);
+        }
+    }
+}
+
 pub(crate) fn run(ctx: Context, cmd: Cmd) -> anyhow::Result<()> {
     let out = ctx.out;
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -463,3 +463,25 @@ fn watch_prints_messages_as_they_arrive() {
         ["live one", "live two"]
     );
 }
+
+#[test]
+fn panic_destroys_the_profile_without_a_passphrase() {
+    let w = world();
+    w.a.run(&["send", "Bashir", "MARKER-before-panic"]);
+    w.b.run(&["sync"]);
+    let mut c = Command::new(bin());
+    c.arg("--home").arg(&w.b.home).arg("--json").arg("panic");
+    c.env_remove("FERRY_PASSPHRASE");
+    let r = User::run_cmd(c);
+    assert_eq!(r.code, 0, "{:?} {}", r.lines, r.stderr);
+    assert!(r.of_type("wiped")[0]["millis"].as_u64().is_some());
+    assert!(!w.b.home.exists(), "the profile directory is gone");
+    assert_eq!(
+        w.b.try_run(&["contacts"]).error_code().as_deref(),
+        Some("no_profile")
+    );
+    // A second panic reports that there is nothing left.
+    let mut c = Command::new(bin());
+    c.arg("--home").arg(&w.b.home).arg("--json").arg("panic");
+    assert_eq!(User::run_cmd(c).error_code().as_deref(), Some("no_profile"));
+}
