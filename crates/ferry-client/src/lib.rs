@@ -12,5 +12,5 @@ pub mod profile;
 pub mod relay;
 
 pub use live::LiveConnection;
-pub use profile::{Profile, ProfileError, Shown};
+pub use profile::{LockLimits, LockReason, Profile, ProfileError, Shown};
 pub use relay::{ClientError, RelayClient};

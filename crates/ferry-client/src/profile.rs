@@ -66,6 +66,43 @@ impl ProfileError {
     }
 }
 
+/// When a long-running session locks itself.
+#[derive(Debug, Clone, Copy)]
+pub struct LockLimits {
+    /// Lock after this long without any message in or out.
+    pub idle: Duration,
+    /// Lock after this long unlocked, whatever happens.
+    pub max_unlocked: Duration,
+}
+
+impl Default for LockLimits {
+    fn default() -> Self {
+        Self {
+            idle: Duration::from_secs(15 * 60),
+            max_unlocked: Duration::from_secs(8 * 3600),
+        }
+    }
+}
+
+/// Why a session locked itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockReason {
+    /// No activity for the idle period.
+    Idle,
+    /// The maximum unlocked time passed.
+    MaxUnlocked,
+}
+
+impl LockReason {
+    /// Text form for users and `--json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Idle => "idle",
+            Self::MaxUnlocked => "max_unlocked",
+        }
+    }
+}
+
 /// Something to show the user.
 #[derive(Debug)]
 pub enum Shown {
@@ -451,23 +488,47 @@ impl Profile {
         }
     }
 
-    /// Stays connected and processes messages as they are pushed, until the
-    /// connection cannot be re-established or `stop` resolves.
+    /// Stays connected and processes messages as they are pushed, until
+    /// `stop` resolves (`Ok(None)`) or an auto-lock limit is reached
+    /// (`Ok(Some(reason))`): then the caller must drop the profile, which
+    /// closes the vault, and ask for the passphrase again.
     pub async fn watch(
         &mut self,
         mut show: impl FnMut(&Shown),
         stop: impl std::future::Future<Output = ()>,
-    ) -> Result<(), ProfileError> {
+        limits: LockLimits,
+    ) -> Result<Option<LockReason>, ProfileError> {
         tokio::pin!(stop);
+        let started = tokio::time::Instant::now();
+        let mut last_activity = started;
+        let lock_at = |last: tokio::time::Instant| -> (tokio::time::Instant, LockReason) {
+            let idle = last + limits.idle;
+            let max = started + limits.max_unlocked;
+            if idle <= max {
+                (idle, LockReason::Idle)
+            } else {
+                (max, LockReason::MaxUnlocked)
+            }
+        };
         let mut backoff = Duration::from_millis(200);
         loop {
-            self.sync(&mut show).await?;
+            let mut any = false;
+            self.sync(|s| {
+                any = true;
+                show(s);
+            })
+            .await?;
+            if any {
+                last_activity = tokio::time::Instant::now();
+            }
             let relay_url = self.read_engine()?.relay().to_owned();
             let mut live = match self.relay(&relay_url)?.connect_live().await {
                 Ok(l) => l,
                 Err(_) => {
+                    let (deadline, reason) = lock_at(last_activity);
                     tokio::select! {
-                        () = &mut stop => return Ok(()),
+                        () = &mut stop => return Ok(None),
+                        () = tokio::time::sleep_until(deadline) => return Ok(Some(reason)),
                         () = tokio::time::sleep(backoff) => {}
                     }
                     backoff = (backoff * 2).min(Duration::from_secs(30));
@@ -481,12 +542,15 @@ impl Profile {
                 continue;
             }
             loop {
+                let (deadline, reason) = lock_at(last_activity);
                 let frame = tokio::select! {
-                    () = &mut stop => return Ok(()),
+                    () = &mut stop => return Ok(None),
+                    () = tokio::time::sleep_until(deadline) => return Ok(Some(reason)),
                     f = live.next() => f,
                 };
                 match frame {
                     Some(Ok(ServerFrame::Message { mailbox, message })) => {
+                        last_activity = tokio::time::Instant::now();
                         let shown = self.process(vec![(mailbox, message.seq, message.payload)])?;
                         for s in &shown {
                             show(s);

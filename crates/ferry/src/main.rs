@@ -65,8 +65,16 @@ enum Command {
     },
     /// Fetch everything, finish handshakes, print new messages.
     Sync,
-    /// Stay connected and print messages as they arrive.
-    Watch,
+    /// Stay connected and print messages as they arrive; locks itself after
+    /// an idle period or a maximum unlocked time.
+    Watch {
+        /// Lock after this long without a message in or out.
+        #[arg(long, default_value = "15m", value_parser = duration::parse)]
+        idle_lock: Duration,
+        /// Lock after this long unlocked, whatever happens.
+        #[arg(long, default_value = "8h", value_parser = duration::parse)]
+        max_unlocked: Duration,
+    },
     /// List contacts.
     Contacts,
     /// Show a conversation.
@@ -148,7 +156,16 @@ fn main() -> anyhow::Result<()> {
             },
         ),
         Command::Sync => user::run(ctx, user::Cmd::Sync),
-        Command::Watch => user::run(ctx, user::Cmd::Watch),
+        Command::Watch {
+            idle_lock,
+            max_unlocked,
+        } => user::run(
+            ctx,
+            user::Cmd::Watch(ferry_client::LockLimits {
+                idle: idle_lock,
+                max_unlocked,
+            }),
+        ),
         Command::Contacts => user::run(ctx, user::Cmd::Contacts),
         Command::History { alias } => user::run(ctx, user::Cmd::History { alias }),
         Command::Panic => user::panic(&ctx),

@@ -21,7 +21,7 @@ pub(crate) enum Cmd {
     Accept { link: String, alias: String },
     Send { alias: String, text: String },
     Sync,
-    Watch,
+    Watch(ferry_client::LockLimits),
     Contacts,
     History { alias: String },
 }
@@ -183,12 +183,37 @@ async fn execute(ctx: &Context, cmd: Cmd) -> Result<(), Failure> {
             out.message(&alias, &entry);
         }
         Cmd::Sync => profile.sync(|s| out.shown(s)).await?,
-        Cmd::Watch => {
+        Cmd::Watch(limits) => loop {
             let stop = async {
                 let _ = tokio::signal::ctrl_c().await;
             };
-            profile.watch(|s| out.shown(s), stop).await?;
-        }
+            let Some(reason) = profile.watch(|s| out.shown(s), stop, limits).await? else {
+                break;
+            };
+            // Locked: close the vault and forget every key before anything else.
+            drop(profile);
+            if out.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"type": "locked", "reason": reason.as_str()})
+                );
+            } else {
+                println!(
+                    "locked ({}); unlock again to keep watching",
+                    reason.as_str().replace('_', " ")
+                );
+            }
+            // Only a person at a terminal can unlock again; a passphrase from
+            // a file or the environment is not reused for that.
+            if ctx.passphrase_file.is_some()
+                || std::env::var_os("FERRY_PASSPHRASE").is_some()
+                || !std::io::stdin().is_terminal()
+            {
+                std::process::exit(3);
+            }
+            let pass = passphrase(ctx, false)?;
+            profile = Profile::unlock(&home, &pass)?;
+        },
         Cmd::Contacts => {
             for c in profile.contacts()? {
                 out.contact(&c.alias, c.state.as_str());

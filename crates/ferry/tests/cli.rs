@@ -425,7 +425,7 @@ fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
 fn watch_prints_messages_as_they_arrive() {
     use std::io::BufRead as _;
     let w = world();
-    let mut child =
+    let child =
         w.b.cmd(&["watch"])
             .stdout(std::process::Stdio::piped())
             .spawn()
@@ -484,4 +484,33 @@ fn panic_destroys_the_profile_without_a_passphrase() {
     let mut c = Command::new(bin());
     c.arg("--home").arg(&w.b.home).arg("--json").arg("panic");
     assert_eq!(User::run_cmd(c).error_code().as_deref(), Some("no_profile"));
+}
+
+#[test]
+fn watch_locks_itself_when_idle_and_after_the_maximum_time() {
+    let w = world();
+    let started = std::time::Instant::now();
+    let idle =
+        w.b.try_run(&["watch", "--idle-lock", "2s", "--max-unlocked", "1h"]);
+    assert_eq!(idle.code, 3);
+    assert_eq!(idle.of_type("locked")[0]["reason"], "idle");
+    assert!(started.elapsed() >= std::time::Duration::from_secs(2));
+
+    // Activity keeps it unlocked, but not past the maximum.
+    let child =
+        w.b.cmd(&["watch", "--idle-lock", "3s", "--max-unlocked", "4s"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+    let started = std::time::Instant::now();
+    for i in 0..3 {
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        w.a.run(&["send", "Bashir", &format!("keepalive {i}")]);
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains(r#""reason":"max_unlocked""#), "{text}");
+    assert!(text.contains("keepalive 0"), "{text}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
 }
