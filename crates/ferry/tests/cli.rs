@@ -425,7 +425,7 @@ fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
 fn watch_prints_messages_as_they_arrive() {
     use std::io::BufRead as _;
     let w = world();
-    let child =
+    let mut child =
         w.b.cmd(&["watch"])
             .stdout(std::process::Stdio::piped())
             .spawn()
