@@ -103,8 +103,7 @@ impl LockReason {
     }
 }
 
-/// Something to show the user.
-#[derive(Debug)]
+/// Something to show the user. `Debug` shows only the kind.
 pub enum Shown {
     /// A message (in or out).
     Message {
@@ -125,6 +124,32 @@ pub enum Shown {
         /// Why.
         reason: &'static str,
     },
+    /// The contact changed the disappearing-message timer.
+    Timer {
+        /// Contact alias.
+        contact: String,
+        /// Seconds, or `None` for off.
+        secs: Option<u64>,
+    },
+    /// The contact deleted a message for both sides.
+    Deleted {
+        /// Contact alias.
+        contact: String,
+        /// The message id.
+        id: String,
+    },
+}
+
+impl std::fmt::Debug for Shown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Message { .. } => "Shown::Message(..)",
+            Self::Established { .. } => "Shown::Established(..)",
+            Self::Rejected { .. } => "Shown::Rejected(..)",
+            Self::Timer { .. } => "Shown::Timer(..)",
+            Self::Deleted { .. } => "Shown::Deleted(..)",
+        })
+    }
 }
 
 /// The current Unix time.
@@ -136,7 +161,10 @@ pub fn now() -> u64 {
 }
 
 fn is_permanent(e: &ClientError) -> bool {
-    matches!(e, ClientError::Relay { code, .. } if !matches!(code, ErrorCode::Unavailable | ErrorCode::Internal | ErrorCode::StaleTimestamp))
+    matches!(e, ClientError::Relay { code, .. } if !matches!(
+        code,
+        ErrorCode::Unavailable | ErrorCode::Internal | ErrorCode::StaleTimestamp | ErrorCode::MailboxFull
+    ))
 }
 
 /// Runs `f` up to 4 times with exponential backoff on transient failures.
@@ -159,6 +187,12 @@ where
             Err(e) => return Err(e),
         }
     }
+}
+
+/// A history change committed with an engine update.
+enum Change {
+    Insert(u64, HistoryEntry),
+    Delete(u64, String),
 }
 
 /// An unlocked profile.
@@ -194,17 +228,20 @@ impl Profile {
 
     /// Unlocks the profile in `home`.
     pub fn unlock(home: &Path, pass: &SecretString) -> Result<Self, ProfileError> {
-        Ok(Self {
+        let mut p = Self {
             vault: Vault::open(home, pass)?,
             relays: HashMap::new(),
-        })
+        };
+        // Expired messages are destroyed before anything can be shown.
+        p.expire()?;
+        Ok(p)
     }
 
     /// Loads the engine, runs `f`, and commits the engine's new state plus
     /// `f`'s history entries in one transaction.
     fn update<T>(
         &mut self,
-        f: impl FnOnce(&mut Engine) -> Result<(T, Vec<(u64, HistoryEntry)>), ProfileError>,
+        f: impl FnOnce(&mut Engine) -> Result<(T, Vec<Change>), ProfileError>,
     ) -> Result<T, ProfileError> {
         let mut result: Option<Result<T, ProfileError>> = None;
         let outcome = self.vault.transaction(|tx| {
@@ -229,8 +266,20 @@ impl Profile {
                     };
                     tx.put_blob(STATE_BLOB, &state)?;
                     tx.set_mls_state(mls.iter().map(|(k, v)| (k.as_slice(), v.as_slice())))?;
-                    for (contact, e) in &entries {
-                        tx.insert_message(*contact, e.id.as_bytes(), &e.to_record())?;
+                    for change in &entries {
+                        match change {
+                            Change::Insert(contact, e) => {
+                                tx.insert_message(
+                                    *contact,
+                                    e.id.as_bytes(),
+                                    &e.to_record(),
+                                    e.expires_at,
+                                )?;
+                            }
+                            Change::Delete(contact, id) => {
+                                tx.delete_message(*contact, id.as_bytes())?;
+                            }
+                        }
                     }
                     result = Some(Ok(value));
                     Ok(())
@@ -242,10 +291,14 @@ impl Profile {
                 }
             }
         });
-        match (result, outcome) {
-            (Some(r), _) => r,
-            (None, Err(e)) => Err(e.into()),
-            (None, Ok(())) => Err(ProfileError::Vault(VaultError::Db("no result".into()))),
+        match outcome {
+            Ok(()) => result
+                .unwrap_or_else(|| Err(ProfileError::Vault(VaultError::Db("no result".into())))),
+            // The closure's own error (it aborted the transaction on purpose).
+            Err(_) if matches!(result, Some(Err(_))) => result
+                .unwrap_or_else(|| Err(ProfileError::Vault(VaultError::Db("no result".into())))),
+            // The commit itself failed: nothing was stored, whatever `f` said.
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -285,7 +338,7 @@ impl Profile {
                 Err(e) => return Err(e.into()),
             }
             self.update(|engine| {
-                engine.outbox_done();
+                engine.outbox_remove(&action);
                 Ok(((), Vec::new()))
             })?;
         }
@@ -385,23 +438,80 @@ impl Profile {
         self.update(|e| Ok((e.remove_contact(alias), Vec::new())))
     }
 
-    /// Encrypts and sends a text.
-    pub async fn send(&mut self, alias: &str, text: &str) -> Result<HistoryEntry, ProfileError> {
+    /// Encrypts and sends a text. A view-once message is not kept here.
+    pub async fn send(
+        &mut self,
+        alias: &str,
+        text: &str,
+        view_once: bool,
+    ) -> Result<HistoryEntry, ProfileError> {
         let entry = self.update(|e| {
-            let (contact, entry) = e.send_text(now(), &mut OsRng, alias, text)?;
-            Ok((entry.clone(), vec![(contact, entry)]))
+            let (contact, entry) = e.send_text(now(), &mut OsRng, alias, text, view_once)?;
+            let keep = if view_once {
+                Vec::new()
+            } else {
+                vec![Change::Insert(contact, entry.clone())]
+            };
+            Ok((entry, keep))
         })?;
-        self.flush_outbox().await?;
+        if let Some(e) = self.flush_outbox().await?.into_iter().next() {
+            return Err(e.into());
+        }
         Ok(entry)
+    }
+
+    /// Sets the conversation's disappearing-message timer on both sides.
+    pub async fn set_timer(&mut self, alias: &str, secs: Option<u64>) -> Result<(), ProfileError> {
+        self.update(|e| Ok((e.set_timer(now(), &mut OsRng, alias, secs)?, Vec::new())))?;
+        if let Some(e) = self.flush_outbox().await?.into_iter().next() {
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    /// The conversation's timer.
+    pub fn timer(&self, alias: &str) -> Result<Option<u64>, ProfileError> {
+        Ok(self.read_engine()?.timer(alias)?)
+    }
+
+    /// Deletes a message here and asks the contact to delete it too.
+    pub async fn delete(&mut self, alias: &str, id: &str) -> Result<(), ProfileError> {
+        self.update(|e| {
+            let contact = e.delete_for_both(now(), &mut OsRng, alias, id)?;
+            Ok(((), vec![Change::Delete(contact, id.to_owned())]))
+        })?;
+        if let Some(e) = self.flush_outbox().await?.into_iter().next() {
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    /// Destroys every message whose timer ran out; returns how many.
+    pub fn expire(&mut self) -> Result<usize, ProfileError> {
+        Ok(self.vault.transaction(|tx| tx.expire(now()))?)
+    }
+
+    /// Destroys view-once messages once they have been displayed.
+    fn destroy_viewed(&mut self, viewed: &[(u64, String)]) -> Result<(), ProfileError> {
+        if viewed.is_empty() {
+            return Ok(());
+        }
+        self.vault.transaction(|tx| {
+            for (contact, id) in viewed {
+                tx.delete_message(*contact, id.as_bytes())?;
+            }
+            Ok(())
+        })?;
+        Ok(())
     }
 
     /// Processes fetched messages and commits; returns what to show.
     fn process(
         &mut self,
         fetched: Vec<(MailboxId, Seq, Vec<u8>)>,
-    ) -> Result<Vec<Shown>, ProfileError> {
+    ) -> Result<Vec<(u64, Shown)>, ProfileError> {
         self.update(|engine| {
-            let mut shown = Vec::new();
+            let mut shown: Vec<(u64, Shown)> = Vec::new();
             let mut entries = Vec::new();
             for (mailbox, seq, payload) in fetched {
                 match engine.receive(now(), &mut OsRng, mailbox, seq.0, &payload)? {
@@ -410,30 +520,82 @@ impl Profile {
                         alias,
                         entry,
                     } => {
-                        entries.push((contact, entry.clone()));
-                        shown.push(Shown::Message {
-                            contact: alias,
-                            entry,
-                        });
+                        entries.push(Change::Insert(contact, entry.clone()));
+                        shown.push((
+                            contact,
+                            Shown::Message {
+                                contact: alias,
+                                entry,
+                            },
+                        ));
                     }
                     Event::Established { alias } => {
-                        shown.push(Shown::Established { contact: alias })
+                        shown.push((0, Shown::Established { contact: alias }))
                     }
                     Event::Rejected { alias, reason } => {
                         tracing::warn!(
                             reason,
                             "dropped a message that did not come from the contact"
                         );
-                        shown.push(Shown::Rejected {
+                        shown.push((
+                            0,
+                            Shown::Rejected {
+                                contact: alias,
+                                reason,
+                            },
+                        ));
+                    }
+                    Event::TimerChanged { alias, secs } => shown.push((
+                        0,
+                        Shown::Timer {
                             contact: alias,
-                            reason,
-                        });
+                            secs,
+                        },
+                    )),
+                    Event::Deleted { contact, alias, id } => {
+                        entries.push(Change::Delete(contact, id.clone()));
+                        shown.push((0, Shown::Deleted { contact: alias, id }));
                     }
                     Event::Duplicate => {}
                 }
             }
             Ok((shown, entries))
         })
+    }
+
+    fn show_all(
+        &mut self,
+        shown: &[(u64, Shown)],
+        show: &mut impl FnMut(&Shown),
+    ) -> Result<(), ProfileError> {
+        let mut viewed = Vec::new();
+        for (contact, s) in shown {
+            show(s);
+            if let Shown::Message { entry, .. } = s
+                && entry.view_once
+            {
+                viewed.push((*contact, entry.id.clone()));
+            }
+        }
+        self.destroy_viewed(&viewed)
+    }
+
+    /// A conversation's history, oldest first. Displaying it destroys the
+    /// view-once messages in it.
+    pub fn view_history(&mut self, alias: &str) -> Result<Vec<HistoryEntry>, ProfileError> {
+        let entries = self.history(alias)?;
+        let id = self
+            .read_engine()?
+            .contact(alias)
+            .map(|c| c.id)
+            .unwrap_or_default();
+        let viewed: Vec<(u64, String)> = entries
+            .iter()
+            .filter(|e| e.view_once)
+            .map(|e| (id, e.id.clone()))
+            .collect();
+        self.destroy_viewed(&viewed)?;
+        Ok(entries)
     }
 
     /// One sync: sends what is queued, fetches every mailbox in one request
@@ -475,9 +637,7 @@ impl Profile {
                 return Ok(());
             }
             let shown = self.process(fetched)?;
-            for s in &shown {
-                show(s);
-            }
+            self.show_all(&shown, &mut show)?;
             if std::env::var_os("FERRY_FAULT_EXIT_BEFORE_ACK").is_some() {
                 // Fault injection for crash tests: die after commit, before ack.
                 std::process::exit(75);
@@ -511,6 +671,7 @@ impl Profile {
             }
         };
         let mut backoff = Duration::from_millis(200);
+        let mut expiry = tokio::time::interval(Duration::from_secs(1));
         loop {
             let mut any = false;
             self.sync(|s| {
@@ -546,15 +707,18 @@ impl Profile {
                 let frame = tokio::select! {
                     () = &mut stop => return Ok(None),
                     () = tokio::time::sleep_until(deadline) => return Ok(Some(reason)),
+                    _ = expiry.tick() => {
+                        // Disappearing messages go while watch runs, too.
+                        self.expire()?;
+                        continue;
+                    }
                     f = live.next() => f,
                 };
                 match frame {
                     Some(Ok(ServerFrame::Message { mailbox, message })) => {
                         last_activity = tokio::time::Instant::now();
                         let shown = self.process(vec![(mailbox, message.seq, message.payload)])?;
-                        for s in &shown {
-                            show(s);
-                        }
+                        self.show_all(&shown, &mut show)?;
                         if live.ack(mailbox, message.seq).await.is_err() {
                             break;
                         }

@@ -25,7 +25,7 @@ use rand_core::CryptoRngCore;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use crate::envelope::{self, Address, AppMessage, Hello, WelcomeMsg};
+use crate::envelope::{self, Address, Hello, WelcomeMsg};
 use crate::invite::{self, InviteError, InviteLink};
 use crate::secret::KeyBytes;
 
@@ -34,8 +34,6 @@ pub type MlsEntries = Vec<(Vec<u8>, Zeroizing<Vec<u8>>)>;
 
 const CIPHERSUITE: Ciphersuite = Ciphersuite::MLS_128_DHKEMX25519_CHACHA20POLY1305_SHA256_Ed25519;
 const STATE_VERSION: u32 = 1;
-/// Longest text message, in bytes.
-pub const MAX_TEXT: usize = 16 * 1024;
 
 /// Why an engine operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -54,7 +52,10 @@ pub enum CoreError {
     #[error("an alias must be 1 to 64 characters, without control characters")]
     BadAlias,
     /// The message is too long.
-    #[error("the message is too long (at most {MAX_TEXT} bytes)")]
+    #[error(
+        "the message is too long (at most {} bytes)",
+        crate::conversation::MAX_TEXT
+    )]
     TooLong,
     /// The invite cannot be used.
     #[error(transparent)]
@@ -70,7 +71,7 @@ pub enum CoreError {
     Mls(String),
 }
 
-fn mls<E: std::fmt::Display>(e: E) -> CoreError {
+pub(crate) fn mls<E: std::fmt::Display>(e: E) -> CoreError {
     CoreError::Mls(e.to_string())
 }
 
@@ -97,8 +98,8 @@ impl ContactState {
     }
 }
 
-/// What the CLI shows of a contact.
-#[derive(Debug, Clone)]
+/// What the CLI shows of a contact. `Debug` hides the alias.
+#[derive(Clone)]
 pub struct ContactInfo {
     /// Local id (vault key for history).
     pub id: u64,
@@ -118,22 +119,34 @@ struct Inbound {
 }
 
 #[derive(Clone, Serialize, Deserialize)]
-struct Contact {
-    id: u64,
-    alias: String,
-    state: ContactState,
+pub(crate) struct Contact {
+    pub(crate) id: u64,
+    pub(crate) alias: String,
+    pub(crate) state: ContactState,
+    /// Disappearing-message timer in seconds agreed in the conversation
+    /// (`None`: off, which must be chosen explicitly).
+    #[serde(default = "default_timer")]
+    pub(crate) timer: Option<u64>,
     created_at: u64,
     inbound: Inbound,
     /// The invite mailbox to delete once it served (inviter side).
     #[serde(default)]
     invite_inbound: Option<Inbound>,
-    outbound: Option<Address>,
+    pub(crate) outbound: Option<Address>,
     invite_secret: Option<KeyBytes>,
     invite_expires_at: u64,
     #[serde(default, with = "opt_b64")]
     group_id: Option<Vec<u8>>,
     #[serde(with = "ferry_proto::b64::bytes")]
     signer_public: Vec<u8>,
+}
+
+/// Messages disappear after 24 hours unless the conversation agrees otherwise.
+pub const DEFAULT_TIMER_SECS: u64 = 24 * 3600;
+
+#[allow(clippy::unnecessary_wraps)]
+fn default_timer() -> Option<u64> {
+    Some(DEFAULT_TIMER_SECS)
 }
 
 mod opt_b64 {
@@ -156,7 +169,7 @@ mod opt_b64 {
 }
 
 /// A relay call the client must make, kept in the outbox until done.
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Action {
     /// Create a mailbox and set its sender key.
@@ -224,6 +237,12 @@ pub struct HistoryEntry {
     pub text: String,
     /// Sender's clock when sent (Unix seconds).
     pub sent_at: u64,
+    /// When this device destroys it (Unix seconds, this device's clock).
+    #[serde(default)]
+    pub expires_at: Option<u64>,
+    /// Destroyed after its first display.
+    #[serde(default)]
+    pub view_once: bool,
 }
 
 impl std::fmt::Debug for HistoryEntry {
@@ -246,8 +265,15 @@ impl HistoryEntry {
     }
 }
 
-/// What processing an incoming payload produced.
-#[derive(Debug)]
+impl std::fmt::Debug for ContactInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ContactInfo")
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What processing an incoming payload produced. `Debug` shows only the kind.
 pub enum Event {
     /// A message from a contact, to store and show.
     Message {
@@ -270,8 +296,37 @@ pub enum Event {
         /// Why (no content).
         reason: &'static str,
     },
+    /// The contact changed the conversation's disappearing-message timer.
+    TimerChanged {
+        /// Contact alias.
+        alias: String,
+        /// New timer in seconds, `None` for off.
+        secs: Option<u64>,
+    },
+    /// The contact deleted a message for both sides.
+    Deleted {
+        /// Contact id.
+        contact: u64,
+        /// Contact alias.
+        alias: String,
+        /// The message id.
+        id: String,
+    },
     /// Already processed before (a retried fetch): nothing to do.
     Duplicate,
+}
+
+impl std::fmt::Debug for Event {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Message { .. } => "Event::Message(..)",
+            Self::Established { .. } => "Event::Established(..)",
+            Self::Rejected { .. } => "Event::Rejected(..)",
+            Self::TimerChanged { .. } => "Event::TimerChanged(..)",
+            Self::Deleted { .. } => "Event::Deleted(..)",
+            Self::Duplicate => "Event::Duplicate",
+        })
+    }
 }
 
 /// One inbound mailbox to read.
@@ -290,26 +345,33 @@ pub struct InboundMailbox {
 }
 
 #[derive(Serialize, Deserialize)]
-struct ProfileState {
+pub(crate) struct ProfileState {
     version: u32,
     relay: String,
     next_contact: u64,
-    contacts: Vec<Contact>,
-    outbox: Vec<Action>,
+    pub(crate) contacts: Vec<Contact>,
+    pub(crate) outbox: Vec<Action>,
     /// Invite mailboxes this profile accepted (to refuse reuse).
     accepted_invites: Vec<MailboxId>,
 }
 
 /// The client engine for one profile.
 pub struct Engine {
-    state: ProfileState,
-    provider: OpenMlsRustCrypto,
+    pub(crate) state: ProfileState,
+    pub(crate) provider: OpenMlsRustCrypto,
 }
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Engine(..)")
     }
+}
+
+/// A relay address a contact gave us: http(s), printable, bounded.
+fn valid_relay_url(url: &str) -> bool {
+    (url.starts_with("http://") || url.starts_with("https://"))
+        && url.len() <= 512
+        && !url.chars().any(|c| c.is_control() || c.is_whitespace())
 }
 
 fn check_alias(alias: &str) -> Result<(), CoreError> {
@@ -319,7 +381,7 @@ fn check_alias(alias: &str) -> Result<(), CoreError> {
     Ok(())
 }
 
-fn random_id(rng: &mut impl CryptoRngCore) -> [u8; 16] {
+pub(crate) fn random_id(rng: &mut impl CryptoRngCore) -> [u8; 16] {
     let mut b = [0u8; 16];
     rng.fill_bytes(&mut b);
     b
@@ -418,6 +480,18 @@ impl Engine {
         }
     }
 
+    /// Marks `action` as done (whatever its position: another process may
+    /// have changed the outbox meanwhile); `false` if it was not there.
+    pub fn outbox_remove(&mut self, action: &Action) -> bool {
+        match self.state.outbox.iter().position(|a| a == action) {
+            Some(i) => {
+                self.state.outbox.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Every mailbox this profile reads.
     pub fn inbound(&self) -> Vec<InboundMailbox> {
         let mut out = Vec::new();
@@ -449,7 +523,7 @@ impl Engine {
         Ok(signer)
     }
 
-    fn signer(&self, c: &Contact) -> Result<SignatureKeyPair, CoreError> {
+    pub(crate) fn signer(&self, c: &Contact) -> Result<SignatureKeyPair, CoreError> {
         SignatureKeyPair::read(
             self.provider.storage(),
             &c.signer_public,
@@ -514,6 +588,7 @@ impl Engine {
             id,
             alias: alias.to_owned(),
             state: ContactState::Invited,
+            timer: default_timer(),
             created_at: now,
             inbound: invite_box.clone(),
             invite_inbound: None,
@@ -588,6 +663,7 @@ impl Engine {
             id,
             alias: alias.to_owned(),
             state: ContactState::Accepted,
+            timer: default_timer(),
             created_at: now,
             inbound,
             invite_inbound: None,
@@ -650,12 +726,19 @@ impl Engine {
             return reject("empty message");
         };
         let state = self.state.contacts[idx].state;
-        match (state, kind) {
+        let result = match (state, kind) {
             (ContactState::Invited, envelope::HELLO) => self.on_hello(now, rng, idx, body),
             (ContactState::Accepted, envelope::WELCOME) => self.on_welcome(idx, body),
-            (ContactState::Established, envelope::MLS) => self.on_mls(idx, body),
+            (ContactState::Established, envelope::MLS) => self.on_mls(now, idx, body),
             (ContactState::Established, envelope::HELLO) => reject("invite already used"),
             _ => reject("unexpected message for this contact"),
+        };
+        match result {
+            // A broken saved state is ours to report; anything else came
+            // from the payload and must never stop the other messages.
+            Err(e @ CoreError::State(_)) => Err(e),
+            Err(_) => reject("could not be processed"),
+            ok => ok,
         }
     }
 
@@ -687,6 +770,9 @@ impl Engine {
         let Ok(hello) = serde_json::from_slice::<Hello>(&plain) else {
             return reject("malformed hello");
         };
+        if !valid_relay_url(&hello.reply_to.relay) {
+            return reject("malformed hello");
+        }
         let Ok(kp_in) = KeyPackageIn::tls_deserialize_exact(&hello.key_package) else {
             return reject("malformed key package");
         };
@@ -774,6 +860,9 @@ impl Engine {
         let Ok(msg) = serde_json::from_slice::<WelcomeMsg>(&plain) else {
             return reject("malformed welcome");
         };
+        if !valid_relay_url(&msg.reply_to.relay) {
+            return reject("malformed welcome");
+        }
         let Ok(mls_in) = MlsMessageIn::tls_deserialize_exact(&msg.welcome) else {
             return reject("malformed MLS welcome");
         };
@@ -799,105 +888,11 @@ impl Engine {
         })
     }
 
-    fn group(&self, c: &Contact) -> Result<MlsGroup, CoreError> {
+    pub(crate) fn group(&self, c: &Contact) -> Result<MlsGroup, CoreError> {
         let gid = c.group_id.as_ref().ok_or(CoreError::NotEstablished)?;
         MlsGroup::load(self.provider.storage(), &GroupId::from_slice(gid))
             .map_err(mls)?
             .ok_or_else(|| CoreError::State("conversation state missing".into()))
-    }
-
-    fn on_mls(&mut self, idx: usize, body: &[u8]) -> Result<Event, CoreError> {
-        let c = self.state.contacts[idx].clone();
-        let alias = c.alias.clone();
-        let reject = |reason| {
-            Ok(Event::Rejected {
-                alias: alias.clone(),
-                reason,
-            })
-        };
-        let mut group = self.group(&c)?;
-        let Ok(msg) = MlsMessageIn::tls_deserialize_exact(body) else {
-            return reject("malformed MLS message");
-        };
-        let Ok(pm) = msg.try_into_protocol_message() else {
-            return reject("not an MLS protocol message");
-        };
-        let processed = match group.process_message(&self.provider, pm) {
-            Ok(p) => p,
-            Err(_) => return reject("does not decrypt as the contact"),
-        };
-        let ProcessedMessageContent::ApplicationMessage(app) = processed.into_content() else {
-            return reject("unexpected MLS handshake message");
-        };
-        let bytes = Zeroizing::new(app.into_bytes());
-        let Ok(m) = serde_json::from_slice::<AppMessage>(&bytes) else {
-            return reject("malformed message content");
-        };
-        Ok(Event::Message {
-            contact: c.id,
-            alias,
-            entry: HistoryEntry {
-                id: ferry_proto::b64::encode(&m.id),
-                direction: Direction::In,
-                text: m.text,
-                sent_at: m.sent_at,
-            },
-        })
-    }
-
-    /// Encrypts a text for `alias` and queues it; returns the history entry.
-    pub fn send_text(
-        &mut self,
-        now: u64,
-        rng: &mut impl CryptoRngCore,
-        alias: &str,
-        text: &str,
-    ) -> Result<(u64, HistoryEntry), CoreError> {
-        if text.len() > MAX_TEXT {
-            return Err(CoreError::TooLong);
-        }
-        let c = self
-            .state
-            .contacts
-            .iter()
-            .find(|c| c.alias == alias)
-            .cloned()
-            .ok_or(CoreError::UnknownContact)?;
-        if c.state != ContactState::Established {
-            return Err(CoreError::NotEstablished);
-        }
-        let out = c.outbound.clone().ok_or(CoreError::NotEstablished)?;
-        let id = random_id(rng);
-        let app = AppMessage {
-            id: id.to_vec(),
-            sent_at: now,
-            text: text.to_owned(),
-        };
-        let bytes =
-            Zeroizing::new(serde_json::to_vec(&app).map_err(|e| CoreError::State(e.to_string()))?);
-        let mut group = self.group(&c)?;
-        let signer = self.signer(&c)?;
-        let mls_msg = group
-            .create_message(&self.provider, &signer, &bytes)
-            .map_err(mls)?;
-        let wire = mls_msg.tls_serialize_detached().map_err(mls)?;
-        let payload =
-            padding::pad(&envelope::wrap(envelope::MLS, &wire)).map_err(|_| CoreError::TooLong)?;
-        self.state.outbox.push(Action::Send {
-            relay: out.relay,
-            mailbox: out.mailbox,
-            sender: out.sender,
-            payload,
-        });
-        Ok((
-            c.id,
-            HistoryEntry {
-                id: ferry_proto::b64::encode(&id),
-                direction: Direction::Out,
-                text: text.to_owned(),
-                sent_at: now,
-            },
-        ))
     }
 }
 
@@ -947,7 +942,9 @@ mod tests {
     #[test]
     fn handshake_then_messages_both_ways_survive_export_restore() {
         let (mut a, mut b, mut seqs) = pair();
-        let (_, sent) = a.send_text(20, &mut OsRng, "bob", "hello bob").unwrap();
+        let (_, sent) = a
+            .send_text(20, &mut OsRng, "bob", "hello bob", false)
+            .unwrap();
         let ev = deliver(&mut a, &mut b, &mut seqs);
         match ev.as_slice() {
             [Event::Message { alias, entry, .. }] => {
@@ -963,7 +960,8 @@ mod tests {
         let mut b = Engine::restore(&s, m).unwrap();
         let (s, m) = a.export().unwrap();
         let mut a = Engine::restore(&s, m).unwrap();
-        b.send_text(30, &mut OsRng, "alice", "hi alice").unwrap();
+        b.send_text(30, &mut OsRng, "alice", "hi alice", false)
+            .unwrap();
         let ev = deliver(&mut b, &mut a, &mut seqs);
         assert!(
             matches!(ev.as_slice(), [Event::Message { entry, .. }] if entry.text == "hi alice")
@@ -981,7 +979,7 @@ mod tests {
         assert!(matches!(ev, Event::Rejected { .. }));
         // A message encrypted in another group (a stranger) is rejected.
         let (mut c, _, _) = pair();
-        c.send_text(41, &mut OsRng, "bob", "from a stranger")
+        c.send_text(41, &mut OsRng, "bob", "from a stranger", false)
             .unwrap();
         let Some(Action::Send { payload, .. }) = c.outbox().first().cloned() else {
             panic!()
@@ -989,7 +987,7 @@ mod tests {
         let ev = b.receive(41, &mut OsRng, mailbox, 101, &payload).unwrap();
         assert!(matches!(ev, Event::Rejected { .. }));
         // A replay of an already processed sequence number is a duplicate.
-        a.send_text(42, &mut OsRng, "bob", "once").unwrap();
+        a.send_text(42, &mut OsRng, "bob", "once", false).unwrap();
         seqs.insert(mailbox, 101);
         let ev = deliver(&mut a, &mut b, &mut seqs);
         assert!(matches!(ev.as_slice(), [Event::Message { .. }]));
@@ -1031,7 +1029,7 @@ mod tests {
             Err(CoreError::InviteReused)
         ));
         assert!(matches!(
-            b.send_text(52, &mut OsRng, "alice", "x"),
+            b.send_text(52, &mut OsRng, "alice", "x", false),
             Err(CoreError::NotEstablished)
         ));
     }

@@ -12,7 +12,7 @@ pub(crate) const HELLO_LABEL: &[u8] = b"ferry hello v1";
 pub(crate) const WELCOME_LABEL: &[u8] = b"ferry welcome v1";
 
 /// Where and how to send to a contact: their mailbox and its sender key.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub(crate) struct Address {
     pub(crate) relay: String,
     pub(crate) mailbox: ferry_proto::MailboxId,
@@ -35,13 +35,32 @@ pub(crate) struct WelcomeMsg {
     pub(crate) reply_to: Address,
 }
 
+/// What a conversation message carries.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "k", rename_all = "snake_case")]
+pub(crate) enum Body {
+    /// A text message.
+    Text {
+        text: String,
+        #[serde(default)]
+        view_once: bool,
+    },
+    /// The sender changed the disappearing-message timer.
+    Timer { secs: Option<u64> },
+    /// Delete a message on both sides.
+    Delete { target: String },
+}
+
 /// The application content inside MLS.
 #[derive(Serialize, Deserialize)]
 pub(crate) struct AppMessage {
     #[serde(with = "ferry_proto::b64::bytes")]
     pub(crate) id: Vec<u8>,
     pub(crate) sent_at: u64,
-    pub(crate) text: String,
+    /// The timer in force when sent: the receiver destroys the message this
+    /// long after it arrives.
+    pub(crate) expire_after: Option<u64>,
+    pub(crate) body: Body,
 }
 
 pub(crate) fn wrap(kind: u8, body: &[u8]) -> Vec<u8> {

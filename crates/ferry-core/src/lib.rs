@@ -16,14 +16,16 @@
 //! invitee only sends application messages. Two members therefore never
 //! race to advance the epoch.
 
+mod conversation;
 mod engine;
 mod envelope;
 pub mod invite;
 mod secret;
 
+pub use conversation::MAX_TEXT;
 pub use engine::{
-    Action, ContactInfo, ContactState, CoreError, Direction, Engine, Event, HistoryEntry,
-    InboundMailbox, MAX_TEXT, MlsEntries,
+    Action, ContactInfo, ContactState, CoreError, DEFAULT_TIMER_SECS, Direction, Engine, Event,
+    HistoryEntry, InboundMailbox, MlsEntries,
 };
 pub use invite::{InviteError, InviteLink};
 pub use secret::KeyBytes;

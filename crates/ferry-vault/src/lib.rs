@@ -33,12 +33,14 @@ const SCHEMA_VERSION: i64 = 1;
 const SCHEMA: &str = "
 CREATE TABLE blobs (name TEXT PRIMARY KEY, value BLOB NOT NULL);
 CREATE TABLE messages (
-    seq     INTEGER PRIMARY KEY AUTOINCREMENT,
-    contact INTEGER NOT NULL,
-    msg_id  BLOB NOT NULL,
-    record  BLOB NOT NULL,
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    contact    INTEGER NOT NULL,
+    msg_id     BLOB NOT NULL,
+    expires_at INTEGER,
+    record     BLOB NOT NULL,
     UNIQUE (contact, msg_id)
 );
+CREATE INDEX messages_expiry ON messages (expires_at) WHERE expires_at IS NOT NULL;
 CREATE TABLE mls (k BLOB PRIMARY KEY, v BLOB NOT NULL);
 ";
 
@@ -379,22 +381,51 @@ impl Tx<'_> {
             .map_err(db)
     }
 
-    /// Appends a message record; `false` (and nothing written) if this
-    /// contact already has a message with that id.
+    /// Appends a message record that is destroyed at `expires_at` (Unix
+    /// seconds); `false` (and nothing written) if this contact already has a
+    /// message with that id.
     pub fn insert_message(
         &self,
         contact: u64,
         msg_id: &[u8],
         record: &[u8],
+        expires_at: Option<u64>,
     ) -> Result<bool, VaultError> {
         let n = self
             .tx
             .execute(
-                "INSERT OR IGNORE INTO messages (contact, msg_id, record) VALUES (?1, ?2, ?3)",
-                params![i64::try_from(contact).unwrap_or(i64::MAX), msg_id, record],
+                "INSERT OR IGNORE INTO messages (contact, msg_id, expires_at, record) VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    i64::try_from(contact).unwrap_or(i64::MAX),
+                    msg_id,
+                    expires_at.map(|t| i64::try_from(t).unwrap_or(i64::MAX)),
+                    record
+                ],
             )
             .map_err(db)?;
         Ok(n == 1)
+    }
+
+    /// Destroys one message; `false` if there was none.
+    pub fn delete_message(&self, contact: u64, msg_id: &[u8]) -> Result<bool, VaultError> {
+        let n = self
+            .tx
+            .execute(
+                "DELETE FROM messages WHERE contact = ?1 AND msg_id = ?2",
+                params![i64::try_from(contact).unwrap_or(i64::MAX), msg_id],
+            )
+            .map_err(db)?;
+        Ok(n > 0)
+    }
+
+    /// Destroys every message that expired at or before `now`.
+    pub fn expire(&self, now: u64) -> Result<usize, VaultError> {
+        self.tx
+            .execute(
+                "DELETE FROM messages WHERE expires_at IS NOT NULL AND expires_at <= ?1",
+                [i64::try_from(now).unwrap_or(i64::MAX)],
+            )
+            .map_err(db)
     }
 
     /// Replaces the MLS state with exactly `entries`.
@@ -431,8 +462,11 @@ mod tests {
             let mut v = Vault::create(&p, &pass("correct horse"), &mut OsRng).unwrap();
             v.transaction(|tx| {
                 tx.put_blob("state", b"hello")?;
-                assert!(tx.insert_message(1, b"m1", b"record one")?);
-                assert!(!tx.insert_message(1, b"m1", b"duplicate")?);
+                assert!(tx.insert_message(1, b"m1", b"record one", None)?);
+                assert!(!tx.insert_message(1, b"m1", b"duplicate", None)?);
+                assert!(tx.insert_message(1, b"m2", b"short-lived", Some(10))?);
+                assert_eq!(tx.expire(9)?, 0);
+                assert_eq!(tx.expire(10)?, 1);
                 Ok(())
             })
             .unwrap();

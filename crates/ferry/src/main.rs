@@ -62,6 +62,24 @@ enum Command {
         /// The message.
         #[arg(required = true, num_args = 1..)]
         text: Vec<String>,
+        /// The receiver's first display destroys it; you keep no copy.
+        #[arg(long)]
+        view_once: bool,
+    },
+    /// Set the conversation's disappearing-message timer on both sides
+    /// (e.g. 30m, 24h, 7d, or `off`). New conversations start at 24h.
+    Timer {
+        /// Contact alias.
+        alias: String,
+        /// Duration or `off`.
+        duration: String,
+    },
+    /// Delete a message on both sides.
+    Delete {
+        /// Contact alias.
+        alias: String,
+        /// Message id (from `history --json`).
+        msg_id: String,
     },
     /// Fetch everything, finish handshakes, print new messages.
     Sync,
@@ -148,13 +166,34 @@ fn main() -> anyhow::Result<()> {
         Command::Init { relay } => user::run(ctx, user::Cmd::Init { relay }),
         Command::Invite { alias } => user::run(ctx, user::Cmd::Invite { alias }),
         Command::Accept { link, alias } => user::run(ctx, user::Cmd::Accept { link, alias }),
-        Command::Send { alias, text } => user::run(
+        Command::Send {
+            alias,
+            text,
+            view_once,
+        } => user::run(
             ctx,
             user::Cmd::Send {
                 alias,
                 text: text.join(" "),
+                view_once,
             },
         ),
+        Command::Timer { alias, duration } => {
+            let secs = if duration == "off" {
+                None
+            } else {
+                Some(
+                    duration::parse(&duration)
+                        .map_err(anyhow::Error::msg)?
+                        .as_secs()
+                        .max(1),
+                )
+            };
+            user::run(ctx, user::Cmd::Timer { alias, secs })
+        }
+        Command::Delete { alias, msg_id } => {
+            user::run(ctx, user::Cmd::Delete { alias, id: msg_id })
+        }
         Command::Sync => user::run(ctx, user::Cmd::Sync),
         Command::Watch {
             idle_lock,

@@ -35,7 +35,61 @@ fn civil(days: u64) -> (u64, u64, u64) {
     (y, m, d)
 }
 
+/// Text from contacts goes to a terminal: control characters (escape
+/// sequences that could fake warnings or hide text) are replaced.
+fn clean(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' {
+                '\u{fffd}'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+fn timer_text(secs: Option<u64>) -> String {
+    match secs {
+        None => "off".to_owned(),
+        Some(s) if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        Some(s) if s % 3600 == 0 => format!("{}h", s / 3600),
+        Some(s) if s % 60 == 0 => format!("{}m", s / 60),
+        Some(s) => format!("{s}s"),
+    }
+}
+
 impl Output {
+    pub(crate) fn timer(self, contact: &str, secs: Option<u64>) {
+        if self.json {
+            println!(
+                "{}",
+                json!({"type": "timer", "contact": contact, "seconds": secs})
+            );
+        } else {
+            println!(
+                "{}: messages now disappear after {}",
+                clean(contact),
+                timer_text(secs)
+            );
+        }
+    }
+
+    pub(crate) fn deleted(self, contact: &str, id: &str) {
+        if self.json {
+            println!(
+                "{}",
+                json!({"type": "deleted", "contact": contact, "id": id})
+            );
+        } else {
+            println!(
+                "{}: message {} deleted on both sides",
+                clean(contact),
+                clean(id)
+            );
+        }
+    }
+
     pub(crate) fn message(self, contact: &str, e: &HistoryEntry) {
         let dir = match e.direction {
             Direction::In => "in",
@@ -44,14 +98,20 @@ impl Output {
         if self.json {
             println!(
                 "{}",
-                json!({"type": "message", "contact": contact, "id": e.id, "direction": dir, "text": e.text, "sent_at": e.sent_at})
+                json!({"type": "message", "contact": contact, "id": e.id, "direction": dir, "text": e.text,
+                       "sent_at": e.sent_at, "expires_at": e.expires_at, "view_once": e.view_once})
             );
         } else {
             let who = match e.direction {
-                Direction::In => contact.to_owned(),
-                Direction::Out => format!("you → {contact}"),
+                Direction::In => clean(contact),
+                Direction::Out => format!("you → {}", clean(contact)),
             };
-            println!("[{}] {who}: {}", time(e.sent_at), e.text);
+            let once = if e.view_once {
+                " (view once: gone after this display)"
+            } else {
+                ""
+            };
+            println!("[{}] {who}: {}{once}", time(e.sent_at), clean(&e.text));
         }
     }
 
@@ -62,9 +122,14 @@ impl Output {
                 if self.json {
                     println!("{}", json!({"type": "established", "contact": contact}));
                 } else {
-                    println!("{contact}: conversation set up; you can now send messages");
+                    println!(
+                        "{}: conversation set up; you can now send messages",
+                        clean(contact)
+                    );
                 }
             }
+            Shown::Timer { contact, secs } => self.timer(contact, *secs),
+            Shown::Deleted { contact, id } => self.deleted(contact, id),
             Shown::Rejected { contact, reason } => {
                 if self.json {
                     println!(
@@ -105,7 +170,7 @@ impl Output {
                 json!({"type": "contact", "alias": alias, "state": state})
             );
         } else {
-            println!("{alias}\t{state}");
+            println!("{}\t{state}", clean(alias));
         }
     }
 

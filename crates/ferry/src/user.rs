@@ -16,14 +16,35 @@ pub(crate) struct Context {
 }
 
 pub(crate) enum Cmd {
-    Init { relay: String },
-    Invite { alias: String },
-    Accept { link: String, alias: String },
-    Send { alias: String, text: String },
+    Init {
+        relay: String,
+    },
+    Invite {
+        alias: String,
+    },
+    Accept {
+        link: String,
+        alias: String,
+    },
+    Send {
+        alias: String,
+        text: String,
+        view_once: bool,
+    },
+    Timer {
+        alias: String,
+        secs: Option<u64>,
+    },
+    Delete {
+        alias: String,
+        id: String,
+    },
     Sync,
     Watch(ferry_client::LockLimits),
     Contacts,
-    History { alias: String },
+    History {
+        alias: String,
+    },
 }
 
 /// A user-facing failure with a stable code.
@@ -178,9 +199,21 @@ async fn execute(ctx: &Context, cmd: Cmd) -> Result<(), Failure> {
             profile.accept(&link, &alias).await?;
             out.contact(&alias, "accepted");
         }
-        Cmd::Send { alias, text } => {
-            let entry = profile.send(&alias, &text).await?;
+        Cmd::Send {
+            alias,
+            text,
+            view_once,
+        } => {
+            let entry = profile.send(&alias, &text, view_once).await?;
             out.message(&alias, &entry);
+        }
+        Cmd::Timer { alias, secs } => {
+            profile.set_timer(&alias, secs).await?;
+            out.timer(&alias, secs);
+        }
+        Cmd::Delete { alias, id } => {
+            profile.delete(&alias, &id).await?;
+            out.deleted(&alias, &id);
         }
         Cmd::Sync => profile.sync(|s| out.shown(s)).await?,
         Cmd::Watch(limits) => loop {
@@ -220,7 +253,7 @@ async fn execute(ctx: &Context, cmd: Cmd) -> Result<(), Failure> {
             }
         }
         Cmd::History { alias } => {
-            for e in profile.history(&alias)? {
+            for e in profile.view_history(&alias)? {
                 out.message(&alias, &e);
             }
         }

@@ -514,3 +514,68 @@ fn watch_locks_itself_when_idle_and_after_the_maximum_time() {
     assert!(text.contains("keepalive 0"), "{text}");
     assert!(started.elapsed() < std::time::Duration::from_secs(20));
 }
+
+#[test]
+fn disappearing_view_once_and_delete_for_both() {
+    let w = world();
+    // The default timer is 24 h, on both sides.
+    let m = w.a.run(&["send", "Bashir", "default timer"]);
+    let sent_at = m.of_type("message")[0]["sent_at"].as_u64().unwrap();
+    assert_eq!(
+        m.of_type("message")[0]["expires_at"].as_u64(),
+        Some(sent_at + 86_400)
+    );
+    let got = w.b.run(&["sync"]);
+    let exp = got.of_type("message")[0]["expires_at"].as_u64().unwrap();
+    assert!(exp >= sent_at + 86_400 && exp <= sent_at + 86_400 + 60);
+
+    // A 2 s timer agreed in the conversation: both sides apply it.
+    w.a.run(&["timer", "Bashir", "2s"]);
+    let t = w.b.run(&["sync"]);
+    assert_eq!(t.of_type("timer")[0]["seconds"], 2);
+    w.b.run(&["send", "Amina", "gone soon"]);
+    assert_eq!(w.a.run(&["sync"]).texts(), ["gone soon"]);
+    std::thread::sleep(std::time::Duration::from_millis(3200));
+    assert_eq!(w.a.run(&["history", "Bashir"]).texts(), ["default timer"]);
+    assert_eq!(w.b.run(&["history", "Amina"]).texts(), ["default timer"]);
+
+    // Off must be explicit; then messages stay.
+    w.b.run(&["timer", "Amina", "off"]);
+    assert!(w.a.run(&["sync"]).of_type("timer")[0]["seconds"].is_null());
+    let bad = w.a.try_run(&["timer", "Bashir", "soon"]);
+    assert_ne!(bad.code, 0);
+
+    // View-once: shown once at arrival, never again, and the sender keeps nothing.
+    w.a.run(&["send", "--view-once", "Bashir", "read me once"]);
+    let first = w.b.run(&["sync"]);
+    assert_eq!(first.texts(), ["read me once"]);
+    assert_eq!(first.of_type("message")[0]["view_once"], true);
+    assert!(
+        !w.b.run(&["history", "Amina"])
+            .texts()
+            .contains(&"read me once".to_owned())
+    );
+    assert!(
+        !w.a.run(&["history", "Bashir"])
+            .texts()
+            .contains(&"read me once".to_owned())
+    );
+
+    // Delete for both.
+    let m = w.a.run(&["send", "Bashir", "regret this"]);
+    let id = m.of_type("message")[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(w.b.run(&["sync"]).texts(), ["regret this"]);
+    w.a.run(&["delete", "Bashir", &id]);
+    let d = w.b.run(&["sync"]);
+    assert_eq!(d.of_type("deleted")[0]["id"], id.as_str());
+    assert!(
+        !w.b.run(&["history", "Amina"])
+            .texts()
+            .contains(&"regret this".to_owned())
+    );
+    assert!(
+        !w.a.run(&["history", "Bashir"])
+            .texts()
+            .contains(&"regret this".to_owned())
+    );
+}

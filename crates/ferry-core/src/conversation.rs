@@ -1,0 +1,298 @@
+//! Messages inside an established conversation: text (optionally view-once),
+//! the agreed disappearing-message timer, and delete-for-both.
+//!
+//! Every message carries the timer in force when it was sent; the receiver
+//! destroys it that long after it arrived (its own clock), the sender that
+//! long after sending. A timer change is itself a message, so both sides
+//! always apply the same timer.
+
+use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};
+use openmls::prelude::*;
+use rand_core::CryptoRngCore;
+use zeroize::Zeroizing;
+
+use crate::engine::{
+    Action, Contact, ContactState, CoreError, Direction, Engine, Event, HistoryEntry, mls,
+    random_id,
+};
+use crate::envelope::{self, AppMessage, Body};
+use ferry_proto::padding;
+
+/// Longest text message, in bytes.
+pub const MAX_TEXT: usize = 16 * 1024;
+
+impl Engine {
+    fn established(&self, alias: &str) -> Result<Contact, CoreError> {
+        let c = self
+            .state
+            .contacts
+            .iter()
+            .find(|c| c.alias == alias)
+            .cloned()
+            .ok_or(CoreError::UnknownContact)?;
+        if c.state != ContactState::Established {
+            return Err(CoreError::NotEstablished);
+        }
+        Ok(c)
+    }
+
+    /// Encrypts `body` for the contact and queues it.
+    fn queue(
+        &mut self,
+        now: u64,
+        rng: &mut impl CryptoRngCore,
+        c: &Contact,
+        body: Body,
+    ) -> Result<String, CoreError> {
+        let out = c.outbound.clone().ok_or(CoreError::NotEstablished)?;
+        let id = random_id(rng);
+        let app = AppMessage {
+            id: id.to_vec(),
+            sent_at: now,
+            expire_after: c.timer,
+            body,
+        };
+        let bytes =
+            Zeroizing::new(serde_json::to_vec(&app).map_err(|e| CoreError::State(e.to_string()))?);
+        let mut group = self.group(c)?;
+        let signer = self.signer(c)?;
+        let mls_msg = group
+            .create_message(&self.provider, &signer, &bytes)
+            .map_err(mls)?;
+        let wire = mls_msg.tls_serialize_detached().map_err(mls)?;
+        let payload =
+            padding::pad(&envelope::wrap(envelope::MLS, &wire)).map_err(|_| CoreError::TooLong)?;
+        self.state.outbox.push(Action::Send {
+            relay: out.relay,
+            mailbox: out.mailbox,
+            sender: out.sender,
+            payload,
+        });
+        Ok(ferry_proto::b64::encode(&id))
+    }
+
+    /// Encrypts a text for `alias` and queues it; returns the contact id and
+    /// the history entry (a view-once message is not kept by its sender).
+    pub fn send_text(
+        &mut self,
+        now: u64,
+        rng: &mut impl CryptoRngCore,
+        alias: &str,
+        text: &str,
+        view_once: bool,
+    ) -> Result<(u64, HistoryEntry), CoreError> {
+        if text.len() > MAX_TEXT {
+            return Err(CoreError::TooLong);
+        }
+        let c = self.established(alias)?;
+        let id = self.queue(
+            now,
+            rng,
+            &c,
+            Body::Text {
+                text: text.to_owned(),
+                view_once,
+            },
+        )?;
+        Ok((
+            c.id,
+            HistoryEntry {
+                id,
+                direction: Direction::Out,
+                text: text.to_owned(),
+                sent_at: now,
+                expires_at: c.timer.map(|t| now.saturating_add(t)),
+                view_once,
+            },
+        ))
+    }
+
+    /// Sets the conversation's disappearing-message timer on both sides.
+    pub fn set_timer(
+        &mut self,
+        now: u64,
+        rng: &mut impl CryptoRngCore,
+        alias: &str,
+        secs: Option<u64>,
+    ) -> Result<(), CoreError> {
+        let mut c = self.established(alias)?;
+        c.timer = secs;
+        self.queue(now, rng, &c, Body::Timer { secs })?;
+        if let Some(x) = self.state.contacts.iter_mut().find(|x| x.id == c.id) {
+            x.timer = secs;
+        }
+        Ok(())
+    }
+
+    /// The conversation's timer.
+    pub fn timer(&self, alias: &str) -> Result<Option<u64>, CoreError> {
+        self.state
+            .contacts
+            .iter()
+            .find(|c| c.alias == alias)
+            .map(|c| c.timer)
+            .ok_or(CoreError::UnknownContact)
+    }
+
+    /// Asks the contact to delete message `id` (the caller deletes it here);
+    /// returns the contact id.
+    pub fn delete_for_both(
+        &mut self,
+        now: u64,
+        rng: &mut impl CryptoRngCore,
+        alias: &str,
+        id: &str,
+    ) -> Result<u64, CoreError> {
+        let c = self.established(alias)?;
+        self.queue(
+            now,
+            rng,
+            &c,
+            Body::Delete {
+                target: id.to_owned(),
+            },
+        )?;
+        Ok(c.id)
+    }
+
+    pub(crate) fn on_mls(&mut self, now: u64, idx: usize, body: &[u8]) -> Result<Event, CoreError> {
+        let c = self.state.contacts[idx].clone();
+        let alias = c.alias.clone();
+        let reject = |reason| {
+            Ok(Event::Rejected {
+                alias: alias.clone(),
+                reason,
+            })
+        };
+        let mut group = self.group(&c)?;
+        let Ok(msg) = MlsMessageIn::tls_deserialize_exact(body) else {
+            return reject("malformed MLS message");
+        };
+        let Ok(pm) = msg.try_into_protocol_message() else {
+            return reject("not an MLS protocol message");
+        };
+        let processed = match group.process_message(&self.provider, pm) {
+            Ok(p) => p,
+            Err(_) => return reject("does not decrypt as the contact"),
+        };
+        let ProcessedMessageContent::ApplicationMessage(app) = processed.into_content() else {
+            return reject("unexpected MLS handshake message");
+        };
+        let bytes = Zeroizing::new(app.into_bytes());
+        let Ok(m) = serde_json::from_slice::<AppMessage>(&bytes) else {
+            return reject("malformed message content");
+        };
+        let id = ferry_proto::b64::encode(&m.id);
+        match m.body {
+            Body::Text { text, view_once } => Ok(Event::Message {
+                contact: c.id,
+                alias,
+                entry: HistoryEntry {
+                    id,
+                    direction: Direction::In,
+                    text,
+                    sent_at: m.sent_at,
+                    expires_at: m.expire_after.map(|t| now.saturating_add(t)),
+                    view_once,
+                },
+            }),
+            Body::Timer { secs } => {
+                self.state.contacts[idx].timer = secs;
+                Ok(Event::TimerChanged { alias, secs })
+            }
+            Body::Delete { target } => Ok(Event::Deleted {
+                contact: c.id,
+                alias,
+                id: target,
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use rand_core::OsRng;
+
+    use super::*;
+    use crate::InviteLink;
+
+    fn deliver(from: &mut Engine, to: &mut Engine, seq: &mut u64, now: u64) -> Vec<Event> {
+        let mut out = Vec::new();
+        while let Some(a) = from.outbox().first().cloned() {
+            from.outbox_done();
+            if let Action::Send {
+                mailbox, payload, ..
+            } = a
+            {
+                *seq += 1;
+                out.push(
+                    to.receive(now, &mut OsRng, mailbox, *seq, &payload)
+                        .unwrap(),
+                );
+            }
+        }
+        out
+    }
+
+    fn pair() -> (Engine, Engine, u64) {
+        let mut a = Engine::new("http://a");
+        let mut b = Engine::new("http://b");
+        let link = a.create_invite(0, &mut OsRng, "b", 3600).unwrap();
+        b.accept_invite(
+            1,
+            &mut OsRng,
+            &InviteLink::parse(&link.to_link()).unwrap(),
+            "a",
+        )
+        .unwrap();
+        let mut seq = 0;
+        deliver(&mut b, &mut a, &mut seq, 2);
+        deliver(&mut a, &mut b, &mut seq, 2);
+        (a, b, seq)
+    }
+
+    #[test]
+    fn timer_is_agreed_and_applied_on_both_sides() {
+        let (mut a, mut b, mut seq) = pair();
+        assert_eq!(a.timer("b").unwrap(), Some(crate::DEFAULT_TIMER_SECS));
+        let (_, out) = a.send_text(100, &mut OsRng, "b", "x", false).unwrap();
+        assert_eq!(out.expires_at, Some(100 + 86_400));
+        let ev = deliver(&mut a, &mut b, &mut seq, 105);
+        assert!(
+            matches!(&ev[..], [Event::Message { entry, .. }] if entry.expires_at == Some(105 + 86_400))
+        );
+
+        a.set_timer(200, &mut OsRng, "b", Some(60)).unwrap();
+        let ev = deliver(&mut a, &mut b, &mut seq, 201);
+        assert!(matches!(
+            &ev[..],
+            [Event::TimerChanged { secs: Some(60), .. }]
+        ));
+        assert_eq!(b.timer("a").unwrap(), Some(60));
+        let (_, out) = b.send_text(300, &mut OsRng, "a", "y", true).unwrap();
+        assert_eq!(out.expires_at, Some(360));
+        let ev = deliver(&mut b, &mut a, &mut seq, 302);
+        assert!(
+            matches!(&ev[..], [Event::Message { entry, .. }] if entry.expires_at == Some(362) && entry.view_once)
+        );
+
+        b.set_timer(400, &mut OsRng, "a", None).unwrap();
+        deliver(&mut b, &mut a, &mut seq, 401);
+        assert_eq!(a.timer("b").unwrap(), None);
+        let (_, out) = a.send_text(500, &mut OsRng, "b", "z", false).unwrap();
+        assert_eq!(out.expires_at, None);
+    }
+
+    #[test]
+    fn delete_for_both_reaches_the_contact() {
+        let (mut a, mut b, mut seq) = pair();
+        let (_, sent) = a.send_text(10, &mut OsRng, "b", "oops", false).unwrap();
+        deliver(&mut a, &mut b, &mut seq, 10);
+        a.delete_for_both(11, &mut OsRng, "b", &sent.id).unwrap();
+        let ev = deliver(&mut a, &mut b, &mut seq, 12);
+        assert!(matches!(&ev[..], [Event::Deleted { id, .. }] if *id == sent.id));
+        let _: HashMap<(), ()> = HashMap::new();
+    }
+}
