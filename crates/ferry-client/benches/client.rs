@@ -57,7 +57,7 @@ fn engine_rate(n: usize) -> f64 {
     let t = Instant::now();
     let mut got = 0;
     for i in 0..n {
-        a.send_text(3, &mut OsRng, "b", &format!("message {i}"))
+        a.send_text(3, &mut OsRng, "b", &format!("message {i}"), false)
             .unwrap();
         got += pump(&mut a, &mut b);
     }
@@ -111,7 +111,7 @@ fn main() {
 
         let t = Instant::now();
         for i in 0..n {
-            a.send("b", &format!("message {i}")).await.unwrap();
+            a.send("b", &format!("message {i}"), false).await.unwrap();
         }
         let send = t.elapsed().as_secs_f64();
         let t = Instant::now();
