@@ -81,8 +81,8 @@ fn main() {
     println!("ferry client benchmark ({n} messages)");
     let pass = SecretString::from("benchmark passphrase".to_owned());
     let (a_home, b_home) = (dir.path().join("a"), dir.path().join("b"));
-    drop(Profile::init(&a_home, &pass, &url).unwrap());
-    drop(Profile::init(&b_home, &pass, &url).unwrap());
+    drop(Profile::init(&a_home, &pass, &url, None).unwrap());
+    drop(Profile::init(&b_home, &pass, &url, None).unwrap());
 
     let mut unlocks = Vec::new();
     for _ in 0..5 {

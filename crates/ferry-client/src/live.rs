@@ -19,7 +19,8 @@ type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 pub struct LiveConnection {
     ws: Ws,
     next_req: u64,
-    now: u64,
+    /// Relay clock minus local clock, from the client at connect time.
+    offset: i64,
 }
 
 impl std::fmt::Debug for LiveConnection {
@@ -53,7 +54,7 @@ impl LiveConnection {
         Ok(Self {
             ws,
             next_req: 1,
-            now: client.now(),
+            offset: client.clock_offset(),
         })
     }
 
@@ -64,12 +65,18 @@ impl LiveConnection {
     }
 
     fn signed(&self, op: &str, keys: &[&MailboxKey], body: &str) -> (u64, String, Vec<String>) {
+        // Signed with the current time: a subscribe may come hours after connect.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+            .saturating_add_signed(self.offset);
         let auth = RequestAuth::sign(
             keys,
             "WS",
             &ws_signing_path(op),
             body.as_bytes(),
-            self.now,
+            now,
             &mut OsRng,
         );
         let sigs = auth.signatures.iter().map(|s| b64::encode(s)).collect();

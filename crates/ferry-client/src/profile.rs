@@ -209,12 +209,18 @@ impl std::fmt::Debug for Profile {
 
 impl Profile {
     /// Creates a profile in `home` whose mailboxes live on `relay`.
-    pub fn init(home: &Path, pass: &SecretString, relay: &str) -> Result<Self, ProfileError> {
+    pub fn init(
+        home: &Path,
+        pass: &SecretString,
+        relay: &str,
+        token: Option<String>,
+    ) -> Result<Self, ProfileError> {
         if !(relay.starts_with("http://") || relay.starts_with("https://")) {
             return Err(ProfileError::BadRelayUrl);
         }
         let mut vault = Vault::create(home, pass, &mut OsRng)?;
-        let engine = Engine::new(relay);
+        let mut engine = Engine::new(relay);
+        engine.set_relay_token(token);
         let (state, mls) = engine.export()?;
         vault.transaction(|tx| {
             tx.put_blob(STATE_BLOB, &state)?;
@@ -312,7 +318,12 @@ impl Profile {
 
     fn relay(&mut self, url: &str) -> Result<&RelayClient, ProfileError> {
         if !self.relays.contains_key(url) {
-            self.relays.insert(url.to_owned(), RelayClient::new(url)?);
+            let engine = self.read_engine()?;
+            let mut client = RelayClient::new(url)?;
+            if let (true, Some(t)) = (engine.relay() == url, engine.relay_token()) {
+                client = client.with_access_token(t);
+            }
+            self.relays.insert(url.to_owned(), client);
         }
         self.relays.get(url).ok_or(ProfileError::BadRelayUrl)
     }
@@ -411,7 +422,11 @@ impl Profile {
                 Vec::new(),
             ))
         })?;
-        self.flush_outbox().await?;
+        if let Some(e) = self.flush_outbox().await?.into_iter().next() {
+            // The relay refused the invite mailbox: the link would not work.
+            self.forget_contact(alias)?;
+            return Err(e.into());
+        }
         Ok(link)
     }
 
@@ -698,12 +713,19 @@ impl Profile {
             };
             backoff = Duration::from_millis(200);
             let mut subscribed: Vec<MailboxId> = Vec::new();
-            let r = self.subscribe_new(&mut live, &mut subscribed).await;
-            if r.is_err() {
-                continue;
+            let mut pending = std::collections::VecDeque::new();
+            match self.subscribe_new(&mut live, &mut subscribed).await {
+                Ok(m) => pending.extend(m),
+                Err(_) => continue,
             }
             loop {
                 let (deadline, reason) = lock_at(last_activity);
+                if let Some((mailbox, message)) = pending.pop_front() {
+                    self.handle_pushed(&mut live, mailbox, message, &mut show)
+                        .await?;
+                    last_activity = tokio::time::Instant::now();
+                    continue;
+                }
                 let frame = tokio::select! {
                     () = &mut stop => return Ok(None),
                     () = tokio::time::sleep_until(deadline) => return Ok(Some(reason)),
@@ -717,18 +739,15 @@ impl Profile {
                 match frame {
                     Some(Ok(ServerFrame::Message { mailbox, message })) => {
                         last_activity = tokio::time::Instant::now();
-                        let shown = self.process(vec![(mailbox, message.seq, message.payload)])?;
-                        self.show_all(&shown, &mut show)?;
-                        if live.ack(mailbox, message.seq).await.is_err() {
-                            break;
-                        }
-                        self.flush_outbox().await?;
-                        if self
-                            .subscribe_new(&mut live, &mut subscribed)
-                            .await
-                            .is_err()
+                        if !self
+                            .handle_pushed(&mut live, mailbox, message, &mut show)
+                            .await?
                         {
                             break;
+                        }
+                        match self.subscribe_new(&mut live, &mut subscribed).await {
+                            Ok(m) => pending.extend(m),
+                            Err(_) => break,
                         }
                     }
                     Some(Ok(_)) => {}
@@ -738,11 +757,31 @@ impl Profile {
         }
     }
 
+    /// Processes one pushed message, shows it, acks it on the socket and
+    /// sends what it queued; `false` if the connection broke.
+    async fn handle_pushed(
+        &mut self,
+        live: &mut crate::LiveConnection,
+        mailbox: MailboxId,
+        message: ferry_proto::api::Message,
+        show: &mut impl FnMut(&Shown),
+    ) -> Result<bool, ProfileError> {
+        let shown = self.process(vec![(mailbox, message.seq, message.payload)])?;
+        self.show_all(&shown, show)?;
+        if live.ack(mailbox, message.seq).await.is_err() {
+            return Ok(false);
+        }
+        self.flush_outbox().await?;
+        Ok(true)
+    }
+
+    /// Subscribes to inbound mailboxes not yet followed and waits for the
+    /// relay's answer; returns messages pushed meanwhile.
     async fn subscribe_new(
         &mut self,
         live: &mut crate::LiveConnection,
         subscribed: &mut Vec<MailboxId>,
-    ) -> Result<(), ProfileError> {
+    ) -> Result<Vec<(MailboxId, ferry_proto::api::Message)>, ProfileError> {
         let engine = self.read_engine()?;
         let own = engine.relay().to_owned();
         let new: Vec<ferry_core::InboundMailbox> = engine
@@ -751,7 +790,7 @@ impl Profile {
             .filter(|b| b.relay == own && !subscribed.contains(&b.mailbox))
             .collect();
         if new.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let keys: Vec<ferry_proto::MailboxKey> =
             new.iter().map(|b| b.recipient.mailbox_key()).collect();
@@ -760,8 +799,22 @@ impl Profile {
             .zip(&keys)
             .map(|(b, k)| (b.mailbox, k, Seq(b.cursor)))
             .collect();
-        live.subscribe(&items).await?;
-        subscribed.extend(new.iter().map(|b| b.mailbox));
-        Ok(())
+        let req = live.subscribe(&items).await?;
+        let mut got = Vec::new();
+        let answer = live
+            .wait_for(req, |f| {
+                if let ServerFrame::Message { mailbox, message } = f {
+                    got.push((mailbox, message));
+                }
+            })
+            .await?;
+        match answer {
+            ServerFrame::Ok { .. } => {
+                subscribed.extend(new.iter().map(|b| b.mailbox));
+                Ok(got)
+            }
+            ServerFrame::Error { code, .. } => Err(ClientError::Relay { status: 0, code }.into()),
+            _ => Err(ClientError::Protocol("unexpected answer to subscribe".into()).into()),
+        }
     }
 }

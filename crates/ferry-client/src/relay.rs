@@ -49,6 +49,27 @@ fn transport(e: reqwest::Error) -> ClientError {
     ClientError::Transport(e.without_url().to_string())
 }
 
+/// Largest answer accepted from a relay (a full sync answer is ~6 MiB).
+const MAX_RESPONSE: usize = 16 * 1024 * 1024;
+
+/// Reads a response body, refusing one larger than [`MAX_RESPONSE`].
+async fn read_limited(mut resp: reqwest::Response) -> Result<Vec<u8>, ClientError> {
+    if resp
+        .content_length()
+        .is_some_and(|n| n > MAX_RESPONSE as u64)
+    {
+        return Err(ClientError::Protocol("relay answer too large".into()));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(transport)? {
+        if body.len() + chunk.len() > MAX_RESPONSE {
+            return Err(ClientError::Protocol("relay answer too large".into()));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 /// One mailbox in a [`RelayClient::sync`].
 pub struct SyncItem<'a> {
     /// The mailbox.
@@ -82,6 +103,8 @@ impl RelayClient {
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(64)
             .tcp_nodelay(true)
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .timeout(std::time::Duration::from_secs(60))
             .build()
             .map_err(transport)?;
         Ok(Self {
@@ -110,6 +133,11 @@ impl RelayClient {
             .map(|d| d.as_secs())
             .unwrap_or(0);
         local.saturating_add_signed(self.offset.load(Ordering::Relaxed))
+    }
+
+    /// The relay-minus-local clock offset in seconds.
+    pub fn clock_offset(&self) -> i64 {
+        self.offset.load(Ordering::Relaxed)
     }
 
     /// Sets the relay-minus-local clock offset (normally learned from the
@@ -156,7 +184,7 @@ impl RelayClient {
             }
             let resp = req.send().await.map_err(transport)?;
             let status = resp.status();
-            let bytes = resp.bytes().await.map_err(transport)?;
+            let bytes = read_limited(resp).await?;
             if status.is_success() {
                 return Ok(bytes.to_vec());
             }

@@ -348,6 +348,9 @@ pub struct InboundMailbox {
 pub(crate) struct ProfileState {
     version: u32,
     relay: String,
+    /// Access token of the profile's relay, if it is a private one.
+    #[serde(default)]
+    relay_token: Option<String>,
     next_contact: u64,
     pub(crate) contacts: Vec<Contact>,
     pub(crate) outbox: Vec<Action>,
@@ -394,6 +397,7 @@ impl Engine {
             state: ProfileState {
                 version: STATE_VERSION,
                 relay: relay.trim_end_matches('/').to_owned(),
+                relay_token: None,
                 next_contact: 1,
                 contacts: Vec::new(),
                 outbox: Vec::new(),
@@ -448,6 +452,16 @@ impl Engine {
     /// This profile's relay.
     pub fn relay(&self) -> &str {
         &self.state.relay
+    }
+
+    /// The access token for creating mailboxes on this profile's relay.
+    pub fn relay_token(&self) -> Option<&str> {
+        self.state.relay_token.as_deref()
+    }
+
+    /// Sets the access token of a private relay.
+    pub fn set_relay_token(&mut self, token: Option<String>) {
+        self.state.relay_token = token;
     }
 
     /// All contacts.

@@ -140,11 +140,22 @@ async fn health() -> impl IntoResponse {
     Json(serde_json::json!({ "status": "ok" }))
 }
 
-async fn metrics(State(s): State<Shared>) -> impl IntoResponse {
+/// Metrics are for the operator only: served to loopback peers (a local
+/// Prometheus or an SSH tunnel), refused to everyone else, because even
+/// aggregate counts are a timing signal for an observer of the radio.
+async fn metrics(State(s): State<Shared>, req: Request) -> Response {
+    let local = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .is_some_and(|axum::extract::ConnectInfo(a)| a.ip().is_loopback());
+    if !local {
+        return ApiError::new(ErrorCode::NotFound).into_response();
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         s.metrics.render(),
     )
+        .into_response()
 }
 
 // ---- request plumbing -------------------------------------------------------
@@ -524,6 +535,11 @@ pub(crate) async fn authenticate_many(
             keys.push(key);
             sigs.push(*sig);
         }
+    }
+    if keys.is_empty() {
+        // Nothing to verify against: refuse rather than accept (and
+        // remember) a request that no key signed.
+        return Err(ApiError::new(ErrorCode::UnknownMailbox));
     }
     let known = RequestAuth {
         timestamp: auth.timestamp,

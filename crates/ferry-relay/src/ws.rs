@@ -66,6 +66,8 @@ struct Conn {
     /// Subscribed mailboxes and the last sequence number delivered.
     delivered: HashMap<MailboxId, Seq>,
     may_send: HashSet<MailboxId>,
+    /// Mailboxes with more waiting than one bounded read returned.
+    backlog: Vec<MailboxId>,
     out: mpsc::Sender<ServerFrame>,
     in_flight: Arc<Semaphore>,
 }
@@ -80,6 +82,7 @@ async fn run(socket: WebSocket, s: Shared) {
         sub: Arc::clone(&sub),
         delivered: HashMap::new(),
         may_send: HashSet::new(),
+        backlog: Vec::new(),
         out: out_tx,
         in_flight: Arc::new(Semaphore::new(IN_FLIGHT)),
     };
@@ -105,6 +108,17 @@ async fn run(socket: WebSocket, s: Shared) {
             }
         }
         if !frames.is_empty() && write_all(&mut sink, &mut frames).await.is_err() {
+            break;
+        }
+        let mut broken = false;
+        while !conn.backlog.is_empty() {
+            conn.continue_backlog(&mut frames).await;
+            if write_all(&mut sink, &mut frames).await.is_err() {
+                broken = true;
+                break;
+            }
+        }
+        if broken {
             break;
         }
     }
@@ -323,8 +337,11 @@ impl Conn {
         mailboxes: &[(MailboxId, Seq)],
         frames: &mut Vec<ServerFrame>,
     ) {
-        let mut pending: Vec<MailboxId> = mailboxes.iter().map(|(id, _)| *id).collect();
-        while !pending.is_empty() {
+        let pending: Vec<MailboxId> = mailboxes.iter().map(|(id, _)| *id).collect();
+        // One bounded read (fetch limits) per call: what is left waits in
+        // `self.backlog` until these frames are written, so memory stays
+        // bounded whatever is waiting.
+        {
             let reads: Vec<(MailboxId, Seq)> = pending
                 .iter()
                 .map(|id| (*id, self.delivered.get(id).copied().unwrap_or_default()))
@@ -359,8 +376,21 @@ impl Conn {
                     still.push(*id);
                 }
             }
-            pending = still;
+            for id in still {
+                if !self.backlog.contains(&id) {
+                    self.backlog.push(id);
+                }
+            }
         }
+    }
+
+    /// Continues a backlog left by [`Conn::send_backlog`].
+    async fn continue_backlog(&mut self, frames: &mut Vec<ServerFrame>) {
+        let pending: Vec<(MailboxId, Seq)> = std::mem::take(&mut self.backlog)
+            .into_iter()
+            .map(|id| (id, self.delivered.get(&id).copied().unwrap_or_default()))
+            .collect();
+        self.send_backlog(&pending, frames).await;
     }
 
     async fn deliver(&mut self, p: Pushed, frames: &mut Vec<ServerFrame>) {

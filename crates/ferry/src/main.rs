@@ -40,6 +40,9 @@ enum Command {
         /// Relay base URL, e.g. http://127.0.0.1:7070.
         #[arg(long)]
         relay: String,
+        /// File with the relay's access token, if it is a private relay.
+        #[arg(long)]
+        relay_token_file: Option<PathBuf>,
     },
     /// Invite a contact: prints a one-time link (and a QR code on a terminal).
     Invite {
@@ -163,7 +166,21 @@ fn main() -> anyhow::Result<()> {
     };
     match cli.command {
         Command::Relay(args) => run_relay(args),
-        Command::Init { relay } => user::run(ctx, user::Cmd::Init { relay }),
+        Command::Init {
+            relay,
+            relay_token_file,
+        } => {
+            let token = match relay_token_file {
+                Some(p) => Some(
+                    std::fs::read_to_string(&p)
+                        .with_context(|| format!("cannot read {}", p.display()))?
+                        .trim()
+                        .to_owned(),
+                ),
+                None => None,
+            };
+            user::run(ctx, user::Cmd::Init { relay, token })
+        }
         Command::Invite { alias } => user::run(ctx, user::Cmd::Invite { alias }),
         Command::Accept { link, alias } => user::run(ctx, user::Cmd::Accept { link, alias }),
         Command::Send {

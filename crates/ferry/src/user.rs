@@ -18,6 +18,7 @@ pub(crate) struct Context {
 pub(crate) enum Cmd {
     Init {
         relay: String,
+        token: Option<String>,
     },
     Invite {
         alias: String,
@@ -173,9 +174,9 @@ pub(crate) fn run(ctx: Context, cmd: Cmd) -> anyhow::Result<()> {
 async fn execute(ctx: &Context, cmd: Cmd) -> Result<(), Failure> {
     let out = ctx.out;
     let home = home(ctx)?;
-    if let Cmd::Init { relay } = &cmd {
+    if let Cmd::Init { relay, token } = &cmd {
         let pass = passphrase(ctx, true)?;
-        Profile::init(&home, &pass, relay)?;
+        Profile::init(&home, &pass, relay, token.clone())?;
         if out.json {
             println!(
                 "{}",

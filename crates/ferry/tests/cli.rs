@@ -579,3 +579,50 @@ fn disappearing_view_once_and_delete_for_both() {
             .contains(&"regret this".to_owned())
     );
 }
+
+#[test]
+fn profiles_on_a_private_relay_use_its_access_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "a-long-private-relay-token\n").unwrap();
+    let relay =
+        RelayProcess::start(bin(), &["--access-token-file", token.to_str().unwrap()]).unwrap();
+    let member = User::new(dir.path(), "member");
+    member.run(&[
+        "init",
+        "--relay",
+        relay.url(),
+        "--relay-token-file",
+        token.to_str().unwrap(),
+    ]);
+    let link = member.invite("Friend");
+    assert!(link.starts_with("ferry://invite/v1/"));
+    let outsider = User::new(dir.path(), "outsider");
+    outsider.run(&["init", "--relay", relay.url()]);
+    let refused = outsider.try_run(&["invite", "--alias", "Friend"]);
+    assert_eq!(
+        refused.error_code().as_deref(),
+        Some("relay"),
+        "{:?}",
+        refused.lines
+    );
+    assert!(
+        outsider.run(&["contacts"]).of_type("contact").is_empty(),
+        "no dead invite kept"
+    );
+    // The outsider can still accept the member's invite: only creating
+    // mailboxes on the private relay needs the token... on its own relay.
+    let friend = User::new(dir.path(), "friend");
+    friend.run(&[
+        "init",
+        "--relay",
+        relay.url(),
+        "--relay-token-file",
+        token.to_str().unwrap(),
+    ]);
+    friend.run(&["accept", &link, "--alias", "Member"]);
+    member.run(&["sync"]);
+    friend.run(&["sync"]);
+    member.run(&["send", "Friend", "private hello"]);
+    assert_eq!(friend.run(&["sync"]).texts(), ["private hello"]);
+}

@@ -312,6 +312,17 @@ async fn batched_sync_reads_and_acks_100_mailboxes_in_one_request() {
     let resp = c.sync(&items).await.unwrap();
     assert_eq!(resp.mailboxes[0].messages.len(), 1);
     assert_eq!(resp.mailboxes[1].error, Some(ErrorCode::UnknownMailbox));
+    // A sync naming only unknown mailboxes has no signature to check: refused.
+    let only_ghost = [SyncItem {
+        id: MailboxId::random(&mut OsRng),
+        key: &ghost,
+        after: Seq(0),
+        ack_up_to: None,
+    }];
+    assert_eq!(
+        c.sync(&only_ghost).await.unwrap_err().code(),
+        Some(ErrorCode::UnknownMailbox)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -248,10 +248,24 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>) {
             batch.clear();
             continue;
         }
+        let mut lost = false;
         for job in batch.drain(..) {
+            if lost || conn.is_autocommit() {
+                // SQLite rolled the whole transaction back (disk full, I/O
+                // error): later jobs must not run outside it, and nothing of
+                // this batch may be reported as stored.
+                lost = true;
+                drop(job);
+                continue;
+            }
             finishers.push(job(&conn));
         }
-        let committed = conn.execute_batch("COMMIT").map_err(backend);
+        let committed = if lost || conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(StoreError::Backend("transaction lost".into()))
+        } else {
+            conn.execute_batch("COMMIT").map_err(backend)
+        };
         if let Err(e) = &committed {
             tracing::error!(error = %e, "store: group commit failed");
             let _ = conn.execute_batch("ROLLBACK");
