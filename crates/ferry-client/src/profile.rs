@@ -235,12 +235,52 @@ impl Profile {
     /// Unlocks the profile in `home`.
     pub fn unlock(home: &Path, pass: &SecretString) -> Result<Self, ProfileError> {
         let mut p = Self {
-            vault: Vault::open(home, pass)?,
+            vault: Vault::unlock(home, pass, &mut OsRng)?,
             relays: HashMap::new(),
         };
         // Expired messages are destroyed before anything can be shown.
         p.expire()?;
         Ok(p)
+    }
+
+    /// Sets the duress passphrase: creates a decoy profile (its mailboxes on
+    /// `relay`) that the duress passphrase opens, destroying this one.
+    pub fn set_duress(&mut self, duress: &SecretString, relay: &str) -> Result<(), ProfileError> {
+        if !(relay.starts_with("http://") || relay.starts_with("https://")) {
+            return Err(ProfileError::BadRelayUrl);
+        }
+        let mut decoy = self.vault.set_duress(duress, &mut OsRng)?;
+        let engine = Engine::new(relay);
+        let (state, mls) = engine.export()?;
+        decoy.transaction(|tx| {
+            tx.put_blob(STATE_BLOB, &state)?;
+            tx.set_mls_state(mls.iter().map(|(k, v)| (k.as_slice(), v.as_slice())))
+        })?;
+        self.vault.equalize(&mut OsRng)?;
+        Ok(())
+    }
+
+    /// This profile's relay.
+    pub fn relay_url(&self) -> Result<String, ProfileError> {
+        Ok(self.read_engine()?.relay().to_owned())
+    }
+
+    /// Whether a duress passphrase is set.
+    pub fn has_duress(&self) -> Result<bool, ProfileError> {
+        Ok(self.vault.has_duress()?)
+    }
+
+    /// The decoy profile, to prepare it (contacts, messages) while unlocked.
+    pub fn decoy(&self) -> Result<Option<Profile>, ProfileError> {
+        Ok(self.vault.open_decoy()?.map(|vault| Profile {
+            vault,
+            relays: HashMap::new(),
+        }))
+    }
+
+    /// Keeps both slots the same size (call when done with the profile).
+    pub fn finish(&self) -> Result<(), ProfileError> {
+        Ok(self.vault.equalize(&mut OsRng)?)
     }
 
     /// Loads the engine, runs `f`, and commits the engine's new state plus

@@ -29,6 +29,10 @@ struct Cli {
     /// Read the passphrase from this file (else FERRY_PASSPHRASE, else a prompt).
     #[arg(long, global = true)]
     passphrase_file: Option<PathBuf>,
+    /// Act on the decoy profile (unlocked with the real passphrase), to
+    /// prepare what the duress passphrase will show.
+    #[arg(long, global = true)]
+    decoy: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -105,8 +109,27 @@ enum Command {
     },
     /// Destroy this profile at once, without a passphrase. Irreversible.
     Panic,
+    /// Duress passphrase: entering it instead of the passphrase opens a
+    /// decoy profile and destroys this one first.
+    #[command(subcommand)]
+    Duress(DuressCmd),
     /// Run a relay (mailboxes, store-and-forward, live push).
     Relay(RelayArgs),
+}
+
+#[derive(Subcommand)]
+enum DuressCmd {
+    /// Set the duress passphrase and create an empty decoy profile; fill it
+    /// with innocuous contacts using `--decoy` on any command.
+    Set {
+        /// Relay for the decoy's mailboxes [default: this profile's relay].
+        #[arg(long)]
+        relay: Option<String>,
+        /// Read the duress passphrase from this file (else
+        /// FERRY_DURESS_PASSPHRASE, else a prompt).
+        #[arg(long)]
+        duress_passphrase_file: Option<PathBuf>,
+    },
 }
 
 #[derive(Args)]
@@ -162,6 +185,7 @@ fn main() -> anyhow::Result<()> {
     let ctx = user::Context {
         home: cli.home,
         passphrase_file: cli.passphrase_file,
+        decoy: cli.decoy,
         out,
     };
     match cli.command {
@@ -225,6 +249,16 @@ fn main() -> anyhow::Result<()> {
         Command::Contacts => user::run(ctx, user::Cmd::Contacts),
         Command::History { alias } => user::run(ctx, user::Cmd::History { alias }),
         Command::Panic => user::panic(&ctx),
+        Command::Duress(DuressCmd::Set {
+            relay,
+            duress_passphrase_file,
+        }) => user::run(
+            ctx,
+            user::Cmd::DuressSet {
+                relay,
+                file: duress_passphrase_file,
+            },
+        ),
     }
 }
 

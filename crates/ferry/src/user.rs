@@ -12,6 +12,7 @@ use crate::output::Output;
 pub(crate) struct Context {
     pub(crate) home: Option<PathBuf>,
     pub(crate) passphrase_file: Option<PathBuf>,
+    pub(crate) decoy: bool,
     pub(crate) out: Output,
 }
 
@@ -39,6 +40,10 @@ pub(crate) enum Cmd {
     Delete {
         alias: String,
         id: String,
+    },
+    DuressSet {
+        relay: Option<String>,
+        file: Option<PathBuf>,
     },
     Sync,
     Watch(ferry_client::LockLimits),
@@ -187,11 +192,123 @@ async fn execute(ctx: &Context, cmd: Cmd) -> Result<(), Failure> {
         }
         return Ok(());
     }
+    let mut profile = open(ctx, &home)?;
+    if let Cmd::Watch(limits) = cmd {
+        return watch(ctx, &home, profile, limits).await;
+    }
+    let result = command(ctx, &mut profile, cmd).await;
+    // Keep both slots the same size whatever happened.
+    let _ = profile.finish();
+    result
+}
+
+/// Unlocks the profile (or, with `--decoy`, the decoy through it).
+fn open(ctx: &Context, home: &std::path::Path) -> Result<Profile, Failure> {
     let pass = passphrase(ctx, false)?;
-    let mut profile = Profile::unlock(&home, &pass)?;
+    let real = Profile::unlock(home, &pass)?;
     drop(pass);
+    if !ctx.decoy {
+        return Ok(real);
+    }
+    real.decoy()?.ok_or_else(|| Failure {
+        code: "no_decoy",
+        message: "no duress passphrase is set; run `ferry duress set` first".to_owned(),
+    })
+}
+
+async fn watch(
+    ctx: &Context,
+    home: &std::path::Path,
+    mut profile: Profile,
+    limits: ferry_client::LockLimits,
+) -> Result<(), Failure> {
+    let out = ctx.out;
+    loop {
+        let stop = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        let reason = profile.watch(|s| out.shown(s), stop, limits).await?;
+        let _ = profile.finish();
+        let Some(reason) = reason else {
+            return Ok(());
+        };
+        // Locked: close the vault and forget every key before anything else.
+        drop(profile);
+        if out.json {
+            println!(
+                "{}",
+                serde_json::json!({"type": "locked", "reason": reason.as_str()})
+            );
+        } else {
+            println!(
+                "locked ({}); unlock again to keep watching",
+                reason.as_str().replace('_', " ")
+            );
+        }
+        // Only a person at a terminal can unlock again; a passphrase from
+        // a file or the environment is not reused for that.
+        if ctx.passphrase_file.is_some()
+            || std::env::var_os("FERRY_PASSPHRASE").is_some()
+            || !std::io::stdin().is_terminal()
+        {
+            std::process::exit(3);
+        }
+        profile = open(ctx, home)?;
+    }
+}
+
+async fn command(ctx: &Context, profile: &mut Profile, cmd: Cmd) -> Result<(), Failure> {
+    let out = ctx.out;
     match cmd {
         Cmd::Init { .. } => {}
+        Cmd::DuressSet { relay, file } => {
+            let duress = match file {
+                Some(f) => SecretString::from(
+                    std::fs::read_to_string(&f)
+                        .map_err(|e| Failure {
+                            code: "usage",
+                            message: format!("cannot read {}: {e}", f.display()),
+                        })?
+                        .trim_end_matches(['\n', '\r'])
+                        .to_owned(),
+                ),
+                None => match std::env::var("FERRY_DURESS_PASSPHRASE") {
+                    Ok(v) => SecretString::from(v),
+                    Err(_) if std::io::stdin().is_terminal() => {
+                        let a = zeroize::Zeroizing::new(
+                            rpassword::prompt_password("Duress passphrase: ")
+                                .map_err(anyhow::Error::from)?,
+                        );
+                        let b = zeroize::Zeroizing::new(
+                            rpassword::prompt_password("Again: ").map_err(anyhow::Error::from)?,
+                        );
+                        if *a != *b {
+                            return Err(Failure {
+                                code: "usage",
+                                message: "the passphrases differ; nothing was changed".into(),
+                            });
+                        }
+                        SecretString::from(a.to_string())
+                    }
+                    Err(_) => {
+                        return Err(Failure {
+                            code: "usage",
+                            message: "no duress passphrase: give --duress-passphrase-file or FERRY_DURESS_PASSPHRASE".into(),
+                        });
+                    }
+                },
+            };
+            let relay = match relay {
+                Some(r) => r,
+                None => profile.relay_url()?,
+            };
+            profile.set_duress(&duress, &relay)?;
+            if out.json {
+                println!("{}", serde_json::json!({"type": "duress_set"}));
+            } else {
+                println!("duress passphrase set; prepare the decoy with `ferry --decoy ...`");
+            }
+        }
         Cmd::Invite { alias } => {
             let link = profile.invite(&alias).await?;
             out.invite(&link.to_link(), std::io::stdout().is_terminal());
@@ -217,37 +334,7 @@ async fn execute(ctx: &Context, cmd: Cmd) -> Result<(), Failure> {
             out.deleted(&alias, &id);
         }
         Cmd::Sync => profile.sync(|s| out.shown(s)).await?,
-        Cmd::Watch(limits) => loop {
-            let stop = async {
-                let _ = tokio::signal::ctrl_c().await;
-            };
-            let Some(reason) = profile.watch(|s| out.shown(s), stop, limits).await? else {
-                break;
-            };
-            // Locked: close the vault and forget every key before anything else.
-            drop(profile);
-            if out.json {
-                println!(
-                    "{}",
-                    serde_json::json!({"type": "locked", "reason": reason.as_str()})
-                );
-            } else {
-                println!(
-                    "locked ({}); unlock again to keep watching",
-                    reason.as_str().replace('_', " ")
-                );
-            }
-            // Only a person at a terminal can unlock again; a passphrase from
-            // a file or the environment is not reused for that.
-            if ctx.passphrase_file.is_some()
-                || std::env::var_os("FERRY_PASSPHRASE").is_some()
-                || !std::io::stdin().is_terminal()
-            {
-                std::process::exit(3);
-            }
-            let pass = passphrase(ctx, false)?;
-            profile = Profile::unlock(&home, &pass)?;
-        },
+        Cmd::Watch(_) => {}
         Cmd::Contacts => {
             for c in profile.contacts()? {
                 out.contact(&c.alias, c.state.as_str());

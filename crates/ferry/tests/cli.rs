@@ -386,7 +386,12 @@ fn no_file_on_either_side_holds_plaintext_aliases_or_headers() {
                 }
             }
             if profile {
-                for header in [&b"SQLite format"[..], b"{", b"PK\x03\x04", b"\x1f\x8b"] {
+                for header in [
+                    &b"SQLite format"[..],
+                    b"{\"",
+                    b"PK\x03\x04",
+                    b"\x1f\x8b\x08",
+                ] {
                     assert!(
                         !bytes.starts_with(header),
                         "{name} starts with a recognizable header"
@@ -625,4 +630,69 @@ fn profiles_on_a_private_relay_use_its_access_token() {
     friend.run(&["sync"]);
     member.run(&["send", "Friend", "private hello"]);
     assert_eq!(friend.run(&["sync"]).texts(), ["private hello"]);
+}
+
+#[test]
+fn duress_unlock_shows_the_decoy_and_destroys_the_real_profile() {
+    let w = world();
+    let d = w.dir.path();
+    w.a.run(&["send", "Bashir", "MARKER-real-secret"]);
+    w.b.run(&["sync"]);
+    // B prepares a decoy with an innocuous contact.
+    let mut set = w.b.cmd(&["duress", "set"]);
+    set.env("FERRY_DURESS_PASSPHRASE", "duress words");
+    assert_eq!(User::run_cmd(set).of_type("duress_set").len(), 1);
+    let granny = User::new(d, "granny");
+    granny.run(&["init", "--relay", w.relay.url()]);
+    let link =
+        w.b.run(&["--decoy", "invite", "--alias", "Granny"])
+            .of_type("invite")[0]["link"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    granny.run(&["accept", &link, "--alias", "Grandchild"]);
+    w.b.run(&["--decoy", "sync"]);
+    granny.run(&["sync"]);
+    w.b.run(&["--decoy", "send", "Granny", "see you on sunday"]);
+    assert_eq!(granny.run(&["sync"]).texts(), ["see you on sunday"]);
+    // The real profile is untouched by all that.
+    assert_eq!(w.b.run(&["contacts"]).of_type("contact").len(), 1);
+    assert_eq!(
+        w.b.run(&["history", "Amina"]).texts(),
+        ["MARKER-real-secret"]
+    );
+
+    let before: Vec<(String, usize)> = snapshot(&w.b.home)
+        .into_iter()
+        .map(|(n, b)| (n, b.len()))
+        .collect();
+    // Coerced unlock with the duress passphrase: the decoy, and only it.
+    let mut c = w.b.cmd(&["contacts"]);
+    c.env("FERRY_PASSPHRASE", "duress words");
+    let shown = User::run_cmd(c);
+    assert_eq!(shown.code, 0, "{:?} {}", shown.lines, shown.stderr);
+    let aliases: Vec<&str> = shown
+        .of_type("contact")
+        .iter()
+        .map(|c| c["alias"].as_str().unwrap())
+        .collect();
+    assert_eq!(aliases, ["Granny"]);
+    let mut h = w.b.cmd(&["history", "Granny"]);
+    h.env("FERRY_PASSPHRASE", "duress words");
+    assert_eq!(User::run_cmd(h).texts(), ["see you on sunday"]);
+    // Same files, same sizes: nothing shows another profile existed.
+    let after: Vec<(String, usize)> = snapshot(&w.b.home)
+        .into_iter()
+        .map(|(n, b)| (n, b.len()))
+        .collect();
+    assert_eq!(after, before);
+    // The real profile is gone: its passphrase opens nothing any more.
+    assert_eq!(
+        w.b.try_run(&["contacts"]).error_code().as_deref(),
+        Some("wrong_passphrase")
+    );
+    // And the decoy has no decoy of its own to reveal.
+    let mut dd = w.b.cmd(&["--decoy", "contacts"]);
+    dd.env("FERRY_PASSPHRASE", "duress words");
+    assert_eq!(User::run_cmd(dd).error_code().as_deref(), Some("no_decoy"));
 }
