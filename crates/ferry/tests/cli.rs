@@ -696,3 +696,217 @@ fn duress_unlock_shows_the_decoy_and_destroys_the_real_profile() {
     dd.env("FERRY_PASSPHRASE", "duress words");
     assert_eq!(User::run_cmd(dd).error_code().as_deref(), Some("no_decoy"));
 }
+
+/// Runs foremost and photorec over `file`, returns every file they carved.
+fn carve(file: &Path, out: &Path) -> Vec<PathBuf> {
+    let fm = out.join("foremost");
+    let st = Command::new("foremost")
+        .args(["-Q", "-t", "all", "-i"])
+        .arg(file)
+        .arg("-o")
+        .arg(&fm)
+        .output()
+        .expect("foremost is installed (.ci/run installs it)");
+    assert!(st.status.success(), "foremost failed");
+    let pr = out.join("photorec");
+    let st = Command::new("photorec")
+        .arg("/log")
+        .arg("/d")
+        .arg(&pr)
+        .arg("/cmd")
+        .arg(file)
+        .arg("partition_none,options,paranoid,fileopt,everything,enable,search")
+        .current_dir(out)
+        .output()
+        .expect("photorec is installed (testdisk package; .ci/run installs it)");
+    assert!(st.status.success(), "photorec failed");
+    let mut found = Vec::new();
+    let mut stack = vec![out.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path());
+            } else {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name != "audit.txt" && name != "report.xml" && !name.ends_with(".log") {
+                    found.push(e.path());
+                }
+            }
+        }
+    }
+    found
+}
+
+/// Every needle searched in every file under `dir` as it is and in what the
+/// carving tools recover from each file; returns the hits.
+fn forensic_hits(dir: &Path, needles: &[Vec<u8>], work: &Path) -> Vec<String> {
+    let mut hits = Vec::new();
+    if !dir.exists() {
+        return hits;
+    }
+    for (i, (name, bytes)) in snapshot(dir).into_iter().enumerate() {
+        let out = work.join(format!("carve-{}-{i}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&out);
+        std::fs::create_dir_all(&out).unwrap();
+        let mut sources = vec![(name.clone(), bytes)];
+        if !sources[0].1.is_empty() {
+            for c in carve(Path::new(&name), &out) {
+                sources.push((c.display().to_string(), std::fs::read(&c).unwrap()));
+            }
+        }
+        for (src, data) in &sources {
+            for n in needles {
+                if contains(data, n) {
+                    hits.push(format!("{} in {src}", String::from_utf8_lossy(n)));
+                }
+            }
+        }
+    }
+    hits
+}
+
+fn needles(strings: &[&str]) -> Vec<Vec<u8>> {
+    strings
+        .iter()
+        .flat_map(|s| [s.as_bytes().to_vec(), utf16(s)])
+        .collect()
+}
+
+/// Pearson's chi-square of the byte histogram against uniform (255 degrees
+/// of freedom: mean 255, sd 22.6).
+fn chi_square(bytes: &[u8]) -> f64 {
+    let mut counts = [0f64; 256];
+    for &b in bytes {
+        counts[b as usize] += 1.0;
+    }
+    let e = bytes.len() as f64 / 256.0;
+    counts.iter().map(|c| (c - e) * (c - e) / e).sum()
+}
+
+fn marker_png(text: &str) -> Vec<u8> {
+    fn chunk(t: &[u8], d: &[u8]) -> Vec<u8> {
+        let mut v = (d.len() as u32).to_be_bytes().to_vec();
+        v.extend_from_slice(t);
+        v.extend_from_slice(d);
+        // The CRC is not checked by carvers looking for headers/footers.
+        v.extend_from_slice(&[0, 0, 0, 0]);
+        v
+    }
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend(chunk(b"IHDR", &[0, 0, 0, 1, 0, 0, 0, 1, 8, 2, 0, 0, 0]));
+    png.extend(chunk(b"tEXt", format!("Comment\0{text}").as_bytes()));
+    png.extend(chunk(b"IEND", b""));
+    png
+}
+
+#[test]
+fn forensic_search_finds_nothing_after_expiry_view_once_duress_and_panic() {
+    let w = world();
+    let work = tempfile::tempdir().unwrap();
+    let tag = format!("{:x}", std::process::id() as u64 * 7919 + 17);
+
+    // Positive control: the carving tools do find a planted marker file.
+    let planted = work.path().join("planted.img");
+    let png = marker_png(&format!("FORENSIC-CONTROL-{tag}"));
+    let mut img = vec![0x5au8; 8192];
+    img.extend_from_slice(&png);
+    img.resize(img.len() + (512 - img.len() % 512) % 512 + 8192, 0x5a);
+    std::fs::write(&planted, &img).unwrap();
+    let control = work.path().join("control");
+    std::fs::create_dir_all(&control).unwrap();
+    let carved = carve(&planted, &control);
+    assert!(
+        carved.iter().any(|c| contains(
+            &std::fs::read(c).unwrap(),
+            format!("FORENSIC-CONTROL-{tag}").as_bytes()
+        )),
+        "the carving tools work on a planted file: {carved:?}"
+    );
+
+    let expiring = format!("FORENSIC-expire-{tag}");
+    let file_marker = format!("FORENSIC-file-{tag}");
+    let file_text = format!(
+        "MARKERFILE:{}",
+        ferry_proto::b64::encode(&marker_png(&file_marker))
+    );
+    let once = format!("FORENSIC-viewonce-{tag}");
+    let real_only = format!("FORENSIC-real-{tag}");
+    let link = w.a.invite("Dora");
+    let secret_b64 = link.rsplit('/').next().unwrap().to_owned();
+
+    // (a) Messages expire on both sides.
+    w.a.run(&["timer", "Bashir", "2s"]);
+    w.b.run(&["sync"]);
+    w.a.run(&["send", "Bashir", &expiring]);
+    w.a.run(&["send", "Bashir", &file_text]);
+    assert_eq!(w.b.run(&["sync"]).texts().len(), 2);
+    std::thread::sleep(std::time::Duration::from_millis(3200));
+    w.a.run(&["contacts"]);
+    w.b.run(&["contacts"]);
+    let n = needles(&[
+        &expiring,
+        &file_marker,
+        &file_text,
+        "Bashir",
+        "Amina",
+        "Chen",
+        "Dora",
+        &link,
+        &secret_b64,
+    ]);
+    for home in [&w.a.home, &w.b.home] {
+        let hits = forensic_hits(home, &n, work.path());
+        assert!(hits.is_empty(), "after expiry: {hits:?}");
+    }
+
+    // (b) A view-once message after it was viewed.
+    w.a.run(&["send", "--view-once", "Bashir", &once]);
+    assert_eq!(w.b.run(&["sync"]).texts(), [once.clone()]);
+    for home in [&w.a.home, &w.b.home] {
+        let hits = forensic_hits(home, &needles(&[&once]), work.path());
+        assert!(hits.is_empty(), "after view-once: {hits:?}");
+    }
+
+    // The vault files are indistinguishable from random bytes.
+    for (name, bytes) in snapshot(&w.b.home) {
+        if bytes.len() >= 4096 {
+            let chi = chi_square(&bytes);
+            assert!(
+                chi < 400.0,
+                "{name}: chi-square {chi:.0} over {} bytes",
+                bytes.len()
+            );
+        }
+    }
+
+    // (c) Duress: B's real messages and contacts are gone from every file.
+    w.b.run(&["timer", "Amina", "off"]);
+    w.a.run(&["sync"]);
+    w.a.run(&["send", "Bashir", &real_only]);
+    w.b.run(&["sync"]);
+    let mut set = w.b.cmd(&["duress", "set"]);
+    set.env("FERRY_DURESS_PASSPHRASE", "under duress");
+    assert_eq!(User::run_cmd(set).code, 0);
+    let mut open = w.b.cmd(&["contacts"]);
+    open.env("FERRY_PASSPHRASE", "under duress");
+    assert_eq!(User::run_cmd(open).code, 0);
+    let hits = forensic_hits(
+        &w.b.home,
+        &needles(&[&real_only, &expiring, &once, "Amina"]),
+        work.path(),
+    );
+    assert!(hits.is_empty(), "after duress: {hits:?}");
+
+    // (d) Panic: nothing is left under the profile directory.
+    let mut p = Command::new(bin());
+    p.arg("--home").arg(&w.a.home).arg("panic");
+    assert!(p.output().unwrap().status.success());
+    assert!(!w.a.home.exists());
+    let parent_hits = forensic_hits(
+        w.dir.path(),
+        &needles(&[&real_only, &expiring, "Bashir"]),
+        work.path(),
+    );
+    assert!(parent_hits.is_empty(), "after panic: {parent_hits:?}");
+}
