@@ -84,16 +84,49 @@ fn main() {
     drop(Profile::init(&a_home, &pass, &url, None).unwrap());
     drop(Profile::init(&b_home, &pass, &url, None).unwrap());
 
-    let mut unlocks = Vec::new();
-    for _ in 0..5 {
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        (v[v.len() / 2], v[0], v[v.len() - 1])
+    };
+    let time = |f: &mut dyn FnMut()| {
         let t = Instant::now();
-        drop(Profile::unlock(&a_home, &pass).unwrap());
-        unlocks.push(t.elapsed().as_secs_f64() * 1000.0);
-    }
-    unlocks.sort_by(f64::total_cmp);
+        f();
+        t.elapsed().as_secs_f64() * 1000.0
+    };
+    let plain: Vec<f64> = (0..7)
+        .map(|_| time(&mut || drop(Profile::unlock(&a_home, &pass).unwrap())))
+        .collect();
+    let (m, lo, hi) = median(plain);
     println!(
-        "unlock (Argon2id 64 MiB, 3 passes + SQLCipher open): median {:.0} ms, min {:.0} ms",
-        unlocks[2], unlocks[0]
+        "unlock, no duress set (2 x Argon2id 64 MiB + SQLCipher): median {m:.0} ms (min {lo:.0}, max {hi:.0})"
+    );
+
+    // Real and duress unlocks of the same profile, side by side. A duress
+    // unlock destroys the real profile, so each one runs on a fresh copy.
+    let d_home = dir.path().join("d");
+    {
+        let mut d = Profile::init(&d_home, &pass, &url, None).unwrap();
+        d.set_duress(&SecretString::from("duress words".to_owned()), &url)
+            .unwrap();
+    }
+    let duress = SecretString::from("duress words".to_owned());
+    let mut real = Vec::new();
+    let mut coerced = Vec::new();
+    for i in 0..7 {
+        real.push(time(&mut || drop(Profile::unlock(&d_home, &pass).unwrap())));
+        let copy = dir.path().join(format!("copy{i}"));
+        std::fs::create_dir_all(&copy).unwrap();
+        for e in std::fs::read_dir(&d_home).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), copy.join(e.file_name())).unwrap();
+        }
+        coerced.push(time(&mut || drop(Profile::unlock(&copy, &duress).unwrap())));
+    }
+    let (r, rlo, rhi) = median(real);
+    let (c, clo, chi) = median(coerced);
+    println!("unlock with the real passphrase:   median {r:.0} ms (min {rlo:.0}, max {rhi:.0})");
+    println!(
+        "unlock with the duress passphrase: median {c:.0} ms (min {clo:.0}, max {chi:.0}) (opens the decoy, destroys the real profile)"
     );
 
     println!(

@@ -260,6 +260,11 @@ impl Profile {
         Ok(())
     }
 
+    /// Destroys the profile after `n` wrong passphrases in a row (0: never).
+    pub fn set_wipe_after(&self, n: u32) -> Result<(), ProfileError> {
+        Ok(self.vault.set_wipe_after(n, &mut OsRng)?)
+    }
+
     /// This profile's relay.
     pub fn relay_url(&self) -> Result<String, ProfileError> {
         Ok(self.read_engine()?.relay().to_owned())

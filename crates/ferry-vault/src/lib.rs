@@ -22,6 +22,7 @@
 //! Message records are encrypted under per-message keys kept in the slab and
 //! destroyed with the message (see [`slab`]).
 
+mod counter;
 mod slab;
 
 use std::path::{Path, PathBuf};
@@ -343,6 +344,7 @@ impl Vault {
             use std::os::unix::fs::PermissionsExt as _;
             std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
         }
+        counter::write(dir, counter::Counter::default(), rng)?;
         let slot = u8::from(rng.next_u32() & 1 == 1);
         let (vault, _, _) = Self::new_in_slot(dir, slot, pass, rng)?;
         make_filler(
@@ -373,7 +375,24 @@ impl Vault {
                 opened.get_or_insert((slot, conn));
             }
         }
-        let (slot, conn) = opened.ok_or(VaultError::WrongPassphrase)?;
+        let Some((slot, conn)) = opened else {
+            // Optional wipe after too many wrong passphrases (off by default).
+            let mut c = counter::read(dir);
+            if c.limit > 0 {
+                c.failures = c.failures.saturating_add(1);
+                if c.failures >= c.limit {
+                    panic_wipe(dir, rng)?;
+                } else {
+                    counter::write(dir, c, rng)?;
+                }
+            }
+            return Err(VaultError::WrongPassphrase);
+        };
+        let mut c = counter::read(dir);
+        if c.failures > 0 {
+            c.failures = 0;
+            counter::write(dir, c, rng)?;
+        }
         let slab = Slab::open(&slab_path(dir, slot))?;
         let vault = Self {
             conn,
@@ -460,6 +479,21 @@ impl Vault {
             slot: cfg.slot,
             slab: Slab::open(&slab_path(&self.dir, cfg.slot))?,
         }))
+    }
+
+    /// Destroys the profile after `limit` wrong passphrases in a row
+    /// (`0`: never, the default).
+    pub fn set_wipe_after(
+        &self,
+        limit: u32,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<(), VaultError> {
+        counter::write(&self.dir, counter::Counter { limit, failures: 0 }, rng)
+    }
+
+    /// The wrong-passphrase limit (`0`: off).
+    pub fn wipe_after(&self) -> u32 {
+        counter::read(&self.dir).limit
     }
 
     /// Whether a duress passphrase is set.
@@ -1068,6 +1102,39 @@ mod tests {
         let get = |n: &str| s.iter().find(|(x, _)| x == n).map(|(_, l)| *l).unwrap();
         assert_eq!(get("0"), get("1"));
         assert_eq!(get("0.k"), get("1.k"));
+    }
+
+    #[test]
+    fn optional_wipe_after_wrong_passphrases() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("profile");
+        let v = Vault::create(&p, &pass("pw"), &mut OsRng).unwrap();
+        assert_eq!(v.wipe_after(), 0, "off by default");
+        v.set_wipe_after(3, &mut OsRng).unwrap();
+        drop(v);
+        for _ in 0..2 {
+            assert!(matches!(
+                Vault::unlock(&p, &pass("no"), &mut OsRng),
+                Err(VaultError::WrongPassphrase)
+            ));
+        }
+        // A right passphrase resets the count.
+        drop(Vault::unlock(&p, &pass("pw"), &mut OsRng).unwrap());
+        for _ in 0..2 {
+            assert!(matches!(
+                Vault::unlock(&p, &pass("no"), &mut OsRng),
+                Err(VaultError::WrongPassphrase)
+            ));
+        }
+        assert!(p.exists());
+        assert!(matches!(
+            Vault::unlock(&p, &pass("no"), &mut OsRng),
+            Err(VaultError::WrongPassphrase)
+        ));
+        assert!(
+            !p.exists(),
+            "the third wrong passphrase in a row wiped the profile"
+        );
     }
 
     #[test]

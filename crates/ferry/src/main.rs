@@ -109,6 +109,12 @@ enum Command {
     },
     /// Destroy this profile at once, without a passphrase. Irreversible.
     Panic,
+    /// Destroy the profile after N wrong passphrases in a row (`off`: never,
+    /// the default).
+    WipeAfter {
+        /// A number of attempts, or `off`.
+        attempts: String,
+    },
     /// Duress passphrase: entering it instead of the passphrase opens a
     /// decoy profile and destroys this one first.
     #[command(subcommand)]
@@ -249,6 +255,17 @@ fn main() -> anyhow::Result<()> {
         Command::Contacts => user::run(ctx, user::Cmd::Contacts),
         Command::History { alias } => user::run(ctx, user::Cmd::History { alias }),
         Command::Panic => user::panic(&ctx),
+        Command::WipeAfter { attempts } => {
+            let n = if attempts == "off" {
+                0
+            } else {
+                match attempts.parse::<u32>() {
+                    Ok(n) if n >= 1 => n,
+                    _ => bail!("give a number of attempts (1 or more) or `off`"),
+                }
+            };
+            user::run(ctx, user::Cmd::WipeAfter(n))
+        }
         Command::Duress(DuressCmd::Set {
             relay,
             duress_passphrase_file,

@@ -45,6 +45,7 @@ pub(crate) enum Cmd {
         relay: Option<String>,
         file: Option<PathBuf>,
     },
+    WipeAfter(u32),
     Sync,
     Watch(ferry_client::LockLimits),
     Contacts,
@@ -335,6 +336,19 @@ async fn command(ctx: &Context, profile: &mut Profile, cmd: Cmd) -> Result<(), F
         }
         Cmd::Sync => profile.sync(|s| out.shown(s)).await?,
         Cmd::Watch(_) => {}
+        Cmd::WipeAfter(n) => {
+            profile.set_wipe_after(n)?;
+            if out.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"type": "wipe_after", "attempts": n})
+                );
+            } else if n == 0 {
+                println!("wrong passphrases will never wipe this profile");
+            } else {
+                println!("this profile is destroyed after {n} wrong passphrases in a row");
+            }
+        }
         Cmd::Contacts => {
             for c in profile.contacts()? {
                 out.contact(&c.alias, c.state.as_str());

@@ -910,3 +910,34 @@ fn forensic_search_finds_nothing_after_expiry_view_once_duress_and_panic() {
     );
     assert!(parent_hits.is_empty(), "after panic: {parent_hits:?}");
 }
+
+#[test]
+fn wipe_after_wrong_passphrases_is_off_by_default_and_works_when_set() {
+    let w = world();
+    for _ in 0..5 {
+        let mut c = w.c.cmd(&["contacts"]);
+        c.env("FERRY_PASSPHRASE", "guess");
+        assert_eq!(
+            User::run_cmd(c).error_code().as_deref(),
+            Some("wrong_passphrase")
+        );
+    }
+    assert_eq!(
+        w.c.run(&["contacts"]).of_type("contact").len(),
+        1,
+        "off by default"
+    );
+    assert_eq!(
+        w.c.run(&["wipe-after", "2"]).of_type("wipe_after")[0]["attempts"],
+        2
+    );
+    for _ in 0..2 {
+        let mut c = w.c.cmd(&["contacts"]);
+        c.env("FERRY_PASSPHRASE", "guess");
+        assert_eq!(
+            User::run_cmd(c).error_code().as_deref(),
+            Some("wrong_passphrase")
+        );
+    }
+    assert!(!w.c.home.exists(), "wiped after two wrong passphrases");
+}
