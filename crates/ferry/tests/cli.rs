@@ -862,7 +862,7 @@ fn forensic_search_finds_nothing_after_expiry_view_once_duress_and_panic() {
 
     // (b) A view-once message after it was viewed.
     w.a.run(&["send", "--view-once", "Bashir", &once]);
-    assert_eq!(w.b.run(&["sync"]).texts(), [once.clone()]);
+    assert_eq!(w.b.run(&["sync"]).texts(), std::slice::from_ref(&once));
     for home in [&w.a.home, &w.b.home] {
         let hits = forensic_hits(home, &needles(&[&once]), work.path());
         assert!(hits.is_empty(), "after view-once: {hits:?}");
