@@ -557,13 +557,7 @@ impl Vault {
 
     /// Reads a named blob.
     pub fn blob(&self, name: &str) -> Result<Option<Zeroizing<Vec<u8>>>, VaultError> {
-        self.conn
-            .query_row("SELECT value FROM blobs WHERE name = ?1", [name], |r| {
-                r.get::<_, Vec<u8>>(0)
-            })
-            .optional()
-            .map(|o| o.map(Zeroizing::new))
-            .map_err(db)
+        read_blob(&self.conn, name)
     }
 
     /// Every message record of a contact, oldest first. A record whose key
@@ -597,19 +591,7 @@ impl Vault {
 
     /// The whole MLS key-value state.
     pub fn mls_state(&self) -> Result<MlsEntries, VaultError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT k, v FROM mls")
-            .map_err(db)?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, Vec<u8>>(0)?,
-                    Zeroizing::new(r.get::<_, Vec<u8>>(1)?),
-                ))
-            })
-            .map_err(db)?;
-        rows.map(|r| r.map_err(db)).collect()
+        read_mls_state(&self.conn)
     }
 
     /// Runs `f` in one write transaction, taken before anything is read so
@@ -632,6 +614,28 @@ impl Vault {
         tx.commit().map_err(db)?;
         Ok(out)
     }
+}
+
+fn read_blob(conn: &Connection, name: &str) -> Result<Option<Zeroizing<Vec<u8>>>, VaultError> {
+    conn.query_row("SELECT value FROM blobs WHERE name = ?1", [name], |r| {
+        r.get::<_, Vec<u8>>(0)
+    })
+    .optional()
+    .map(|o| o.map(Zeroizing::new))
+    .map_err(db)
+}
+
+fn read_mls_state(conn: &Connection) -> Result<MlsEntries, VaultError> {
+    let mut stmt = conn.prepare_cached("SELECT k, v FROM mls").map_err(db)?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, Vec<u8>>(0)?,
+                Zeroizing::new(r.get::<_, Vec<u8>>(1)?),
+            ))
+        })
+        .map_err(db)?;
+    rows.map(|r| r.map_err(db)).collect()
 }
 
 fn aad(contact: u64, msg_id: &[u8]) -> Vec<u8> {
@@ -741,27 +745,12 @@ pub struct Tx<'a> {
 impl Tx<'_> {
     /// Reads a named blob.
     pub fn blob(&self, name: &str) -> Result<Option<Zeroizing<Vec<u8>>>, VaultError> {
-        self.tx
-            .query_row("SELECT value FROM blobs WHERE name = ?1", [name], |r| {
-                r.get::<_, Vec<u8>>(0)
-            })
-            .optional()
-            .map(|o| o.map(Zeroizing::new))
-            .map_err(db)
+        read_blob(self.tx, name)
     }
 
     /// The whole MLS key-value state.
     pub fn mls_state(&self) -> Result<MlsEntries, VaultError> {
-        let mut stmt = self.tx.prepare_cached("SELECT k, v FROM mls").map_err(db)?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, Vec<u8>>(0)?,
-                    Zeroizing::new(r.get::<_, Vec<u8>>(1)?),
-                ))
-            })
-            .map_err(db)?;
-        rows.map(|r| r.map_err(db)).collect()
+        read_mls_state(self.tx)
     }
 
     /// Sets a named blob.
