@@ -144,7 +144,9 @@ fn main() {
 
         let t = Instant::now();
         for i in 0..n {
-            a.send("b", &format!("message {i}"), false).await.unwrap();
+            a.send("b", &format!("message {i}"), false, false)
+                .await
+                .unwrap();
         }
         let send = t.elapsed().as_secs_f64();
         let t = Instant::now();

@@ -11,7 +11,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use ferry_core::{Action, ContactInfo, CoreError, Engine, Event, HistoryEntry, InviteLink};
+use ferry_core::alert::CapsuleEntry;
+use ferry_core::{
+    Action, AlertReason, ContactInfo, CoreError, Engine, Event, HistoryEntry, InviteLink,
+};
 use ferry_proto::api::ServerFrame;
 use ferry_proto::{ErrorCode, MailboxId, Seq};
 use ferry_vault::{Vault, VaultError};
@@ -21,6 +24,8 @@ use secrecy::SecretString;
 use crate::relay::{ClientError, RelayClient, SyncItem};
 
 const STATE_BLOB: &str = "profile";
+/// The duress capsule, kept in the decoy only.
+const CAPSULE_BLOB: &str = "capsule";
 /// How long an invite stays valid.
 pub const INVITE_TTL_SECS: u64 = 7 * 24 * 3600;
 
@@ -58,6 +63,7 @@ impl ProfileError {
             Self::Core(CoreError::NotEstablished) => "not_established",
             Self::Core(CoreError::Invite(ferry_core::InviteError::Expired)) => "invite_expired",
             Self::Core(CoreError::Invite(_)) => "invite_invalid",
+            Self::Core(CoreError::Compromised) => "contact_compromised",
             Self::Core(CoreError::InviteReused) | Self::InviteRefused => "invite_used",
             Self::Core(_) => "core",
             Self::Relay(_) => "relay",
@@ -138,6 +144,13 @@ pub enum Shown {
         /// The message id.
         id: String,
     },
+    /// The contact warned that their device is compromised.
+    Compromised {
+        /// Contact alias.
+        contact: String,
+        /// How the warning came.
+        reason: AlertReason,
+    },
 }
 
 impl std::fmt::Debug for Shown {
@@ -148,6 +161,7 @@ impl std::fmt::Debug for Shown {
             Self::Rejected { .. } => "Shown::Rejected(..)",
             Self::Timer { .. } => "Shown::Timer(..)",
             Self::Deleted { .. } => "Shown::Deleted(..)",
+            Self::Compromised { .. } => "Shown::Compromised(..)",
         })
     }
 }
@@ -283,9 +297,77 @@ impl Profile {
         }))
     }
 
-    /// Keeps both slots the same size (call when done with the profile).
+    /// Call when done with the profile: refreshes the duress capsule in the
+    /// decoy (this profile's contacts' addresses and alert keys, no aliases)
+    /// and keeps both slots the same size.
     pub fn finish(&self) -> Result<(), ProfileError> {
+        if let Some(mut decoy) = self.vault.open_decoy()? {
+            let capsule = self.read_engine()?.capsule();
+            let json = zeroize::Zeroizing::new(
+                serde_json::to_vec(&capsule)
+                    .map_err(|e| ProfileError::Core(CoreError::State(e.to_string())))?,
+            );
+            decoy.transaction(|tx| tx.put_blob(CAPSULE_BLOB, &json))?;
+        }
         Ok(self.vault.equalize(&mut OsRng)?)
+    }
+
+    /// After an unlock: if this is a decoy opened by the duress passphrase,
+    /// warn every contact of the destroyed profile from the capsule, silently,
+    /// and forget each entry once its relay took the alert (the rest is
+    /// retried at the next unlock). Shows nothing, whatever happens.
+    pub async fn after_unlock(&mut self) {
+        let Ok(Some(json)) = self.vault.blob(CAPSULE_BLOB) else {
+            return;
+        };
+        let Ok(entries) = serde_json::from_slice::<Vec<CapsuleEntry>>(&json) else {
+            return;
+        };
+        let mut left = Vec::new();
+        for e in entries {
+            let sent = match ferry_core::alert::alert_payload(
+                &e.alert_key,
+                AlertReason::Duress,
+                now(),
+                &mut OsRng,
+            ) {
+                Ok(payload) => match RelayClient::new(&e.relay) {
+                    Ok(c) => {
+                        let key = e.sender.mailbox_key();
+                        retry(|| c.send(e.mailbox, &key, payload.clone()))
+                            .await
+                            .is_ok()
+                    }
+                    Err(_) => false,
+                },
+                Err(_) => true, // cannot ever be built: drop it
+            };
+            if !sent {
+                left.push(e);
+            }
+        }
+        let _ = if left.is_empty() {
+            self.vault.transaction(|tx| tx.delete_blob(CAPSULE_BLOB))
+        } else {
+            match serde_json::to_vec(&left) {
+                Ok(j) => self.vault.transaction(|tx| tx.put_blob(CAPSULE_BLOB, &j)),
+                Err(_) => Ok(()),
+            }
+        };
+    }
+
+    /// Warns `alias` (or every contact) that this device may be compromised.
+    pub async fn alert(&mut self, alias: Option<&str>) -> Result<usize, ProfileError> {
+        let n = self.update(|e| {
+            Ok((
+                e.alert(now(), &mut OsRng, alias, AlertReason::Manual)?,
+                Vec::new(),
+            ))
+        })?;
+        if let Some(e) = self.flush_outbox().await?.into_iter().next() {
+            return Err(e.into());
+        }
+        Ok(n)
     }
 
     /// Loads the engine, runs `f`, and commits the engine's new state plus
@@ -504,9 +586,11 @@ impl Profile {
         alias: &str,
         text: &str,
         view_once: bool,
+        force: bool,
     ) -> Result<HistoryEntry, ProfileError> {
         let entry = self.update(|e| {
-            let (contact, entry) = e.send_text(now(), &mut OsRng, alias, text, view_once)?;
+            let (contact, entry) =
+                e.send_text_to(now(), &mut OsRng, alias, text, view_once, force)?;
             let keep = if view_once {
                 Vec::new()
             } else {
@@ -616,6 +700,13 @@ impl Profile {
                         entries.push(Change::Delete(contact, id.clone()));
                         shown.push((0, Shown::Deleted { contact: alias, id }));
                     }
+                    Event::Compromised { alias, reason } => shown.push((
+                        0,
+                        Shown::Compromised {
+                            contact: alias,
+                            reason,
+                        },
+                    )),
                     Event::Duplicate => {}
                 }
             }

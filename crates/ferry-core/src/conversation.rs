@@ -81,10 +81,26 @@ impl Engine {
         text: &str,
         view_once: bool,
     ) -> Result<(u64, HistoryEntry), CoreError> {
+        self.send_text_to(now, rng, alias, text, view_once, false)
+    }
+
+    /// [`Engine::send_text`], with `force` to send to a compromised contact.
+    pub fn send_text_to(
+        &mut self,
+        now: u64,
+        rng: &mut impl CryptoRngCore,
+        alias: &str,
+        text: &str,
+        view_once: bool,
+        force: bool,
+    ) -> Result<(u64, HistoryEntry), CoreError> {
         if text.len() > MAX_TEXT {
             return Err(CoreError::TooLong);
         }
         let c = self.established(alias)?;
+        if c.compromised.is_some() && !force {
+            return Err(CoreError::Compromised);
+        }
         let id = self.queue(
             now,
             rng,
@@ -103,6 +119,7 @@ impl Engine {
                 sent_at: now,
                 expires_at: c.timer.map(|t| now.saturating_add(t)),
                 view_once,
+                flagged: false,
             },
         ))
     }
@@ -194,6 +211,7 @@ impl Engine {
                     sent_at: m.sent_at,
                     expires_at: m.expire_after.map(|t| now.saturating_add(t)),
                     view_once,
+                    flagged: c.compromised.is_some(),
                 },
             }),
             Body::Timer { secs } => {

@@ -63,6 +63,9 @@ pub enum CoreError {
     /// This invite was already accepted in this profile.
     #[error("you already accepted this invite")]
     InviteReused,
+    /// The contact warned that their device is compromised.
+    #[error("this contact's device is compromised; use --force to send anyway")]
+    Compromised,
     /// The saved state could not be read.
     #[error("saved state is unreadable: {0}")]
     State(String),
@@ -107,6 +110,8 @@ pub struct ContactInfo {
     pub alias: String,
     /// Handshake state.
     pub state: ContactState,
+    /// Set when the contact warned that their device is compromised.
+    pub compromised: Option<Compromise>,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -139,6 +144,45 @@ pub(crate) struct Contact {
     group_id: Option<Vec<u8>>,
     #[serde(with = "ferry_proto::b64::bytes")]
     signer_public: Vec<u8>,
+    /// Shared with the contact outside the MLS ratchet (MLS exporter at
+    /// set-up): authenticates compromise alerts.
+    #[serde(default)]
+    pub(crate) alert_key: Option<KeyBytes>,
+    /// Set when the contact warned that their device is compromised.
+    #[serde(default)]
+    pub(crate) compromised: Option<Compromise>,
+}
+
+/// Why and when a contact was marked compromised.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Compromise {
+    /// How the warning came.
+    pub reason: AlertReason,
+    /// When it was received (Unix seconds, this device's clock).
+    pub at: u64,
+}
+
+/// How a compromise warning came.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertReason {
+    /// The contact unlocked with their duress passphrase.
+    Duress,
+    /// The contact's dead-man switch fired.
+    Canary,
+    /// The contact raised it by hand.
+    Manual,
+}
+
+impl AlertReason {
+    /// Text form for users and `--json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Duress => "duress",
+            Self::Canary => "canary",
+            Self::Manual => "manual",
+        }
+    }
 }
 
 /// Messages disappear after 24 hours unless the conversation agrees otherwise.
@@ -243,6 +287,9 @@ pub struct HistoryEntry {
     /// Destroyed after its first display.
     #[serde(default)]
     pub view_once: bool,
+    /// Arrived after the contact was reported compromised: held, flagged.
+    #[serde(default)]
+    pub flagged: bool,
 }
 
 impl std::fmt::Debug for HistoryEntry {
@@ -312,6 +359,13 @@ pub enum Event {
         /// The message id.
         id: String,
     },
+    /// The contact warned that their device is compromised.
+    Compromised {
+        /// Contact alias.
+        alias: String,
+        /// How.
+        reason: AlertReason,
+    },
     /// Already processed before (a retried fetch): nothing to do.
     Duplicate,
 }
@@ -324,6 +378,7 @@ impl std::fmt::Debug for Event {
             Self::Rejected { .. } => "Event::Rejected(..)",
             Self::TimerChanged { .. } => "Event::TimerChanged(..)",
             Self::Deleted { .. } => "Event::Deleted(..)",
+            Self::Compromised { .. } => "Event::Compromised(..)",
             Self::Duplicate => "Event::Duplicate",
         })
     }
@@ -473,6 +528,7 @@ impl Engine {
                 id: c.id,
                 alias: c.alias.clone(),
                 state: c.state,
+                compromised: c.compromised,
             })
             .collect()
     }
@@ -611,6 +667,8 @@ impl Engine {
             invite_expires_at: link.expires_at,
             group_id: None,
             signer_public: signer.public().to_vec(),
+            alert_key: None,
+            compromised: None,
         });
         Ok(link)
     }
@@ -686,6 +744,8 @@ impl Engine {
             invite_expires_at: link.expires_at,
             group_id: None,
             signer_public: signer.public().to_vec(),
+            alert_key: None,
+            compromised: None,
         });
         Ok(())
     }
@@ -744,6 +804,7 @@ impl Engine {
             (ContactState::Invited, envelope::HELLO) => self.on_hello(now, rng, idx, body),
             (ContactState::Accepted, envelope::WELCOME) => self.on_welcome(idx, body),
             (ContactState::Established, envelope::MLS) => self.on_mls(now, idx, body),
+            (ContactState::Established, envelope::ALERT) => self.on_alert(now, idx, body),
             (ContactState::Established, envelope::HELLO) => reject("invite already used"),
             _ => reject("unexpected message for this contact"),
         };
@@ -805,6 +866,7 @@ impl Engine {
             Err(_) => return reject("key package refused"),
         };
         group.merge_pending_commit(&self.provider).map_err(mls)?;
+        let alert_key = crate::alert::export_key(&group, &self.provider)?;
         let welcome_bytes = welcome.tls_serialize_detached().map_err(mls)?;
         let (inbound, sender) = self.new_inbound(rng);
         let msg = WelcomeMsg {
@@ -850,6 +912,7 @@ impl Engine {
         contact.invite_secret = None;
         contact.group_id = Some(group.group_id().as_slice().to_vec());
         contact.state = ContactState::Established;
+        contact.alert_key = Some(alert_key);
         Ok(Event::Established {
             alias: contact.alias.clone(),
         })
@@ -892,7 +955,9 @@ impl Engine {
             Ok(g) => g,
             Err(_) => return reject("MLS welcome refused"),
         };
+        let alert_key = crate::alert::export_key(&group, &self.provider)?;
         let contact = &mut self.state.contacts[idx];
+        contact.alert_key = Some(alert_key);
         contact.outbound = Some(msg.reply_to);
         contact.invite_secret = None;
         contact.group_id = Some(group.group_id().as_slice().to_vec());

@@ -7,6 +7,7 @@ use crate::secret::KeyBytes;
 pub(crate) const HELLO: u8 = 1;
 pub(crate) const WELCOME: u8 = 2;
 pub(crate) const MLS: u8 = 3;
+pub(crate) const ALERT: u8 = 4;
 
 pub(crate) const HELLO_LABEL: &[u8] = b"ferry hello v1";
 pub(crate) const WELCOME_LABEL: &[u8] = b"ferry welcome v1";

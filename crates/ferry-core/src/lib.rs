@@ -16,6 +16,7 @@
 //! invitee only sends application messages. Two members therefore never
 //! race to advance the epoch.
 
+pub mod alert;
 mod conversation;
 mod engine;
 mod envelope;
@@ -24,8 +25,8 @@ mod secret;
 
 pub use conversation::MAX_TEXT;
 pub use engine::{
-    Action, ContactInfo, ContactState, CoreError, DEFAULT_TIMER_SECS, Direction, Engine, Event,
-    HistoryEntry, InboundMailbox, MlsEntries,
+    Action, AlertReason, Compromise, ContactInfo, ContactState, CoreError, DEFAULT_TIMER_SECS,
+    Direction, Engine, Event, HistoryEntry, InboundMailbox, MlsEntries,
 };
 pub use invite::{InviteError, InviteLink};
 pub use secret::KeyBytes;

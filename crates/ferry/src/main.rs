@@ -72,6 +72,18 @@ enum Command {
         /// The receiver's first display destroys it; you keep no copy.
         #[arg(long)]
         view_once: bool,
+        /// Send even though the contact's device was reported compromised.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Warn a contact (or all) that this device may be compromised.
+    Alert {
+        /// Contact alias.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        alias: Option<String>,
+        /// Warn every contact.
+        #[arg(long)]
+        all: bool,
     },
     /// Set the conversation's disappearing-message timer on both sides
     /// (e.g. 30m, 24h, 7d, or `off`). New conversations start at 24h.
@@ -217,14 +229,17 @@ fn main() -> anyhow::Result<()> {
             alias,
             text,
             view_once,
+            force,
         } => user::run(
             ctx,
             user::Cmd::Send {
                 alias,
                 text: text.join(" "),
                 view_once,
+                force,
             },
         ),
+        Command::Alert { alias, .. } => user::run(ctx, user::Cmd::Alert(alias)),
         Command::Timer { alias, duration } => {
             let secs = if duration == "off" {
                 None

@@ -95,11 +95,15 @@ impl Output {
             Direction::In => "in",
             Direction::Out => "out",
         };
+        // Messages from a contact reported compromised are never shown as
+        // normal messages.
+        let kind = if e.flagged { "quarantined" } else { "message" };
         if self.json {
             println!(
                 "{}",
-                json!({"type": "message", "contact": contact, "id": e.id, "direction": dir, "text": e.text,
-                       "sent_at": e.sent_at, "expires_at": e.expires_at, "view_once": e.view_once})
+                json!({"type": kind, "contact": contact, "id": e.id, "direction": dir, "text": e.text,
+                       "sent_at": e.sent_at, "expires_at": e.expires_at, "view_once": e.view_once,
+                       "flagged": e.flagged})
             );
         } else {
             let who = match e.direction {
@@ -111,7 +115,16 @@ impl Output {
             } else {
                 ""
             };
-            println!("[{}] {who}: {}{once}", time(e.sent_at), clean(&e.text));
+            let flag = if e.flagged {
+                "!! QUARANTINED (sender reported compromised) "
+            } else {
+                ""
+            };
+            println!(
+                "{flag}[{}] {who}: {}{once}",
+                time(e.sent_at),
+                clean(&e.text)
+            );
         }
     }
 
@@ -129,6 +142,20 @@ impl Output {
                 }
             }
             Shown::Timer { contact, secs } => self.timer(contact, *secs),
+            Shown::Compromised { contact, reason } => {
+                if self.json {
+                    println!(
+                        "{}",
+                        json!({"type": "alert", "contact": contact, "reason": reason.as_str()})
+                    );
+                } else {
+                    println!(
+                        "!! WARNING: {}'s device is COMPROMISED ({}). Their new messages are quarantined; do not answer them.",
+                        clean(contact),
+                        reason.as_str()
+                    );
+                }
+            }
             Shown::Deleted { contact, id } => self.deleted(contact, id),
             Shown::Rejected { contact, reason } => {
                 if self.json {
@@ -163,14 +190,28 @@ impl Output {
         }
     }
 
-    pub(crate) fn contact(self, alias: &str, state: &str) {
+    pub(crate) fn contact(
+        self,
+        alias: &str,
+        state: &str,
+        compromised: Option<ferry_core::Compromise>,
+    ) {
         if self.json {
+            let c = compromised.map(|c| json!({"reason": c.reason.as_str(), "at": c.at}));
             println!(
                 "{}",
-                json!({"type": "contact", "alias": alias, "state": state})
+                json!({"type": "contact", "alias": alias, "state": state, "compromised": c})
             );
         } else {
-            println!("{}\t{state}", clean(alias));
+            match compromised {
+                Some(c) => println!(
+                    "{}\t{state}\t!! COMPROMISED ({}, since {}): do not trust new messages",
+                    clean(alias),
+                    c.reason.as_str(),
+                    time(c.at)
+                ),
+                None => println!("{}\t{state}", clean(alias)),
+            }
         }
     }
 

@@ -32,7 +32,9 @@ pub(crate) enum Cmd {
         alias: String,
         text: String,
         view_once: bool,
+        force: bool,
     },
+    Alert(Option<String>),
     Timer {
         alias: String,
         secs: Option<u64>,
@@ -193,7 +195,7 @@ async fn execute(ctx: &Context, cmd: Cmd) -> Result<(), Failure> {
         }
         return Ok(());
     }
-    let mut profile = open(ctx, &home)?;
+    let mut profile = open(ctx, &home).await?;
     if let Cmd::Watch(limits) = cmd {
         return watch(ctx, &home, profile, limits).await;
     }
@@ -204,11 +206,14 @@ async fn execute(ctx: &Context, cmd: Cmd) -> Result<(), Failure> {
 }
 
 /// Unlocks the profile (or, with `--decoy`, the decoy through it).
-fn open(ctx: &Context, home: &std::path::Path) -> Result<Profile, Failure> {
+async fn open(ctx: &Context, home: &std::path::Path) -> Result<Profile, Failure> {
     let pass = passphrase(ctx, false)?;
-    let real = Profile::unlock(home, &pass)?;
+    let mut real = Profile::unlock(home, &pass)?;
     drop(pass);
     if !ctx.decoy {
+        // Silent: after a duress unlock this warns the destroyed profile's
+        // contacts; otherwise it does nothing. It never prints.
+        real.after_unlock().await;
         return Ok(real);
     }
     real.decoy()?.ok_or_else(|| Failure {
@@ -254,7 +259,7 @@ async fn watch(
         {
             std::process::exit(3);
         }
-        profile = open(ctx, home)?;
+        profile = open(ctx, home).await?;
     }
 }
 
@@ -316,15 +321,24 @@ async fn command(ctx: &Context, profile: &mut Profile, cmd: Cmd) -> Result<(), F
         }
         Cmd::Accept { link, alias } => {
             profile.accept(&link, &alias).await?;
-            out.contact(&alias, "accepted");
+            out.contact(&alias, "accepted", None);
         }
         Cmd::Send {
             alias,
             text,
             view_once,
+            force,
         } => {
-            let entry = profile.send(&alias, &text, view_once).await?;
+            let entry = profile.send(&alias, &text, view_once, force).await?;
             out.message(&alias, &entry);
+        }
+        Cmd::Alert(alias) => {
+            let n = profile.alert(alias.as_deref()).await?;
+            if out.json {
+                println!("{}", serde_json::json!({"type": "alerted", "contacts": n}));
+            } else {
+                println!("warned {n} contact(s) that this device may be compromised");
+            }
         }
         Cmd::Timer { alias, secs } => {
             profile.set_timer(&alias, secs).await?;
@@ -351,7 +365,7 @@ async fn command(ctx: &Context, profile: &mut Profile, cmd: Cmd) -> Result<(), F
         }
         Cmd::Contacts => {
             for c in profile.contacts()? {
-                out.contact(&c.alias, c.state.as_str());
+                out.contact(&c.alias, c.state.as_str(), c.compromised);
             }
         }
         Cmd::History { alias } => {

@@ -941,3 +941,148 @@ fn wipe_after_wrong_passphrases_is_off_by_default_and_works_when_set() {
     }
     assert!(!w.c.home.exists(), "wiped after two wrong passphrases");
 }
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
+/// Writes `payload` into every mailbox of the relay, as a malicious relay could.
+fn inject_everywhere(relay: &RelayProcess, payload: &[u8]) {
+    let db = rusqlite::Connection::open(relay.data_dir().join("relay.sqlite3")).unwrap();
+    db.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+    let ids: Vec<Vec<u8>> = db
+        .prepare("SELECT id FROM mailboxes")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    for id in &ids {
+        db.execute(
+            "INSERT INTO messages (mailbox, seq, expires_at, size, payload)
+             SELECT id, next_seq, 4102444800, ?3, ?2 FROM mailboxes WHERE id = ?1",
+            rusqlite::params![id, payload, payload.len() as i64],
+        )
+        .unwrap();
+        db.execute(
+            "UPDATE mailboxes SET next_seq = next_seq + 1, msg_count = msg_count + 1 WHERE id = ?1",
+            [id],
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn coercion_a_duress_unlock_warns_every_contact_silently() {
+    let w = world();
+    // B also knows C directly.
+    let link = w.b.invite("Chen");
+    w.c.run(&["accept", &link, "--alias", "Bashir"]);
+    w.b.run(&["sync"]);
+    w.c.run(&["sync"]);
+    let mut set = w.b.cmd(&["duress", "set"]);
+    set.env("FERRY_DURESS_PASSPHRASE", "duress words");
+    assert_eq!(User::run_cmd(set).code, 0);
+    w.b.run(&["contacts"]); // a real session refreshes the capsule
+    // The security service images the phone, then forces B to unlock.
+    let image = w.dir.path().join("b-image");
+    copy_dir(&w.b.home, &image);
+    let started = std::time::Instant::now();
+    let mut coerced = w.b.cmd(&["contacts"]);
+    coerced.env("FERRY_PASSPHRASE", "duress words");
+    let shown = User::run_cmd(coerced);
+    assert_eq!(shown.code, 0);
+    assert!(
+        shown.lines.is_empty(),
+        "the decoy shows nothing of it: {:?}",
+        shown.lines
+    );
+    assert!(shown.stderr.is_empty(), "{}", shown.stderr);
+
+    let a = w.a.run(&["sync"]);
+    let c = w.c.run(&["sync"]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert_eq!(a.of_type("alert")[0]["contact"], "Bashir");
+    assert_eq!(a.of_type("alert")[0]["reason"], "duress");
+    assert_eq!(c.of_type("alert")[0]["contact"], "Bashir");
+    let contacts = w.a.run(&["contacts"]);
+    let bashir = contacts
+        .of_type("contact")
+        .into_iter()
+        .find(|x| x["alias"] == "Bashir")
+        .unwrap()
+        .clone();
+    assert_eq!(bashir["compromised"]["reason"], "duress");
+    // A second coerced unlock sends nothing more (the capsule is spent).
+    let mut again = w.b.cmd(&["contacts"]);
+    again.env("FERRY_PASSPHRASE", "duress words");
+    User::run_cmd(again);
+    assert!(w.a.run(&["sync"]).of_type("alert").is_empty());
+
+    // A message sent from the imaged phone reaches A flagged, not as normal.
+    let imaged = User {
+        home: image,
+        pass: w.b.pass.clone(),
+    };
+    imaged.run(&["send", "Amina", "all fine, answer me"]);
+    let got = w.a.run(&["sync"]);
+    assert!(got.texts().is_empty(), "never shown as a normal message");
+    let q = got.of_type("quarantined");
+    assert_eq!(q.len(), 1);
+    assert_eq!(q[0]["flagged"], true);
+    // Sending to a compromised contact needs --force.
+    assert_eq!(
+        w.a.try_run(&["send", "Bashir", "hello?"])
+            .error_code()
+            .as_deref(),
+        Some("contact_compromised")
+    );
+    w.a.run(&["send", "--force", "Bashir", "hello?"]);
+}
+
+#[test]
+fn forged_alerts_from_the_relay_or_a_stranger_change_nothing() {
+    let w = world();
+    // A sealed-looking alert under a key nobody shares, padded to a bucket.
+    let mut forged = vec![0u8; 256];
+    forged[3] = 100;
+    forged[4] = 4; // alert envelope
+    for (i, b) in forged.iter_mut().enumerate().skip(5).take(99) {
+        *b = (i * 37 % 251) as u8;
+    }
+    inject_everywhere(&w.relay, &forged);
+    let r = w.a.run(&["sync"]);
+    assert!(r.of_type("alert").is_empty());
+    assert_eq!(r.of_type("rejected").len(), 2, "{:?}", r.lines);
+    for c in w.a.run(&["contacts"]).of_type("contact") {
+        assert!(c["compromised"].is_null());
+    }
+    w.a.run(&["send", "Bashir", "still trusted"]);
+    assert_eq!(w.b.run(&["sync"]).texts(), ["still trusted"]);
+}
+
+#[test]
+fn manual_alerts_reach_the_chosen_contacts() {
+    let w = world();
+    assert_eq!(
+        w.b.run(&["alert", "Amina"]).of_type("alerted")[0]["contacts"],
+        1
+    );
+    let a = w.a.run(&["sync"]);
+    assert_eq!(a.of_type("alert")[0]["contact"], "Bashir");
+    assert_eq!(a.of_type("alert")[0]["reason"], "manual");
+    assert_eq!(
+        w.a.run(&["alert", "--all"]).of_type("alerted")[0]["contacts"],
+        2
+    );
+    assert_eq!(w.b.run(&["sync"]).of_type("alert")[0]["reason"], "manual");
+    assert_eq!(w.c.run(&["sync"]).of_type("alert")[0]["contact"], "Amina");
+    assert_eq!(
+        w.c.try_run(&["alert", "Nobody"]).error_code().as_deref(),
+        Some("unknown_contact")
+    );
+}

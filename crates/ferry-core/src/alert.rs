@@ -1,0 +1,167 @@
+//! Compromise alerts: a contact's device tells ours "I am compromised".
+//!
+//! At set-up both sides export the same 32-byte *alert key* from the MLS
+//! group (exporter label `ferry alert key v1`), kept outside the ratchet so
+//! that it still works after the sender's MLS state is gone (the duress
+//! capsule holds it). An alert is `{reason, at}` sealed with
+//! XChaCha20-Poly1305 under that key and sent to the contact's mailbox like
+//! any message; only the two members hold the key, so neither the relay nor a
+//! stranger can forge one, and it is padded like any other payload.
+
+use openmls::prelude::*;
+use openmls_rust_crypto::OpenMlsRustCrypto;
+use rand_core::CryptoRngCore;
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{Action, AlertReason, Compromise, CoreError, Engine, Event, mls};
+use crate::envelope;
+use crate::invite::{open, seal};
+use crate::secret::KeyBytes;
+use ferry_proto::{MailboxId, padding};
+
+const LABEL: &[u8] = b"ferry alert v1";
+
+pub(crate) fn export_key(
+    group: &MlsGroup,
+    provider: &OpenMlsRustCrypto,
+) -> Result<KeyBytes, CoreError> {
+    let v = group
+        .export_secret(provider.crypto(), "ferry alert key v1", &[], 32)
+        .map_err(mls)?;
+    let mut k = KeyBytes([0u8; 32]);
+    if v.len() != 32 {
+        return Err(CoreError::Mls("exporter length".into()));
+    }
+    k.0.copy_from_slice(&v);
+    Ok(k)
+}
+
+#[derive(Serialize, Deserialize)]
+struct AlertBody {
+    reason: AlertReason,
+    at: u64,
+}
+
+/// What the duress capsule keeps per contact: enough to warn them with
+/// nothing else of the profile left (no alias, no history).
+#[derive(Clone, Serialize, Deserialize)]
+pub struct CapsuleEntry {
+    /// The contact's relay.
+    pub relay: String,
+    /// The contact's mailbox for us.
+    pub mailbox: MailboxId,
+    /// Its sender key.
+    pub sender: KeyBytes,
+    /// The pair's alert key.
+    pub alert_key: KeyBytes,
+}
+
+impl std::fmt::Debug for CapsuleEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CapsuleEntry(..)")
+    }
+}
+
+/// A padded alert payload for `entry`'s mailbox.
+pub fn alert_payload(
+    alert_key: &KeyBytes,
+    reason: AlertReason,
+    now: u64,
+    rng: &mut impl CryptoRngCore,
+) -> Result<Vec<u8>, CoreError> {
+    let body = serde_json::to_vec(&AlertBody { reason, at: now })
+        .map_err(|e| CoreError::State(e.to_string()))?;
+    let sealed = seal(alert_key, LABEL, &body, rng);
+    padding::pad(&envelope::wrap(envelope::ALERT, &sealed)).map_err(|_| CoreError::TooLong)
+}
+
+impl Engine {
+    /// The duress capsule: every set-up contact's address and alert key.
+    pub fn capsule(&self) -> Vec<CapsuleEntry> {
+        self.state
+            .contacts
+            .iter()
+            .filter_map(|c| {
+                let out = c.outbound.as_ref()?;
+                Some(CapsuleEntry {
+                    relay: out.relay.clone(),
+                    mailbox: out.mailbox,
+                    sender: out.sender.clone(),
+                    alert_key: c.alert_key.clone()?,
+                })
+            })
+            .collect()
+    }
+
+    /// Queues a compromise alert to `alias` (or to every contact); returns
+    /// how many were queued.
+    pub fn alert(
+        &mut self,
+        now: u64,
+        rng: &mut impl CryptoRngCore,
+        alias: Option<&str>,
+        reason: AlertReason,
+    ) -> Result<usize, CoreError> {
+        if let Some(a) = alias
+            && !self.state.contacts.iter().any(|c| c.alias == a)
+        {
+            return Err(CoreError::UnknownContact);
+        }
+        let mut actions = Vec::new();
+        for c in &self.state.contacts {
+            if alias.is_some_and(|a| a != c.alias) {
+                continue;
+            }
+            let (Some(out), Some(key)) = (&c.outbound, &c.alert_key) else {
+                continue;
+            };
+            actions.push(Action::Send {
+                relay: out.relay.clone(),
+                mailbox: out.mailbox,
+                sender: out.sender.clone(),
+                payload: alert_payload(key, reason, now, rng)?,
+            });
+        }
+        let n = actions.len();
+        self.state.outbox.extend(actions);
+        Ok(n)
+    }
+
+    pub(crate) fn on_alert(
+        &mut self,
+        now: u64,
+        idx: usize,
+        body: &[u8],
+    ) -> Result<Event, CoreError> {
+        let c = &mut self.state.contacts[idx];
+        let alias = c.alias.clone();
+        let Some(key) = c.alert_key.as_ref() else {
+            return Ok(Event::Rejected {
+                alias,
+                reason: "alert without a key",
+            });
+        };
+        let Some(plain) = open(key, LABEL, body) else {
+            return Ok(Event::Rejected {
+                alias,
+                reason: "forged alert",
+            });
+        };
+        let Ok(a) = serde_json::from_slice::<AlertBody>(&plain) else {
+            return Ok(Event::Rejected {
+                alias,
+                reason: "malformed alert",
+            });
+        };
+        if c.compromised.is_none() {
+            c.compromised = Some(Compromise {
+                reason: a.reason,
+                at: now,
+            });
+        }
+        Ok(Event::Compromised {
+            alias,
+            reason: a.reason,
+        })
+    }
+}
