@@ -64,6 +64,8 @@ impl ProfileError {
             Self::Core(CoreError::Invite(ferry_core::InviteError::Expired)) => "invite_expired",
             Self::Core(CoreError::Invite(_)) => "invite_invalid",
             Self::Core(CoreError::Compromised) => "contact_compromised",
+            Self::Core(CoreError::NoChallenge) => "no_challenge",
+            Self::Core(CoreError::PhraseNeeded) => "phrase_needed",
             Self::Core(CoreError::InviteReused) | Self::InviteRefused => "invite_used",
             Self::Core(_) => "core",
             Self::Relay(_) => "relay",
@@ -151,6 +153,23 @@ pub enum Shown {
         /// How the warning came.
         reason: AlertReason,
     },
+    /// The contact asks us to prove it is us.
+    Challenged {
+        /// Contact alias.
+        contact: String,
+    },
+    /// The contact answered our challenge.
+    Proof {
+        /// Contact alias.
+        contact: String,
+        /// Outcome.
+        result: ferry_core::challenge::ProofResult,
+    },
+    /// The contact set or changed their phrase verifiers.
+    Verifiers {
+        /// Contact alias.
+        contact: String,
+    },
 }
 
 impl std::fmt::Debug for Shown {
@@ -162,6 +181,9 @@ impl std::fmt::Debug for Shown {
             Self::Timer { .. } => "Shown::Timer(..)",
             Self::Deleted { .. } => "Shown::Deleted(..)",
             Self::Compromised { .. } => "Shown::Compromised(..)",
+            Self::Challenged { .. } => "Shown::Challenged(..)",
+            Self::Proof { .. } => "Shown::Proof(..)",
+            Self::Verifiers { .. } => "Shown::Verifiers(..)",
         })
     }
 }
@@ -354,6 +376,57 @@ impl Profile {
                 Err(_) => Ok(()),
             }
         };
+    }
+
+    /// Gives every set-up contact verifiers for `phrase` and `duress`;
+    /// contacts that already have some need the `current` phrase. Returns how
+    /// many contacts got them.
+    pub async fn set_phrase(
+        &mut self,
+        phrase: &SecretString,
+        duress: &SecretString,
+        current: Option<&SecretString>,
+    ) -> Result<usize, ProfileError> {
+        let aliases: Vec<String> = self
+            .read_engine()?
+            .contacts()
+            .into_iter()
+            .filter(|c| c.state == ferry_core::ContactState::Established)
+            .map(|c| c.alias)
+            .collect();
+        let mut n = 0;
+        for alias in aliases {
+            self.update(|e| {
+                if e.phrase_given(&alias)? && current.is_none() {
+                    return Ok(((), Vec::new()));
+                }
+                e.set_phrase(now(), &mut OsRng, &alias, phrase, duress, current)?;
+                n += 1;
+                Ok(((), Vec::new()))
+            })?;
+        }
+        if let Some(e) = self.flush_outbox().await?.into_iter().next() {
+            return Err(e.into());
+        }
+        Ok(n)
+    }
+
+    /// Asks `alias` to prove it is them.
+    pub async fn challenge(&mut self, alias: &str) -> Result<(), ProfileError> {
+        self.update(|e| Ok((e.challenge(now(), &mut OsRng, alias)?, Vec::new())))?;
+        if let Some(e) = self.flush_outbox().await?.into_iter().next() {
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    /// Answers `alias`'s challenge with the typed phrase.
+    pub async fn answer(&mut self, alias: &str, phrase: &SecretString) -> Result<(), ProfileError> {
+        self.update(|e| Ok((e.answer(now(), &mut OsRng, alias, phrase)?, Vec::new())))?;
+        if let Some(e) = self.flush_outbox().await?.into_iter().next() {
+            return Err(e.into());
+        }
+        Ok(())
     }
 
     /// Warns `alias` (or every contact) that this device may be compromised.
@@ -699,6 +772,19 @@ impl Profile {
                     Event::Deleted { contact, alias, id } => {
                         entries.push(Change::Delete(contact, id.clone()));
                         shown.push((0, Shown::Deleted { contact: alias, id }));
+                    }
+                    Event::ChallengeReceived { alias } => {
+                        shown.push((0, Shown::Challenged { contact: alias }))
+                    }
+                    Event::ChallengeResult { alias, result } => shown.push((
+                        0,
+                        Shown::Proof {
+                            contact: alias,
+                            result,
+                        },
+                    )),
+                    Event::VerifiersUpdated { alias } => {
+                        shown.push((0, Shown::Verifiers { contact: alias }))
                     }
                     Event::Compromised { alias, reason } => shown.push((
                         0,

@@ -22,7 +22,7 @@ use ferry_proto::padding;
 pub const MAX_TEXT: usize = 16 * 1024;
 
 impl Engine {
-    fn established(&self, alias: &str) -> Result<Contact, CoreError> {
+    pub(crate) fn established(&self, alias: &str) -> Result<Contact, CoreError> {
         let c = self
             .state
             .contacts
@@ -37,7 +37,7 @@ impl Engine {
     }
 
     /// Encrypts `body` for the contact and queues it.
-    fn queue(
+    pub(crate) fn queue(
         &mut self,
         now: u64,
         rng: &mut impl CryptoRngCore,
@@ -223,6 +223,13 @@ impl Engine {
                 alias,
                 id: target,
             }),
+            Body::Verifiers {
+                real,
+                duress,
+                prev_sig,
+            } => Ok(self.on_verifiers(idx, &real, &duress, prev_sig.as_deref())),
+            Body::Challenge { nonce } => Ok(self.on_challenge(idx, nonce)),
+            Body::Answer { nonce, sig } => Ok(self.on_answer(idx, &nonce, &sig)),
         }
     }
 }

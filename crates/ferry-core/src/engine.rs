@@ -66,6 +66,12 @@ pub enum CoreError {
     /// The contact warned that their device is compromised.
     #[error("this contact's device is compromised; use --force to send anyway")]
     Compromised,
+    /// No challenge from this contact is waiting for an answer.
+    #[error("this contact has not asked you to prove it is you")]
+    NoChallenge,
+    /// Replacing verifiers needs the current phrase.
+    #[error("your phrase was already given to this contact; give the current phrase to change it")]
+    PhraseNeeded,
     /// The saved state could not be read.
     #[error("saved state is unreadable: {0}")]
     State(String),
@@ -141,7 +147,7 @@ pub(crate) struct Contact {
     invite_secret: Option<KeyBytes>,
     invite_expires_at: u64,
     #[serde(default, with = "opt_b64")]
-    group_id: Option<Vec<u8>>,
+    pub(crate) group_id: Option<Vec<u8>>,
     #[serde(with = "ferry_proto::b64::bytes")]
     signer_public: Vec<u8>,
     /// Shared with the contact outside the MLS ratchet (MLS exporter at
@@ -151,6 +157,9 @@ pub(crate) struct Contact {
     /// Set when the contact warned that their device is compromised.
     #[serde(default)]
     pub(crate) compromised: Option<Compromise>,
+    /// "Prove it's you" state for this conversation.
+    #[serde(default)]
+    pub(crate) proof: crate::challenge::ProofState,
 }
 
 /// Why and when a contact was marked compromised.
@@ -366,6 +375,23 @@ pub enum Event {
         /// How.
         reason: AlertReason,
     },
+    /// The contact asks us to prove it is us (`ferry answer`).
+    ChallengeReceived {
+        /// Contact alias.
+        alias: String,
+    },
+    /// The contact answered our challenge.
+    ChallengeResult {
+        /// Contact alias.
+        alias: String,
+        /// The outcome.
+        result: crate::challenge::ProofResult,
+    },
+    /// The contact set or changed their phrase verifiers.
+    VerifiersUpdated {
+        /// Contact alias.
+        alias: String,
+    },
     /// Already processed before (a retried fetch): nothing to do.
     Duplicate,
 }
@@ -379,6 +405,9 @@ impl std::fmt::Debug for Event {
             Self::TimerChanged { .. } => "Event::TimerChanged(..)",
             Self::Deleted { .. } => "Event::Deleted(..)",
             Self::Compromised { .. } => "Event::Compromised(..)",
+            Self::ChallengeReceived { .. } => "Event::ChallengeReceived(..)",
+            Self::ChallengeResult { .. } => "Event::ChallengeResult(..)",
+            Self::VerifiersUpdated { .. } => "Event::VerifiersUpdated(..)",
             Self::Duplicate => "Event::Duplicate",
         })
     }
@@ -669,6 +698,7 @@ impl Engine {
             signer_public: signer.public().to_vec(),
             alert_key: None,
             compromised: None,
+            proof: Default::default(),
         });
         Ok(link)
     }
@@ -746,6 +776,7 @@ impl Engine {
             signer_public: signer.public().to_vec(),
             alert_key: None,
             compromised: None,
+            proof: Default::default(),
         });
         Ok(())
     }

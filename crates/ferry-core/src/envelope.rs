@@ -50,6 +50,28 @@ pub(crate) enum Body {
     Timer { secs: Option<u64> },
     /// Delete a message on both sides.
     Delete { target: String },
+    /// The sender's phrase verifiers (public keys); a replacement carries a
+    /// signature by the current real verifier's key.
+    Verifiers {
+        #[serde(with = "ferry_proto::b64::bytes")]
+        real: Vec<u8>,
+        #[serde(with = "ferry_proto::b64::bytes")]
+        duress: Vec<u8>,
+        #[serde(default, with = "crate::challenge::opt_bytes")]
+        prev_sig: Option<Vec<u8>>,
+    },
+    /// "Prove it's you."
+    Challenge {
+        #[serde(with = "ferry_proto::b64::bytes")]
+        nonce: Vec<u8>,
+    },
+    /// The answer: a signature over the challenge, bound to the conversation.
+    Answer {
+        #[serde(with = "ferry_proto::b64::bytes")]
+        nonce: Vec<u8>,
+        #[serde(with = "ferry_proto::b64::bytes")]
+        sig: Vec<u8>,
+    },
 }
 
 /// The application content inside MLS.

@@ -76,6 +76,20 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// "Prove it's you": give your contacts verifiers for a phrase you
+    /// remember (and a duress phrase). Nothing of them stays on the device.
+    #[command(subcommand)]
+    Phrase(PhraseCmd),
+    /// Ask a contact to prove it is them.
+    Challenge {
+        /// Contact alias.
+        alias: String,
+    },
+    /// Answer a contact's challenge (prompts for the phrase).
+    Answer {
+        /// Contact alias.
+        alias: String,
+    },
     /// Warn a contact (or all) that this device may be compromised.
     Alert {
         /// Contact alias.
@@ -133,6 +147,14 @@ enum Command {
     Duress(DuressCmd),
     /// Run a relay (mailboxes, store-and-forward, live push).
     Relay(RelayArgs),
+}
+
+#[derive(Subcommand)]
+enum PhraseCmd {
+    /// Set (or, with the current phrase, change) the phrase and duress
+    /// phrase. Prompts; scripts use FERRY_PHRASE, FERRY_DURESS_PHRASE and
+    /// FERRY_CURRENT_PHRASE.
+    Set,
 }
 
 #[derive(Subcommand)]
@@ -240,6 +262,9 @@ fn main() -> anyhow::Result<()> {
             },
         ),
         Command::Alert { alias, .. } => user::run(ctx, user::Cmd::Alert(alias)),
+        Command::Phrase(PhraseCmd::Set) => user::run(ctx, user::Cmd::PhraseSet),
+        Command::Challenge { alias } => user::run(ctx, user::Cmd::Challenge(alias)),
+        Command::Answer { alias } => user::run(ctx, user::Cmd::Answer(alias)),
         Command::Timer { alias, duration } => {
             let secs = if duration == "off" {
                 None

@@ -142,6 +142,50 @@ impl Output {
                 }
             }
             Shown::Timer { contact, secs } => self.timer(contact, *secs),
+            Shown::Challenged { contact } => {
+                if self.json {
+                    println!("{}", json!({"type": "challenge", "contact": contact}));
+                } else {
+                    println!(
+                        "{} asks you to prove it is you: run `ferry answer {}`",
+                        clean(contact),
+                        clean(contact)
+                    );
+                }
+            }
+            Shown::Proof { contact, result } => {
+                if self.json {
+                    println!(
+                        "{}",
+                        json!({"type": "challenge_result", "contact": contact, "result": result.as_str()})
+                    );
+                } else {
+                    match result {
+                        ferry_core::challenge::ProofResult::Verified => {
+                            println!("{}: verified, they know the phrase", clean(contact))
+                        }
+                        ferry_core::challenge::ProofResult::Coerced => println!(
+                            "!! WARNING: {} answered with the DURESS phrase: they are being forced. Do not reveal anything.",
+                            clean(contact)
+                        ),
+                        ferry_core::challenge::ProofResult::Failed => println!(
+                            "!! WARNING: the answer from {} FAILED: whoever holds their phone does not know the phrase.",
+                            clean(contact)
+                        ),
+                    }
+                }
+            }
+            Shown::Verifiers { contact } => {
+                if self.json {
+                    println!("{}", json!({"type": "verifiers", "contact": contact}));
+                } else {
+                    println!(
+                        "{} set a phrase: you can now `ferry challenge {}`",
+                        clean(contact),
+                        clean(contact)
+                    );
+                }
+            }
             Shown::Compromised { contact, reason } => {
                 if self.json {
                     println!(

@@ -35,6 +35,9 @@ pub(crate) enum Cmd {
         force: bool,
     },
     Alert(Option<String>),
+    PhraseSet,
+    Challenge(String),
+    Answer(String),
     Timer {
         alias: String,
         secs: Option<u64>,
@@ -162,6 +165,33 @@ pub(crate) fn panic(ctx: &Context) -> anyhow::Result<()> {
             std::process::exit(1);
         }
     }
+}
+
+/// A secret from the environment (scripts) or typed at a terminal.
+fn secret_input(var: &str, prompt: &str, confirm: bool) -> Result<SecretString, Failure> {
+    if let Ok(v) = std::env::var(var) {
+        return Ok(SecretString::from(v));
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Failure {
+            code: "usage",
+            message: format!("no terminal to ask on: set {var}"),
+        });
+    }
+    let a =
+        zeroize::Zeroizing::new(rpassword::prompt_password(prompt).map_err(anyhow::Error::from)?);
+    if confirm {
+        let b = zeroize::Zeroizing::new(
+            rpassword::prompt_password("Again: ").map_err(anyhow::Error::from)?,
+        );
+        if *a != *b {
+            return Err(Failure {
+                code: "usage",
+                message: "the two entries differ; nothing was changed".into(),
+            });
+        }
+    }
+    Ok(SecretString::from(a.to_string()))
 }
 
 pub(crate) fn run(ctx: Context, cmd: Cmd) -> anyhow::Result<()> {
@@ -331,6 +361,56 @@ async fn command(ctx: &Context, profile: &mut Profile, cmd: Cmd) -> Result<(), F
         } => {
             let entry = profile.send(&alias, &text, view_once, force).await?;
             out.message(&alias, &entry);
+        }
+        Cmd::PhraseSet => {
+            let phrase = secret_input("FERRY_PHRASE", "Phrase: ", true)?;
+            let duress = secret_input("FERRY_DURESS_PHRASE", "Duress phrase: ", true)?;
+            let current = match std::env::var("FERRY_CURRENT_PHRASE") {
+                Ok(v) => Some(SecretString::from(v)),
+                Err(_) if std::io::stdin().is_terminal() => {
+                    let c = zeroize::Zeroizing::new(
+                        rpassword::prompt_password("Current phrase (empty if none yet): ")
+                            .map_err(anyhow::Error::from)?,
+                    );
+                    (!c.is_empty()).then(|| SecretString::from(c.to_string()))
+                }
+                Err(_) => None,
+            };
+            let n = profile
+                .set_phrase(&phrase, &duress, current.as_ref())
+                .await?;
+            if out.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"type": "phrase_set", "contacts": n})
+                );
+            } else {
+                println!("{n} contact(s) can now challenge you; the phrases are not stored here");
+            }
+        }
+        Cmd::Challenge(alias) => {
+            profile.challenge(&alias).await?;
+            if out.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"type": "challenge_sent", "contact": alias})
+                );
+            } else {
+                println!("challenge sent; the result appears with your next sync");
+            }
+        }
+        Cmd::Answer(alias) => {
+            let phrase = secret_input("FERRY_PHRASE", "Phrase: ", false)?;
+            profile.answer(&alias, &phrase).await?;
+            // Identical whatever phrase was typed.
+            if out.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"type": "answered", "contact": alias})
+                );
+            } else {
+                println!("answer sent");
+            }
         }
         Cmd::Alert(alias) => {
             let n = profile.alert(alias.as_deref()).await?;

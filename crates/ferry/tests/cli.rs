@@ -1086,3 +1086,106 @@ fn manual_alerts_reach_the_chosen_contacts() {
         Some("unknown_contact")
     );
 }
+
+#[test]
+fn prove_its_you_verified_failed_coerced_and_no_reset_by_the_phone_holder() {
+    let w = world();
+    let with = |u: &User, args: &[&str], env: &[(&str, &str)]| {
+        let mut c = u.cmd(args);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let r = User::run_cmd(c);
+        assert_eq!(r.code, 0, "{args:?}: {:?} {}", r.lines, r.stderr);
+        r
+    };
+    let set = with(
+        &w.b,
+        &["phrase", "set"],
+        &[
+            ("FERRY_PHRASE", "blue river 1987"),
+            ("FERRY_DURESS_PHRASE", "red mountain"),
+        ],
+    );
+    assert_eq!(set.of_type("phrase_set")[0]["contacts"], 1);
+    assert_eq!(
+        w.a.run(&["sync"]).of_type("verifiers")[0]["contact"],
+        "Bashir"
+    );
+
+    let mut answers = Vec::new();
+    for (phrase, expected) in [
+        ("blue river 1987", "verified"),
+        ("a guess", "failed"),
+        ("red mountain", "coerced"),
+    ] {
+        w.a.run(&["challenge", "Bashir"]);
+        assert_eq!(
+            w.b.run(&["sync"]).of_type("challenge")[0]["contact"],
+            "Amina"
+        );
+        let mut c = w.b.cmd(&["answer", "Amina"]);
+        c.env("FERRY_PHRASE", phrase);
+        let out = c.output().unwrap();
+        answers.push((out.status.code(), out.stdout, out.stderr));
+        let r = w.a.run(&["sync"]);
+        assert_eq!(
+            r.of_type("challenge_result")[0]["result"],
+            expected,
+            "{phrase}"
+        );
+    }
+    // The answering device shows exactly the same thing whatever was typed.
+    assert_eq!(answers[0], answers[1]);
+    assert_eq!(answers[1], answers[2]);
+
+    // Whoever holds the unlocked phone cannot reset the verifiers: without the
+    // current phrase nothing is sent, and a wrong "current" is refused by A.
+    let r = with(
+        &w.b,
+        &["phrase", "set"],
+        &[("FERRY_PHRASE", "mine now"), ("FERRY_DURESS_PHRASE", "x")],
+    );
+    assert_eq!(r.of_type("phrase_set")[0]["contacts"], 0);
+    with(
+        &w.b,
+        &["phrase", "set"],
+        &[
+            ("FERRY_PHRASE", "mine now"),
+            ("FERRY_DURESS_PHRASE", "x"),
+            ("FERRY_CURRENT_PHRASE", "wrong"),
+        ],
+    );
+    let r = w.a.run(&["sync"]);
+    assert!(r.of_type("verifiers").is_empty());
+    assert_eq!(r.of_type("rejected").len(), 1, "{:?}", r.lines);
+    w.a.run(&["challenge", "Bashir"]);
+    w.b.run(&["sync"]);
+    with(
+        &w.b,
+        &["answer", "Amina"],
+        &[("FERRY_PHRASE", "blue river 1987")],
+    );
+    assert_eq!(
+        w.a.run(&["sync"]).of_type("challenge_result")[0]["result"],
+        "verified"
+    );
+    // The owner can change it with the current phrase.
+    with(
+        &w.b,
+        &["phrase", "set"],
+        &[
+            ("FERRY_PHRASE", "green lake"),
+            ("FERRY_DURESS_PHRASE", "grey sky"),
+            ("FERRY_CURRENT_PHRASE", "blue river 1987"),
+        ],
+    );
+    assert_eq!(w.a.run(&["sync"]).of_type("verifiers").len(), 1);
+    // Answering without an open challenge is an error, not a silent send.
+    let mut c = w.b.cmd(&["answer", "Amina"]);
+    c.env("FERRY_PHRASE", "green lake");
+    assert_eq!(
+        User::run_cmd(c).error_code().as_deref(),
+        Some("no_challenge")
+    );
+}
