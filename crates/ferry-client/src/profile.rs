@@ -339,31 +339,40 @@ impl Profile {
     /// and forget each entry once its relay took the alert (the rest is
     /// retried at the next unlock). Shows nothing, whatever happens.
     pub async fn after_unlock(&mut self) {
-        let Ok(Some(json)) = self.vault.blob(CAPSULE_BLOB) else {
-            return;
+        let capsule = match self.vault.blob(CAPSULE_BLOB) {
+            Ok(Some(json)) => serde_json::from_slice::<Vec<CapsuleEntry>>(&json).ok(),
+            _ => None,
         };
-        let Ok(entries) = serde_json::from_slice::<Vec<CapsuleEntry>>(&json) else {
+        let Some(entries) = capsule else {
+            // A normal unlock: renew the dead-man switches.
+            let _ = self.renew_canaries().await;
             return;
         };
         let mut left = Vec::new();
         for e in entries {
+            let Ok(c) = RelayClient::new(&e.relay) else {
+                continue;
+            };
             let sent = match ferry_core::alert::alert_payload(
                 &e.alert_key,
                 AlertReason::Duress,
                 now(),
                 &mut OsRng,
             ) {
-                Ok(payload) => match RelayClient::new(&e.relay) {
-                    Ok(c) => {
-                        let key = e.sender.mailbox_key();
-                        retry(|| c.send(e.mailbox, &key, payload.clone()))
-                            .await
-                            .is_ok()
-                    }
-                    Err(_) => false,
-                },
+                Ok(payload) => {
+                    let key = e.sender.mailbox_key();
+                    retry(|| c.send(e.mailbox, &key, payload.clone()))
+                        .await
+                        .is_ok()
+                }
                 Err(_) => true, // cannot ever be built: drop it
             };
+            // The canary goes too, at once: it also reaches the contact if
+            // this alert was lost, and it cannot be renewed any more.
+            if let Some(canary) = &e.canary {
+                let owner = canary.owner.mailbox_key();
+                let _ = c.fire_canary(canary.id, &owner).await;
+            }
             if !sent {
                 left.push(e);
             }
@@ -376,6 +385,46 @@ impl Profile {
                 Err(_) => Ok(()),
             }
         };
+    }
+
+    /// Deposits or renews every contact's dead-man switch. Failures are left
+    /// for the next unlock.
+    pub async fn renew_canaries(&mut self) -> Result<usize, ProfileError> {
+        let deposits = self.update(|e| Ok((e.canary_deposits(now(), &mut OsRng)?, Vec::new())))?;
+        let mut ok = 0;
+        for d in deposits {
+            let Ok(client) = self.relay(&d.relay) else {
+                continue;
+            };
+            let (owner, sender) = (d.canary.owner.mailbox_key(), d.sender.mailbox_key());
+            if client
+                .deposit_canary(
+                    d.canary.id,
+                    &owner,
+                    &sender,
+                    d.mailbox,
+                    d.release_at,
+                    d.payload.clone(),
+                )
+                .await
+                .is_ok()
+            {
+                ok += 1;
+            }
+        }
+        Ok(ok)
+    }
+
+    /// Sets the dead-man switch interval (`None`: off, removing the
+    /// canaries from the relays).
+    pub async fn set_canary(&mut self, secs: Option<u64>) -> Result<usize, ProfileError> {
+        let removed = self.update(|e| Ok((e.set_canary_interval(secs), Vec::new())))?;
+        for (relay, c) in removed {
+            if let Ok(client) = self.relay(&relay) {
+                let _ = client.delete_canary(c.id, &c.owner.mailbox_key()).await;
+            }
+        }
+        self.renew_canaries().await
     }
 
     /// Gives every set-up contact verifiers for `phrase` and `duress`;

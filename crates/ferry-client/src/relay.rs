@@ -360,6 +360,71 @@ impl RelayClient {
         self.call_json(Method::POST, "/v1/sync", &keys, &req).await
     }
 
+    /// Deposits (or replaces) a dead-man switch for `mailbox`, signed by the
+    /// canary's owner key and the mailbox's sender key.
+    pub async fn deposit_canary(
+        &self,
+        id: MailboxId,
+        owner: &MailboxKey,
+        sender: &MailboxKey,
+        mailbox: MailboxId,
+        release_at: u64,
+        payload: Vec<u8>,
+    ) -> Result<(), ClientError> {
+        let body = serde_json::to_vec(&ferry_proto::api::DepositCanary {
+            owner_key: owner.public(),
+            mailbox,
+            release_at,
+            payload,
+        })
+        .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let path = format!("/v1/canaries/{}", id.to_b64());
+        self.call(
+            Method::PUT,
+            &path,
+            &[owner, sender],
+            body,
+            "application/json",
+            false,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Releases a canary now.
+    pub async fn fire_canary(&self, id: MailboxId, owner: &MailboxKey) -> Result<(), ClientError> {
+        let path = format!("/v1/canaries/{}/fire", id.to_b64());
+        self.call(
+            Method::POST,
+            &path,
+            &[owner],
+            Vec::new(),
+            "application/json",
+            false,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Removes a canary unreleased.
+    pub async fn delete_canary(
+        &self,
+        id: MailboxId,
+        owner: &MailboxKey,
+    ) -> Result<(), ClientError> {
+        let path = format!("/v1/canaries/{}", id.to_b64());
+        self.call(
+            Method::DELETE,
+            &path,
+            &[owner],
+            Vec::new(),
+            "application/json",
+            false,
+        )
+        .await
+        .map(|_| ())
+    }
+
     /// Opens the live WebSocket.
     pub async fn connect_live(&self) -> Result<crate::LiveConnection, ClientError> {
         crate::live::LiveConnection::connect(self).await

@@ -54,6 +54,36 @@ pub struct CapsuleEntry {
     pub sender: KeyBytes,
     /// The pair's alert key.
     pub alert_key: KeyBytes,
+    /// Our canary for this contact at their relay, to fire at once.
+    #[serde(default)]
+    pub canary: Option<CanaryRef>,
+}
+
+/// A canary deposited at a contact's relay: its id and owner key.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct CanaryRef {
+    /// Canary id.
+    pub id: MailboxId,
+    /// Owner key (authorizes renew, fire, delete).
+    pub owner: KeyBytes,
+}
+
+/// A canary to (re)deposit: one per contact, at the relay of the contact's
+/// mailbox, so the relay can deliver it without holding any key.
+#[derive(Clone)]
+pub struct CanaryDeposit {
+    /// The contact's relay.
+    pub relay: String,
+    /// The canary.
+    pub canary: CanaryRef,
+    /// The contact's mailbox.
+    pub mailbox: MailboxId,
+    /// Its sender key (co-signs the deposit).
+    pub sender: KeyBytes,
+    /// When the relay releases it unless renewed.
+    pub release_at: u64,
+    /// The sealed alert.
+    pub payload: Vec<u8>,
 }
 
 impl std::fmt::Debug for CapsuleEntry {
@@ -88,9 +118,64 @@ impl Engine {
                     mailbox: out.mailbox,
                     sender: out.sender.clone(),
                     alert_key: c.alert_key.clone()?,
+                    canary: c.canary.clone(),
                 })
             })
             .collect()
+    }
+
+    /// The dead-man switch interval (`None`: off).
+    pub fn canary_interval(&self) -> Option<u64> {
+        self.state.canary_interval
+    }
+
+    /// Sets the dead-man switch interval; returns the canaries to remove
+    /// from relays when it is turned off.
+    pub fn set_canary_interval(&mut self, secs: Option<u64>) -> Vec<(String, CanaryRef)> {
+        self.state.canary_interval = secs;
+        if secs.is_some() {
+            return Vec::new();
+        }
+        self.state
+            .contacts
+            .iter_mut()
+            .filter_map(|c| Some((c.outbound.as_ref()?.relay.clone(), c.canary.take()?)))
+            .collect()
+    }
+
+    /// Canaries to (re)deposit after an unlock with the real passphrase,
+    /// released `interval` from now unless renewed (ids and owner keys are
+    /// created the first time).
+    pub fn canary_deposits(
+        &mut self,
+        now: u64,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<Vec<CanaryDeposit>, CoreError> {
+        let Some(interval) = self.state.canary_interval else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for c in &mut self.state.contacts {
+            let (Some(addr), Some(key)) = (c.outbound.clone(), c.alert_key.clone()) else {
+                continue;
+            };
+            let canary = c
+                .canary
+                .get_or_insert_with(|| CanaryRef {
+                    id: MailboxId::random(rng),
+                    owner: KeyBytes::random(rng),
+                })
+                .clone();
+            out.push(CanaryDeposit {
+                relay: addr.relay,
+                canary,
+                mailbox: addr.mailbox,
+                sender: addr.sender,
+                release_at: now.saturating_add(interval),
+                payload: alert_payload(&key, AlertReason::Canary, now, rng)?,
+            });
+        }
+        Ok(out)
     }
 
     /// Queues a compromise alert to `alias` (or to every contact); returns

@@ -160,6 +160,9 @@ pub(crate) struct Contact {
     /// "Prove it's you" state for this conversation.
     #[serde(default)]
     pub(crate) proof: crate::challenge::ProofState,
+    /// Our dead-man switch for this contact, once assigned.
+    #[serde(default)]
+    pub(crate) canary: Option<crate::alert::CanaryRef>,
 }
 
 /// Why and when a contact was marked compromised.
@@ -196,6 +199,14 @@ impl AlertReason {
 
 /// Messages disappear after 24 hours unless the conversation agrees otherwise.
 pub const DEFAULT_TIMER_SECS: u64 = 24 * 3600;
+
+/// Contacts are alerted if the owner does not unlock for 72 hours.
+pub const DEFAULT_CANARY_SECS: u64 = 72 * 3600;
+
+#[allow(clippy::unnecessary_wraps)]
+fn default_canary() -> Option<u64> {
+    Some(DEFAULT_CANARY_SECS)
+}
 
 #[allow(clippy::unnecessary_wraps)]
 fn default_timer() -> Option<u64> {
@@ -435,6 +446,9 @@ pub(crate) struct ProfileState {
     /// Access token of the profile's relay, if it is a private one.
     #[serde(default)]
     relay_token: Option<String>,
+    /// Dead-man switch interval in seconds (`None`: off).
+    #[serde(default = "default_canary")]
+    pub(crate) canary_interval: Option<u64>,
     next_contact: u64,
     pub(crate) contacts: Vec<Contact>,
     pub(crate) outbox: Vec<Action>,
@@ -482,6 +496,7 @@ impl Engine {
                 version: STATE_VERSION,
                 relay: relay.trim_end_matches('/').to_owned(),
                 relay_token: None,
+                canary_interval: default_canary(),
                 next_contact: 1,
                 contacts: Vec::new(),
                 outbox: Vec::new(),
@@ -699,6 +714,7 @@ impl Engine {
             alert_key: None,
             compromised: None,
             proof: Default::default(),
+            canary: None,
         });
         Ok(link)
     }
@@ -777,6 +793,7 @@ impl Engine {
             alert_key: None,
             compromised: None,
             proof: Default::default(),
+            canary: None,
         });
         Ok(())
     }

@@ -26,8 +26,8 @@ mod secret;
 
 pub use conversation::MAX_TEXT;
 pub use engine::{
-    Action, AlertReason, Compromise, ContactInfo, ContactState, CoreError, DEFAULT_TIMER_SECS,
-    Direction, Engine, Event, HistoryEntry, InboundMailbox, MlsEntries,
+    Action, AlertReason, Compromise, ContactInfo, ContactState, CoreError, DEFAULT_CANARY_SECS,
+    DEFAULT_TIMER_SECS, Direction, Engine, Event, HistoryEntry, InboundMailbox, MlsEntries,
 };
 pub use invite::{InviteError, InviteLink};
 pub use secret::KeyBytes;

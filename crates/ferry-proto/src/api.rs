@@ -122,6 +122,30 @@ pub struct SyncResponse {
     pub mailboxes: Vec<SyncResult>,
 }
 
+/// `PUT /v1/canaries/{id}`: deposit a dead-man switch. Signed by the owner
+/// key and by the target mailbox's sender key, in that order.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DepositCanary {
+    /// Key that authorizes renew, fire and delete.
+    pub owner_key: PublicKey,
+    /// Mailbox the payload goes to when released.
+    pub mailbox: MailboxId,
+    /// Unix seconds.
+    pub release_at: u64,
+    /// Padded sealed alert.
+    #[serde(with = "crate::b64::bytes")]
+    pub payload: Vec<u8>,
+}
+
+/// `POST /v1/canaries/{id}/renew`: move the release time (owner-signed).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RenewCanary {
+    /// New release time, Unix seconds.
+    pub release_at: u64,
+}
+
 /// Body of every error answer.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ErrorBody {

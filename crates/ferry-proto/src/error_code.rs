@@ -38,6 +38,12 @@ pub enum ErrorCode {
     MailboxFull,
     /// Too many mailboxes in one request.
     TooManyMailboxes,
+    /// No canary with that id.
+    UnknownCanary,
+    /// The canary id is taken by another owner.
+    CanaryExists,
+    /// A canary's release time is in the past or too far ahead.
+    BadReleaseTime,
     /// A WebSocket operation on a mailbox this connection is not authorized for.
     NotAuthorized,
     /// No such route.
@@ -69,6 +75,9 @@ impl ErrorCode {
             Self::MailboxNotSecured => "mailbox_not_secured",
             Self::MailboxFull => "mailbox_full",
             Self::TooManyMailboxes => "too_many_mailboxes",
+            Self::UnknownCanary => "unknown_canary",
+            Self::CanaryExists => "canary_exists",
+            Self::BadReleaseTime => "bad_release_time",
             Self::NotAuthorized => "not_authorized",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
@@ -78,7 +87,7 @@ impl ErrorCode {
     }
 
     /// Every code, for documentation checks.
-    pub const ALL: [ErrorCode; 20] = [
+    pub const ALL: [ErrorCode; 23] = [
         Self::MalformedJson,
         Self::BadRequest,
         Self::BodyTooLarge,
@@ -94,6 +103,9 @@ impl ErrorCode {
         Self::MailboxNotSecured,
         Self::MailboxFull,
         Self::TooManyMailboxes,
+        Self::UnknownCanary,
+        Self::CanaryExists,
+        Self::BadReleaseTime,
         Self::NotAuthorized,
         Self::NotFound,
         Self::MethodNotAllowed,

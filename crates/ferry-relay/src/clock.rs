@@ -43,3 +43,28 @@ impl Clock for OffsetClock {
             .saturating_add(self.offset.load(Ordering::Relaxed))
     }
 }
+
+/// The system clock plus an offset in seconds read from a file at every
+/// call (a missing or unreadable file counts as 0). Only for tests that run
+/// the relay as a process and need days to pass (`--clock-offset-file`).
+#[derive(Debug)]
+pub struct FileOffsetClock {
+    path: std::path::PathBuf,
+}
+
+impl FileOffsetClock {
+    /// A clock offset by the number in `path`.
+    pub fn new(path: std::path::PathBuf) -> Self {
+        Self { path }
+    }
+}
+
+impl Clock for FileOffsetClock {
+    fn now(&self) -> u64 {
+        let offset = std::fs::read_to_string(&self.path)
+            .ok()
+            .and_then(|t| t.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+        SystemClock.now().saturating_add(offset)
+    }
+}

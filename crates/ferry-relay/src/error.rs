@@ -50,9 +50,11 @@ impl ApiError {
 pub(crate) fn status_of(code: ErrorCode) -> StatusCode {
     use ErrorCode as E;
     match code {
-        E::MalformedJson | E::BadRequest | E::PayloadSizeNotBucket | E::TooManyMailboxes => {
-            StatusCode::BAD_REQUEST
-        }
+        E::MalformedJson
+        | E::BadRequest
+        | E::PayloadSizeNotBucket
+        | E::TooManyMailboxes
+        | E::BadReleaseTime => StatusCode::BAD_REQUEST,
         E::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         E::MissingAuth
         | E::BadSignature
@@ -60,9 +62,9 @@ pub(crate) fn status_of(code: ErrorCode) -> StatusCode {
         | E::ReplayedRequest
         | E::AccessTokenRequired => StatusCode::UNAUTHORIZED,
         E::MailboxNotSecured | E::NotAuthorized => StatusCode::FORBIDDEN,
-        E::UnknownMailbox | E::NotFound => StatusCode::NOT_FOUND,
+        E::UnknownMailbox | E::NotFound | E::UnknownCanary => StatusCode::NOT_FOUND,
         E::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-        E::MailboxExists | E::SenderKeyAlreadySet => StatusCode::CONFLICT,
+        E::MailboxExists | E::SenderKeyAlreadySet | E::CanaryExists => StatusCode::CONFLICT,
         E::MailboxFull => StatusCode::TOO_MANY_REQUESTS,
         E::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
@@ -76,6 +78,7 @@ impl From<StoreError> for ApiError {
             StoreError::MailboxExists => Self::new(ErrorCode::MailboxExists),
             StoreError::SenderKeyAlreadySet => Self::new(ErrorCode::SenderKeyAlreadySet),
             StoreError::MailboxFull => Self::new(ErrorCode::MailboxFull),
+            StoreError::CanaryExists => Self::new(ErrorCode::CanaryExists),
             StoreError::Closed => Self::new(ErrorCode::Unavailable).detail("store closed"),
             other => Self::new(ErrorCode::Internal).detail(other.to_string()),
         }

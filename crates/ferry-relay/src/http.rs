@@ -76,6 +76,26 @@ fn routes() -> Vec<(&'static str, &'static str, MethodRouter<Shared>)> {
             post(ack).layer(json_limit),
         ),
         ("POST", "/v1/sync", post(sync).layer(json_limit)),
+        (
+            "PUT",
+            "/v1/canaries/{id}",
+            put(deposit_canary).layer(json_limit),
+        ),
+        (
+            "DELETE",
+            "/v1/canaries/{id}",
+            delete(delete_canary).layer(json_limit),
+        ),
+        (
+            "POST",
+            "/v1/canaries/{id}/renew",
+            post(renew_canary).layer(json_limit),
+        ),
+        (
+            "POST",
+            "/v1/canaries/{id}/fire",
+            post(fire_canary).layer(json_limit),
+        ),
         ("GET", "/v1/ws", get(crate::ws::upgrade)),
     ]
 }
@@ -614,4 +634,164 @@ async fn sync(
         });
     }
     Ok(Json(SyncResponse { mailboxes: out }))
+}
+
+// ---- canaries ----------------------------------------------------------------
+
+/// Longest a canary may be set ahead.
+const MAX_CANARY_AHEAD: u64 = 366 * 24 * 3600;
+
+fn check_release(s: &Shared, release_at: u64) -> Result<(), ApiError> {
+    let now = s.clock.now();
+    if release_at <= now || release_at > now.saturating_add(MAX_CANARY_AHEAD) {
+        return Err(ApiError::new(ErrorCode::BadReleaseTime));
+    }
+    Ok(())
+}
+
+async fn canary_owner(s: &Shared, id: MailboxId) -> Result<PublicKey, ApiError> {
+    s.store
+        .canary_owner(id)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::UnknownCanary))
+}
+
+async fn deposit_canary(
+    State(s): State<Shared>,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<StatusCode, ApiError> {
+    let body = body_bytes(body)?;
+    let id = parse_id(&raw)?;
+    let req: ferry_proto::api::DepositCanary = parse_json(&body)?;
+    if !padding::is_bucket_size(req.payload.len()) {
+        return Err(ApiError::new(ErrorCode::PayloadSizeNotBucket));
+    }
+    check_release(&s, req.release_at)?;
+    let target = lookup(&s, req.mailbox).await?;
+    let sender = target
+        .sender_key
+        .ok_or_else(|| ApiError::new(ErrorCode::MailboxNotSecured))?;
+    let auth = request_auth(&headers)?;
+    // The owner proves the key it registers; the sender key proves the
+    // depositor may send to the mailbox, which the release will do.
+    authenticate(
+        &s,
+        auth,
+        vec![req.owner_key, sender],
+        "PUT",
+        signed_path(&uri).to_owned(),
+        body,
+    )
+    .await?;
+    s.store
+        .put_canary(crate::store::Canary {
+            id,
+            owner: req.owner_key,
+            mailbox: req.mailbox,
+            release_at: req.release_at,
+            payload: Bytes::from(req.payload),
+        })
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn renew_canary(
+    State(s): State<Shared>,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<StatusCode, ApiError> {
+    let body = body_bytes(body)?;
+    let id = parse_id(&raw)?;
+    let req: ferry_proto::api::RenewCanary = parse_json(&body)?;
+    check_release(&s, req.release_at)?;
+    let owner = canary_owner(&s, id).await?;
+    let auth = request_auth(&headers)?;
+    authenticate(
+        &s,
+        auth,
+        vec![owner],
+        "POST",
+        signed_path(&uri).to_owned(),
+        body,
+    )
+    .await?;
+    if !s.store.renew_canary(id, req.release_at).await? {
+        return Err(ApiError::new(ErrorCode::UnknownCanary));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn fire_canary(
+    State(s): State<Shared>,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<StatusCode, ApiError> {
+    let body = body_bytes(body)?;
+    let id = parse_id(&raw)?;
+    let owner = canary_owner(&s, id).await?;
+    let auth = request_auth(&headers)?;
+    authenticate(
+        &s,
+        auth,
+        vec![owner],
+        "POST",
+        signed_path(&uri).to_owned(),
+        body,
+    )
+    .await?;
+    release_canaries(&s, Some(id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn delete_canary(
+    State(s): State<Shared>,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<StatusCode, ApiError> {
+    let body = body_bytes(body)?;
+    let id = parse_id(&raw)?;
+    let owner = canary_owner(&s, id).await?;
+    let auth = request_auth(&headers)?;
+    authenticate(
+        &s,
+        auth,
+        vec![owner],
+        "DELETE",
+        signed_path(&uri).to_owned(),
+        body,
+    )
+    .await?;
+    s.store.delete_canary(id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Releases due canaries (or one on demand) and pushes them live.
+pub(crate) async fn release_canaries(
+    s: &Shared,
+    only: Option<MailboxId>,
+) -> Result<usize, ApiError> {
+    let now = s.clock.now();
+    let expires_at = now.saturating_add(s.config.message_ttl.as_secs());
+    let released = s
+        .store
+        .release_canaries(now, only, expires_at, quota(s))
+        .await?;
+    for r in &released {
+        s.metrics.messages_stored.fetch_add(1, Ordering::Relaxed);
+        s.hub.publish(Pushed {
+            mailbox: r.mailbox,
+            seq: r.seq,
+            payload: r.payload.clone(),
+        });
+    }
+    Ok(released.len())
 }

@@ -147,6 +147,9 @@ async fn sweep(s: Shared, mut stop: watch::Receiver<bool>) {
             }
             Err(e) => tracing::warn!(error = %e, "expiry sweep failed"),
         }
+        if let Err(e) = crate::http::release_canaries(&s, None).await {
+            tracing::warn!(code = e.code.as_str(), "canary release failed");
+        }
     }
 }
 

@@ -80,6 +80,12 @@ enum Command {
     /// remember (and a duress phrase). Nothing of them stays on the device.
     #[command(subcommand)]
     Phrase(PhraseCmd),
+    /// Dead-man switch: contacts are warned if you do not unlock with your
+    /// real passphrase within DURATION (default 72h; `off` to disable).
+    Canary {
+        /// Duration (e.g. 72h, 7d) or `off`.
+        duration: String,
+    },
     /// Ask a contact to prove it is them.
     Challenge {
         /// Contact alias.
@@ -203,6 +209,9 @@ struct RelayArgs {
     /// relay but not a power loss. For benchmarks and throwaway relays.
     #[arg(long)]
     no_fsync: bool,
+    /// Tests only: add the number of seconds in this file to the clock.
+    #[arg(long, hide = true)]
+    clock_offset_file: Option<PathBuf>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -263,6 +272,19 @@ fn main() -> anyhow::Result<()> {
         ),
         Command::Alert { alias, .. } => user::run(ctx, user::Cmd::Alert(alias)),
         Command::Phrase(PhraseCmd::Set) => user::run(ctx, user::Cmd::PhraseSet),
+        Command::Canary { duration } => {
+            let secs = if duration == "off" {
+                None
+            } else {
+                Some(
+                    duration::parse(&duration)
+                        .map_err(anyhow::Error::msg)?
+                        .as_secs()
+                        .max(60),
+                )
+            };
+            user::run(ctx, user::Cmd::Canary(secs))
+        }
         Command::Challenge { alias } => user::run(ctx, user::Cmd::Challenge(alias)),
         Command::Answer { alias } => user::run(ctx, user::Cmd::Answer(alias)),
         Command::Timer { alias, duration } => {
@@ -361,14 +383,20 @@ fn run_relay(args: RelayArgs) -> anyhow::Result<()> {
     config.access_token = read_token(&args)?;
     config.fsync = !args.no_fsync;
     let private = config.access_token.is_some();
+    let clock_file = args.clock_offset_file.clone();
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     rt.block_on(async move {
-        let relay = Relay::embedded(config)
+        let mut relay = Relay::embedded(config)
             .with_context(|| format!("cannot open the relay store in {}", data.display()))?;
+        if let Some(f) = clock_file {
+            relay = relay.with_clock(std::sync::Arc::new(
+                ferry_relay::clock::FileOffsetClock::new(f),
+            ));
+        }
         let running = relay.start().await.context("cannot start the relay")?;
         // The first stdout line is for people and scripts: where to connect.
         println!(

@@ -36,6 +36,7 @@ pub(crate) enum Cmd {
     },
     Alert(Option<String>),
     PhraseSet,
+    Canary(Option<u64>),
     Challenge(String),
     Answer(String),
     Timer {
@@ -240,10 +241,11 @@ async fn open(ctx: &Context, home: &std::path::Path) -> Result<Profile, Failure>
     let pass = passphrase(ctx, false)?;
     let mut real = Profile::unlock(home, &pass)?;
     drop(pass);
+    // Silent: after a duress unlock this warns the destroyed profile's
+    // contacts; after a real one it renews the dead-man switches. It never
+    // prints.
+    real.after_unlock().await;
     if !ctx.decoy {
-        // Silent: after a duress unlock this warns the destroyed profile's
-        // contacts; otherwise it does nothing. It never prints.
-        real.after_unlock().await;
         return Ok(real);
     }
     real.decoy()?.ok_or_else(|| Failure {
@@ -361,6 +363,22 @@ async fn command(ctx: &Context, profile: &mut Profile, cmd: Cmd) -> Result<(), F
         } => {
             let entry = profile.send(&alias, &text, view_once, force).await?;
             out.message(&alias, &entry);
+        }
+        Cmd::Canary(secs) => {
+            let n = profile.set_canary(secs).await?;
+            if out.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"type": "canary", "seconds": secs, "deposited": n})
+                );
+            } else {
+                match secs {
+                    Some(_) => {
+                        println!("{n} contact(s) are warned if you do not unlock within that time")
+                    }
+                    None => println!("dead-man switch off"),
+                }
+            }
         }
         Cmd::PhraseSet => {
             let phrase = secret_input("FERRY_PHRASE", "Phrase: ", true)?;

@@ -107,7 +107,11 @@ struct World {
 }
 
 fn world() -> World {
-    let relay = RelayProcess::start(bin(), &[]).unwrap();
+    world_on(&[])
+}
+
+fn world_on(relay_args: &[&str]) -> World {
+    let relay = RelayProcess::start(bin(), relay_args).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (a, b, c) = (
         User::new(dir.path(), "a"),
@@ -1188,4 +1192,43 @@ fn prove_its_you_verified_failed_coerced_and_no_reset_by_the_phone_holder() {
         User::run_cmd(c).error_code().as_deref(),
         Some("no_challenge")
     );
+}
+
+#[test]
+fn dead_man_switch_warns_contacts_when_the_owner_stops_unlocking() {
+    let clock_dir = tempfile::tempdir().unwrap();
+    let clock = clock_dir.path().join("clock");
+    std::fs::write(&clock, "0").unwrap();
+    let w = world_on(&[
+        "--clock-offset-file",
+        clock.to_str().unwrap(),
+        "--sweep-interval",
+        "1s",
+    ]);
+    let link = w.b.invite("Chen");
+    w.c.run(&["accept", &link, "--alias", "Bashir"]);
+    w.b.run(&["sync"]);
+    w.c.run(&["sync"]);
+    // B keeps a short switch; A and C keep the default 72 h.
+    let r = w.b.run(&["canary", "1h"]);
+    assert_eq!(r.of_type("canary")[0]["deposited"], 2);
+    w.a.run(&["contacts"]);
+    w.c.run(&["contacts"]);
+    // Half an hour later nothing has fired.
+    std::fs::write(&clock, "1800").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    assert!(w.a.run(&["sync"]).of_type("alert").is_empty());
+    // B does not unlock for two hours: the relay releases B's canaries.
+    std::fs::write(&clock, "7200").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let a = w.a.run(&["sync"]);
+    let c = w.c.run(&["sync"]);
+    assert_eq!(a.of_type("alert").len(), 1, "{:?}", a.lines);
+    assert_eq!(a.of_type("alert")[0]["contact"], "Bashir");
+    assert_eq!(a.of_type("alert")[0]["reason"], "canary");
+    assert_eq!(c.of_type("alert").len(), 1, "{:?}", c.lines);
+    assert_eq!(c.of_type("alert")[0]["contact"], "Bashir");
+    // Turning it off removes the canaries from the relay.
+    let off = w.a.run(&["canary", "off"]);
+    assert_eq!(off.of_type("canary")[0]["deposited"], 0);
 }

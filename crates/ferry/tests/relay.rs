@@ -689,3 +689,55 @@ async fn a_client_with_a_wrong_clock_corrects_it_from_the_relay() {
     assert!(c.now().abs_diff(now()) < 5);
     assert_eq!(waiting(&c, &b).await.len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn canaries_need_both_keys_and_only_the_owner_controls_them() {
+    let r = relay(&[]);
+    let c = RelayClient::new(r.url()).unwrap();
+    let b = mailbox(&c).await;
+    let owner = MailboxKey::generate(&mut OsRng);
+    let stranger = MailboxKey::generate(&mut OsRng);
+    let id = MailboxId::random(&mut OsRng);
+    let later = now() + 3600;
+    // The sender key must co-sign: a stranger cannot aim a canary at b.
+    let e = c
+        .deposit_canary(id, &owner, &stranger, b.id, later, payload(1, 256))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::BadSignature));
+    let e = c
+        .deposit_canary(id, &owner, &b.sender, b.id, now() - 10, payload(1, 256))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::BadReleaseTime));
+    let e = c
+        .deposit_canary(id, &owner, &b.sender, b.id, later, vec![0; 300])
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::PayloadSizeNotBucket));
+    c.deposit_canary(id, &owner, &b.sender, b.id, later, payload(7, 256))
+        .await
+        .unwrap();
+    // Another owner cannot take the id over, fire it or delete it.
+    let e = c
+        .deposit_canary(id, &stranger, &b.sender, b.id, later, payload(8, 256))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::CanaryExists));
+    assert_eq!(
+        c.fire_canary(id, &stranger).await.unwrap_err().code(),
+        Some(ErrorCode::BadSignature)
+    );
+    assert_eq!(
+        c.delete_canary(id, &stranger).await.unwrap_err().code(),
+        Some(ErrorCode::BadSignature)
+    );
+    assert!(waiting(&c, &b).await.is_empty(), "nothing released yet");
+    // The owner fires it: the sealed payload lands in the mailbox, once.
+    c.fire_canary(id, &owner).await.unwrap();
+    assert_eq!(waiting(&c, &b).await, vec![(1, payload(7, 256))]);
+    assert_eq!(
+        c.fire_canary(id, &owner).await.unwrap_err().code(),
+        Some(ErrorCode::UnknownCanary)
+    );
+}

@@ -273,6 +273,67 @@ pub async fn concurrent_appends_get_distinct_seqs<S: MailboxStore>(s: &S) {
     assert_eq!(seqs, (1..=64).collect::<Vec<_>>());
 }
 
+pub async fn canaries_release_when_due_and_only_then<S: MailboxStore>(s: &S) {
+    use super::Canary;
+    let target = new_mailbox(s).await;
+    let owner = key();
+    let id = MailboxId::random(&mut OsRng);
+    let canary = |release_at| Canary {
+        id,
+        owner,
+        mailbox: target,
+        release_at,
+        payload: payload(9, 256),
+    };
+    s.put_canary(canary(100)).await.unwrap();
+    assert_eq!(s.canary_owner(id).await.unwrap(), Some(owner));
+    let other = Canary {
+        owner: key(),
+        ..canary(100)
+    };
+    assert!(matches!(
+        s.put_canary(other).await,
+        Err(StoreError::CanaryExists)
+    ));
+    assert!(
+        s.release_canaries(99, None, FAR, QUOTA)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(s.renew_canary(id, 200).await.unwrap());
+    assert!(
+        s.release_canaries(150, None, FAR, QUOTA)
+            .await
+            .unwrap()
+            .is_empty(),
+        "renewed"
+    );
+    let out = s.release_canaries(200, None, FAR, QUOTA).await.unwrap();
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].mailbox, target);
+    let got = s.fetch(vec![(target, Seq(0))], LIMITS, 1).await.unwrap();
+    assert_eq!(got[0].messages[0].payload, payload(9, 256));
+    assert!(s.canary_owner(id).await.unwrap().is_none(), "released once");
+    // Fired on demand, whatever its time; deleted ones never fire.
+    s.put_canary(canary(10_000)).await.unwrap();
+    assert_eq!(
+        s.release_canaries(0, Some(id), FAR, QUOTA)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    s.put_canary(canary(5)).await.unwrap();
+    assert!(s.delete_canary(id).await.unwrap());
+    assert!(
+        s.release_canaries(1_000, None, FAR, QUOTA)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 /// Runs the whole conformance suite against a backend. `$make` is a path to
 /// an `async fn() -> (impl MailboxStore, Guard)`.
 #[macro_export]
@@ -301,6 +362,7 @@ macro_rules! mailbox_store_conformance {
             case!(delete_removes_everything);
             case!(fetch_many_mailboxes_at_once);
             case!(concurrent_appends_get_distinct_seqs);
+            case!(canaries_release_when_due_and_only_then);
         }
     };
 }

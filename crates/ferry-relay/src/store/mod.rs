@@ -88,6 +88,9 @@ pub enum StoreError {
     /// The id is taken by a mailbox with another recipient key.
     #[error("mailbox exists with another key")]
     MailboxExists,
+    /// The canary id is taken by another owner.
+    #[error("canary exists with another owner")]
+    CanaryExists,
     /// The sender key is already set to another key.
     #[error("sender key already set")]
     SenderKeyAlreadySet,
@@ -159,4 +162,64 @@ pub trait MailboxStore: Send + Sync + 'static {
 
     /// Removes messages that expired at or before `now`; returns how many.
     async fn expire(&self, now: u64) -> Result<u64, StoreError>;
+
+    /// Deposits (or, for the same owner, replaces) a canary.
+    async fn put_canary(&self, canary: Canary) -> Result<(), StoreError>;
+
+    /// The owner key of a canary.
+    async fn canary_owner(&self, id: MailboxId) -> Result<Option<PublicKey>, StoreError>;
+
+    /// Moves a canary's release time; `false` if there is none.
+    async fn renew_canary(&self, id: MailboxId, release_at: u64) -> Result<bool, StoreError>;
+
+    /// Removes a canary unreleased; `false` if there was none.
+    async fn delete_canary(&self, id: MailboxId) -> Result<bool, StoreError>;
+
+    /// Releases every canary due at `now` (or just `only`, whatever its time):
+    /// its payload is appended to its mailbox (like a send) and the canary is
+    /// removed, in one transaction. A canary whose mailbox is gone is
+    /// dropped; one whose mailbox is full stays for the next sweep.
+    async fn release_canaries(
+        &self,
+        now: u64,
+        only: Option<MailboxId>,
+        expires_at: u64,
+        quota: Quota,
+    ) -> Result<Vec<Released>, StoreError>;
+}
+
+/// A dead-man switch: a sealed alert the relay delivers at `release_at`
+/// unless its owner renews it first. The relay cannot read the payload; it
+/// learns the target mailbox, the release time, and when it is renewed.
+#[derive(Clone)]
+pub struct Canary {
+    /// Random id chosen by the owner.
+    pub id: MailboxId,
+    /// Key that authorizes renew, fire and delete.
+    pub owner: PublicKey,
+    /// Where the payload goes when released.
+    pub mailbox: MailboxId,
+    /// Unix seconds.
+    pub release_at: u64,
+    /// The padded, sealed alert.
+    pub payload: Bytes,
+}
+
+impl std::fmt::Debug for Canary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Canary")
+            .field("release_at", &self.release_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A released canary, now a message in its mailbox.
+#[derive(Clone)]
+pub struct Released {
+    /// The mailbox.
+    pub mailbox: MailboxId,
+    /// Its sequence number there.
+    pub seq: Seq,
+    /// The payload.
+    pub payload: Bytes,
 }

@@ -18,7 +18,8 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::{Semaphore, oneshot};
 
 use super::{
-    Created, FetchBatch, FetchLimits, MailboxRecord, MailboxStore, Quota, StoreError, StoredMessage,
+    Canary, Created, FetchBatch, FetchLimits, MailboxRecord, MailboxStore, Quota, Released,
+    StoreError, StoredMessage,
 };
 
 /// Schema version written to `PRAGMA user_version`.
@@ -46,6 +47,14 @@ CREATE TABLE messages (
     UNIQUE (mailbox, seq)
 );
 CREATE INDEX messages_expiry ON messages (expires_at);
+CREATE TABLE canaries (
+    id         BLOB PRIMARY KEY,
+    owner      BLOB NOT NULL,
+    mailbox    BLOB NOT NULL,
+    release_at INTEGER NOT NULL,
+    payload    BLOB NOT NULL
+);
+CREATE INDEX canaries_release ON canaries (release_at);
 ";
 
 /// Tuning of the SQLite backend.
@@ -547,6 +556,152 @@ impl MailboxStore for SqliteStore {
                 .execute("DELETE FROM messages WHERE expires_at <= ?1", [now])
                 .map_err(backend)?;
             Ok(u64::try_from(n).unwrap_or(0))
+        })
+        .await
+    }
+
+    async fn put_canary(&self, canary: Canary) -> Result<(), StoreError> {
+        self.canary_put(canary).await
+    }
+
+    async fn canary_owner(&self, id: MailboxId) -> Result<Option<PublicKey>, StoreError> {
+        self.read(move |c| {
+            let owner: Option<Vec<u8>> = c
+                .prepare_cached("SELECT owner FROM canaries WHERE id = ?1")
+                .and_then(|mut s| s.query_row([&id.as_bytes()[..]], |r| r.get(0)).optional())
+                .map_err(backend)?;
+            owner.map(key_from_blob).transpose()
+        })
+        .await
+    }
+
+    async fn renew_canary(&self, id: MailboxId, release_at: u64) -> Result<bool, StoreError> {
+        self.write(move |c| {
+            let n = c
+                .prepare_cached("UPDATE canaries SET release_at = ?2 WHERE id = ?1")
+                .and_then(|mut s| s.execute(params![&id.as_bytes()[..], time_to_sql(release_at)]))
+                .map_err(backend)?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn delete_canary(&self, id: MailboxId) -> Result<bool, StoreError> {
+        self.write(move |c| {
+            let n = c
+                .prepare_cached("DELETE FROM canaries WHERE id = ?1")
+                .and_then(|mut s| s.execute([&id.as_bytes()[..]]))
+                .map_err(backend)?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn release_canaries(
+        &self,
+        now: u64,
+        only: Option<MailboxId>,
+        expires_at: u64,
+        quota: Quota,
+    ) -> Result<Vec<Released>, StoreError> {
+        self.write(move |c| {
+            type Row = (Vec<u8>, Vec<u8>, Vec<u8>);
+            let map = |r: &rusqlite::Row<'_>| -> rusqlite::Result<Row> { Ok((r.get(0)?, r.get(1)?, r.get(2)?)) };
+            let rows: Vec<Row> = match only {
+                Some(id) => c
+                    .prepare_cached("SELECT id, mailbox, payload FROM canaries WHERE id = ?1")
+                    .and_then(|mut st| st.query_map([&id.as_bytes()[..]], map)?.collect())
+                    .map_err(backend)?,
+                None => c
+                    .prepare_cached("SELECT id, mailbox, payload FROM canaries WHERE release_at <= ?1 LIMIT 1000")
+                    .and_then(|mut st| st.query_map([time_to_sql(now)], map)?.collect())
+                    .map_err(backend)?,
+            };
+            let mut out = Vec::new();
+            for (cid, mailbox, payload) in rows {
+                let Ok(mb) = <[u8; 16]>::try_from(mailbox.as_slice()) else {
+                    continue;
+                };
+                let mailbox = MailboxId::from_bytes(mb);
+                match append_in(c, &mailbox, &payload, expires_at, quota) {
+                    Ok(seq) => out.push(Released { mailbox, seq, payload: Bytes::from(payload) }),
+                    Err(StoreError::MailboxFull) => continue,
+                    Err(StoreError::UnknownMailbox) => {}
+                    Err(e) => return Err(e),
+                }
+                c.prepare_cached("DELETE FROM canaries WHERE id = ?1")
+                    .and_then(|mut s| s.execute([&cid[..]]))
+                    .map_err(backend)?;
+            }
+            Ok(out)
+        })
+        .await
+    }
+}
+
+/// Appends inside a write transaction (shared by send and canary release).
+fn append_in(
+    c: &Connection,
+    id: &MailboxId,
+    payload: &[u8],
+    expires_at: u64,
+    quota: Quota,
+) -> Result<Seq, StoreError> {
+    let row: Option<(i64, i64, i64)> = c
+        .prepare_cached("SELECT next_seq, msg_count, msg_bytes FROM mailboxes WHERE id = ?1")
+        .and_then(|mut s| {
+            s.query_row([&id.as_bytes()[..]], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .optional()
+        })
+        .map_err(backend)?;
+    let (seq, count, bytes) = row.ok_or(StoreError::UnknownMailbox)?;
+    let size = i64::try_from(payload.len()).unwrap_or(i64::MAX);
+    let count_after = u64::try_from(count).unwrap_or(u64::MAX).saturating_add(1);
+    let bytes_after = u64::try_from(bytes.saturating_add(size)).unwrap_or(u64::MAX);
+    if count_after > quota.max_messages || bytes_after > quota.max_bytes {
+        return Err(StoreError::MailboxFull);
+    }
+    c.prepare_cached(
+        "INSERT INTO messages (mailbox, seq, expires_at, size, payload) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![&id.as_bytes()[..], seq, time_to_sql(expires_at), size, payload])
+    })
+    .map_err(backend)?;
+    c.prepare_cached(
+        "UPDATE mailboxes SET next_seq = next_seq + 1, msg_count = msg_count + 1, msg_bytes = msg_bytes + ?2 WHERE id = ?1",
+    )
+    .and_then(|mut s| s.execute(params![&id.as_bytes()[..], size]))
+    .map_err(backend)?;
+    Ok(seq_from_sql(seq))
+}
+
+impl SqliteStore {
+    pub(crate) async fn canary_put(&self, canary: Canary) -> Result<(), StoreError> {
+        self.write(move |c| {
+            let owner: Option<Vec<u8>> = c
+                .prepare_cached("SELECT owner FROM canaries WHERE id = ?1")
+                .and_then(|mut s| s.query_row([&canary.id.as_bytes()[..]], |r| r.get(0)).optional())
+                .map_err(backend)?;
+            if owner.is_some_and(|o| o != canary.owner.to_bytes()) {
+                return Err(StoreError::CanaryExists);
+            }
+            c.prepare_cached(
+                "INSERT OR REPLACE INTO canaries (id, owner, mailbox, release_at, payload) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    &canary.id.as_bytes()[..],
+                    &canary.owner.to_bytes()[..],
+                    &canary.mailbox.as_bytes()[..],
+                    time_to_sql(canary.release_at),
+                    &canary.payload[..]
+                ])
+            })
+            .map_err(backend)?;
+            Ok(())
         })
         .await
     }
