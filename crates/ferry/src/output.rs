@@ -60,6 +60,22 @@ fn timer_text(secs: Option<u64>) -> String {
 }
 
 impl Output {
+    pub(crate) fn compromised_banner(self, contact: &str, c: ferry_core::Compromise) {
+        if self.json {
+            println!(
+                "{}",
+                json!({"type": "compromised", "contact": contact, "reason": c.reason.as_str(), "at": c.at})
+            );
+        } else {
+            println!(
+                "!! {} is COMPROMISED ({}, since {}): their messages are quarantined; do not answer them.",
+                clean(contact),
+                c.reason.as_str(),
+                time(c.at)
+            );
+        }
+    }
+
     pub(crate) fn timer(self, contact: &str, secs: Option<u64>) {
         if self.json {
             println!(

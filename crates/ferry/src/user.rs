@@ -446,7 +446,15 @@ async fn command(ctx: &Context, profile: &mut Profile, cmd: Cmd) -> Result<(), F
             profile.delete(&alias, &id).await?;
             out.deleted(&alias, &id);
         }
-        Cmd::Sync => profile.sync(|s| out.shown(s)).await?,
+        Cmd::Sync => {
+            // Every sync starts by naming the contacts reported compromised.
+            for c in profile.contacts()? {
+                if let Some(k) = c.compromised {
+                    out.compromised_banner(&c.alias, k);
+                }
+            }
+            profile.sync(|s| out.shown(s)).await?;
+        }
         Cmd::Watch(_) => {}
         Cmd::WipeAfter(n) => {
             profile.set_wipe_after(n)?;

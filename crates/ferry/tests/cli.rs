@@ -1035,6 +1035,11 @@ fn coercion_a_duress_unlock_warns_every_contact_silently() {
     imaged.run(&["send", "Amina", "all fine, answer me"]);
     let got = w.a.run(&["sync"]);
     assert!(got.texts().is_empty(), "never shown as a normal message");
+    assert_eq!(
+        got.of_type("compromised")[0]["contact"],
+        "Bashir",
+        "every sync names it"
+    );
     let q = got.of_type("quarantined");
     assert_eq!(q.len(), 1);
     assert_eq!(q[0]["flagged"], true);
