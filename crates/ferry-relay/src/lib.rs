@@ -11,6 +11,7 @@
 //! IP addresses or payload sizes. Clients get a status and a stable error
 //! code; the detail goes to the log.
 
+pub mod blob;
 pub mod clock;
 pub mod config;
 mod error;

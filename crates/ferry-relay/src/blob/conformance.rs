@@ -1,0 +1,82 @@
+//! The conformance suite every [`BlobStore`] backend runs.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use bytes::Bytes;
+use rand_core::OsRng;
+
+use super::{BlobError, BlobId, BlobStore};
+
+pub async fn upload_resume_read_delete<S: BlobStore>(s: &S) {
+    let id = BlobId::random(&mut OsRng);
+    s.create(id, 10, [7; 32], 100).await.unwrap();
+    assert!(matches!(
+        s.create(id, 10, [7; 32], 100).await,
+        Err(BlobError::Exists)
+    ));
+    let info = s.info(id).await.unwrap().unwrap();
+    assert_eq!(
+        (info.length, info.offset, info.expires_at, info.token_hash),
+        (10, 0, 100, [7; 32])
+    );
+    assert_eq!(
+        s.append(id, 0, Bytes::from_static(b"hello")).await.unwrap(),
+        5
+    );
+    s.sync(id).await.unwrap();
+    assert!(matches!(
+        s.append(id, 3, Bytes::from_static(b"x")).await,
+        Err(BlobError::OffsetMismatch)
+    ));
+    assert!(matches!(
+        s.append(id, 5, Bytes::from_static(b"too long!")).await,
+        Err(BlobError::TooLong)
+    ));
+    assert_eq!(
+        s.info(id).await.unwrap().unwrap().offset,
+        5,
+        "refused writes store nothing"
+    );
+    assert_eq!(
+        s.append(id, 5, Bytes::from_static(b"world")).await.unwrap(),
+        10
+    );
+    s.sync(id).await.unwrap();
+    assert_eq!(&s.read(id, 3, 4).await.unwrap()[..], b"lowo");
+    assert_eq!(&s.read(id, 8, 100).await.unwrap()[..], b"ld");
+    assert!(s.delete(id).await.unwrap());
+    assert!(s.info(id).await.unwrap().is_none());
+    assert!(!s.delete(id).await.unwrap());
+}
+
+pub async fn expiry_removes_only_expired<S: BlobStore>(s: &S) {
+    let old = BlobId::random(&mut OsRng);
+    let new = BlobId::random(&mut OsRng);
+    s.create(old, 1, [0; 32], 50).await.unwrap();
+    s.create(new, 1, [0; 32], 500).await.unwrap();
+    assert_eq!(s.expire(100).await.unwrap(), 1);
+    assert!(s.info(old).await.unwrap().is_none());
+    assert!(s.info(new).await.unwrap().is_some());
+}
+
+/// Runs the suite against `$make`, an `async fn() -> (impl BlobStore, Guard)`.
+#[macro_export]
+macro_rules! blob_store_conformance {
+    ($make:path) => {
+        mod blob_store_conformance {
+            use $crate::blob::conformance as suite;
+
+            macro_rules! case {
+                ($name:ident) => {
+                    #[tokio::test]
+                    async fn $name() {
+                        let (store, _guard) = $make().await;
+                        suite::$name(&store).await;
+                    }
+                };
+            }
+            case!(upload_resume_read_delete);
+            case!(expiry_removes_only_expired);
+        }
+    };
+}
