@@ -26,6 +26,8 @@ pub const HEADER_NONCE: &str = "ferry-nonce";
 /// Header with the signatures, base64url, comma-separated, in the order of
 /// the mailboxes the request names.
 pub const HEADER_SIGNATURE: &str = "ferry-signature";
+/// Header with a blob's read token (returned at creation, needed to download).
+pub const HEADER_BLOB_TOKEN: &str = "ferry-blob-token";
 /// Header with the operator's access token for creating mailboxes.
 pub const HEADER_ACCESS_TOKEN: &str = "ferry-access-token";
 

@@ -44,6 +44,16 @@ pub enum ErrorCode {
     CanaryExists,
     /// A canary's release time is in the past or too far ahead.
     BadReleaseTime,
+    /// A tus upload's Upload-Offset does not match the stored offset.
+    OffsetMismatch,
+    /// The request's content type is not the one the route takes.
+    UnsupportedMediaType,
+    /// The client speaks a tus version this relay does not.
+    TusVersionUnsupported,
+    /// The requested byte range is outside the blob.
+    RangeNotSatisfiable,
+    /// The blob is not completely uploaded yet.
+    UploadIncomplete,
     /// A WebSocket operation on a mailbox this connection is not authorized for.
     NotAuthorized,
     /// No such route.
@@ -78,6 +88,11 @@ impl ErrorCode {
             Self::UnknownCanary => "unknown_canary",
             Self::CanaryExists => "canary_exists",
             Self::BadReleaseTime => "bad_release_time",
+            Self::OffsetMismatch => "offset_mismatch",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::TusVersionUnsupported => "tus_version_unsupported",
+            Self::RangeNotSatisfiable => "range_not_satisfiable",
+            Self::UploadIncomplete => "upload_incomplete",
             Self::NotAuthorized => "not_authorized",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
@@ -87,7 +102,7 @@ impl ErrorCode {
     }
 
     /// Every code, for documentation checks.
-    pub const ALL: [ErrorCode; 23] = [
+    pub const ALL: [ErrorCode; 28] = [
         Self::MalformedJson,
         Self::BadRequest,
         Self::BodyTooLarge,
@@ -106,6 +121,11 @@ impl ErrorCode {
         Self::UnknownCanary,
         Self::CanaryExists,
         Self::BadReleaseTime,
+        Self::OffsetMismatch,
+        Self::UnsupportedMediaType,
+        Self::TusVersionUnsupported,
+        Self::RangeNotSatisfiable,
+        Self::UploadIncomplete,
         Self::NotAuthorized,
         Self::NotFound,
         Self::MethodNotAllowed,

@@ -37,6 +37,10 @@ pub struct RelayConfig {
     pub access_token: Option<Zeroizing<String>>,
     /// fsync at every group commit (power-loss durability).
     pub fsync: bool,
+    /// Largest attachment blob.
+    pub max_blob_size: u64,
+    /// How long a blob is kept.
+    pub blob_ttl: Duration,
 }
 
 impl std::fmt::Debug for RelayConfig {
@@ -67,6 +71,8 @@ impl RelayConfig {
             replay_cache_entries: 4_000_000,
             access_token: None,
             fsync: true,
+            max_blob_size: 2 * 1024 * 1024 * 1024,
+            blob_ttl: Duration::from_secs(48 * 3600),
         }
     }
 }

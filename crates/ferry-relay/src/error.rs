@@ -66,6 +66,10 @@ pub(crate) fn status_of(code: ErrorCode) -> StatusCode {
         E::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         E::MailboxExists | E::SenderKeyAlreadySet | E::CanaryExists => StatusCode::CONFLICT,
         E::MailboxFull => StatusCode::TOO_MANY_REQUESTS,
+        E::OffsetMismatch | E::UploadIncomplete => StatusCode::CONFLICT,
+        E::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        E::TusVersionUnsupported => StatusCode::PRECONDITION_FAILED,
+        E::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
         E::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }

@@ -77,6 +77,28 @@ fn routes() -> Vec<(&'static str, &'static str, MethodRouter<Shared>)> {
         ),
         ("POST", "/v1/sync", post(sync).layer(json_limit)),
         (
+            "OPTIONS",
+            "/v1/blobs",
+            axum::routing::options(crate::tus::options),
+        ),
+        (
+            "POST",
+            "/v1/blobs",
+            post(crate::tus::create).layer(json_limit),
+        ),
+        (
+            "HEAD",
+            "/v1/blobs/{id}",
+            axum::routing::head(crate::tus::head),
+        ),
+        (
+            "PATCH",
+            "/v1/blobs/{id}",
+            axum::routing::patch(crate::tus::patch).layer(DefaultBodyLimit::disable()),
+        ),
+        ("DELETE", "/v1/blobs/{id}", delete(crate::tus::terminate)),
+        ("GET", "/v1/blobs/{id}", get(crate::tus::download)),
+        (
             "PUT",
             "/v1/canaries/{id}",
             put(deposit_canary).layer(json_limit),

@@ -22,6 +22,7 @@ mod records;
 mod replay;
 mod server;
 pub mod store;
+mod tus;
 mod ws;
 
 pub use clock::{Clock, SystemClock};

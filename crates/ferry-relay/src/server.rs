@@ -18,6 +18,7 @@ use crate::store::{MailboxStore, SqliteStore, SqliteStoreOptions, StoreError};
 
 pub(crate) struct AppState {
     pub(crate) store: Arc<dyn MailboxStore>,
+    pub(crate) blobs: Arc<dyn crate::blob::BlobStore>,
     pub(crate) config: RelayConfig,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) replay: ReplayGuard,
@@ -50,6 +51,7 @@ pub enum RelayError {
 pub struct Relay {
     config: RelayConfig,
     store: Arc<dyn MailboxStore>,
+    blobs: Arc<dyn crate::blob::BlobStore>,
     clock: Arc<dyn Clock>,
 }
 
@@ -64,14 +66,21 @@ impl Relay {
                 ..SqliteStoreOptions::default()
             },
         )?;
-        Ok(Self::with_store(config, Arc::new(store)))
+        let blobs = crate::blob::FsBlobStore::open(&config.data_dir.join("blobs"))
+            .map_err(|e| RelayError::DataDir(std::io::Error::other(e.to_string())))?;
+        Ok(Self::with_stores(config, Arc::new(store), Arc::new(blobs)))
     }
 
-    /// A relay over any store backend.
-    pub fn with_store(config: RelayConfig, store: Arc<dyn MailboxStore>) -> Self {
+    /// A relay over any store backends.
+    pub fn with_stores(
+        config: RelayConfig,
+        store: Arc<dyn MailboxStore>,
+        blobs: Arc<dyn crate::blob::BlobStore>,
+    ) -> Self {
         Self {
             config,
             store,
+            blobs,
             clock: Arc::new(SystemClock),
         }
     }
@@ -96,6 +105,7 @@ impl Relay {
                 self.config.replay_cache_entries,
             ),
             store: self.store,
+            blobs: self.blobs,
             clock: self.clock,
             hub: Hub::default(),
             metrics: Metrics::default(),
@@ -149,6 +159,9 @@ async fn sweep(s: Shared, mut stop: watch::Receiver<bool>) {
         }
         if let Err(e) = crate::http::release_canaries(&s, None).await {
             tracing::warn!(code = e.code.as_str(), "canary release failed");
+        }
+        if let Err(e) = s.blobs.expire(s.clock.now()).await {
+            tracing::warn!(error = %e, "blob expiry failed");
         }
     }
 }

@@ -209,6 +209,12 @@ struct RelayArgs {
     /// relay but not a power loss. For benchmarks and throwaway relays.
     #[arg(long)]
     no_fsync: bool,
+    /// Largest attachment blob in bytes.
+    #[arg(long, default_value_t = 2 * 1024 * 1024 * 1024)]
+    max_blob_size: u64,
+    /// How long attachment blobs are kept.
+    #[arg(long, default_value = "48h", value_parser = duration::parse)]
+    blob_ttl: Duration,
     /// Tests only: add the number of seconds in this file to the clock.
     #[arg(long, hide = true)]
     clock_offset_file: Option<PathBuf>,
@@ -382,6 +388,8 @@ fn run_relay(args: RelayArgs) -> anyhow::Result<()> {
     config.max_clock_skew = args.max_clock_skew;
     config.access_token = read_token(&args)?;
     config.fsync = !args.no_fsync;
+    config.max_blob_size = args.max_blob_size;
+    config.blob_ttl = args.blob_ttl;
     let private = config.access_token.is_some();
     let clock_file = args.clock_offset_file.clone();
 

@@ -741,3 +741,259 @@ async fn canaries_need_both_keys_and_only_the_owner_controls_them() {
         Some(ErrorCode::UnknownCanary)
     );
 }
+
+/// Sends a PATCH that promises `total` bytes but delivers only `data`, then
+/// drops the connection (a transfer cut mid-way).
+async fn cut_patch(url: &str, path: &str, offset: u64, total: usize, data: &[u8]) {
+    use tokio::io::AsyncWriteExt as _;
+    let addr = url.strip_prefix("http://").unwrap();
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "PATCH {path} HTTP/1.1\r\nHost: {addr}\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: {offset}\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: {total}\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(data).await.unwrap();
+    s.flush().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    drop(s);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tus_uploads_resume_after_cuts_and_kill_9_and_download_by_range() {
+    let mut r = relay(&[]);
+    let http = reqwest::Client::new();
+    let url = r.url().to_owned();
+    let blob: Vec<u8> = (0..3_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+
+    let opts = http
+        .request(reqwest::Method::OPTIONS, format!("{url}/v1/blobs"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(opts.headers()["tus-version"], "1.0.0");
+    assert!(
+        opts.headers()["tus-extension"]
+            .to_str()
+            .unwrap()
+            .contains("creation")
+    );
+
+    // Refusals: no tus version, too large.
+    let r412 = http
+        .post(format!("{url}/v1/blobs"))
+        .header("upload-length", "10")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r412.status().as_u16(), 412);
+    let big = http
+        .post(format!("{url}/v1/blobs"))
+        .header("tus-resumable", "1.0.0")
+        .header("upload-length", (3u64 << 30).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(big.status().as_u16(), 413);
+
+    let created = http
+        .post(format!("{url}/v1/blobs"))
+        .header("tus-resumable", "1.0.0")
+        .header("upload-length", blob.len().to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status().as_u16(), 201);
+    let path = created.headers()["location"].to_str().unwrap().to_owned();
+    let token = created.headers()["ferry-blob-token"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(created.headers().contains_key("upload-expires"));
+
+    let head = |http: reqwest::Client, url: String, path: String| async move {
+        let h = http
+            .head(format!("{url}{path}"))
+            .header("tus-resumable", "1.0.0")
+            .send()
+            .await
+            .unwrap();
+        h.headers()["upload-offset"]
+            .to_str()
+            .unwrap()
+            .parse::<usize>()
+            .unwrap()
+    };
+    let patch = |http: reqwest::Client, url: String, path: String, offset: usize, data: Vec<u8>| async move {
+        http.patch(format!("{url}{path}"))
+            .header("tus-resumable", "1.0.0")
+            .header("upload-offset", offset.to_string())
+            .header("content-type", "application/offset+octet-stream")
+            .body(data)
+            .send()
+            .await
+            .unwrap()
+    };
+
+    // Cut three times at different points; each time resume from HEAD.
+    let mut offset = 0;
+    for cut in [700_000usize, 1_300_000, 2_100_000] {
+        cut_patch(
+            &url,
+            &path,
+            offset as u64,
+            blob.len() - offset,
+            &blob[offset..cut],
+        )
+        .await;
+        let now = head(http.clone(), url.clone(), path.clone()).await;
+        assert!(
+            now > offset && now <= cut,
+            "progress kept: {offset} -> {now} (cut at {cut})"
+        );
+        offset = now;
+    }
+    // The relay is killed mid-transfer and restarted: what was confirmed stays.
+    r.kill9().unwrap();
+    r.restart().unwrap();
+    let after = head(http.clone(), url.clone(), path.clone()).await;
+    assert_eq!(after, offset, "a confirmed offset survives kill -9");
+    // Wrong offset and wrong content type are refused and store nothing.
+    let wrong = patch(
+        http.clone(),
+        url.clone(),
+        path.clone(),
+        offset + 1,
+        vec![0; 10],
+    )
+    .await;
+    assert_eq!(wrong.status().as_u16(), 409);
+    let ct = http
+        .patch(format!("{url}{path}"))
+        .header("tus-resumable", "1.0.0")
+        .header("upload-offset", offset.to_string())
+        .body(vec![0u8; 10])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ct.status().as_u16(), 415);
+    // Not downloadable before it is complete.
+    let early = http
+        .get(format!("{url}{path}"))
+        .header("ferry-blob-token", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(early.status().as_u16(), 409);
+    let done = patch(
+        http.clone(),
+        url.clone(),
+        path.clone(),
+        offset,
+        blob[offset..].to_vec(),
+    )
+    .await;
+    assert_eq!(done.status().as_u16(), 204);
+    assert_eq!(
+        done.headers()["upload-offset"].to_str().unwrap(),
+        blob.len().to_string()
+    );
+    let over = patch(http.clone(), url.clone(), path.clone(), blob.len(), vec![1]).await;
+    assert_eq!(over.status().as_u16(), 413);
+
+    // Download: whole, by range, and never without the token.
+    let whole = http
+        .get(format!("{url}{path}"))
+        .header("ferry-blob-token", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(whole.status().as_u16(), 200);
+    assert_eq!(whole.bytes().await.unwrap().as_ref(), &blob[..]);
+    let part = http
+        .get(format!("{url}{path}"))
+        .header("ferry-blob-token", &token)
+        .header("range", "bytes=1000000-1000999")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(part.status().as_u16(), 206);
+    assert_eq!(
+        part.headers()["content-range"],
+        format!("bytes 1000000-1000999/{}", blob.len()).as_str()
+    );
+    assert_eq!(
+        part.bytes().await.unwrap().as_ref(),
+        &blob[1_000_000..1_001_000]
+    );
+    let bad_range = http
+        .get(format!("{url}{path}"))
+        .header("ferry-blob-token", &token)
+        .header("range", "bytes=9999999-")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad_range.status().as_u16(), 416);
+    let no_token = http.get(format!("{url}{path}")).send().await.unwrap();
+    assert_eq!(no_token.status().as_u16(), 404);
+    let wrong_token = http
+        .get(format!("{url}{path}"))
+        .header("ferry-blob-token", "AAAA")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_token.status().as_u16(), 404);
+
+    // Termination.
+    let del = http
+        .delete(format!("{url}{path}"))
+        .header("tus-resumable", "1.0.0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(del.status().as_u16(), 204);
+    let gone = http.head(format!("{url}{path}")).send().await.unwrap();
+    assert_eq!(gone.status().as_u16(), 404);
+}
+
+#[test]
+fn a_third_party_tus_client_uploads_to_the_relay() {
+    // tuspy (PyPI), installed by .ci/run.
+    let r = relay(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("upload.bin");
+    let data: Vec<u8> = (0..1_500_000u32)
+        .map(|i| (i.wrapping_mul(40_503) >> 7) as u8)
+        .collect();
+    std::fs::write(&src, &data).unwrap();
+    let script = format!(
+        "from tusclient import client\n\
+         c = client.TusClient('{}/v1/blobs')\n\
+         u = c.uploader(file_path='{}', chunk_size=256*1024)\n\
+         u.upload()\n\
+         print(u.url)\n",
+        r.url(),
+        src.display()
+    );
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "tuspy failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let upload_url = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let id = upload_url.rsplit('/').next().unwrap().to_owned();
+    let id: MailboxId = id.parse().unwrap();
+    let hex: String = id.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    let stored = std::fs::read(r.data_dir().join("blobs").join(hex)).unwrap();
+    assert_eq!(
+        stored, data,
+        "the relay holds exactly what the tus client sent"
+    );
+}
