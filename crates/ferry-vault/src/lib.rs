@@ -134,6 +134,9 @@ pub struct Vault {
     dir: PathBuf,
     slot: u8,
     slab: Slab,
+    /// Opened through the real profile (`open_decoy`): the other slot is the
+    /// live real profile, so this handle never resizes it.
+    via_real: bool,
 }
 
 impl std::fmt::Debug for Vault {
@@ -320,6 +323,7 @@ impl Vault {
                 dir: dir.to_owned(),
                 slot,
                 slab,
+                via_real: false,
             },
             key,
             salt,
@@ -399,6 +403,7 @@ impl Vault {
             dir: dir.to_owned(),
             slot,
             slab,
+            via_real: false,
         };
         if vault.blob(DURESS_BLOB)?.is_some() {
             // The real profile with a decoy: the decoy is left alone; the
@@ -478,6 +483,7 @@ impl Vault {
             dir: self.dir.clone(),
             slot: cfg.slot,
             slab: Slab::open(&slab_path(&self.dir, cfg.slot))?,
+            via_real: true,
         }))
     }
 
@@ -524,6 +530,10 @@ impl Vault {
     /// Makes both slots the same size (database and key slab), so the files
     /// never show which slot holds what, or that one was destroyed.
     pub fn equalize(&self, rng: &mut impl CryptoRngCore) -> Result<(), VaultError> {
+        if self.via_real {
+            // The real profile's next session evens the sizes out.
+            return Ok(());
+        }
         let other = 1 - self.slot;
         let (own_db, other_db) = (db_path(&self.dir, self.slot), db_path(&self.dir, other));
         let own_slab = self.slab.len_bytes()?;
