@@ -399,44 +399,8 @@ impl MailboxStore for SqliteStore {
         expires_at: u64,
         quota: Quota,
     ) -> Result<Seq, StoreError> {
-        self.write(move |c| {
-            let row: Option<(i64, i64, i64)> = c
-                .prepare_cached(
-                    "SELECT next_seq, msg_count, msg_bytes FROM mailboxes WHERE id = ?1",
-                )
-                .and_then(|mut s| {
-                    s.query_row([&id.as_bytes()[..]], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                        .optional()
-                })
-                .map_err(backend)?;
-            let (seq, count, bytes) = row.ok_or(StoreError::UnknownMailbox)?;
-            let size = i64::try_from(payload.len()).unwrap_or(i64::MAX);
-            let count_after = u64::try_from(count).unwrap_or(u64::MAX).saturating_add(1);
-            let bytes_after = u64::try_from(bytes.saturating_add(size)).unwrap_or(u64::MAX);
-            if count_after > quota.max_messages || bytes_after > quota.max_bytes {
-                return Err(StoreError::MailboxFull);
-            }
-            c.prepare_cached(
-                "INSERT INTO messages (mailbox, seq, expires_at, size, payload) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
-                    &id.as_bytes()[..],
-                    seq,
-                    time_to_sql(expires_at),
-                    size,
-                    &payload[..]
-                ])
-            })
-            .map_err(backend)?;
-            c.prepare_cached(
-                "UPDATE mailboxes SET next_seq = next_seq + 1, msg_count = msg_count + 1, msg_bytes = msg_bytes + ?2 WHERE id = ?1",
-            )
-            .and_then(|mut s| s.execute(params![&id.as_bytes()[..], size]))
-            .map_err(backend)?;
-            Ok(seq_from_sql(seq))
-        })
-        .await
+        self.write(move |c| append_in(c, &id, &payload, expires_at, quota))
+            .await
     }
 
     async fn fetch(
