@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 
 use crate::engine::{
     Action, Contact, ContactState, CoreError, Direction, Engine, Event, HistoryEntry, mls,
-    random_id,
+    random_id, rejected,
 };
 use crate::envelope::{self, AppMessage, Body};
 use ferry_proto::padding;
@@ -175,29 +175,23 @@ impl Engine {
     pub(crate) fn on_mls(&mut self, now: u64, idx: usize, body: &[u8]) -> Result<Event, CoreError> {
         let c = self.state.contacts[idx].clone();
         let alias = c.alias.clone();
-        let reject = |reason| {
-            Ok(Event::Rejected {
-                alias: alias.clone(),
-                reason,
-            })
-        };
         let mut group = self.group(&c)?;
         let Ok(msg) = MlsMessageIn::tls_deserialize_exact(body) else {
-            return reject("malformed MLS message");
+            return rejected(&alias, "malformed MLS message");
         };
         let Ok(pm) = msg.try_into_protocol_message() else {
-            return reject("not an MLS protocol message");
+            return rejected(&alias, "not an MLS protocol message");
         };
         let processed = match group.process_message(&self.provider, pm) {
             Ok(p) => p,
-            Err(_) => return reject("does not decrypt as the contact"),
+            Err(_) => return rejected(&alias, "does not decrypt as the contact"),
         };
         let ProcessedMessageContent::ApplicationMessage(app) = processed.into_content() else {
-            return reject("unexpected MLS handshake message");
+            return rejected(&alias, "unexpected MLS handshake message");
         };
         let bytes = Zeroizing::new(app.into_bytes());
         let Ok(m) = serde_json::from_slice::<AppMessage>(&bytes) else {
-            return reject("malformed message content");
+            return rejected(&alias, "malformed message content");
         };
         let id = ferry_proto::b64::encode(&m.id);
         match m.body {
@@ -236,8 +230,6 @@ impl Engine {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use rand_core::OsRng;
 
     use super::*;
@@ -318,6 +310,5 @@ mod tests {
         a.delete_for_both(11, &mut OsRng, "b", &sent.id).unwrap();
         let ev = deliver(&mut a, &mut b, &mut seq, 12);
         assert!(matches!(&ev[..], [Event::Deleted { id, .. }] if *id == sent.id));
-        let _: HashMap<(), ()> = HashMap::new();
     }
 }

@@ -475,6 +475,14 @@ fn valid_relay_url(url: &str) -> bool {
         && !url.chars().any(|c| c.is_control() || c.is_whitespace())
 }
 
+/// A payload dropped as not from the contact (or damaged), for `alias`.
+pub(crate) fn rejected(alias: &str, reason: &'static str) -> Result<Event, CoreError> {
+    Ok(Event::Rejected {
+        alias: alias.to_owned(),
+        reason,
+    })
+}
+
 fn check_alias(alias: &str) -> Result<(), CoreError> {
     if alias.is_empty() || alias.chars().count() > 64 || alias.chars().any(char::is_control) {
         return Err(CoreError::BadAlias);
@@ -835,17 +843,11 @@ impl Engine {
         }
         inbound.cursor = seq;
         let alias = self.state.contacts[idx].alias.clone();
-        let reject = |reason| {
-            Ok(Event::Rejected {
-                alias: alias.clone(),
-                reason,
-            })
-        };
         let Ok(content) = padding::unpad(payload) else {
-            return reject("malformed padding");
+            return rejected(&alias, "malformed padding");
         };
         let Some((&kind, body)) = content.split_first() else {
-            return reject("empty message");
+            return rejected(&alias, "empty message");
         };
         let state = self.state.contacts[idx].state;
         let result = match (state, kind) {
@@ -853,14 +855,14 @@ impl Engine {
             (ContactState::Accepted, envelope::WELCOME) => self.on_welcome(idx, body),
             (ContactState::Established, envelope::MLS) => self.on_mls(now, idx, body),
             (ContactState::Established, envelope::ALERT) => self.on_alert(now, idx, body),
-            (ContactState::Established, envelope::HELLO) => reject("invite already used"),
-            _ => reject("unexpected message for this contact"),
+            (ContactState::Established, envelope::HELLO) => rejected(&alias, "invite already used"),
+            _ => rejected(&alias, "unexpected message for this contact"),
         };
         match result {
             // A broken saved state is ours to report; anything else came
             // from the payload and must never stop the other messages.
             Err(e @ CoreError::State(_)) => Err(e),
-            Err(_) => reject("could not be processed"),
+            Err(_) => rejected(&alias, "could not be processed"),
             ok => ok,
         }
     }
@@ -874,33 +876,27 @@ impl Engine {
     ) -> Result<Event, CoreError> {
         let c = self.state.contacts[idx].clone();
         let alias = c.alias.clone();
-        let reject = |reason| {
-            Ok(Event::Rejected {
-                alias: alias.clone(),
-                reason,
-            })
-        };
         if now > c.invite_expires_at {
-            return reject("invite expired");
+            return rejected(&alias, "invite expired");
         }
         let Some(secret) = c.invite_secret.as_ref() else {
-            return reject("invite already used");
+            return rejected(&alias, "invite already used");
         };
         let Some(plain) = invite::open(&invite::seal_key(secret), envelope::HELLO_LABEL, sealed)
         else {
-            return reject("not sealed with the invite");
+            return rejected(&alias, "not sealed with the invite");
         };
         let Ok(hello) = serde_json::from_slice::<Hello>(&plain) else {
-            return reject("malformed hello");
+            return rejected(&alias, "malformed hello");
         };
         if !valid_relay_url(&hello.reply_to.relay) {
-            return reject("malformed hello");
+            return rejected(&alias, "malformed hello");
         }
         let Ok(kp_in) = KeyPackageIn::tls_deserialize_exact(&hello.key_package) else {
-            return reject("malformed key package");
+            return rejected(&alias, "malformed key package");
         };
         let Ok(kp) = kp_in.validate(self.provider.crypto(), ProtocolVersion::Mls10) else {
-            return reject("invalid key package");
+            return rejected(&alias, "invalid key package");
         };
         let signer = self.signer(&c)?;
         let config = MlsGroupCreateConfig::builder()
@@ -911,7 +907,7 @@ impl Engine {
             .map_err(mls)?;
         let (_commit, welcome, _info) = match group.add_members(&self.provider, &signer, &[kp]) {
             Ok(v) => v,
-            Err(_) => return reject("key package refused"),
+            Err(_) => return rejected(&alias, "key package refused"),
         };
         group.merge_pending_commit(&self.provider).map_err(mls)?;
         let alert_key = crate::alert::export_key(&group, &self.provider)?;
@@ -969,30 +965,24 @@ impl Engine {
     fn on_welcome(&mut self, idx: usize, sealed: &[u8]) -> Result<Event, CoreError> {
         let c = self.state.contacts[idx].clone();
         let alias = c.alias.clone();
-        let reject = |reason| {
-            Ok(Event::Rejected {
-                alias: alias.clone(),
-                reason,
-            })
-        };
         let Some(secret) = c.invite_secret.as_ref() else {
-            return reject("unexpected welcome");
+            return rejected(&alias, "unexpected welcome");
         };
         let Some(plain) = invite::open(&invite::seal_key(secret), envelope::WELCOME_LABEL, sealed)
         else {
-            return reject("not sealed with the invite");
+            return rejected(&alias, "not sealed with the invite");
         };
         let Ok(msg) = serde_json::from_slice::<WelcomeMsg>(&plain) else {
-            return reject("malformed welcome");
+            return rejected(&alias, "malformed welcome");
         };
         if !valid_relay_url(&msg.reply_to.relay) {
-            return reject("malformed welcome");
+            return rejected(&alias, "malformed welcome");
         }
         let Ok(mls_in) = MlsMessageIn::tls_deserialize_exact(&msg.welcome) else {
-            return reject("malformed MLS welcome");
+            return rejected(&alias, "malformed MLS welcome");
         };
         let MlsMessageBodyIn::Welcome(welcome) = mls_in.extract() else {
-            return reject("not an MLS welcome");
+            return rejected(&alias, "not an MLS welcome");
         };
         let join = MlsGroupJoinConfig::builder()
             .use_ratchet_tree_extension(true)
@@ -1001,7 +991,7 @@ impl Engine {
             .and_then(|s| s.into_group(&self.provider))
         {
             Ok(g) => g,
-            Err(_) => return reject("MLS welcome refused"),
+            Err(_) => return rejected(&alias, "MLS welcome refused"),
         };
         let alert_key = crate::alert::export_key(&group, &self.provider)?;
         let contact = &mut self.state.contacts[idx];

@@ -247,6 +247,19 @@ fn signed_path(uri: &Uri) -> &str {
     uri.path_and_query().map_or(uri.path(), |p| p.as_str())
 }
 
+/// Authenticates a request signed by exactly `keys` (see [`authenticate`]).
+async fn signed_by(
+    s: &Shared,
+    headers: &HeaderMap,
+    uri: &Uri,
+    method: &'static str,
+    keys: Vec<PublicKey>,
+    body: Bytes,
+) -> Result<(), ApiError> {
+    let auth = request_auth(headers)?;
+    authenticate(s, auth, keys, method, signed_path(uri).to_owned(), body).await
+}
+
 /// Checks freshness, every signature, then remembers the nonce. Many
 /// signatures are verified off the async workers.
 pub(crate) async fn authenticate(
@@ -364,9 +377,7 @@ async fn create_mailbox(
         }
     }
     let req: CreateMailbox = parse_json(&body)?;
-    let auth = request_auth(&headers)?;
-    let path = signed_path(&uri).to_owned();
-    authenticate(&s, auth, vec![req.recipient_key], "POST", path, body).await?;
+    signed_by(&s, &headers, &uri, "POST", vec![req.recipient_key], body).await?;
     let created = s
         .store
         .create_mailbox(req.id, req.recipient_key, s.clock.now())
@@ -388,16 +399,7 @@ async fn delete_mailbox(
     let body = body_bytes(body)?;
     let id = parse_id(&raw)?;
     let rec = lookup(&s, id).await?;
-    let auth = request_auth(&headers)?;
-    authenticate(
-        &s,
-        auth,
-        vec![rec.recipient_key],
-        "DELETE",
-        signed_path(&uri).to_owned(),
-        body,
-    )
-    .await?;
+    signed_by(&s, &headers, &uri, "DELETE", vec![rec.recipient_key], body).await?;
     s.store.delete_mailbox(id).await?;
     s.records.forget(&id);
     Ok(StatusCode::NO_CONTENT)
@@ -414,16 +416,7 @@ async fn set_sender(
     let id = parse_id(&raw)?;
     let req: SetSender = parse_json(&body)?;
     let rec = lookup(&s, id).await?;
-    let auth = request_auth(&headers)?;
-    authenticate(
-        &s,
-        auth,
-        vec![rec.recipient_key],
-        "PUT",
-        signed_path(&uri).to_owned(),
-        body,
-    )
-    .await?;
+    signed_by(&s, &headers, &uri, "PUT", vec![rec.recipient_key], body).await?;
     s.store.set_sender_key(id, req.sender_key).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -444,16 +437,7 @@ async fn send(
     let sender = rec
         .sender_key
         .ok_or_else(|| ApiError::new(ErrorCode::MailboxNotSecured))?;
-    let auth = request_auth(&headers)?;
-    authenticate(
-        &s,
-        auth,
-        vec![sender],
-        "POST",
-        signed_path(&uri).to_owned(),
-        body.clone(),
-    )
-    .await?;
+    signed_by(&s, &headers, &uri, "POST", vec![sender], body.clone()).await?;
     let seq = store_and_push(&s, id, body).await?;
     Ok((StatusCode::CREATED, Json(Sent { seq })).into_response())
 }
@@ -477,16 +461,7 @@ async fn fetch(
     let id = parse_id(&raw)?;
     let q: FetchQuery = serde_urlencoded_query(uri.query().unwrap_or(""))?;
     let rec = lookup(&s, id).await?;
-    let auth = request_auth(&headers)?;
-    authenticate(
-        &s,
-        auth,
-        vec![rec.recipient_key],
-        "GET",
-        signed_path(&uri).to_owned(),
-        body,
-    )
-    .await?;
+    signed_by(&s, &headers, &uri, "GET", vec![rec.recipient_key], body).await?;
     let mut batches = s
         .store
         .fetch(vec![(id, Seq(q.after))], limits(&s, q.limit), s.clock.now())
@@ -522,16 +497,7 @@ async fn ack(
     let id = parse_id(&raw)?;
     let req: Ack = parse_json(&body)?;
     let rec = lookup(&s, id).await?;
-    let auth = request_auth(&headers)?;
-    authenticate(
-        &s,
-        auth,
-        vec![rec.recipient_key],
-        "POST",
-        signed_path(&uri).to_owned(),
-        body,
-    )
-    .await?;
+    signed_by(&s, &headers, &uri, "POST", vec![rec.recipient_key], body).await?;
     let removed = s.store.ack(vec![(id, req.up_to)]).await?;
     Ok(Json(Acked {
         removed: removed.first().copied().unwrap_or(0),
@@ -696,18 +662,9 @@ async fn deposit_canary(
     let sender = target
         .sender_key
         .ok_or_else(|| ApiError::new(ErrorCode::MailboxNotSecured))?;
-    let auth = request_auth(&headers)?;
     // The owner proves the key it registers; the sender key proves the
     // depositor may send to the mailbox, which the release will do.
-    authenticate(
-        &s,
-        auth,
-        vec![req.owner_key, sender],
-        "PUT",
-        signed_path(&uri).to_owned(),
-        body,
-    )
-    .await?;
+    signed_by(&s, &headers, &uri, "PUT", vec![req.owner_key, sender], body).await?;
     s.store
         .put_canary(crate::store::Canary {
             id,
@@ -732,16 +689,7 @@ async fn renew_canary(
     let req: ferry_proto::api::RenewCanary = parse_json(&body)?;
     check_release(&s, req.release_at)?;
     let owner = canary_owner(&s, id).await?;
-    let auth = request_auth(&headers)?;
-    authenticate(
-        &s,
-        auth,
-        vec![owner],
-        "POST",
-        signed_path(&uri).to_owned(),
-        body,
-    )
-    .await?;
+    signed_by(&s, &headers, &uri, "POST", vec![owner], body).await?;
     if !s.store.renew_canary(id, req.release_at).await? {
         return Err(ApiError::new(ErrorCode::UnknownCanary));
     }
@@ -758,16 +706,7 @@ async fn fire_canary(
     let body = body_bytes(body)?;
     let id = parse_id(&raw)?;
     let owner = canary_owner(&s, id).await?;
-    let auth = request_auth(&headers)?;
-    authenticate(
-        &s,
-        auth,
-        vec![owner],
-        "POST",
-        signed_path(&uri).to_owned(),
-        body,
-    )
-    .await?;
+    signed_by(&s, &headers, &uri, "POST", vec![owner], body).await?;
     release_canaries(&s, Some(id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -782,16 +721,7 @@ async fn delete_canary(
     let body = body_bytes(body)?;
     let id = parse_id(&raw)?;
     let owner = canary_owner(&s, id).await?;
-    let auth = request_auth(&headers)?;
-    authenticate(
-        &s,
-        auth,
-        vec![owner],
-        "DELETE",
-        signed_path(&uri).to_owned(),
-        body,
-    )
-    .await?;
+    signed_by(&s, &headers, &uri, "DELETE", vec![owner], body).await?;
     s.store.delete_canary(id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
