@@ -15,6 +15,7 @@ use crate::engine::{
     Action, Contact, ContactState, CoreError, Direction, Engine, Event, HistoryEntry, mls,
     random_id, rejected,
 };
+use crate::attachment::AttachmentRef;
 use crate::envelope::{self, AppMessage, Body};
 use ferry_proto::padding;
 
@@ -120,8 +121,55 @@ impl Engine {
                 expires_at: c.timer.map(|t| now.saturating_add(t)),
                 view_once,
                 flagged: false,
+                attachment: None,
             },
         ))
+    }
+
+    /// Queues the message for an uploaded attachment; returns the contact id
+    /// and the history entry (not kept by the sender when view-once).
+    pub fn send_attachment(
+        &mut self,
+        now: u64,
+        rng: &mut impl CryptoRngCore,
+        alias: &str,
+        attachment: AttachmentRef,
+        view_once: bool,
+        force: bool,
+    ) -> Result<(u64, HistoryEntry), CoreError> {
+        let c = self.established(alias)?;
+        if c.compromised.is_some() && !force {
+            return Err(CoreError::Compromised);
+        }
+        let id = self.queue(
+            now,
+            rng,
+            &c,
+            Body::Attachment {
+                attachment: attachment.clone(),
+                view_once,
+            },
+        )?;
+        Ok((
+            c.id,
+            HistoryEntry {
+                id,
+                direction: Direction::Out,
+                text: String::new(),
+                sent_at: now,
+                expires_at: c.timer.map(|t| now.saturating_add(t)),
+                view_once,
+                flagged: false,
+                attachment: Some(attachment),
+            },
+        ))
+    }
+
+    /// Where an attachment for `alias` is uploaded: the relay of the
+    /// contact's own mailbox, the one relay the contact already talks to.
+    pub fn attachment_relay(&self, alias: &str) -> Result<String, CoreError> {
+        let c = self.established(alias)?;
+        Ok(c.outbound.ok_or(CoreError::NotEstablished)?.relay)
     }
 
     /// Sets the conversation's disappearing-message timer on both sides.
@@ -206,8 +254,31 @@ impl Engine {
                     expires_at: m.expire_after.map(|t| now.saturating_add(t)),
                     view_once,
                     flagged: c.compromised.is_some(),
+                    attachment: None,
                 },
             }),
+            Body::Attachment {
+                attachment,
+                view_once,
+            } => {
+                if !attachment.is_valid() {
+                    return rejected(&alias, "malformed attachment reference");
+                }
+                Ok(Event::Message {
+                    contact: c.id,
+                    alias,
+                    entry: HistoryEntry {
+                        id,
+                        direction: Direction::In,
+                        text: String::new(),
+                        sent_at: m.sent_at,
+                        expires_at: m.expire_after.map(|t| now.saturating_add(t)),
+                        view_once,
+                        flagged: c.compromised.is_some(),
+                        attachment: Some(attachment),
+                    },
+                })
+            }
             Body::Timer { secs } => {
                 self.state.contacts[idx].timer = secs;
                 Ok(Event::TimerChanged { alias, secs })
@@ -300,6 +371,40 @@ mod tests {
         assert_eq!(a.timer("b").unwrap(), None);
         let (_, out) = a.send_text(500, &mut OsRng, "b", "z", false).unwrap();
         assert_eq!(out.expires_at, None);
+    }
+
+    #[test]
+    fn attachment_reference_reaches_the_contact_and_bad_ones_are_rejected() {
+        use crate::attachment::{AttachmentKind, AttachmentRef};
+        use crate::secret::KeyBytes;
+        let (mut a, mut b, mut seq) = pair();
+        let r = AttachmentRef {
+            relay: a.attachment_relay("b").unwrap(),
+            blob: ferry_proto::MailboxId::random(&mut OsRng),
+            token: KeyBytes::random(&mut OsRng),
+            key: KeyBytes::random(&mut OsRng),
+            size: 123,
+            digest: vec![7; 32],
+            name: "photo.jpg".into(),
+            mime: Some("image/jpeg".into()),
+            kind: AttachmentKind::File,
+            duration_ms: None,
+        };
+        assert_eq!(r.relay, "http://b");
+        let (_, sent) = a
+            .send_attachment(10, &mut OsRng, "b", r.clone(), true, false)
+            .unwrap();
+        assert!(sent.view_once && sent.text.is_empty());
+        let ev = deliver(&mut a, &mut b, &mut seq, 11);
+        assert!(
+            matches!(&ev[..], [Event::Message { entry, .. }] if entry.attachment.as_ref() == Some(&r) && entry.view_once)
+        );
+        let mut bad = r;
+        bad.digest = vec![1; 5];
+        a.send_attachment(12, &mut OsRng, "b", bad, false, false)
+            .unwrap();
+        let ev = deliver(&mut a, &mut b, &mut seq, 13);
+        assert!(matches!(&ev[..], [Event::Rejected { .. }]));
     }
 
     #[test]

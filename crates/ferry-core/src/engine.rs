@@ -310,6 +310,9 @@ pub struct HistoryEntry {
     /// Arrived after the contact was reported compromised: held, flagged.
     #[serde(default)]
     pub flagged: bool,
+    /// A file or voice message (then `text` is empty).
+    #[serde(default)]
+    pub attachment: Option<crate::attachment::AttachmentRef>,
 }
 
 impl std::fmt::Debug for HistoryEntry {

@@ -46,6 +46,12 @@ pub(crate) enum Body {
         #[serde(default)]
         view_once: bool,
     },
+    /// A file or voice message in the relay's blob store.
+    Attachment {
+        attachment: crate::attachment::AttachmentRef,
+        #[serde(default)]
+        view_once: bool,
+    },
     /// The sender changed the disappearing-message timer.
     Timer { secs: Option<u64> },
     /// Delete a message on both sides.

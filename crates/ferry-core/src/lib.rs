@@ -17,6 +17,7 @@
 //! race to advance the epoch.
 
 pub mod alert;
+pub mod attachment;
 pub mod challenge;
 mod conversation;
 mod engine;
