@@ -10,6 +10,7 @@
 pub mod live;
 pub mod profile;
 pub mod relay;
+pub mod transfer;
 
 pub use live::LiveConnection;
 pub use profile::{LockLimits, LockReason, Profile, ProfileError, Shown};

@@ -23,6 +23,9 @@ use secrecy::SecretString;
 
 use crate::relay::{ClientError, RelayClient, SyncItem};
 
+mod attachments;
+pub use attachments::{FileMeta, SaveOutcome};
+
 const STATE_BLOB: &str = "profile";
 /// The duress capsule, kept in the decoy only.
 const CAPSULE_BLOB: &str = "capsule";
@@ -48,6 +51,12 @@ pub enum ProfileError {
     /// The relay URL is not usable.
     #[error("the relay URL must start with http:// or https://")]
     BadRelayUrl,
+    /// An attachment transfer failed.
+    #[error(transparent)]
+    Transfer(#[from] crate::transfer::TransferError),
+    /// The message has no attachment (or does not exist).
+    #[error("no attachment with that message id in this conversation")]
+    NoAttachment,
 }
 
 impl ProfileError {
@@ -70,6 +79,23 @@ impl ProfileError {
             Self::Core(_) => "core",
             Self::Relay(_) => "relay",
             Self::BadRelayUrl => "bad_relay_url",
+            Self::NoAttachment => "no_attachment",
+            Self::Transfer(t) => {
+                use crate::transfer::TransferError as T;
+                match t {
+                    T::Relay(_) => "relay",
+                    T::Gone => "attachment_gone",
+                    T::TooLarge { .. } => "file_too_large",
+                    T::FileChanged => "file_changed",
+                    T::Attachment(ferry_core::attachment::AttachmentError::TooLarge) => {
+                        "file_too_large"
+                    }
+                    T::Attachment(_) => "attachment_tampered",
+                    T::Exists => "destination_exists",
+                    T::Io(_) => "io",
+                    T::Interrupted { .. } => "transfer_interrupted",
+                }
+            }
         }
     }
 }
@@ -229,6 +255,8 @@ where
 enum Change {
     Insert(u64, HistoryEntry),
     Delete(u64, String),
+    /// Sets (or with `None` removes) a named vault blob.
+    Blob(&'static str, Option<zeroize::Zeroizing<Vec<u8>>>),
 }
 
 /// An unlocked profile.
@@ -534,6 +562,8 @@ impl Profile {
                             Change::Delete(contact, id) => {
                                 tx.delete_message(*contact, id.as_bytes())?;
                             }
+                            Change::Blob(name, Some(v)) => tx.put_blob(name, v)?,
+                            Change::Blob(name, None) => tx.delete_blob(name)?,
                         }
                     }
                     result = Some(Ok(value));
@@ -742,12 +772,21 @@ impl Profile {
 
     /// Deletes a message here and asks the contact to delete it too.
     pub async fn delete(&mut self, alias: &str, id: &str) -> Result<(), ProfileError> {
+        let attachment = self
+            .history(alias)?
+            .into_iter()
+            .find(|e| e.id == id)
+            .and_then(|e| e.attachment);
         self.update(|e| {
             let contact = e.delete_for_both(now(), &mut OsRng, alias, id)?;
             Ok(((), vec![Change::Delete(contact, id.to_owned())]))
         })?;
         if let Some(e) = self.flush_outbox().await?.into_iter().next() {
             return Err(e.into());
+        }
+        if let Some(a) = attachment {
+            // Best effort: the relay's expiry removes it anyway.
+            attachments::delete_blob(&a).await;
         }
         Ok(())
     }
@@ -859,6 +898,7 @@ impl Profile {
             show(s);
             if let Shown::Message { entry, .. } = s
                 && entry.view_once
+                && entry.attachment.is_none()
             {
                 viewed.push((*contact, entry.id.clone()));
             }
@@ -877,7 +917,7 @@ impl Profile {
             .unwrap_or_default();
         let viewed: Vec<(u64, String)> = entries
             .iter()
-            .filter(|e| e.view_once)
+            .filter(|e| e.view_once && e.attachment.is_none())
             .map(|e| (id, e.id.clone()))
             .collect();
         self.destroy_viewed(&viewed)?;
@@ -887,6 +927,9 @@ impl Profile {
     /// One sync: sends what is queued, fetches every mailbox in one request
     /// per relay, processes and commits, shows (through `show`), then acks.
     pub async fn sync(&mut self, mut show: impl FnMut(&Shown)) -> Result<(), ProfileError> {
+        // Uploads an earlier run left unfinished go on first (their
+        // messages are queued when they complete).
+        self.resume_uploads(&mut |_| {}).await?;
         self.flush_outbox().await?;
         let mut acks: HashMap<MailboxId, Seq> = HashMap::new();
         loop {

@@ -15,6 +15,11 @@ impl KeyBytes {
         Self(b)
     }
 
+    /// Wraps bytes (which the caller must not keep elsewhere).
+    pub fn from_bytes(b: [u8; 32]) -> Self {
+        Self(b)
+    }
+
     /// The bytes.
     pub fn expose(&self) -> &[u8; 32] {
         &self.0

@@ -71,7 +71,10 @@ impl RelayConfig {
             replay_cache_entries: 4_000_000,
             access_token: None,
             fsync: true,
-            max_blob_size: 2 * 1024 * 1024 * 1024,
+            // A 2 GiB file once padded and sealed: 2 GiB plus a 16-byte tag
+            // per 64 KiB segment (checked against the client's layout in
+            // ferry-client's tests).
+            max_blob_size: 2 * 1024 * 1024 * 1024 + 32_768 * 16,
             blob_ttl: Duration::from_secs(48 * 3600),
         }
     }

@@ -26,6 +26,8 @@ use crate::server::Shared;
 const TUS_VERSION: &str = "1.0.0";
 use ferry_proto::auth::HEADER_BLOB_TOKEN;
 const CHUNK: usize = 256 * 1024;
+/// Largest single write of an upload.
+const WRITE: usize = 1024 * 1024;
 
 impl From<BlobError> for ApiError {
     fn from(e: BlobError) -> Self {
@@ -171,19 +173,32 @@ pub(crate) async fn patch(
     }
     let mut body = req.into_body().into_data_stream();
     let mut failed = None;
-    // Each chunk goes to disk as it arrives: memory stays bounded by the
-    // chunk size whatever the upload size. A dropped connection keeps
-    // what arrived.
-    while let Some(chunk) = body.next().await {
-        match chunk {
-            Ok(bytes) => match s.blobs.append(id, offset, bytes).await {
+    // What arrives is gathered into writes of up to WRITE bytes and goes to
+    // disk as it comes: memory stays bounded whatever the upload size, and
+    // a dropped connection keeps everything that arrived.
+    let mut pending = bytes::BytesMut::new();
+    loop {
+        let next = body.next().await;
+        let flush = match &next {
+            Some(Ok(b)) => {
+                pending.extend_from_slice(b);
+                pending.len() >= WRITE
+            }
+            _ => !pending.is_empty(),
+        };
+        if flush {
+            let data = pending.split().freeze();
+            match s.blobs.append(id, offset, data).await {
                 Ok(o) => offset = o,
                 Err(e) => {
                     failed = Some(ApiError::from(e));
                     break;
                 }
-            },
-            Err(_) => break,
+            }
+        }
+        match next {
+            Some(Ok(_)) => {}
+            _ => break,
         }
     }
     s.blobs.sync(id).await?;

@@ -13,6 +13,7 @@ use ferry_relay::{Relay, RelayConfig};
 use zeroize::Zeroizing;
 
 mod duration;
+mod media;
 mod output;
 mod user;
 
@@ -75,6 +76,42 @@ enum Command {
         /// Send even though the contact's device was reported compromised.
         #[arg(long)]
         force: bool,
+    },
+    /// Send a file (photo, video, document): encrypted in chunks, resumable.
+    SendFile {
+        /// Contact alias.
+        alias: String,
+        /// The file.
+        path: PathBuf,
+        /// The receiver can save it once; you keep no copy.
+        #[arg(long)]
+        view_once: bool,
+        /// Send even though the contact's device was reported compromised.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Send a voice message: Ogg/Opus as is, WAV encoded to Opus.
+    SendVoice {
+        /// Contact alias.
+        alias: String,
+        /// An .ogg (Opus) or .wav recording.
+        path: PathBuf,
+        /// The receiver can save it once; you keep no copy.
+        #[arg(long)]
+        view_once: bool,
+        /// Send even though the contact's device was reported compromised.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Download, check and decrypt a received attachment to PATH (a
+    /// directory gets the sender's file name). Resumes an interrupted save.
+    Save {
+        /// Contact alias.
+        alias: String,
+        /// Message id (from `history --json`).
+        msg_id: String,
+        /// Where to write it; an existing file is never replaced.
+        path: PathBuf,
     },
     /// "Prove it's you": give your contacts verifiers for a phrase you
     /// remember (and a duress phrase). Nothing of them stays on the device.
@@ -274,6 +311,48 @@ fn main() -> anyhow::Result<()> {
                 text: text.join(" "),
                 view_once,
                 force,
+            },
+        ),
+        Command::SendFile {
+            alias,
+            path,
+            view_once,
+            force,
+        } => user::run(
+            ctx,
+            user::Cmd::SendFile {
+                alias,
+                path,
+                voice: false,
+                view_once,
+                force,
+            },
+        ),
+        Command::SendVoice {
+            alias,
+            path,
+            view_once,
+            force,
+        } => user::run(
+            ctx,
+            user::Cmd::SendFile {
+                alias,
+                path,
+                voice: true,
+                view_once,
+                force,
+            },
+        ),
+        Command::Save {
+            alias,
+            msg_id,
+            path,
+        } => user::run(
+            ctx,
+            user::Cmd::Save {
+                alias,
+                id: msg_id,
+                path,
             },
         ),
         Command::Alert { alias, .. } => user::run(ctx, user::Cmd::Alert(alias)),

@@ -49,6 +49,15 @@ fn clean(s: &str) -> String {
         .collect()
 }
 
+fn size_text(n: u64) -> String {
+    match n {
+        n if n >= 1 << 30 => format!("{:.1} GiB", n as f64 / f64::from(1u32 << 30)),
+        n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / f64::from(1u32 << 20)),
+        n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / 1024.0),
+        n => format!("{n} B"),
+    }
+}
+
 fn timer_text(secs: Option<u64>) -> String {
     match secs {
         None => "off".to_owned(),
@@ -115,12 +124,15 @@ impl Output {
         // normal messages.
         let kind = if e.flagged { "quarantined" } else { "message" };
         if self.json {
-            println!(
-                "{}",
-                json!({"type": kind, "contact": contact, "id": e.id, "direction": dir, "text": e.text,
+            let mut v = json!({"type": kind, "contact": contact, "id": e.id, "direction": dir, "text": e.text,
                        "sent_at": e.sent_at, "expires_at": e.expires_at, "view_once": e.view_once,
-                       "flagged": e.flagged})
-            );
+                       "flagged": e.flagged});
+            // Never the key, token or blob id: only what a person sees.
+            if let Some(a) = &e.attachment {
+                v["attachment"] = json!({"kind": a.kind.as_str(), "name": a.name,
+                    "size": a.size, "mime": a.mime, "duration_ms": a.duration_ms});
+            }
+            println!("{v}");
         } else {
             let who = match e.direction {
                 Direction::In => clean(contact),
@@ -136,11 +148,29 @@ impl Output {
             } else {
                 ""
             };
-            println!(
-                "{flag}[{}] {who}: {}{once}",
-                time(e.sent_at),
-                clean(&e.text)
-            );
+            let body = match &e.attachment {
+                None => clean(&e.text),
+                Some(a) => {
+                    let secs = a
+                        .duration_ms
+                        .map(|ms| format!(", {}s", ms.div_ceil(1000)))
+                        .unwrap_or_default();
+                    format!(
+                        "[{} {} ({}{secs}); save it with `ferry save {} {} PATH`]",
+                        a.kind.as_str(),
+                        clean(&a.name),
+                        size_text(a.size),
+                        clean(contact),
+                        e.id
+                    )
+                }
+            };
+            let once = if e.view_once && e.attachment.is_some() {
+                " (view once: can be saved once)"
+            } else {
+                once
+            };
+            println!("{flag}[{}] {who}: {body}{once}", time(e.sent_at));
         }
     }
 
@@ -272,6 +302,45 @@ impl Output {
                 ),
                 None => println!("{}\t{state}", clean(alias)),
             }
+        }
+    }
+
+    pub(crate) fn progress(self, phase: &str, done: u64, total: u64) {
+        println!(
+            "{}",
+            json!({"type": "progress", "phase": phase, "done": done, "total": total})
+        );
+    }
+
+    pub(crate) fn resumed(self, phase: &str, offset: u64) {
+        println!(
+            "{}",
+            json!({"type": "resumed", "phase": phase, "offset": offset})
+        );
+    }
+
+    /// A finished upload (`saved` is `None`) or save.
+    pub(crate) fn transfer(
+        self,
+        kind: &str,
+        stats: &ferry_client::transfer::TransferStats,
+        saved: Option<(&std::path::Path, bool)>,
+    ) {
+        if self.json {
+            let mut v = json!({"type": kind, "blob_bytes": stats.blob_len,
+                               "wire_bytes": stats.wire_bytes, "resumes": stats.resumes});
+            if let Some((path, destroyed)) = saved {
+                v["path"] = json!(path.to_string_lossy());
+                v["destroyed"] = json!(destroyed);
+            }
+            println!("{v}");
+        } else if let Some((path, destroyed)) = saved {
+            let gone = if destroyed {
+                " (view once: it is now gone from this device and the relay)"
+            } else {
+                ""
+            };
+            println!("saved to {}{gone}", clean(&path.to_string_lossy()));
         }
     }
 

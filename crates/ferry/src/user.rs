@@ -34,6 +34,18 @@ pub(crate) enum Cmd {
         view_once: bool,
         force: bool,
     },
+    SendFile {
+        alias: String,
+        path: PathBuf,
+        voice: bool,
+        view_once: bool,
+        force: bool,
+    },
+    Save {
+        alias: String,
+        id: String,
+        path: PathBuf,
+    },
     Alert(Option<String>),
     PhraseSet,
     Canary(Option<u64>),
@@ -61,9 +73,9 @@ pub(crate) enum Cmd {
 }
 
 /// A user-facing failure with a stable code.
-struct Failure {
-    code: &'static str,
-    message: String,
+pub(crate) struct Failure {
+    pub(crate) code: &'static str,
+    pub(crate) message: String,
 }
 
 impl From<ProfileError> for Failure {
@@ -363,6 +375,34 @@ async fn command(ctx: &Context, profile: &mut Profile, cmd: Cmd) -> Result<(), F
         } => {
             let entry = profile.send(&alias, &text, view_once, force).await?;
             out.message(&alias, &entry);
+        }
+        Cmd::SendFile {
+            alias,
+            path,
+            voice,
+            view_once,
+            force,
+        } => {
+            let (source, meta) = if voice {
+                crate::media::voice_source(&path)?
+            } else {
+                crate::media::file_source(&path)?
+            };
+            let mut bar = crate::media::ProgressView::new(out, "upload");
+            let (entry, stats) = profile
+                .send_attachment(&alias, source, meta, view_once, force, &mut |p| bar.on(p))
+                .await?;
+            bar.finish();
+            out.transfer("uploaded", &stats, None);
+            out.message(&alias, &entry);
+        }
+        Cmd::Save { alias, id, path } => {
+            let mut bar = crate::media::ProgressView::new(out, "download");
+            let saved = profile
+                .save_attachment(&alias, &id, &path, &mut |p| bar.on(p))
+                .await?;
+            bar.finish();
+            out.transfer("saved", &saved.stats, Some((&saved.path, saved.destroyed)));
         }
         Cmd::Canary(secs) => {
             let n = profile.set_canary(secs).await?;
