@@ -68,7 +68,9 @@ pub enum TransferError {
     #[error("local file: {0}")]
     Io(String),
     /// The relay stayed unreachable; the transfer can be resumed later.
-    #[error("transfer interrupted at {done} of {total} bytes; run the same command again to resume")]
+    #[error(
+        "transfer interrupted at {done} of {total} bytes; run the same command again to resume"
+    )]
     Interrupted {
         /// Bytes confirmed so far.
         done: u64,
@@ -193,7 +195,9 @@ impl BlobClient {
             Some(ErrorCode::NotFound)
         } else {
             let body = resp.bytes().await.unwrap_or_default();
-            serde_json::from_slice::<ErrorBody>(&body).ok().map(|b| b.code)
+            serde_json::from_slice::<ErrorBody>(&body)
+                .ok()
+                .map(|b| b.code)
         };
         match code {
             Some(code) => ClientError::Relay {
@@ -285,7 +289,10 @@ impl BlobClient {
             .patch(self.url(Some(id)))
             .header("tus-resumable", TUS)
             .header("upload-offset", offset)
-            .header(reqwest::header::CONTENT_TYPE, "application/offset+octet-stream")
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/offset+octet-stream",
+            )
             .header(reqwest::header::CONTENT_LENGTH, len)
             .body(body)
             .send()
@@ -538,6 +545,10 @@ pub async fn upload(
     let mut delay = policy.delay;
     let mut confirmed: Option<u64> = None;
     let mut resuming = false;
+    let mut parts = 0u64;
+    let fault_after: Option<u64> = std::env::var("FERRY_FAULT_EXIT_AFTER_PARTS")
+        .ok()
+        .and_then(|v| v.parse().ok());
     loop {
         let offset = match confirmed {
             Some(o) => o,
@@ -629,7 +640,12 @@ pub async fn upload(
                 Some((item, rx))
             }
         });
-        let patch = client.patch(id, offset, part_end - offset, reqwest::Body::wrap_stream(stream));
+        let patch = client.patch(
+            id,
+            offset,
+            part_end - offset,
+            reqwest::Body::wrap_stream(stream),
+        );
         tokio::pin!(patch);
         let mut tick = tokio::time::interval(Duration::from_millis(200));
         let result = loop {
@@ -649,6 +665,11 @@ pub async fn upload(
         produced?;
         match result {
             Ok(new) if new == part_end => {
+                parts += 1;
+                if fault_after.is_some_and(|n| parts >= n) {
+                    // Fault injection for crash tests: die between parts.
+                    std::process::exit(75);
+                }
                 failures = 0;
                 delay = policy.delay;
                 confirmed = Some(new);
@@ -796,7 +817,10 @@ async fn download_into(
         first = false;
         let made_progress_from = seg;
         let outcome: Result<(), Step> = async {
-            let mut resp = client.get(a.blob, &a.token, from).await.map_err(Step::Client)?;
+            let mut resp = client
+                .get(a.blob, &a.token, from)
+                .await
+                .map_err(Step::Client)?;
             buf.clear();
             let mut last_report = std::time::Instant::now();
             while let Some(chunk) = resp.chunk().await.map_err(|e| Step::Client(transport(e)))? {

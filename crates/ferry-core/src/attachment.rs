@@ -18,9 +18,9 @@
 //! segment: an interrupted upload or download resumes at the segment that
 //! holds the relay's confirmed offset.
 
+use chacha20poly1305::ChaCha20Poly1305;
 use chacha20poly1305::aead::stream::{NewStream as _, StreamBE32, StreamPrimitive as _};
 use chacha20poly1305::aead::{KeyInit as _, generic_array::GenericArray};
-use chacha20poly1305::ChaCha20Poly1305;
 use serde::{Deserialize, Serialize};
 
 use crate::secret::KeyBytes;
@@ -104,9 +104,7 @@ impl Layout {
 
     /// Padded plaintext bytes in segment `i`.
     pub fn plain_len(&self, i: u64) -> u64 {
-        self.padded
-            .saturating_sub(i * SEGMENT)
-            .min(SEGMENT)
+        self.padded.saturating_sub(i * SEGMENT).min(SEGMENT)
     }
 
     /// Real file bytes in segment `i` (the rest is zero padding).
@@ -171,9 +169,7 @@ impl SegmentCipher {
     /// the padded plaintext.
     pub fn open(&self, i: u64, buf: &mut Vec<u8>) -> Result<(), AttachmentError> {
         let pos = u32::try_from(i).map_err(|_| AttachmentError::Tampered(i))?;
-        if i >= self.layout.segments
-            || buf.len() as u64 != self.layout.plain_len(i) + TAG
-        {
+        if i >= self.layout.segments || buf.len() as u64 != self.layout.plain_len(i) + TAG {
             return Err(AttachmentError::Tampered(i));
         }
         self.stream
@@ -261,11 +257,7 @@ impl AttachmentRef {
     /// A file name safe to create in a directory: the last path component,
     /// without separators, control characters or leading dots.
     pub fn safe_name(&self) -> String {
-        let last = self
-            .name
-            .rsplit(['/', '\\'])
-            .next()
-            .unwrap_or_default();
+        let last = self.name.rsplit(['/', '\\']).next().unwrap_or_default();
         let cleaned: String = last
             .chars()
             .filter(|c| !c.is_control())

@@ -11,11 +11,11 @@ use openmls::prelude::*;
 use rand_core::CryptoRngCore;
 use zeroize::Zeroizing;
 
+use crate::attachment::AttachmentRef;
 use crate::engine::{
     Action, Contact, ContactState, CoreError, Direction, Engine, Event, HistoryEntry, mls,
     random_id, rejected,
 };
-use crate::attachment::AttachmentRef;
 use crate::envelope::{self, AppMessage, Body};
 use ferry_proto::padding;
 

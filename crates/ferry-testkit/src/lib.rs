@@ -4,6 +4,8 @@
 //!
 //! It must never be a dependency of anything but tests and benchmarks.
 
+pub mod proxy;
+
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -75,6 +77,15 @@ impl RelayProcess {
     /// Base URL of the running relay.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The relay's TCP port.
+    pub fn port(&self) -> u16 {
+        self.url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0)
     }
 
     /// The relay's data directory.
