@@ -160,7 +160,7 @@ impl Engine {
                 expires_at: c.timer.map(|t| now.saturating_add(t)),
                 view_once,
                 flagged: false,
-                attachment: Some(attachment),
+                attachment: Some(Box::new(attachment)),
             },
         ))
     }
@@ -275,7 +275,7 @@ impl Engine {
                         expires_at: m.expire_after.map(|t| now.saturating_add(t)),
                         view_once,
                         flagged: c.compromised.is_some(),
-                        attachment: Some(attachment),
+                        attachment: Some(Box::new(attachment)),
                     },
                 })
             }
@@ -397,7 +397,7 @@ mod tests {
         assert!(sent.view_once && sent.text.is_empty());
         let ev = deliver(&mut a, &mut b, &mut seq, 11);
         assert!(
-            matches!(&ev[..], [Event::Message { entry, .. }] if entry.attachment.as_ref() == Some(&r) && entry.view_once)
+            matches!(&ev[..], [Event::Message { entry, .. }] if entry.attachment.as_deref() == Some(&r) && entry.view_once)
         );
         let mut bad = r;
         bad.digest = vec![1; 5];

@@ -312,7 +312,7 @@ pub struct HistoryEntry {
     pub flagged: bool,
     /// A file or voice message (then `text` is empty).
     #[serde(default)]
-    pub attachment: Option<crate::attachment::AttachmentRef>,
+    pub attachment: Option<Box<crate::attachment::AttachmentRef>>,
 }
 
 impl std::fmt::Debug for HistoryEntry {

@@ -368,3 +368,21 @@ impl Profile {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn the_relay_default_takes_exactly_files_up_to_2_gib() {
+        let max = ferry_relay::RelayConfig::new(std::path::PathBuf::from("unused")).max_blob_size;
+        assert_eq!(Layout::new(2 << 30).unwrap().blob_len(), max);
+        assert_eq!(max_file_for(max), 2 << 30);
+        assert!(Layout::new((2 << 30) + 1).unwrap().blob_len() > max);
+        let small = max_file_for(1_000_000);
+        assert!(Layout::new(small).unwrap().blob_len() <= 1_000_000);
+        assert!(Layout::new(small + 1).unwrap().blob_len() > 1_000_000);
+    }
+}
