@@ -494,26 +494,91 @@ impl Producer {
         Ok(())
     }
 
-    /// The next sealed segment.
-    fn produce(&mut self) -> Result<Vec<u8>, TransferError> {
+    /// Produces segments `self.next..end` into `tx`, the first one without
+    /// its first `skip` bytes. Two stages on two threads: this one reads and
+    /// hashes, a scoped one seals. Stops quietly when `tx` is closed.
+    fn produce_part(
+        &mut self,
+        end: u64,
+        skip: usize,
+        tx: &tokio::sync::mpsc::Sender<Result<Vec<u8>, std::io::Error>>,
+    ) -> Result<(), TransferError> {
         let layout = self.layout();
-        let i = self.next;
-        let real = layout.real_len(i) as usize;
-        let mut buf = vec![0u8; layout.plain_len(i) as usize];
-        buf.reserve_exact(16);
-        self.reader.fill(&mut buf[..real])?;
-        self.hasher.update(&buf[..real]);
-        if layout.real_len(i + 1) == 0 && real > 0 && !self.reader.at_end()? {
-            return Err(TransferError::FileChanged);
-        }
-        self.cipher.seal(i, &mut buf)?;
-        self.next += 1;
-        Ok(buf)
+        let Self {
+            reader,
+            cipher,
+            hasher,
+            next,
+        } = self;
+        let cipher = &*cipher;
+        let first = *next;
+        let (ptx, prx) = std::sync::mpsc::sync_channel::<Zeroizing<Vec<u8>>>(4);
+        std::thread::scope(|scope| {
+            let sealer = scope.spawn(move || -> Result<(), TransferError> {
+                let mut skip = skip;
+                for (i, mut plain) in (first..).zip(prx) {
+                    cipher.seal(i, &mut plain)?;
+                    let mut sealed = std::mem::take(&mut *plain);
+                    if skip > 0 {
+                        sealed.drain(..skip.min(sealed.len()));
+                        skip = 0;
+                    }
+                    if tx.blocking_send(Ok(sealed)).is_err() {
+                        break;
+                    }
+                }
+                Ok(())
+            });
+            let mut read = Ok(());
+            while *next < end {
+                match read_segment(reader, hasher, layout, next) {
+                    Ok(buf) => {
+                        if ptx.send(Zeroizing::new(buf)).is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        read = Err(e);
+                        break;
+                    }
+                }
+            }
+            drop(ptx);
+            let sealed = sealer
+                .join()
+                .unwrap_or_else(|_| Err(TransferError::Io("sealing thread failed".into())));
+            if read.is_err() || sealed.is_err() {
+                // Fail the request rather than let the relay take a short part.
+                let _ = tx.blocking_send(Err(std::io::Error::other("source failed")));
+            }
+            read.and(sealed)
+        })
     }
 
     fn digest(&self) -> [u8; 32] {
         self.hasher.clone().finalize().into()
     }
+}
+
+/// Reads and hashes segment `*next`'s plaintext, padded, with room for its
+/// tag, and moves `*next` on.
+fn read_segment(
+    reader: &mut Reader,
+    hasher: &mut Sha256,
+    layout: Layout,
+    next: &mut u64,
+) -> Result<Vec<u8>, TransferError> {
+    let i = *next;
+    let real = layout.real_len(i) as usize;
+    let mut buf = vec![0u8; layout.plain_len(i) as usize];
+    buf.reserve_exact(16);
+    reader.fill(&mut buf[..real])?;
+    hasher.update(&buf[..real]);
+    if layout.real_len(i + 1) == 0 && real > 0 && !reader.at_end()? {
+        return Err(TransferError::FileChanged);
+    }
+    *next += 1;
+    Ok(buf)
 }
 
 /// Uploads `source` sealed under `key` to blob `id`, resuming from the
@@ -608,25 +673,8 @@ pub async fn upload(
         let skip = usize::try_from(offset - layout.blob_offset(seg)).unwrap_or(0);
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
         let producer_task = tokio::task::spawn_blocking(move || {
-            let mut skip = skip;
-            while p.next < end_seg {
-                match p.produce() {
-                    Ok(mut s) => {
-                        if skip > 0 {
-                            s.drain(..skip.min(s.len()));
-                            skip = 0;
-                        }
-                        if tx.blocking_send(Ok(s)).is_err() {
-                            return (p, Ok(()));
-                        }
-                    }
-                    Err(e) => {
-                        let _ = tx.blocking_send(Err(std::io::Error::other("source failed")));
-                        return (p, Err(e));
-                    }
-                }
-            }
-            (p, Ok(()))
+            let r = p.produce_part(end_seg, skip, &tx);
+            (p, r)
         });
         let sent = Arc::new(AtomicU64::new(0));
         let counter = sent.clone();
@@ -769,6 +817,67 @@ pub async fn download(
     }
 }
 
+/// Where a download's segments go: a blocking thread that opens each
+/// sealed segment and a scoped thread that writes and hashes the plaintext.
+struct Sink {
+    tx: tokio::sync::mpsc::Sender<Vec<u8>>,
+    task: tokio::task::JoinHandle<Result<(File, [u8; 32]), TransferError>>,
+}
+
+impl Sink {
+    fn start(mut file: File, mut hasher: Sha256, cipher: SegmentCipher, first: u64) -> Self {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(8);
+        let task = tokio::task::spawn_blocking(move || {
+            let layout = cipher.layout();
+            let (ptx, prx) = std::sync::mpsc::sync_channel::<(u64, Zeroizing<Vec<u8>>)>(4);
+            std::thread::scope(|scope| {
+                let writer = scope.spawn(|| -> Result<(), TransferError> {
+                    for (i, plain) in prx {
+                        let real = layout.real_len(i) as usize;
+                        file.write_all(&plain[..real]).map_err(io)?;
+                        hasher.update(&plain[..real]);
+                    }
+                    Ok(())
+                });
+                let mut opened = Ok(());
+                let mut i = first;
+                while let Some(mut sealed) = rx.blocking_recv() {
+                    if let Err(e) = cipher.open(i, &mut sealed) {
+                        opened = Err(TransferError::from(e));
+                        break;
+                    }
+                    if ptx.send((i, Zeroizing::new(sealed))).is_err() {
+                        break;
+                    }
+                    i += 1;
+                }
+                drop(ptx);
+                rx.close();
+                let written = writer
+                    .join()
+                    .unwrap_or_else(|_| Err(TransferError::Io("writing thread failed".into())));
+                opened.and(written)
+            })?;
+            Ok((file, hasher.finalize().into()))
+        });
+        Self { tx, task }
+    }
+
+    /// Hands over the next sealed segment; `false` if the sink stopped
+    /// (its error comes from [`Sink::finish`]).
+    async fn push(&self, sealed: Vec<u8>) -> bool {
+        self.tx.send(sealed).await.is_ok()
+    }
+
+    /// Writes out everything handed over; returns the file and the digest.
+    async fn finish(self) -> Result<(File, [u8; 32]), TransferError> {
+        drop(self.tx);
+        self.task
+            .await
+            .map_err(|_| TransferError::Io("task failed".into()))?
+    }
+}
+
 async fn download_into(
     client: &BlobClient,
     a: &AttachmentRef,
@@ -778,7 +887,6 @@ async fn download_into(
     progress: &mut (dyn FnMut(Progress) + Send),
 ) -> Result<TransferStats, TransferError> {
     let total = layout.blob_len();
-    let cipher = SegmentCipher::new(&a.key, layout);
     let mut file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -799,6 +907,7 @@ async fn download_into(
             hasher.update(&buf[..]);
         }
     }
+    let sink = Sink::start(file, hasher, SegmentCipher::new(&a.key, layout), seg);
     let mut stats = TransferStats {
         blob_len: total,
         wire_bytes: 0,
@@ -807,8 +916,9 @@ async fn download_into(
     let mut failures = 0u32;
     let mut delay = policy.delay;
     let mut first = true;
-    let mut buf: Vec<u8> = Vec::with_capacity((SEGMENT + 16) as usize);
-    while seg < layout.segments {
+    let mut stopped = false;
+    let mut gave_up = None;
+    while seg < layout.segments && !stopped {
         let from = layout.blob_offset(seg);
         if !first {
             stats.resumes += 1;
@@ -821,7 +931,7 @@ async fn download_into(
                 .get(a.blob, &a.token, from)
                 .await
                 .map_err(Step::Client)?;
-            buf.clear();
+            let mut buf: Vec<u8> = Vec::with_capacity((SEGMENT + 16) as usize);
             let mut last_report = std::time::Instant::now();
             while let Some(chunk) = resp.chunk().await.map_err(|e| Step::Client(transport(e)))? {
                 stats.wire_bytes += chunk.len() as u64;
@@ -832,12 +942,10 @@ async fn download_into(
                     buf.extend_from_slice(&rest[..take]);
                     rest = &rest[take..];
                     if buf.len() == want {
-                        cipher.open(seg, &mut buf).map_err(Step::Tampered)?;
-                        let real = layout.real_len(seg) as usize;
-                        file.write_all(&buf[..real]).map_err(Step::Io)?;
-                        hasher.update(&buf[..real]);
-                        // Wipe the plaintext just written and empty the buffer.
-                        zeroize::Zeroize::zeroize(&mut buf);
+                        let next = Vec::with_capacity((SEGMENT + 16) as usize);
+                        if !sink.push(std::mem::replace(&mut buf, next)).await {
+                            return Err(Step::Stopped);
+                        }
                         seg += 1;
                     }
                 }
@@ -859,18 +967,28 @@ async fn download_into(
             Ok(()) if seg == layout.segments => break,
             // The body ended early: a broken connection or a truncated blob.
             Ok(()) => {}
-            Err(Step::Tampered(e)) => return Err(e.into()),
-            Err(Step::Io(e)) => return Err(io(e)),
+            Err(Step::Stopped) => stopped = true,
+            Err(Step::Tampered(e)) => {
+                let _ = sink.finish().await;
+                return Err(e.into());
+            }
             Err(Step::Client(e))
                 if matches!(
                     e.code(),
                     Some(ErrorCode::NotFound | ErrorCode::UploadIncomplete)
                 ) =>
             {
+                let _ = sink.finish().await;
                 return Err(TransferError::Gone);
             }
-            Err(Step::Client(e)) if permanent(&e) => return Err(e.into()),
+            Err(Step::Client(e)) if permanent(&e) => {
+                let _ = sink.finish().await;
+                return Err(e.into());
+            }
             Err(Step::Client(_)) => {}
+        }
+        if stopped {
+            break;
         }
         if seg > made_progress_from {
             failures = 0;
@@ -878,18 +996,23 @@ async fn download_into(
         } else {
             failures += 1;
             if failures >= policy.attempts {
-                file.sync_all().map_err(io)?;
-                return Err(TransferError::Interrupted {
+                gave_up = Some(TransferError::Interrupted {
                     done: layout.blob_offset(seg),
                     total,
                 });
+                break;
             }
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(policy.max_delay);
         }
     }
+    // Every segment handed over is written (or the sink reports why not).
+    let (file, digest) = sink.finish().await?;
+    if let Some(e) = gave_up {
+        file.sync_all().map_err(io)?;
+        return Err(e);
+    }
     progress(Progress::Bytes { done: total, total });
-    let digest: [u8; 32] = hasher.finalize().into();
     if digest[..] != a.digest[..] {
         return Err(AttachmentError::DigestMismatch.into());
     }
@@ -901,5 +1024,6 @@ async fn download_into(
 enum Step {
     Client(ClientError),
     Tampered(AttachmentError),
-    Io(std::io::Error),
+    /// The sink stopped (a segment failed to open or a write failed).
+    Stopped,
 }

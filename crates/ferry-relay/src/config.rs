@@ -35,7 +35,8 @@ pub struct RelayConfig {
     pub replay_cache_entries: usize,
     /// If set, creating a mailbox needs this token (a private relay).
     pub access_token: Option<Zeroizing<String>>,
-    /// fsync at every group commit (power-loss durability).
+    /// fsync at every group commit and before answering an upload PATCH
+    /// (power-loss durability).
     pub fsync: bool,
     /// Largest attachment blob.
     pub max_blob_size: u64,

@@ -201,7 +201,9 @@ pub(crate) async fn patch(
             _ => break,
         }
     }
-    s.blobs.sync(id).await?;
+    if s.config.fsync {
+        s.blobs.sync(id).await?;
+    }
     if let Some(e) = failed {
         return Err(e);
     }

@@ -79,6 +79,11 @@ impl RelayProcess {
         &self.url
     }
 
+    /// The relay's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// The relay's TCP port.
     pub fn port(&self) -> u16 {
         self.url

@@ -242,8 +242,9 @@ struct RelayArgs {
     /// The FERRY_RELAY_ACCESS_TOKEN variable works too.
     #[arg(long)]
     access_token_file: Option<PathBuf>,
-    /// Skip fsync at commit: acknowledged messages survive a crash of the
-    /// relay but not a power loss. For benchmarks and throwaway relays.
+    /// Skip fsync at commit and after upload parts: acknowledged messages
+    /// and confirmed upload offsets survive a crash of the relay but not a
+    /// power loss. For benchmarks and throwaway relays.
     #[arg(long)]
     no_fsync: bool,
     /// Largest attachment blob in bytes.
