@@ -94,6 +94,7 @@ impl ProfileError {
                     T::Exists => "destination_exists",
                     T::Io(_) => "io",
                     T::Interrupted { .. } => "transfer_interrupted",
+                    T::RelayFull => "relay_full",
                 }
             }
         }

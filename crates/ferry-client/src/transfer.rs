@@ -55,6 +55,9 @@ pub enum TransferError {
         /// Largest file the relay takes.
         max: u64,
     },
+    /// The relay has no room for attachments now.
+    #[error("the relay's attachment storage is full; try again later")]
+    RelayFull,
     /// The source file changed while it was being sent.
     #[error("the file changed while it was being sent; send it again")]
     FileChanged,

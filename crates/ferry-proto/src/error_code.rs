@@ -54,6 +54,8 @@ pub enum ErrorCode {
     RangeNotSatisfiable,
     /// The blob is not completely uploaded yet.
     UploadIncomplete,
+    /// The relay's attachment storage is full.
+    BlobStorageFull,
     /// A WebSocket operation on a mailbox this connection is not authorized for.
     NotAuthorized,
     /// No such route.
@@ -93,6 +95,7 @@ impl ErrorCode {
             Self::TusVersionUnsupported => "tus_version_unsupported",
             Self::RangeNotSatisfiable => "range_not_satisfiable",
             Self::UploadIncomplete => "upload_incomplete",
+            Self::BlobStorageFull => "blob_storage_full",
             Self::NotAuthorized => "not_authorized",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
@@ -102,7 +105,7 @@ impl ErrorCode {
     }
 
     /// Every code, for documentation checks.
-    pub const ALL: [ErrorCode; 28] = [
+    pub const ALL: [ErrorCode; 29] = [
         Self::MalformedJson,
         Self::BadRequest,
         Self::BodyTooLarge,
@@ -126,6 +129,7 @@ impl ErrorCode {
         Self::TusVersionUnsupported,
         Self::RangeNotSatisfiable,
         Self::UploadIncomplete,
+        Self::BlobStorageFull,
         Self::NotAuthorized,
         Self::NotFound,
         Self::MethodNotAllowed,

@@ -40,6 +40,9 @@ pub struct RelayConfig {
     pub fsync: bool,
     /// Largest attachment blob.
     pub max_blob_size: u64,
+    /// Declared bytes of all live blobs together (uploads beyond are refused
+    /// with `blob_storage_full` until blobs expire or are deleted).
+    pub max_blob_storage: u64,
     /// How long a blob is kept.
     pub blob_ttl: Duration,
 }
@@ -76,6 +79,7 @@ impl RelayConfig {
             // per 64 KiB segment (checked against the client's layout in
             // ferry-client's tests).
             max_blob_size: 2 * 1024 * 1024 * 1024 + 32_768 * 16,
+            max_blob_storage: 20 * 1024 * 1024 * 1024,
             blob_ttl: Duration::from_secs(48 * 3600),
         }
     }

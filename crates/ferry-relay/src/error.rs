@@ -67,6 +67,7 @@ pub(crate) fn status_of(code: ErrorCode) -> StatusCode {
         E::MailboxExists | E::SenderKeyAlreadySet | E::CanaryExists => StatusCode::CONFLICT,
         E::MailboxFull => StatusCode::TOO_MANY_REQUESTS,
         E::OffsetMismatch | E::UploadIncomplete => StatusCode::CONFLICT,
+        E::BlobStorageFull => StatusCode::INSUFFICIENT_STORAGE,
         E::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         E::TusVersionUnsupported => StatusCode::PRECONDITION_FAILED,
         E::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,

@@ -36,6 +36,7 @@ impl From<BlobError> for ApiError {
             BlobError::Exists => ApiError::new(ErrorCode::Internal).detail("blob id collision"),
             BlobError::OffsetMismatch => ApiError::new(ErrorCode::OffsetMismatch),
             BlobError::TooLong => ApiError::new(ErrorCode::BodyTooLarge),
+            BlobError::StorageFull => ApiError::new(ErrorCode::BlobStorageFull),
             BlobError::Backend(d) => ApiError::new(ErrorCode::Internal).detail(d),
         }
     }
@@ -116,7 +117,13 @@ pub(crate) async fn create(
     OsRng.fill_bytes(&mut token);
     let expires_at = s.clock.now().saturating_add(s.config.blob_ttl.as_secs());
     s.blobs
-        .create(id, length, Sha256::digest(token).into(), expires_at)
+        .create(
+            id,
+            length,
+            Sha256::digest(token).into(),
+            expires_at,
+            s.config.max_blob_storage,
+        )
         .await?;
     let mut resp = StatusCode::CREATED.into_response();
     let h = resp.headers_mut();

@@ -247,9 +247,13 @@ struct RelayArgs {
     /// power loss. For benchmarks and throwaway relays.
     #[arg(long)]
     no_fsync: bool,
-    /// Largest attachment blob in bytes.
-    #[arg(long, default_value_t = 2 * 1024 * 1024 * 1024)]
+    /// Largest attachment blob in bytes (the default is a 2 GiB file once
+    /// padded and sealed: 2 GiB plus a 16-byte tag per 64 KiB).
+    #[arg(long, default_value_t = 2 * 1024 * 1024 * 1024 + 32_768 * 16)]
     max_blob_size: u64,
+    /// Bytes all live attachment blobs may take together.
+    #[arg(long, default_value_t = 20 * 1024 * 1024 * 1024)]
+    max_blob_storage: u64,
     /// How long attachment blobs are kept.
     #[arg(long, default_value = "48h", value_parser = duration::parse)]
     blob_ttl: Duration,
@@ -470,6 +474,7 @@ fn run_relay(args: RelayArgs) -> anyhow::Result<()> {
     config.fsync = !args.no_fsync;
     config.max_blob_size = args.max_blob_size;
     config.blob_ttl = args.blob_ttl;
+    config.max_blob_storage = args.max_blob_storage;
     let private = config.access_token.is_some();
     let clock_file = args.clock_offset_file.clone();
 

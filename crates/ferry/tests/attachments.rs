@@ -254,7 +254,12 @@ fn a_tampered_chunk_is_refused_and_nothing_is_saved() {
 
 #[test]
 fn a_file_above_the_relay_limit_gets_a_clear_error_and_uploads_nothing() {
-    let w = world_on(&["--max-blob-size", "1000000"]);
+    let w = world_on(&[
+        "--max-blob-size",
+        "1000000",
+        "--max-blob-storage",
+        "2000000",
+    ]);
     let src = w.dir.path().join("big.bin");
     write_pattern(&src, 2 * MIB, 1);
     let r = w.a.try_run(&["send-file", "Bashir", src.to_str().unwrap()]);
@@ -276,6 +281,17 @@ fn a_file_above_the_relay_limit_gets_a_clear_error_and_uploads_nothing() {
     write_pattern(&small, 900_000, 2);
     w.a.run(&["send-file", "Bashir", small.to_str().unwrap()]);
     assert_eq!(attachment_id(&w.b.run(&["sync"])).1["size"], 900_000);
+    // The relay's total storage budget (2 MB here) fits two such blobs.
+    w.a.run(&["send-file", "Bashir", small.to_str().unwrap()]);
+    let r =
+        w.a.try_run(&["send-file", "Bashir", small.to_str().unwrap()]);
+    assert_eq!(
+        r.error_code().as_deref(),
+        Some("relay_full"),
+        "{:?}",
+        r.lines
+    );
+    assert_eq!(blob_files(&w.relay).len(), 2);
 }
 
 /// A 16-bit mono WAV of a sine tone.

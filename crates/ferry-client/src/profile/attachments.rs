@@ -207,6 +207,7 @@ impl Profile {
                     size: source.size(),
                     max: 0,
                 },
+                Some(ferry_proto::ErrorCode::BlobStorageFull) => TransferError::RelayFull,
                 _ => TransferError::from(e),
             })?;
         let pending = PendingUpload {

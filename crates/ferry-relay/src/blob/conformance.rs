@@ -9,9 +9,9 @@ use super::{BlobError, BlobId, BlobStore};
 
 pub async fn upload_resume_read_delete<S: BlobStore>(s: &S) {
     let id = BlobId::random(&mut OsRng);
-    s.create(id, 10, [7; 32], 100).await.unwrap();
+    s.create(id, 10, [7; 32], 100, u64::MAX).await.unwrap();
     assert!(matches!(
-        s.create(id, 10, [7; 32], 100).await,
+        s.create(id, 10, [7; 32], 100, u64::MAX).await,
         Err(BlobError::Exists)
     ));
     let info = s.info(id).await.unwrap().unwrap();
@@ -52,11 +52,38 @@ pub async fn upload_resume_read_delete<S: BlobStore>(s: &S) {
 pub async fn expiry_removes_only_expired<S: BlobStore>(s: &S) {
     let old = BlobId::random(&mut OsRng);
     let new = BlobId::random(&mut OsRng);
-    s.create(old, 1, [0; 32], 50).await.unwrap();
-    s.create(new, 1, [0; 32], 500).await.unwrap();
+    s.create(old, 1, [0; 32], 50, u64::MAX).await.unwrap();
+    s.create(new, 1, [0; 32], 500, u64::MAX).await.unwrap();
     assert_eq!(s.expire(100).await.unwrap(), 1);
     assert!(s.info(old).await.unwrap().is_none());
     assert!(s.info(new).await.unwrap().is_some());
+}
+
+pub async fn storage_budget_is_enforced_and_freed<S: BlobStore>(s: &S) {
+    let base = s.reserved().await.unwrap();
+    let (a, b, c) = (
+        BlobId::random(&mut OsRng),
+        BlobId::random(&mut OsRng),
+        BlobId::random(&mut OsRng),
+    );
+    s.create(a, 600, [0; 32], 50, base + 1000).await.unwrap();
+    assert_eq!(s.reserved().await.unwrap(), base + 600);
+    assert!(matches!(
+        s.create(b, 500, [0; 32], 500, base + 1000).await,
+        Err(BlobError::StorageFull)
+    ));
+    assert!(
+        s.info(b).await.unwrap().is_none(),
+        "a refused blob is not created"
+    );
+    s.create(b, 400, [0; 32], 500, base + 1000).await.unwrap();
+    assert_eq!(s.reserved().await.unwrap(), base + 1000);
+    // Deleting and expiring give the room back.
+    assert!(s.delete(b).await.unwrap());
+    assert_eq!(s.reserved().await.unwrap(), base + 600);
+    assert_eq!(s.expire(100).await.unwrap(), 1);
+    assert_eq!(s.reserved().await.unwrap(), base);
+    s.create(c, 1000, [0; 32], 500, base + 1000).await.unwrap();
 }
 
 /// Runs the suite against `$make`, an `async fn() -> (impl BlobStore, Guard)`.
@@ -77,6 +104,7 @@ macro_rules! blob_store_conformance {
             }
             case!(upload_resume_read_delete);
             case!(expiry_removes_only_expired);
+            case!(storage_budget_is_enforced_and_freed);
         }
     };
 }

@@ -12,6 +12,8 @@ use super::{BlobError, BlobId, BlobInfo, BlobStore};
 /// Blobs as files.
 pub struct FsBlobStore {
     dir: PathBuf,
+    /// Declared lengths of all live blobs (counted at open, kept since).
+    reserved: std::sync::Mutex<u64>,
 }
 
 fn io(e: std::io::Error) -> BlobError {
@@ -26,9 +28,55 @@ impl FsBlobStore {
     /// Opens (creating) `dir`.
     pub fn open(dir: &Path) -> Result<Self, BlobError> {
         std::fs::create_dir_all(dir).map_err(io)?;
-        Ok(Self {
+        let mut store = Self {
             dir: dir.to_owned(),
-        })
+            reserved: std::sync::Mutex::new(0),
+        };
+        let mut total = 0u64;
+        for id in store.ids()? {
+            if let Some((length, _, _)) = store.read_meta(&id)? {
+                total = total.saturating_add(length);
+            }
+        }
+        store.reserved = std::sync::Mutex::new(total);
+        Ok(store)
+    }
+
+    /// Ids of the blobs on disk.
+    fn ids(&self) -> Result<Vec<BlobId>, BlobError> {
+        let mut ids = Vec::new();
+        for e in std::fs::read_dir(&self.dir).map_err(io)? {
+            let e = e.map_err(io)?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(hexid) = name.strip_suffix(".meta") else {
+                continue;
+            };
+            let Some(bytes) = (0..hexid.len())
+                .step_by(2)
+                .map(|i| {
+                    hexid
+                        .get(i..i + 2)
+                        .and_then(|h| u8::from_str_radix(h, 16).ok())
+                })
+                .collect::<Option<Vec<u8>>>()
+                .and_then(|v| <[u8; 16]>::try_from(v).ok())
+            else {
+                continue;
+            };
+            ids.push(BlobId::from_bytes(bytes));
+        }
+        Ok(ids)
+    }
+
+    fn adjust(&self, f: impl FnOnce(u64) -> Option<u64>) -> bool {
+        let mut r = self.reserved.lock().unwrap_or_else(|e| e.into_inner());
+        match f(*r) {
+            Some(v) => {
+                *r = v;
+                true
+            }
+            None => false,
+        }
     }
 
     fn data(&self, id: &BlobId) -> PathBuf {
@@ -74,9 +122,14 @@ impl BlobStore for FsBlobStore {
         length: u64,
         token_hash: [u8; 32],
         expires_at: u64,
+        budget: u64,
     ) -> Result<(), BlobError> {
+        let reserved = self.adjust(|r| r.checked_add(length).filter(|&after| after <= budget));
+        if !reserved {
+            return Err(BlobError::StorageFull);
+        }
         let (data, meta) = (self.data(&id), self.meta(&id));
-        blocking(move || {
+        let created = blocking(move || {
             if meta.exists() {
                 return Err(BlobError::Exists);
             }
@@ -95,7 +148,15 @@ impl BlobStore for FsBlobStore {
                 .map_err(io)?;
             std::fs::rename(&tmp, &meta).map_err(io)
         })
-        .await
+        .await;
+        if created.is_err() {
+            self.adjust(|r| Some(r.saturating_sub(length)));
+        }
+        created
+    }
+
+    async fn reserved(&self) -> Result<u64, BlobError> {
+        Ok(*self.reserved.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     async fn info(&self, id: BlobId) -> Result<Option<BlobInfo>, BlobError> {
@@ -166,37 +227,23 @@ impl BlobStore for FsBlobStore {
     }
 
     async fn delete(&self, id: BlobId) -> Result<bool, BlobError> {
+        let length = self.read_meta(&id)?.map(|(l, _, _)| l);
         let (data, meta) = (self.data(&id), self.meta(&id));
-        blocking(move || {
-            let existed = meta.exists();
-            let _ = std::fs::remove_file(&meta);
+        let existed = blocking(move || {
+            let existed = std::fs::remove_file(&meta).is_ok();
             let _ = std::fs::remove_file(&data);
             Ok(existed)
         })
-        .await
+        .await?;
+        if let (true, Some(l)) = (existed, length) {
+            self.adjust(|r| Some(r.saturating_sub(l)));
+        }
+        Ok(existed)
     }
 
     async fn expire(&self, now: u64) -> Result<u64, BlobError> {
         let mut n = 0;
-        for e in std::fs::read_dir(&self.dir).map_err(io)? {
-            let e = e.map_err(io)?;
-            let name = e.file_name().to_string_lossy().into_owned();
-            let Some(hexid) = name.strip_suffix(".meta") else {
-                continue;
-            };
-            let Some(bytes) = (0..hexid.len())
-                .step_by(2)
-                .map(|i| {
-                    hexid
-                        .get(i..i + 2)
-                        .and_then(|h| u8::from_str_radix(h, 16).ok())
-                })
-                .collect::<Option<Vec<u8>>>()
-                .and_then(|v| <[u8; 16]>::try_from(v).ok())
-            else {
-                continue;
-            };
-            let id = BlobId::from_bytes(bytes);
+        for id in self.ids()? {
             if let Some((_, expires_at, _)) = self.read_meta(&id)?
                 && expires_at <= now
                 && self.delete(id).await?

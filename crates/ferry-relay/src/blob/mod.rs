@@ -47,6 +47,9 @@ pub enum BlobError {
     /// The write goes past the declared length.
     #[error("beyond declared length")]
     TooLong,
+    /// Creating it would take the store past its budget.
+    #[error("blob storage full")]
+    StorageFull,
     /// Storage failed.
     #[error("blob storage: {0}")]
     Backend(String),
@@ -55,14 +58,19 @@ pub enum BlobError {
 /// Storage of blobs.
 #[async_trait]
 pub trait BlobStore: Send + Sync + 'static {
-    /// Declares a new blob of `length` bytes.
+    /// Declares a new blob of `length` bytes, refused with
+    /// [`BlobError::StorageFull`] if the declared lengths of all live blobs
+    /// would then exceed `budget` (checked and reserved atomically).
     async fn create(
         &self,
         id: BlobId,
         length: u64,
         token_hash: [u8; 32],
         expires_at: u64,
+        budget: u64,
     ) -> Result<(), BlobError>;
+    /// Declared lengths of all live blobs (what counts against the budget).
+    async fn reserved(&self) -> Result<u64, BlobError>;
     /// The blob's state.
     async fn info(&self, id: BlobId) -> Result<Option<BlobInfo>, BlobError>;
     /// Appends `data` at `offset` (which must be the current offset);
