@@ -256,8 +256,8 @@ where
 enum Change {
     Insert(u64, HistoryEntry),
     Delete(u64, String),
-    /// Sets (or with `None` removes) a named vault blob.
-    Blob(&'static str, Option<zeroize::Zeroizing<Vec<u8>>>),
+    /// Forgets a pending upload (its message is queued in this commit).
+    ForgetUpload(MailboxId),
 }
 
 /// An unlocked profile.
@@ -563,8 +563,7 @@ impl Profile {
                             Change::Delete(contact, id) => {
                                 tx.delete_message(*contact, id.as_bytes())?;
                             }
-                            Change::Blob(name, Some(v)) => tx.put_blob(name, v)?,
-                            Change::Blob(name, None) => tx.delete_blob(name)?,
+                            Change::ForgetUpload(blob) => attachments::forget_upload(tx, *blob)?,
                         }
                     }
                     result = Some(Ok(value));
@@ -929,8 +928,11 @@ impl Profile {
     /// per relay, processes and commits, shows (through `show`), then acks.
     pub async fn sync(&mut self, mut show: impl FnMut(&Shown)) -> Result<(), ProfileError> {
         // Uploads an earlier run left unfinished go on first (their
-        // messages are queued when they complete).
-        self.resume_uploads(&mut |_| {}).await?;
+        // messages are queued when they complete). One that cannot go on
+        // now stays pending and never holds up the mail.
+        if self.resume_uploads(&mut |_| {}).await.is_err() {
+            tracing::warn!("an unfinished upload could not be resumed; the next sync tries again");
+        }
         self.flush_outbox().await?;
         let mut acks: HashMap<MailboxId, Seq> = HashMap::new();
         loop {

@@ -197,7 +197,15 @@ impl BlobClient {
         let code = if status == StatusCode::NOT_FOUND {
             Some(ErrorCode::NotFound)
         } else {
-            let body = resp.bytes().await.unwrap_or_default();
+            // An error body is small: read at most 64 KiB of it.
+            let mut resp = resp;
+            let mut body = Vec::new();
+            while let Ok(Some(chunk)) = resp.chunk().await {
+                body.extend_from_slice(&chunk);
+                if body.len() > 64 * 1024 {
+                    break;
+                }
+            }
             serde_json::from_slice::<ErrorBody>(&body)
                 .ok()
                 .map(|b| b.code)
@@ -407,11 +415,9 @@ impl Source {
                 modified,
             } => {
                 let f = File::open(path).map_err(io)?;
-                let meta = f.metadata().map_err(io)?;
-                if meta.len() != *size || meta.modified().ok() != *modified {
-                    return Err(TransferError::FileChanged);
-                }
-                Ok(Reader::File(f))
+                let r = Reader::File(f, *size, *modified);
+                r.unchanged()?;
+                Ok(r)
             }
             Self::Memory(b) => Ok(Reader::Memory(b.clone(), 0)),
         }
@@ -419,14 +425,26 @@ impl Source {
 }
 
 enum Reader {
-    File(File),
+    /// The file, with the size and modification time it must keep.
+    File(File, u64, Option<SystemTime>),
     Memory(Arc<Zeroizing<Vec<u8>>>, usize),
 }
 
 impl Reader {
+    /// Fails if the file's size or modification time changed.
+    fn unchanged(&self) -> Result<(), TransferError> {
+        if let Self::File(f, size, modified) = self {
+            let meta = f.metadata().map_err(io)?;
+            if meta.len() != *size || meta.modified().ok() != *modified {
+                return Err(TransferError::FileChanged);
+            }
+        }
+        Ok(())
+    }
+
     fn seek(&mut self, to: u64) -> Result<(), TransferError> {
         match self {
-            Self::File(f) => f.seek(SeekFrom::Start(to)).map(|_| ()).map_err(io),
+            Self::File(f, ..) => f.seek(SeekFrom::Start(to)).map(|_| ()).map_err(io),
             Self::Memory(b, at) => {
                 *at = usize::try_from(to).unwrap_or(usize::MAX).min(b.len());
                 Ok(())
@@ -437,7 +455,7 @@ impl Reader {
     /// Fills `buf` completely; a short read means the file shrank.
     fn fill(&mut self, buf: &mut [u8]) -> Result<(), TransferError> {
         match self {
-            Self::File(f) => f.read_exact(buf).map_err(|e| {
+            Self::File(f, ..) => f.read_exact(buf).map_err(|e| {
                 if e.kind() == std::io::ErrorKind::UnexpectedEof {
                     TransferError::FileChanged
                 } else {
@@ -457,7 +475,7 @@ impl Reader {
 
     fn at_end(&mut self) -> Result<bool, TransferError> {
         match self {
-            Self::File(f) => {
+            Self::File(f, ..) => {
                 let mut one = [0u8; 1];
                 Ok(f.read(&mut one).map_err(io)? == 0)
             }
@@ -473,6 +491,10 @@ struct Producer {
     hasher: Sha256,
     /// Next segment to produce.
     next: u64,
+    /// Tags of the segments sealed since the last confirmed part: a segment
+    /// sealed again (after a cut) must come out identical, else the file
+    /// changed and the same key and position would seal two plaintexts.
+    tags: std::collections::HashMap<u64, [u8; 16]>,
 }
 
 impl Producer {
@@ -512,6 +534,7 @@ impl Producer {
             cipher,
             hasher,
             next,
+            tags,
         } = self;
         let cipher = &*cipher;
         let first = *next;
@@ -521,6 +544,11 @@ impl Producer {
                 let mut skip = skip;
                 for (i, mut plain) in (first..).zip(prx) {
                     cipher.seal(i, &mut plain)?;
+                    let mut tag = [0u8; 16];
+                    tag.copy_from_slice(&plain[plain.len() - 16..]);
+                    if tags.insert(i, tag).is_some_and(|old| old != tag) {
+                        return Err(TransferError::FileChanged);
+                    }
                     let mut sealed = std::mem::take(&mut *plain);
                     if skip > 0 {
                         sealed.drain(..skip.min(sealed.len()));
@@ -601,6 +629,7 @@ pub async fn upload(
         cipher: SegmentCipher::new(key, layout),
         hasher: Sha256::new(),
         next: 0,
+        tags: std::collections::HashMap::new(),
     };
     // The producer's state at the start of the last confirmed part.
     let mut checkpoint = (0u64, Sha256::new());
@@ -647,7 +676,13 @@ pub async fn upload(
             done: offset,
             total,
         });
-        let seg = layout.segment_at(offset);
+        // All of it at the relay: only the digest is missing.
+        let seg = if offset >= total {
+            layout.segments
+        } else {
+            layout.segment_at(offset)
+        };
+        producer.reader.unchanged()?;
         if checkpoint.0 > seg {
             checkpoint = (0, Sha256::new());
         }
@@ -725,6 +760,7 @@ pub async fn upload(
                 delay = policy.delay;
                 confirmed = Some(new);
                 checkpoint = (end_seg, producer.hasher.clone());
+                producer.tags.clear();
                 if new == total {
                     progress(Progress::Bytes { done: total, total });
                     if !producer.reader.at_end()? {
@@ -802,14 +838,28 @@ pub async fn download(
     match result {
         Ok(stats) => {
             // Never replace an existing file: link, then drop the part name.
-            std::fs::hard_link(&part, dest).map_err(|e| {
-                if e.kind() == std::io::ErrorKind::AlreadyExists {
-                    TransferError::Exists
-                } else {
-                    io(e)
+            match std::fs::hard_link(&part, dest) {
+                Ok(()) => std::fs::remove_file(&part).map_err(io)?,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    return Err(TransferError::Exists);
                 }
-            })?;
-            std::fs::remove_file(&part).map_err(io)?;
+                // No hard links here (FAT, exFAT): claim the name, then
+                // move the file over our own placeholder.
+                Err(_) => {
+                    std::fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .open(dest)
+                        .map_err(|e| {
+                            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                                TransferError::Exists
+                            } else {
+                                io(e)
+                            }
+                        })?;
+                    std::fs::rename(&part, dest).map_err(io)?;
+                }
+            }
             Ok(stats)
         }
         Err(e @ (TransferError::Interrupted { .. } | TransferError::Relay(_))) => Err(e),
@@ -1029,4 +1079,62 @@ enum Step {
     Tampered(AttachmentError),
     /// The sink stopped (a segment failed to open or a write failed).
     Stopped,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use rand_core::OsRng;
+
+    #[test]
+    fn a_segment_sealed_again_with_other_content_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, vec![1u8; 300_000]).unwrap();
+        let source = Source::file(&path).unwrap();
+        let layout = Layout::new(300_000).unwrap();
+        let key = KeyBytes::random(&mut OsRng);
+        let mut p = Producer {
+            reader: source.open().unwrap(),
+            cipher: SegmentCipher::new(&key, layout),
+            hasher: Sha256::new(),
+            next: 0,
+            tags: std::collections::HashMap::new(),
+        };
+        let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+        p.produce_part(3, 0, &tx).unwrap();
+        let first: Vec<Vec<u8>> = (0..3).map(|_| rx.try_recv().unwrap().unwrap()).collect();
+
+        // The same content sealed again (a resume) is byte-identical.
+        p.position(&(0, Sha256::new()), 0).unwrap();
+        p.produce_part(3, 0, &tx).unwrap();
+        for s in &first {
+            assert_eq!(&rx.try_recv().unwrap().unwrap(), s);
+        }
+
+        // Segment 1 changes, size and modification time kept: refused
+        // before its new ciphertext is sent.
+        let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[70_000] ^= 0xff;
+        std::fs::write(&path, &bytes).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(mtime)
+            .unwrap();
+        p.reader.unchanged().unwrap();
+        p.position(&(0, Sha256::new()), 0).unwrap();
+        let r = p.produce_part(3, 0, &tx);
+        assert!(matches!(r, Err(TransferError::FileChanged)), "{r:?}");
+        assert_eq!(&rx.try_recv().unwrap().unwrap(), &first[0]);
+        assert!(matches!(rx.try_recv(), Ok(Err(_))), "the part must fail");
+        assert!(
+            rx.try_recv().is_err(),
+            "nothing sealed from the new content"
+        );
+    }
 }

@@ -258,15 +258,16 @@ impl AttachmentRef {
     /// without separators, control characters or leading dots.
     pub fn safe_name(&self) -> String {
         let last = self.name.rsplit(['/', '\\']).next().unwrap_or_default();
-        let cleaned: String = last
-            .chars()
-            .filter(|c| !c.is_control())
-            .collect::<String>()
-            .trim_start_matches('.')
-            .trim()
-            .chars()
-            .take(120)
-            .collect();
+        let mut cleaned = String::new();
+        let kept: String = last.chars().filter(|c| !c.is_control()).collect();
+        // At most 200 bytes, cut on a character boundary: with the partial
+        // file's suffix it stays under the usual 255-byte name limit.
+        for c in kept.trim_start_matches('.').trim().chars() {
+            if cleaned.len() + c.len_utf8() > 200 {
+                break;
+            }
+            cleaned.push(c);
+        }
         if cleaned.is_empty() {
             "attachment".to_owned()
         } else {
@@ -388,6 +389,9 @@ mod tests {
         assert_eq!(r.safe_name(), "[31m.bashrc");
         r.name = "..".into();
         assert_eq!(r.safe_name(), "attachment");
+        r.name = "ж".repeat(120); // 240 bytes: valid, but too long with a suffix
+        assert_eq!(r.safe_name().len(), 200);
+        assert!(r.safe_name().chars().all(|c| c == 'ж'));
         assert!(r.is_valid());
         assert_eq!(format!("{r:?}"), "AttachmentRef { kind: File, .. }");
     }

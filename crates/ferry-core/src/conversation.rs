@@ -264,6 +264,11 @@ impl Engine {
                 if !attachment.is_valid() {
                     return rejected(&alias, "malformed attachment reference");
                 }
+                // Only the relay this contact's messages already come
+                // through: a contact cannot make us connect anywhere else.
+                if attachment.relay != c.inbound.relay {
+                    return rejected(&alias, "attachment on a foreign relay");
+                }
                 Ok(Event::Message {
                     contact: c.id,
                     alias,
@@ -399,6 +404,12 @@ mod tests {
         assert!(
             matches!(&ev[..], [Event::Message { entry, .. }] if entry.attachment.as_deref() == Some(&r) && entry.view_once)
         );
+        let mut foreign = r.clone();
+        foreign.relay = "http://attacker.example".into();
+        a.send_attachment(12, &mut OsRng, "b", foreign, false, false)
+            .unwrap();
+        let ev = deliver(&mut a, &mut b, &mut seq, 13);
+        assert!(matches!(&ev[..], [Event::Rejected { .. }]));
         let mut bad = r;
         bad.digest = vec![1; 5];
         a.send_attachment(12, &mut OsRng, "b", bad, false, false)

@@ -121,8 +121,8 @@ pub struct ContactInfo {
 }
 
 #[derive(Clone, Serialize, Deserialize)]
-struct Inbound {
-    relay: String,
+pub(crate) struct Inbound {
+    pub(crate) relay: String,
     mailbox: MailboxId,
     recipient: KeyBytes,
     /// Last sequence number processed.
@@ -139,7 +139,7 @@ pub(crate) struct Contact {
     #[serde(default = "default_timer")]
     pub(crate) timer: Option<u64>,
     created_at: u64,
-    inbound: Inbound,
+    pub(crate) inbound: Inbound,
     /// The invite mailbox to delete once it served (inviter side).
     #[serde(default)]
     invite_inbound: Option<Inbound>,

@@ -290,7 +290,7 @@ pub fn ogg_opus_duration_ms(ogg: &[u8]) -> Option<u64> {
         at = page.next;
     }
     let samples = last_granule?.checked_sub(pre_skip)?;
-    Some(samples * 1000 / u64::from(GRANULE_RATE))
+    Some(samples.checked_mul(1000)? / u64::from(GRANULE_RATE))
 }
 
 #[cfg(test)]

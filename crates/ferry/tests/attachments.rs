@@ -462,4 +462,18 @@ fn view_once_timer_and_a_sender_killed_mid_upload() {
     let out = dir.join("long-saved.mov");
     w.b.run(&["save", "Amina", &id, out.to_str().unwrap()]);
     assert!(same_files(&src, &out));
+
+    // Killed after its only (last) part, before the message was queued:
+    // the relay has it all, so the next sync only recomputes the digest.
+    let src = dir.join("short.bin");
+    write_pattern(&src, 1_000_000, 6);
+    let mut c = w.a.cmd(&["send-file", "Bashir", src.to_str().unwrap()]);
+    c.env("FERRY_FAULT_EXIT_AFTER_PARTS", "1");
+    assert_eq!(User::run_cmd(c).code, 75);
+    w.a.run(&["sync"]);
+    let (id, att) = attachment_id(&w.b.run(&["sync"]));
+    assert_eq!(att["name"], "short.bin");
+    let out = dir.join("short-saved.bin");
+    w.b.run(&["save", "Amina", &id, out.to_str().unwrap()]);
+    assert!(same_files(&src, &out));
 }

@@ -17,6 +17,8 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use ferry_core::attachment::{AttachmentKind, AttachmentRef, Layout};
 use ferry_core::{CoreError, HistoryEntry, KeyBytes};
+use ferry_proto::MailboxId;
+use ferry_vault::VaultError;
 use rand_core::OsRng;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
@@ -79,6 +81,38 @@ struct PendingUpload {
     view_once: bool,
     force: bool,
     source: PendingSource,
+    /// The process working on it; another live process leaves it alone (so
+    /// a `sync` never finishes an upload a running `send-file` is doing,
+    /// which would send the message twice).
+    #[serde(default)]
+    owner: Option<u32>,
+}
+
+fn alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+fn read_pending(tx: &ferry_vault::Tx<'_>) -> Result<Vec<PendingUpload>, VaultError> {
+    match tx.blob(UPLOADS_BLOB)? {
+        Some(j) => serde_json::from_slice(&j).map_err(|e| VaultError::Corrupt(e.to_string())),
+        None => Ok(Vec::new()),
+    }
+}
+
+fn write_pending(tx: &ferry_vault::Tx<'_>, list: &[PendingUpload]) -> Result<(), VaultError> {
+    if list.is_empty() {
+        return tx.delete_blob(UPLOADS_BLOB);
+    }
+    let j =
+        Zeroizing::new(serde_json::to_vec(list).map_err(|e| VaultError::Corrupt(e.to_string()))?);
+    tx.put_blob(UPLOADS_BLOB, &j)
+}
+
+/// Removes the pending upload of `blob`, inside the caller's transaction.
+pub(super) fn forget_upload(tx: &ferry_vault::Tx<'_>, blob: MailboxId) -> Result<(), VaultError> {
+    let mut list = read_pending(tx)?;
+    list.retain(|p| p.attachment.blob != blob);
+    write_pending(tx, &list)
 }
 
 impl PendingSource {
@@ -136,23 +170,18 @@ fn max_file_for(max_blob: u64) -> u64 {
 }
 
 impl Profile {
-    fn pending(&self) -> Result<Vec<PendingUpload>, ProfileError> {
-        Ok(match self.vault.blob(UPLOADS_BLOB)? {
-            Some(j) => serde_json::from_slice(&j)
-                .map_err(|e| ProfileError::Core(CoreError::State(e.to_string())))?,
-            None => Vec::new(),
-        })
-    }
-
-    fn uploads_change(list: &[PendingUpload]) -> Result<Change, ProfileError> {
-        if list.is_empty() {
-            return Ok(Change::Blob(UPLOADS_BLOB, None));
-        }
-        let j = Zeroizing::new(
-            serde_json::to_vec(list)
-                .map_err(|e| ProfileError::Core(CoreError::State(e.to_string())))?,
-        );
-        Ok(Change::Blob(UPLOADS_BLOB, Some(j)))
+    /// Reads, changes and writes the pending uploads in one transaction.
+    fn edit_pending<T>(
+        &mut self,
+        f: impl FnOnce(&mut Vec<PendingUpload>) -> T,
+    ) -> Result<T, ProfileError> {
+        let mut out = None;
+        self.vault.transaction(|tx| {
+            let mut list = read_pending(tx)?;
+            out = Some(f(&mut list));
+            write_pending(tx, &list)
+        })?;
+        out.ok_or_else(|| ProfileError::Vault(VaultError::Db("no result".into())))
     }
 
     fn blob_client(&self, relay: &str) -> Result<BlobClient, ProfileError> {
@@ -227,31 +256,36 @@ impl Profile {
             view_once,
             force,
             source: PendingSource::from_source(&source),
+            owner: Some(std::process::id()),
         };
-        let mut list = self.pending()?;
-        list.push(pending);
-        let change = Self::uploads_change(&list)?;
-        self.update(|_| Ok(((), vec![change])))?;
-        let idx = list.len() - 1;
-        self.finish_upload(list, idx, &client, progress).await
+        self.edit_pending(|list| list.push(pending))?;
+        self.finish_upload(blob, progress).await
     }
 
-    /// Uploads pending entry `idx` and queues its message.
+    /// Uploads the pending upload of `blob` and queues its message.
     async fn finish_upload(
         &mut self,
-        mut list: Vec<PendingUpload>,
-        idx: usize,
-        client: &BlobClient,
+        blob: MailboxId,
         progress: &mut (dyn FnMut(Progress) + Send),
     ) -> Result<(HistoryEntry, TransferStats), ProfileError> {
-        let p = list
-            .get(idx)
+        let found = self.edit_pending(|list| {
+            list.iter().find(|p| p.attachment.blob == blob).map(|p| {
+                (
+                    p.attachment.clone(),
+                    p.source.to_source(),
+                    p.alias.clone(),
+                    p.view_once,
+                    p.force,
+                )
+            })
+        })?;
+        let (attachment, source, alias, view_once, force) = found
             .ok_or_else(|| ProfileError::Core(CoreError::State("no pending upload".into())))?;
-        let source = p.source.to_source();
+        let client = self.blob_client(&attachment.relay)?;
         let result = transfer::upload(
-            client,
-            p.attachment.blob,
-            &p.attachment.key,
+            &client,
+            blob,
+            &attachment.key,
             &source,
             RetryPolicy::default(),
             progress,
@@ -259,36 +293,30 @@ impl Profile {
         .await;
         let (digest, stats) = match result {
             Ok(v) => v,
-            Err(e @ (TransferError::Interrupted { .. } | TransferError::Relay(_))) => {
-                // Kept: the next sync resumes it.
-                return Err(e.into());
-            }
-            Err(e) => {
+            Err(
+                e @ (TransferError::FileChanged
+                | TransferError::Gone
+                | TransferError::TooLarge { .. }
+                | TransferError::Attachment(_)),
+            ) => {
                 // It can never complete: forget it and free the relay.
-                let blob = list.remove(idx).attachment.blob;
-                let change = Self::uploads_change(&list)?;
-                self.update(|_| Ok(((), vec![change])))?;
+                self.edit_pending(|list| list.retain(|p| p.attachment.blob != blob))?;
                 let _ = client.delete(blob).await;
                 return Err(e.into());
             }
+            // Kept (interrupted, relay refusing or full, local I/O): the
+            // next sync resumes it.
+            Err(e) => return Err(e.into()),
         };
-        let mut p = list.remove(idx);
-        p.attachment.digest = digest.to_vec();
-        // Drop it from the pending list as the stored list has it now.
-        let mut stored = self.pending()?;
-        stored.retain(|x| x.attachment.blob != p.attachment.blob);
-        let forget = Self::uploads_change(&stored)?;
+        let mut attachment = attachment;
+        attachment.digest = digest.to_vec();
         let entry = self.update(|e| {
-            let (contact, entry) = e.send_attachment(
-                now(),
-                &mut OsRng,
-                &p.alias,
-                p.attachment.clone(),
-                p.view_once,
-                p.force,
-            )?;
-            let mut changes = vec![forget];
-            if !p.view_once {
+            let (contact, entry) =
+                e.send_attachment(now(), &mut OsRng, &alias, attachment, view_once, force)?;
+            // The message is queued in the transaction that forgets the
+            // pending upload: it is sent once, whatever happens.
+            let mut changes = vec![Change::ForgetUpload(blob)];
+            if !view_once {
                 changes.push(Change::Insert(contact, entry.clone()));
             }
             Ok((entry, changes))
@@ -299,33 +327,48 @@ impl Profile {
         Ok((entry, stats))
     }
 
-    /// Resumes uploads an earlier run left unfinished; returns how many
-    /// completed. A contact that no longer exists drops its upload.
+    /// Resumes uploads an earlier run left unfinished (and no live process
+    /// is working on); returns how many completed, or the first error after
+    /// trying them all. A contact that no longer exists drops its upload.
     pub async fn resume_uploads(
         &mut self,
         progress: &mut (dyn FnMut(Progress) + Send),
     ) -> Result<usize, ProfileError> {
+        let me = std::process::id();
+        let mut tried: Vec<MailboxId> = Vec::new();
         let mut done = 0;
+        let mut first_error = None;
         loop {
-            let list = self.pending()?;
-            let Some(first) = list.first() else {
-                return Ok(done);
+            let claimed = self.edit_pending(|list| {
+                let p = list.iter_mut().find(|p| {
+                    !tried.contains(&p.attachment.blob)
+                        && p.owner.is_none_or(|o| o == me || !alive(o))
+                })?;
+                p.owner = Some(me);
+                Some(p.attachment.blob)
+            })?;
+            let Some(blob) = claimed else {
+                return match first_error {
+                    Some(e) => Err(e),
+                    None => Ok(done),
+                };
             };
-            let client = self.blob_client(&first.attachment.relay)?;
-            match self.finish_upload(list, 0, &client, progress).await {
+            tried.push(blob);
+            match self.finish_upload(blob, progress).await {
                 Ok(_) => done += 1,
                 Err(ProfileError::Core(_)) => {
                     // The contact is gone: drop the upload and its blob.
-                    let mut list = self.pending()?;
-                    if list.is_empty() {
-                        return Ok(done);
+                    let gone = self.edit_pending(|list| {
+                        let at = list.iter().position(|p| p.attachment.blob == blob)?;
+                        Some(list.remove(at).attachment)
+                    })?;
+                    if let Some(a) = gone {
+                        delete_blob(&a).await;
                     }
-                    let p = list.remove(0);
-                    let change = Self::uploads_change(&list)?;
-                    self.update(|_| Ok(((), vec![change])))?;
-                    delete_blob(&p.attachment).await;
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
             }
         }
     }
