@@ -24,8 +24,13 @@ use std::time::{Duration, SystemTime};
 
 use ferry_core::KeyBytes;
 use ferry_core::attachment::{AttachmentError, AttachmentRef, Layout, SEGMENT, SegmentCipher};
-use ferry_proto::auth::{HEADER_ACCESS_TOKEN, HEADER_BLOB_TOKEN};
+use ferry_proto::MailboxKey;
+use ferry_proto::auth::{
+    HEADER_ACCESS_TOKEN, HEADER_BLOB_TOKEN, HEADER_MAILBOX, HEADER_NONCE, HEADER_SIGNATURE,
+    HEADER_TIMESTAMP, RequestAuth,
+};
 use ferry_proto::{ErrorCode, MailboxId, api::ErrorBody, b64};
+use rand_core::OsRng;
 use reqwest::{Method, StatusCode};
 use sha2::{Digest as _, Sha256};
 use zeroize::Zeroizing;
@@ -238,16 +243,74 @@ impl BlobClient {
     }
 
     /// Creates an upload of `length` bytes; returns its id and read token.
-    pub async fn create(&self, length: u64) -> Result<(MailboxId, KeyBytes), ClientError> {
-        let mut req = self
-            .http
-            .post(self.url(None))
-            .header("tus-resumable", TUS)
-            .header("upload-length", length);
-        if let Some(t) = &self.access_token {
-            req = req.header(HEADER_ACCESS_TOKEN, t.as_str());
-        }
-        let resp = req.send().await.map_err(transport)?;
+    /// `signer` (a mailbox on this relay and its sender key) lets a private
+    /// relay accept it without the operator's token.
+    pub async fn create(
+        &self,
+        length: u64,
+        signer: Option<(MailboxId, &MailboxKey)>,
+    ) -> Result<(MailboxId, KeyBytes), ClientError> {
+        let mut offset = 0i64;
+        let mut retried = false;
+        let resp = loop {
+            let mut req = self
+                .http
+                .post(self.url(None))
+                .header("tus-resumable", TUS)
+                .header("upload-length", length);
+            if let Some(t) = &self.access_token {
+                req = req.header(HEADER_ACCESS_TOKEN, t.as_str());
+            }
+            if let Some((mailbox, key)) = signer {
+                let now = SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or(0)
+                    .saturating_add_signed(offset);
+                let auth = RequestAuth::sign(&[key], "POST", "/v1/blobs", b"", now, &mut OsRng);
+                req = req
+                    .header(HEADER_MAILBOX, mailbox.to_b64())
+                    .header(HEADER_TIMESTAMP, auth.timestamp_value())
+                    .header(HEADER_NONCE, auth.nonce_value())
+                    .header(HEADER_SIGNATURE, auth.signatures_value());
+            }
+            let resp = req.send().await.map_err(transport)?;
+            if resp.status() == StatusCode::UNAUTHORIZED && signer.is_some() && !retried {
+                // A stale timestamp carries the relay's time: sign again
+                // with it, once.
+                let status = resp.status();
+                let body = resp.bytes().await.unwrap_or_default();
+                let err = serde_json::from_slice::<ErrorBody>(&body).ok();
+                match err {
+                    Some(ErrorBody {
+                        code: ErrorCode::StaleTimestamp,
+                        server_time: Some(t),
+                        ..
+                    }) => {
+                        let local = SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map(|d| d.as_secs())
+                            .unwrap_or(0);
+                        offset = i64::try_from(t).unwrap_or(i64::MAX)
+                            - i64::try_from(local).unwrap_or(0);
+                        retried = true;
+                        continue;
+                    }
+                    Some(e) => {
+                        return Err(ClientError::Relay {
+                            status: status.as_u16(),
+                            code: e.code,
+                        });
+                    }
+                    None => {
+                        return Err(ClientError::Protocol(format!(
+                            "HTTP {status} without error code"
+                        )));
+                    }
+                }
+            }
+            break resp;
+        };
         if resp.status() != StatusCode::CREATED {
             return Err(Self::refusal(resp).await);
         }

@@ -168,8 +168,19 @@ impl Engine {
     /// Where an attachment for `alias` is uploaded: the relay of the
     /// contact's own mailbox, the one relay the contact already talks to.
     pub fn attachment_relay(&self, alias: &str) -> Result<String, CoreError> {
+        Ok(self.attachment_upload(alias)?.0)
+    }
+
+    /// The relay for `alias`'s attachments, with the contact's mailbox there
+    /// and its sender key: a private relay lets the holder of that key
+    /// create blobs without the operator's token.
+    pub fn attachment_upload(
+        &self,
+        alias: &str,
+    ) -> Result<(String, ferry_proto::MailboxId, crate::KeyBytes), CoreError> {
         let c = self.established(alias)?;
-        Ok(c.outbound.ok_or(CoreError::NotEstablished)?.relay)
+        let out = c.outbound.ok_or(CoreError::NotEstablished)?;
+        Ok((out.relay, out.mailbox, out.sender))
     }
 
     /// Sets the conversation's disappearing-message timer on both sides.

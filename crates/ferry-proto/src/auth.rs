@@ -30,6 +30,9 @@ pub const HEADER_SIGNATURE: &str = "ferry-signature";
 pub const HEADER_BLOB_TOKEN: &str = "ferry-blob-token";
 /// Header with the operator's access token for creating mailboxes.
 pub const HEADER_ACCESS_TOKEN: &str = "ferry-access-token";
+/// Creating a blob on a private relay without its access token: the mailbox
+/// (on that relay) whose sender key signs the request.
+pub const HEADER_MAILBOX: &str = "ferry-mailbox";
 
 /// Nonce length in bytes.
 pub const NONCE_LEN: usize = 16;

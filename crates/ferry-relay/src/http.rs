@@ -248,7 +248,7 @@ fn signed_path(uri: &Uri) -> &str {
 }
 
 /// Authenticates a request signed by exactly `keys` (see [`authenticate`]).
-async fn signed_by(
+pub(crate) async fn signed_by(
     s: &Shared,
     headers: &HeaderMap,
     uri: &Uri,
@@ -291,7 +291,7 @@ pub(crate) async fn authenticate(
         .map_err(|e| ApiError::replay(e, now))
 }
 
-async fn lookup(s: &Shared, id: MailboxId) -> Result<MailboxRecord, ApiError> {
+pub(crate) async fn lookup(s: &Shared, id: MailboxId) -> Result<MailboxRecord, ApiError> {
     if let Some(rec) = s.records.get(&id) {
         return Ok(rec);
     }

@@ -96,6 +96,7 @@ pub(crate) async fn options(State(s): State<Shared>) -> Response {
 
 pub(crate) async fn create(
     State(s): State<Shared>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     check_version(&headers)?;
@@ -105,7 +106,20 @@ pub(crate) async fn create(
             .map(|v| v.as_bytes())
             .unwrap_or_default();
         if !bool::from(given.ct_eq(expected.as_bytes())) {
-            return Err(ApiError::new(ErrorCode::AccessTokenRequired));
+            // Without the token: a contact of one of this relay's users,
+            // proven by a signature of the sender key of one of its
+            // secured mailboxes (what that contact already sends with).
+            let mailbox = headers
+                .get(ferry_proto::auth::HEADER_MAILBOX)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<ferry_proto::MailboxId>().ok())
+                .ok_or_else(|| ApiError::new(ErrorCode::AccessTokenRequired))?;
+            let sender = crate::http::lookup(&s, mailbox)
+                .await
+                .ok()
+                .and_then(|r| r.sender_key)
+                .ok_or_else(|| ApiError::new(ErrorCode::AccessTokenRequired))?;
+            crate::http::signed_by(&s, &headers, &uri, "POST", vec![sender], Bytes::new()).await?;
         }
     }
     let length = header_u64(&headers, "upload-length")?;

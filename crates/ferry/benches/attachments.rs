@@ -89,7 +89,7 @@ fn main() {
     reset_hwm("self");
     reset_hwm(&rpid);
     let t = Instant::now();
-    let (blob, token) = rt.block_on(client.create(layout.blob_len())).unwrap();
+    let (blob, token) = rt.block_on(client.create(layout.blob_len(), None)).unwrap();
     let (digest, stats) = rt
         .block_on(transfer::upload(
             &client,

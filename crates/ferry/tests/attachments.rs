@@ -477,3 +477,61 @@ fn view_once_timer_and_a_sender_killed_mid_upload() {
     w.b.run(&["save", "Amina", &id, out.to_str().unwrap()]);
     assert!(same_files(&src, &out));
 }
+
+#[test]
+fn a_contact_on_another_relay_can_send_files_to_a_private_relay_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "a-long-private-relay-token\n").unwrap();
+    let private =
+        RelayProcess::start(bin(), &["--access-token-file", token.to_str().unwrap()]).unwrap();
+    let public = RelayProcess::start(bin(), &[]).unwrap();
+    let member = User::new(dir.path(), "member");
+    member.run(&[
+        "init",
+        "--relay",
+        private.url(),
+        "--relay-token-file",
+        token.to_str().unwrap(),
+    ]);
+    let friend = User::new(dir.path(), "friend");
+    friend.run(&["init", "--relay", public.url()]);
+    let link = member.invite("Friend");
+    friend.run(&["accept", &link, "--alias", "Member"]);
+    member.run(&["sync"]);
+    friend.run(&["sync"]);
+
+    // The friend has no token for the private relay: the sender key of
+    // the member's mailbox there authorizes the upload.
+    let src = dir.path().join("scan.pdf");
+    write_pattern(&src, 700_000, 9);
+    friend.run(&["send-file", "Member", src.to_str().unwrap()]);
+    assert_eq!(blob_files(&private).len(), 1);
+    let (id, _) = attachment_id(&member.run(&["sync"]));
+    let out = dir.path().join("scan-saved.pdf");
+    member.run(&["save", "Friend", &id, out.to_str().unwrap()]);
+    assert!(same_files(&src, &out));
+
+    // Strangers still cannot store anything there.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = ferry_client::transfer::BlobClient::new(private.url()).unwrap();
+    let stranger = ferry_proto::MailboxKey::generate(&mut rand_core::OsRng);
+    for signer in [
+        None,
+        Some((
+            ferry_proto::MailboxId::random(&mut rand_core::OsRng),
+            &stranger,
+        )),
+    ] {
+        let e = rt.block_on(client.create(1000, signer)).unwrap_err();
+        assert_eq!(
+            e.code(),
+            Some(ferry_proto::ErrorCode::AccessTokenRequired),
+            "{e}"
+        );
+    }
+    assert_eq!(blob_files(&private).len(), 1);
+}

@@ -206,13 +206,13 @@ impl Profile {
         force: bool,
         progress: &mut (dyn FnMut(Progress) + Send),
     ) -> Result<(HistoryEntry, TransferStats), ProfileError> {
-        let (relay, compromised) = {
+        let (relay, mailbox, sender, compromised) = {
             let engine = self.read_engine()?;
-            let relay = engine.attachment_relay(alias)?;
+            let (relay, mailbox, sender) = engine.attachment_upload(alias)?;
             let compromised = engine
                 .contact(alias)
                 .is_some_and(|c| c.compromised.is_some());
-            (relay, compromised)
+            (relay, mailbox, sender, compromised)
         };
         if compromised && !force {
             return Err(CoreError::Compromised.into());
@@ -229,7 +229,7 @@ impl Profile {
             .into());
         }
         let (blob, token) = client
-            .create(layout.blob_len())
+            .create(layout.blob_len(), Some((mailbox, &sender.mailbox_key())))
             .await
             .map_err(|e| match e.code() {
                 Some(ferry_proto::ErrorCode::BodyTooLarge) => TransferError::TooLarge {
