@@ -945,13 +945,22 @@ impl Sink {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(8);
         let task = tokio::task::spawn_blocking(move || {
             let layout = cipher.layout();
+            let fault_after: Option<u64> = std::env::var("FERRY_FAULT_EXIT_AFTER_SEGMENTS")
+                .ok()
+                .and_then(|v| v.parse().ok());
             let (ptx, prx) = std::sync::mpsc::sync_channel::<(u64, Zeroizing<Vec<u8>>)>(4);
             std::thread::scope(|scope| {
                 let writer = scope.spawn(|| -> Result<(), TransferError> {
+                    let mut written = 0u64;
                     for (i, plain) in prx {
                         let real = layout.real_len(i) as usize;
                         file.write_all(&plain[..real]).map_err(io)?;
                         hasher.update(&plain[..real]);
+                        written += 1;
+                        if fault_after.is_some_and(|n| written >= n) {
+                            // Fault injection for crash tests: die mid-save.
+                            std::process::exit(75);
+                        }
                     }
                     Ok(())
                 });

@@ -398,7 +398,7 @@ fn a_voice_message_round_trips_wav_to_opus_and_decodes_with_opusdec() {
 }
 
 #[test]
-fn view_once_timer_and_a_sender_killed_mid_upload() {
+fn view_once_timer_and_crashes_mid_upload_and_mid_save() {
     let w = world();
     let dir = w.dir.path();
 
@@ -462,6 +462,25 @@ fn view_once_timer_and_a_sender_killed_mid_upload() {
     let out = dir.join("long-saved.mov");
     w.b.run(&["save", "Amina", &id, out.to_str().unwrap()]);
     assert!(same_files(&src, &out));
+
+    // The receiver dies mid-save; the same command resumes from the
+    // partial file and downloads only what is missing (plus at most one
+    // segment).
+    let out = dir.join("long-again.mov");
+    let mut c = w.b.cmd(&["save", "Amina", &id, out.to_str().unwrap()]);
+    c.env("FERRY_FAULT_EXIT_AFTER_SEGMENTS", "100");
+    assert_eq!(User::run_cmd(c).code, 75);
+    assert!(!out.exists());
+    assert_eq!(part_files(dir).len(), 1);
+    let r = w.b.run(&["save", "Amina", &id, out.to_str().unwrap()]);
+    let stats = &r.of_type("saved")[0];
+    let (blob, wire) = (num(&stats["blob_bytes"]), num(&stats["wire_bytes"]));
+    assert!(
+        wire <= blob - 100 * SEALED_SEGMENT + SEALED_SEGMENT,
+        "downloaded {wire} of {blob} after 100 segments were saved"
+    );
+    assert!(same_files(&src, &out));
+    assert!(part_files(dir).is_empty());
 
     // Killed after its only (last) part, before the message was queued:
     // the relay has it all, so the next sync only recomputes the digest.
