@@ -951,12 +951,10 @@ impl Sink {
             let (ptx, prx) = std::sync::mpsc::sync_channel::<(u64, Zeroizing<Vec<u8>>)>(4);
             std::thread::scope(|scope| {
                 let writer = scope.spawn(|| -> Result<(), TransferError> {
-                    let mut written = 0u64;
-                    for (i, plain) in prx {
+                    for (written, (i, plain)) in (1u64..).zip(prx) {
                         let real = layout.real_len(i) as usize;
                         file.write_all(&plain[..real]).map_err(io)?;
                         hasher.update(&plain[..real]);
-                        written += 1;
                         if fault_after.is_some_and(|n| written >= n) {
                             // Fault injection for crash tests: die mid-save.
                             std::process::exit(75);
