@@ -53,11 +53,11 @@ pub enum TransferError {
     #[error("the attachment is no longer on the relay (blobs expire after 48 hours by default)")]
     Gone,
     /// The file is larger than the relay accepts.
-    #[error("file is {size} bytes; this relay accepts attachments up to {max} bytes")]
+    #[error("file is {size} bytes; this relay accepts attachments up to {} bytes", if *max > 0 { max.to_string() } else { "fewer".into() })]
     TooLarge {
         /// File size.
         size: u64,
-        /// Largest file the relay takes.
+        /// Largest file the relay takes (0 if it did not say).
         max: u64,
     },
     /// The relay has no room for attachments now.
@@ -839,7 +839,7 @@ pub async fn upload(
             Err(e) if e.code() == Some(ErrorCode::BodyTooLarge) => {
                 return Err(TransferError::TooLarge {
                     size: source.size(),
-                    max: total,
+                    max: 0,
                 });
             }
             Err(e) if permanent(&e) => return Err(e.into()),

@@ -113,10 +113,11 @@ pub(crate) fn voice_source(path: &Path) -> Result<(Source, FileMeta), Failure> {
         ));
     }
     let f = std::fs::File::open(path).map_err(|e| io_failure(&e))?;
-    let note = ferry_media::wav_to_ogg_opus(std::io::BufReader::new(f)).map_err(voice)?;
+    let mut note = ferry_media::wav_to_ogg_opus(std::io::BufReader::new(f)).map_err(voice)?;
     let duration_ms = Some(note.duration_ms);
     Ok((
-        Source::Memory(Arc::new(Zeroizing::new(note.ogg.clone()))),
+        // Moved, not copied: the only copy is wiped when the send ends.
+        Source::Memory(Arc::new(Zeroizing::new(std::mem::take(&mut note.ogg)))),
         FileMeta {
             name: format!("{stem}.ogg"),
             mime: Some("audio/ogg".into()),

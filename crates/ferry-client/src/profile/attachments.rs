@@ -219,12 +219,13 @@ impl Profile {
         }
         let client = self.blob_client(&relay)?;
         let layout = Layout::new(source.size()).map_err(TransferError::from)?;
-        if let Some(max) = client.max_size().await.map_err(TransferError::from)?
-            && layout.blob_len() > max
-        {
+        let max_blob = client.max_size().await.map_err(TransferError::from)?;
+        // The largest file this relay takes (0: it did not say).
+        let max_file = max_blob.map(max_file_for).unwrap_or(0);
+        if max_blob.is_some_and(|max| layout.blob_len() > max) {
             return Err(TransferError::TooLarge {
                 size: source.size(),
-                max: max_file_for(max),
+                max: max_file,
             }
             .into());
         }
@@ -234,7 +235,7 @@ impl Profile {
             .map_err(|e| match e.code() {
                 Some(ferry_proto::ErrorCode::BodyTooLarge) => TransferError::TooLarge {
                     size: source.size(),
-                    max: 0,
+                    max: max_file,
                 },
                 Some(ferry_proto::ErrorCode::BlobStorageFull) => TransferError::RelayFull,
                 _ => TransferError::from(e),
