@@ -87,6 +87,22 @@ pub enum TransferError {
     },
 }
 
+/// The relay's `Upload-Offset` answer.
+fn upload_offset(resp: &reqwest::Response) -> Result<u64, ClientError> {
+    resp.headers()
+        .get("upload-offset")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| ClientError::Protocol("no upload offset".into()))
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 fn io(e: std::io::Error) -> TransferError {
     TransferError::Io(e.kind().to_string())
 }
@@ -262,11 +278,7 @@ impl BlobClient {
                 req = req.header(HEADER_ACCESS_TOKEN, t.as_str());
             }
             if let Some((mailbox, key)) = signer {
-                let now = SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_secs())
-                    .unwrap_or(0)
-                    .saturating_add_signed(offset);
+                let now = unix_now().saturating_add_signed(offset);
                 let auth = RequestAuth::sign(&[key], "POST", "/v1/blobs", b"", now, &mut OsRng);
                 req = req
                     .header(HEADER_MAILBOX, mailbox.to_b64())
@@ -287,12 +299,8 @@ impl BlobClient {
                         server_time: Some(t),
                         ..
                     }) => {
-                        let local = SystemTime::now()
-                            .duration_since(std::time::UNIX_EPOCH)
-                            .map(|d| d.as_secs())
-                            .unwrap_or(0);
                         offset = i64::try_from(t).unwrap_or(i64::MAX)
-                            - i64::try_from(local).unwrap_or(0);
+                            - i64::try_from(unix_now()).unwrap_or(0);
                         retried = true;
                         continue;
                     }
@@ -343,11 +351,7 @@ impl BlobClient {
         if !resp.status().is_success() {
             return Err(Self::refusal(resp).await);
         }
-        resp.headers()
-            .get("upload-offset")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(|| ClientError::Protocol("no upload offset".into()))
+        upload_offset(&resp)
     }
 
     /// Appends `len` bytes of `body` at `offset`; returns the new offset.
@@ -375,11 +379,7 @@ impl BlobClient {
         if resp.status() != StatusCode::NO_CONTENT {
             return Err(Self::refusal(resp).await);
         }
-        resp.headers()
-            .get("upload-offset")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(|| ClientError::Protocol("no upload offset".into()))
+        upload_offset(&resp)
     }
 
     /// Starts a download of the blob from `from`.
