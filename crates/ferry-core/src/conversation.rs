@@ -98,32 +98,7 @@ impl Engine {
         if text.len() > MAX_TEXT {
             return Err(CoreError::TooLong);
         }
-        let c = self.established(alias)?;
-        if c.compromised.is_some() && !force {
-            return Err(CoreError::Compromised);
-        }
-        let id = self.queue(
-            now,
-            rng,
-            &c,
-            Body::Text {
-                text: text.to_owned(),
-                view_once,
-            },
-        )?;
-        Ok((
-            c.id,
-            HistoryEntry {
-                id,
-                direction: Direction::Out,
-                text: text.to_owned(),
-                sent_at: now,
-                expires_at: c.timer.map(|t| now.saturating_add(t)),
-                view_once,
-                flagged: false,
-                attachment: None,
-            },
-        ))
+        self.send_content(now, rng, alias, text.to_owned(), None, view_once, force)
     }
 
     /// Queues the message for an uploaded attachment; returns the contact id
@@ -137,30 +112,55 @@ impl Engine {
         view_once: bool,
         force: bool,
     ) -> Result<(u64, HistoryEntry), CoreError> {
+        self.send_content(
+            now,
+            rng,
+            alias,
+            String::new(),
+            Some(attachment),
+            view_once,
+            force,
+        )
+    }
+
+    /// Queues a text or an attachment and builds its outgoing history entry.
+    #[allow(clippy::too_many_arguments)]
+    fn send_content(
+        &mut self,
+        now: u64,
+        rng: &mut impl CryptoRngCore,
+        alias: &str,
+        text: String,
+        attachment: Option<AttachmentRef>,
+        view_once: bool,
+        force: bool,
+    ) -> Result<(u64, HistoryEntry), CoreError> {
         let c = self.established(alias)?;
         if c.compromised.is_some() && !force {
             return Err(CoreError::Compromised);
         }
-        let id = self.queue(
-            now,
-            rng,
-            &c,
-            Body::Attachment {
-                attachment: attachment.clone(),
+        let body = match &attachment {
+            Some(a) => Body::Attachment {
+                attachment: a.clone(),
                 view_once,
             },
-        )?;
+            None => Body::Text {
+                text: text.clone(),
+                view_once,
+            },
+        };
+        let id = self.queue(now, rng, &c, body)?;
         Ok((
             c.id,
             HistoryEntry {
                 id,
                 direction: Direction::Out,
-                text: String::new(),
+                text,
                 sent_at: now,
                 expires_at: c.timer.map(|t| now.saturating_add(t)),
                 view_once,
                 flagged: false,
-                attachment: Some(Box::new(attachment)),
+                attachment: attachment.map(Box::new),
             },
         ))
     }
@@ -253,21 +253,24 @@ impl Engine {
             return rejected(&alias, "malformed message content");
         };
         let id = ferry_proto::b64::encode(&m.id);
-        match m.body {
-            Body::Text { text, view_once } => Ok(Event::Message {
+        let flagged = c.compromised.is_some();
+        let incoming =
+            |text: String, attachment: Option<AttachmentRef>, view_once: bool| Event::Message {
                 contact: c.id,
-                alias,
+                alias: alias.clone(),
                 entry: HistoryEntry {
-                    id,
+                    id: id.clone(),
                     direction: Direction::In,
                     text,
                     sent_at: m.sent_at,
                     expires_at: m.expire_after.map(|t| now.saturating_add(t)),
                     view_once,
-                    flagged: c.compromised.is_some(),
-                    attachment: None,
+                    flagged,
+                    attachment: attachment.map(Box::new),
                 },
-            }),
+            };
+        match m.body {
+            Body::Text { text, view_once } => Ok(incoming(text, None, view_once)),
             Body::Attachment {
                 attachment,
                 view_once,
@@ -280,20 +283,7 @@ impl Engine {
                 if attachment.relay != c.inbound.relay {
                     return rejected(&alias, "attachment on a foreign relay");
                 }
-                Ok(Event::Message {
-                    contact: c.id,
-                    alias,
-                    entry: HistoryEntry {
-                        id,
-                        direction: Direction::In,
-                        text: String::new(),
-                        sent_at: m.sent_at,
-                        expires_at: m.expire_after.map(|t| now.saturating_add(t)),
-                        view_once,
-                        flagged: c.compromised.is_some(),
-                        attachment: Some(Box::new(attachment)),
-                    },
-                })
+                Ok(incoming(String::new(), Some(attachment), view_once))
             }
             Body::Timer { secs } => {
                 self.state.contacts[idx].timer = secs;
