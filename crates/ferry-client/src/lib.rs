@@ -1,17 +1,22 @@
-//! Ferry's client driver: the async side that talks to relays.
+//! Ferry's client: a [`Session`] drives `ferry-core` and `ferry-vault` over
+//! the relays.
 //!
 //! [`relay::RelayClient`] is a typed client for the relay API (signed HTTP
-//! requests and the live WebSocket); [`Profile`] drives `ferry-core` and
-//! `ferry-vault` over it: one-round-trip sync of every mailbox, live watch,
-//! retries with backoff, and acks only after what arrived is committed to the
-//! vault. It reads the clock and the OS RNG on behalf of the sans-IO layers;
-//! it must never log payloads, keys, aliases or mailbox ids.
+//! requests and the live WebSocket); a [`Session`] is one unlocked profile
+//! with its engine in memory: one-round-trip sync of every mailbox, live
+//! watch, retries with backoff, acks only after what arrived is committed to
+//! the vault, and one typed stream of [`Event`]s for every front end. It
+//! reads the clock and the OS RNG on behalf of the sans-IO layers; it must
+//! never log payloads, keys, aliases or mailbox ids.
 
 pub mod live;
-pub mod profile;
 pub mod relay;
+pub mod session;
 pub mod transfer;
 
 pub use live::LiveConnection;
-pub use profile::{LockLimits, LockReason, Profile, ProfileError, Shown};
 pub use relay::{ClientError, RelayClient};
+pub use session::{
+    Event, EventStream, FileMeta, LockLimits, LockReason, SaveOutcome, Session, SessionError,
+    Status, WriteStats,
+};

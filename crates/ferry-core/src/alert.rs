@@ -8,8 +8,8 @@
 //! any message; only the two members hold the key, so neither the relay nor a
 //! stranger can forge one, and it is padded like any other payload.
 
+use crate::mls_store::Provider;
 use openmls::prelude::*;
-use openmls_rust_crypto::OpenMlsRustCrypto;
 use rand_core::CryptoRngCore;
 use serde::{Deserialize, Serialize};
 
@@ -21,10 +21,7 @@ use ferry_proto::{MailboxId, padding};
 
 const LABEL: &[u8] = b"ferry alert v1";
 
-pub(crate) fn export_key(
-    group: &MlsGroup,
-    provider: &OpenMlsRustCrypto,
-) -> Result<KeyBytes, CoreError> {
+pub(crate) fn export_key(group: &MlsGroup, provider: &Provider) -> Result<KeyBytes, CoreError> {
     let v = group
         .export_secret(provider.crypto(), "ferry alert key v1", &[], 32)
         .map_err(mls)?;
@@ -126,13 +123,13 @@ impl Engine {
 
     /// The dead-man switch interval (`None`: off).
     pub fn canary_interval(&self) -> Option<u64> {
-        self.state.canary_interval
+        self.state.settings().canary_interval
     }
 
     /// Sets the dead-man switch interval; returns the canaries to remove
     /// from relays when it is turned off.
     pub fn set_canary_interval(&mut self, secs: Option<u64>) -> Vec<(String, CanaryRef)> {
-        self.state.canary_interval = secs;
+        self.state.settings_mut().canary_interval = secs;
         if secs.is_some() {
             return Vec::new();
         }
@@ -151,11 +148,11 @@ impl Engine {
         now: u64,
         rng: &mut impl CryptoRngCore,
     ) -> Result<Vec<CanaryDeposit>, CoreError> {
-        let Some(interval) = self.state.canary_interval else {
+        let Some(interval) = self.state.settings().canary_interval else {
             return Ok(Vec::new());
         };
         let mut out = Vec::new();
-        for c in &mut self.state.contacts {
+        for c in self.state.contacts.iter_mut() {
             let (Some(addr), Some(key)) = (c.outbound.clone(), c.alert_key.clone()) else {
                 continue;
             };
@@ -218,7 +215,7 @@ impl Engine {
         idx: usize,
         body: &[u8],
     ) -> Result<Event, CoreError> {
-        let c = &mut self.state.contacts[idx];
+        let c = self.state.contacts.get_mut(idx);
         let alias = c.alias.clone();
         let Some(key) = c.alert_key.as_ref() else {
             return Ok(Event::Rejected {

@@ -176,7 +176,7 @@ impl Engine {
         )?;
         proof.salt = Some(salt);
         proof.sent = true;
-        self.state.contacts[idx].proof = proof;
+        self.state.contacts.get_mut(idx).proof = proof;
         Ok(())
     }
 
@@ -209,7 +209,7 @@ impl Engine {
             },
         )?;
         let idx = self.contact_index(alias)?;
-        self.state.contacts[idx].proof.asked = Some(nonce);
+        self.state.contacts.get_mut(idx).proof.asked = Some(nonce);
         Ok(())
     }
 
@@ -243,7 +243,7 @@ impl Engine {
         drop(key);
         self.queue(now, rng, &c, Body::Answer { nonce, sig })?;
         let idx = self.contact_index(alias)?;
-        self.state.contacts[idx].proof.asked_by_them = None;
+        self.state.contacts.get_mut(idx).proof.asked_by_them = None;
         Ok(())
     }
 
@@ -254,7 +254,7 @@ impl Engine {
         duress: &[u8],
         prev_sig: Option<&[u8]>,
     ) -> Event {
-        let c = &mut self.state.contacts[idx];
+        let c = self.state.contacts.get_mut(idx);
         let alias = c.alias.clone();
         if real.len() != 32 || duress.len() != 32 {
             return Event::Rejected {
@@ -284,7 +284,7 @@ impl Engine {
     }
 
     pub(crate) fn on_challenge(&mut self, idx: usize, nonce: Vec<u8>) -> Event {
-        let c = &mut self.state.contacts[idx];
+        let c = self.state.contacts.get_mut(idx);
         if nonce.len() != 32 {
             return Event::Rejected {
                 alias: c.alias.clone(),
@@ -298,7 +298,7 @@ impl Engine {
     }
 
     pub(crate) fn on_answer(&mut self, idx: usize, nonce: &[u8], sig: &[u8]) -> Event {
-        let c = &mut self.state.contacts[idx];
+        let c = self.state.contacts.get_mut(idx);
         let alias = c.alias.clone();
         if c.proof.asked.as_deref() != Some(nonce) {
             return Event::Rejected {

@@ -194,7 +194,8 @@ impl Engine {
         let mut c = self.established(alias)?;
         c.timer = secs;
         self.queue(now, rng, &c, Body::Timer { secs })?;
-        if let Some(x) = self.state.contacts.iter_mut().find(|x| x.id == c.id) {
+        if let Some(i) = self.state.contacts.position(|x| x.id == c.id) {
+            let x = self.state.contacts.get_mut(i);
             x.timer = secs;
         }
         Ok(())
@@ -286,7 +287,7 @@ impl Engine {
                 Ok(incoming(String::new(), Some(attachment), view_once))
             }
             Body::Timer { secs } => {
-                self.state.contacts[idx].timer = secs;
+                self.state.contacts.get_mut(idx).timer = secs;
                 Ok(Event::TimerChanged { alias, secs })
             }
             Body::Delete { target } => Ok(Event::Deleted {
@@ -310,41 +311,10 @@ mod tests {
     use rand_core::OsRng;
 
     use super::*;
-    use crate::InviteLink;
+    use crate::testing::LoopRelay;
 
-    fn deliver(from: &mut Engine, to: &mut Engine, seq: &mut u64, now: u64) -> Vec<Event> {
-        let mut out = Vec::new();
-        while let Some(a) = from.outbox().first().cloned() {
-            from.outbox_done();
-            if let Action::Send {
-                mailbox, payload, ..
-            } = a
-            {
-                *seq += 1;
-                out.push(
-                    to.receive(now, &mut OsRng, mailbox, *seq, &payload)
-                        .unwrap(),
-                );
-            }
-        }
-        out
-    }
-
-    fn pair() -> (Engine, Engine, u64) {
-        let mut a = Engine::new("http://a");
-        let mut b = Engine::new("http://b");
-        let link = a.create_invite(0, &mut OsRng, "b", 3600).unwrap();
-        b.accept_invite(
-            1,
-            &mut OsRng,
-            &InviteLink::parse(&link.to_link()).unwrap(),
-            "a",
-        )
-        .unwrap();
-        let mut seq = 0;
-        deliver(&mut b, &mut a, &mut seq, 2);
-        deliver(&mut a, &mut b, &mut seq, 2);
-        (a, b, seq)
+    fn pair() -> (Engine, Engine, LoopRelay) {
+        crate::testing::pair("b", "a")
     }
 
     #[test]
@@ -353,13 +323,13 @@ mod tests {
         assert_eq!(a.timer("b").unwrap(), Some(crate::DEFAULT_TIMER_SECS));
         let (_, out) = a.send_text(100, &mut OsRng, "b", "x", false).unwrap();
         assert_eq!(out.expires_at, Some(100 + 86_400));
-        let ev = deliver(&mut a, &mut b, &mut seq, 105);
+        let ev = seq.deliver(&mut a, &mut b, 105);
         assert!(
             matches!(&ev[..], [Event::Message { entry, .. }] if entry.expires_at == Some(105 + 86_400))
         );
 
         a.set_timer(200, &mut OsRng, "b", Some(60)).unwrap();
-        let ev = deliver(&mut a, &mut b, &mut seq, 201);
+        let ev = seq.deliver(&mut a, &mut b, 201);
         assert!(matches!(
             &ev[..],
             [Event::TimerChanged { secs: Some(60), .. }]
@@ -367,13 +337,13 @@ mod tests {
         assert_eq!(b.timer("a").unwrap(), Some(60));
         let (_, out) = b.send_text(300, &mut OsRng, "a", "y", true).unwrap();
         assert_eq!(out.expires_at, Some(360));
-        let ev = deliver(&mut b, &mut a, &mut seq, 302);
+        let ev = seq.deliver(&mut b, &mut a, 302);
         assert!(
             matches!(&ev[..], [Event::Message { entry, .. }] if entry.expires_at == Some(362) && entry.view_once)
         );
 
         b.set_timer(400, &mut OsRng, "a", None).unwrap();
-        deliver(&mut b, &mut a, &mut seq, 401);
+        seq.deliver(&mut b, &mut a, 401);
         assert_eq!(a.timer("b").unwrap(), None);
         let (_, out) = a.send_text(500, &mut OsRng, "b", "z", false).unwrap();
         assert_eq!(out.expires_at, None);
@@ -396,12 +366,12 @@ mod tests {
             kind: AttachmentKind::File,
             duration_ms: None,
         };
-        assert_eq!(r.relay, "http://b");
+        assert_eq!(r.relay, "http://relay-b");
         let (_, sent) = a
             .send_attachment(10, &mut OsRng, "b", r.clone(), true, false)
             .unwrap();
         assert!(sent.view_once && sent.text.is_empty());
-        let ev = deliver(&mut a, &mut b, &mut seq, 11);
+        let ev = seq.deliver(&mut a, &mut b, 11);
         assert!(
             matches!(&ev[..], [Event::Message { entry, .. }] if entry.attachment.as_deref() == Some(&r) && entry.view_once)
         );
@@ -409,13 +379,13 @@ mod tests {
         foreign.relay = "http://attacker.example".into();
         a.send_attachment(12, &mut OsRng, "b", foreign, false, false)
             .unwrap();
-        let ev = deliver(&mut a, &mut b, &mut seq, 13);
+        let ev = seq.deliver(&mut a, &mut b, 13);
         assert!(matches!(&ev[..], [Event::Rejected { .. }]));
         let mut bad = r;
         bad.digest = vec![1; 5];
         a.send_attachment(12, &mut OsRng, "b", bad, false, false)
             .unwrap();
-        let ev = deliver(&mut a, &mut b, &mut seq, 13);
+        let ev = seq.deliver(&mut a, &mut b, 13);
         assert!(matches!(&ev[..], [Event::Rejected { .. }]));
     }
 
@@ -423,9 +393,9 @@ mod tests {
     fn delete_for_both_reaches_the_contact() {
         let (mut a, mut b, mut seq) = pair();
         let (_, sent) = a.send_text(10, &mut OsRng, "b", "oops", false).unwrap();
-        deliver(&mut a, &mut b, &mut seq, 10);
+        seq.deliver(&mut a, &mut b, 10);
         a.delete_for_both(11, &mut OsRng, "b", &sent.id).unwrap();
-        let ev = deliver(&mut a, &mut b, &mut seq, 12);
+        let ev = seq.deliver(&mut a, &mut b, 12);
         assert!(matches!(&ev[..], [Event::Deleted { id, .. }] if *id == sent.id));
     }
 }

@@ -20,20 +20,17 @@ use ferry_proto::{MailboxId, padding};
 use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};
 use openmls::prelude::*;
 use openmls_basic_credential::SignatureKeyPair;
-use openmls_rust_crypto::OpenMlsRustCrypto;
 use rand_core::CryptoRngCore;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::envelope::{self, Address, Hello, WelcomeMsg};
 use crate::invite::{self, InviteError, InviteLink};
+use crate::mls_store::{Provider, TrackedStorage};
 use crate::secret::KeyBytes;
-
-/// MLS key-value pairs as persisted, values zeroized on drop.
-pub type MlsEntries = Vec<(Vec<u8>, Zeroizing<Vec<u8>>)>;
+use crate::state::{ActionId, Changes, ProfileState, Saved};
 
 const CIPHERSUITE: Ciphersuite = Ciphersuite::MLS_128_DHKEMX25519_CHACHA20POLY1305_SHA256_Ed25519;
-const STATE_VERSION: u32 = 1;
 
 /// Why an engine operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -204,7 +201,7 @@ pub const DEFAULT_TIMER_SECS: u64 = 24 * 3600;
 pub const DEFAULT_CANARY_SECS: u64 = 72 * 3600;
 
 #[allow(clippy::unnecessary_wraps)]
-fn default_canary() -> Option<u64> {
+pub(crate) fn default_canary() -> Option<u64> {
     Some(DEFAULT_CANARY_SECS)
 }
 
@@ -290,6 +287,10 @@ pub enum Direction {
     Out,
 }
 
+/// Format version of history records (records of the first releases are
+/// bare JSON and start with `{`).
+const HISTORY_RECORD_VERSION: u8 = 1;
+
 /// One message in a conversation's history (stored in the vault).
 #[derive(Clone, Serialize, Deserialize)]
 pub struct HistoryEntry {
@@ -324,14 +325,28 @@ impl std::fmt::Debug for HistoryEntry {
 }
 
 impl HistoryEntry {
-    /// Serialized form for the vault.
+    /// Serialized form for the vault: format version 1, then JSON.
     pub fn to_record(&self) -> Zeroizing<Vec<u8>> {
-        Zeroizing::new(serde_json::to_vec(self).unwrap_or_default())
+        let mut out = Zeroizing::new(vec![HISTORY_RECORD_VERSION]);
+        if serde_json::to_writer(&mut *out, self).is_err() {
+            out.truncate(1);
+        }
+        out
     }
 
-    /// Parses a vault record.
+    /// Parses a vault record (also the bare JSON of earlier releases).
     pub fn from_record(b: &[u8]) -> Result<Self, CoreError> {
-        serde_json::from_slice(b).map_err(|e| CoreError::State(e.to_string()))
+        let json = match b.split_first() {
+            Some((&HISTORY_RECORD_VERSION, json)) => json,
+            Some((b'{', _)) => b,
+            Some((v, _)) => {
+                return Err(CoreError::State(format!(
+                    "message record version {v} is not known (newer Ferry?)"
+                )));
+            }
+            None => return Err(CoreError::State("empty message record".into())),
+        };
+        serde_json::from_slice(json).map_err(|e| CoreError::State(e.to_string()))
     }
 }
 
@@ -442,27 +457,10 @@ pub struct InboundMailbox {
     pub cursor: u64,
 }
 
-#[derive(Serialize, Deserialize)]
-pub(crate) struct ProfileState {
-    version: u32,
-    relay: String,
-    /// Access token of the profile's relay, if it is a private one.
-    #[serde(default)]
-    relay_token: Option<String>,
-    /// Dead-man switch interval in seconds (`None`: off).
-    #[serde(default = "default_canary")]
-    pub(crate) canary_interval: Option<u64>,
-    next_contact: u64,
-    pub(crate) contacts: Vec<Contact>,
-    pub(crate) outbox: Vec<Action>,
-    /// Invite mailboxes this profile accepted (to refuse reuse).
-    accepted_invites: Vec<MailboxId>,
-}
-
 /// The client engine for one profile.
 pub struct Engine {
     pub(crate) state: ProfileState,
-    pub(crate) provider: OpenMlsRustCrypto,
+    pub(crate) provider: Provider,
 }
 
 impl std::fmt::Debug for Engine {
@@ -503,75 +501,68 @@ impl Engine {
     /// A new, empty profile whose own mailboxes live on `relay`.
     pub fn new(relay: &str) -> Self {
         Self {
-            state: ProfileState {
-                version: STATE_VERSION,
-                relay: relay.trim_end_matches('/').to_owned(),
-                relay_token: None,
-                canary_interval: default_canary(),
-                next_contact: 1,
-                contacts: Vec::new(),
-                outbox: Vec::new(),
-                accepted_invites: Vec::new(),
-            },
-            provider: OpenMlsRustCrypto::default(),
+            state: ProfileState::new(relay),
+            provider: Provider::default(),
         }
     }
 
-    /// Restores a profile from what [`Engine::export`] returned.
-    pub fn restore(state: &[u8], mls_state: MlsEntries) -> Result<Self, CoreError> {
-        let state: ProfileState =
-            serde_json::from_slice(state).map_err(|e| CoreError::State(e.to_string()))?;
-        if state.version != STATE_VERSION {
-            return Err(CoreError::State(format!(
-                "unknown state version {}",
-                state.version
-            )));
-        }
-        let provider = OpenMlsRustCrypto::default();
-        {
-            let mut values = provider
-                .storage()
-                .values
-                .write()
-                .map_err(|_| CoreError::State("lock".into()))?;
-            for (k, v) in mls_state {
-                values.insert(k, v.to_vec());
-            }
-        }
-        Ok(Self { state, provider })
+    /// Loads a profile from its saved records (any earlier layout too; an
+    /// old layout shows up as changes to write back).
+    pub fn load(saved: Saved) -> Result<Self, CoreError> {
+        let state = ProfileState::load(&saved)?;
+        let storage = TrackedStorage::from_entries(saved.mls);
+        Ok(Self {
+            state,
+            provider: Provider::with_storage(storage),
+        })
     }
 
-    /// The state to persist: the profile record and the MLS key-value pairs.
-    pub fn export(&self) -> Result<(Zeroizing<Vec<u8>>, MlsEntries), CoreError> {
-        let state = Zeroizing::new(
-            serde_json::to_vec(&self.state).map_err(|e| CoreError::State(e.to_string()))?,
-        );
-        let values = self
+    /// Every record, for a full save (a new profile, tests).
+    pub fn save(&self) -> Result<Saved, CoreError> {
+        let mut saved = self.state.save()?;
+        saved.mls = self
             .provider
             .storage()
-            .values
-            .read()
-            .map_err(|_| CoreError::State("lock".into()))?;
-        let mls = values
-            .iter()
-            .map(|(k, v)| (k.clone(), Zeroizing::new(v.clone())))
-            .collect();
-        Ok((state, mls))
+            .entries()
+            .map_err(|e| CoreError::State(e.to_string()))?;
+        Ok(saved)
+    }
+
+    /// Whether anything changed since the last [`Engine::take_changes`].
+    pub fn has_changes(&self) -> bool {
+        self.state.has_changes() || self.provider.storage().has_changes()
+    }
+
+    /// What changed since the last call, to write to the vault in one
+    /// transaction; the engine then considers it saved.
+    pub fn take_changes(&mut self) -> Result<Changes, CoreError> {
+        let mut changes = self.state.take_changes()?;
+        changes.mls = self
+            .provider
+            .storage()
+            .take_changes()
+            .map_err(|e| CoreError::State(e.to_string()))?;
+        Ok(changes)
+    }
+
+    /// How many MLS key-value pairs the engine holds.
+    pub fn mls_len(&self) -> usize {
+        self.provider.storage().len()
     }
 
     /// This profile's relay.
     pub fn relay(&self) -> &str {
-        &self.state.relay
+        &self.state.settings().relay
     }
 
     /// The access token for creating mailboxes on this profile's relay.
     pub fn relay_token(&self) -> Option<&str> {
-        self.state.relay_token.as_deref()
+        self.state.settings().relay_token.as_deref()
     }
 
     /// Sets the access token of a private relay.
     pub fn set_relay_token(&mut self, token: Option<String>) {
-        self.state.relay_token = token;
+        self.state.settings_mut().relay_token = token;
     }
 
     /// All contacts.
@@ -594,27 +585,40 @@ impl Engine {
     }
 
     /// Relay calls still to make, oldest first.
-    pub fn outbox(&self) -> &[Action] {
-        &self.state.outbox
+    pub fn outbox(&self) -> Vec<Action> {
+        self.state.outbox.iter().map(|(_, a)| a.clone()).collect()
+    }
+
+    /// The oldest relay call still to make.
+    pub fn outbox_first(&self) -> Option<(ActionId, Action)> {
+        self.state.outbox.first().map(|(id, a)| (id, a.clone()))
+    }
+
+    /// Every queued relay call with its id, oldest first.
+    pub fn outbox_ids(&self) -> Vec<(ActionId, &Action)> {
+        self.state.outbox.iter().collect()
+    }
+
+    /// The id of the newest queued call.
+    pub fn outbox_last(&self) -> Option<ActionId> {
+        self.state.outbox.iter().last().map(|(id, _)| id)
+    }
+
+    /// How many relay calls are queued.
+    pub fn outbox_len(&self) -> usize {
+        self.state.outbox.len()
     }
 
     /// Marks the oldest outbox action as done.
     pub fn outbox_done(&mut self) {
-        if !self.state.outbox.is_empty() {
-            self.state.outbox.remove(0);
+        if let Some((id, _)) = self.state.outbox.first() {
+            self.state.outbox.remove(id);
         }
     }
 
-    /// Marks `action` as done (whatever its position: another process may
-    /// have changed the outbox meanwhile); `false` if it was not there.
-    pub fn outbox_remove(&mut self, action: &Action) -> bool {
-        match self.state.outbox.iter().position(|a| a == action) {
-            Some(i) => {
-                self.state.outbox.remove(i);
-                true
-            }
-            None => false,
-        }
+    /// Marks the call `id` as done; `false` if it was not queued.
+    pub fn outbox_remove(&mut self, id: ActionId) -> bool {
+        self.state.outbox.remove(id)
     }
 
     /// Every mailbox this profile reads.
@@ -669,7 +673,7 @@ impl Engine {
         let sender = KeyBytes::random(rng);
         (
             Inbound {
-                relay: self.state.relay.clone(),
+                relay: self.state.settings().relay.clone(),
                 mailbox: MailboxId::random(rng),
                 recipient: KeyBytes::random(rng),
                 cursor: 0,
@@ -689,13 +693,13 @@ impl Engine {
         self.alias_free(alias)?;
         let secret = KeyBytes::random(rng);
         let invite_box = Inbound {
-            relay: self.state.relay.clone(),
+            relay: self.state.settings().relay.clone(),
             mailbox: MailboxId::random(rng),
             recipient: KeyBytes::random(rng),
             cursor: 0,
         };
         let link = InviteLink {
-            relay: self.state.relay.clone(),
+            relay: self.state.settings().relay.clone(),
             mailbox: invite_box.mailbox,
             secret: secret.clone(),
             expires_at: now.saturating_add(ttl_secs),
@@ -707,8 +711,7 @@ impl Engine {
             recipient: invite_box.recipient.clone(),
             sender_public: invite::sender_key(&secret).public(),
         });
-        let id = self.state.next_contact;
-        self.state.next_contact += 1;
+        let id = self.state.next_contact_id();
         self.state.contacts.push(Contact {
             id,
             alias: alias.to_owned(),
@@ -739,7 +742,12 @@ impl Engine {
         alias: &str,
     ) -> Result<(), CoreError> {
         link.check_fresh(now)?;
-        if self.state.accepted_invites.contains(&link.mailbox) {
+        if self
+            .state
+            .settings()
+            .accepted_invites
+            .contains(&link.mailbox)
+        {
             return Err(CoreError::InviteReused);
         }
         self.alias_free(alias)?;
@@ -785,9 +793,11 @@ impl Engine {
             sender: KeyBytes(*invite::sender_key(&link.secret).secret_bytes()),
             payload,
         });
-        self.state.accepted_invites.push(link.mailbox);
-        let id = self.state.next_contact;
-        self.state.next_contact += 1;
+        self.state
+            .settings_mut()
+            .accepted_invites
+            .push(link.mailbox);
+        let id = self.state.next_contact_id();
         self.state.contacts.push(Contact {
             id,
             alias: alias.to_owned(),
@@ -833,10 +843,11 @@ impl Engine {
         }) else {
             return Ok(Event::Duplicate);
         };
-        let inbound = if self.state.contacts[idx].inbound.mailbox == mailbox {
-            &mut self.state.contacts[idx].inbound
+        let contact = self.state.contacts.get_mut(idx);
+        let inbound = if contact.inbound.mailbox == mailbox {
+            &mut contact.inbound
         } else {
-            match self.state.contacts[idx].invite_inbound.as_mut() {
+            match contact.invite_inbound.as_mut() {
                 Some(i) => i,
                 None => return Ok(Event::Duplicate),
             }
@@ -952,7 +963,7 @@ impl Engine {
             mailbox: c.inbound.mailbox,
             recipient: c.inbound.recipient.clone(),
         });
-        let contact = &mut self.state.contacts[idx];
+        let contact = self.state.contacts.get_mut(idx);
         contact.invite_inbound = None;
         contact.inbound = inbound;
         contact.outbound = Some(reply);
@@ -997,7 +1008,7 @@ impl Engine {
             Err(_) => return rejected(&alias, "MLS welcome refused"),
         };
         let alert_key = crate::alert::export_key(&group, &self.provider)?;
-        let contact = &mut self.state.contacts[idx];
+        let contact = self.state.contacts.get_mut(idx);
         contact.alert_key = Some(alert_key);
         contact.outbound = Some(msg.reply_to);
         contact.invite_secret = None;
@@ -1021,42 +1032,10 @@ mod tests {
     use super::*;
     use rand_core::OsRng;
 
-    /// Delivers every queued Send of `from` to `to` (as a relay would), and
-    /// returns the events.
-    fn deliver(
-        from: &mut Engine,
-        to: &mut Engine,
-        seqs: &mut HashMap<MailboxId, u64>,
-    ) -> Vec<Event> {
-        let mut events = Vec::new();
-        while let Some(a) = from.outbox().first().cloned() {
-            from.outbox_done();
-            if let Action::Send {
-                mailbox, payload, ..
-            } = a
-            {
-                let seq = seqs.entry(mailbox).or_insert(0);
-                *seq += 1;
-                events.push(to.receive(10, &mut OsRng, mailbox, *seq, &payload).unwrap());
-            }
-        }
-        events
-    }
+    use crate::testing::LoopRelay;
 
-    use std::collections::HashMap;
-
-    fn pair() -> (Engine, Engine, HashMap<MailboxId, u64>) {
-        let mut a = Engine::new("http://relay-a");
-        let mut b = Engine::new("http://relay-b");
-        let mut seqs = HashMap::new();
-        let link = a.create_invite(0, &mut OsRng, "bob", 3600).unwrap();
-        let link = InviteLink::parse(&link.to_link()).unwrap();
-        b.accept_invite(1, &mut OsRng, &link, "alice").unwrap();
-        let ev = deliver(&mut b, &mut a, &mut seqs);
-        assert!(matches!(ev.as_slice(), [Event::Established { alias }] if alias == "bob"));
-        let ev = deliver(&mut a, &mut b, &mut seqs);
-        assert!(matches!(ev.as_slice(), [Event::Established { alias }] if alias == "alice"));
-        (a, b, seqs)
+    fn pair() -> (Engine, Engine, LoopRelay) {
+        crate::testing::pair("bob", "alice")
     }
 
     #[test]
@@ -1065,7 +1044,7 @@ mod tests {
         let (_, sent) = a
             .send_text(20, &mut OsRng, "bob", "hello bob", false)
             .unwrap();
-        let ev = deliver(&mut a, &mut b, &mut seqs);
+        let ev = seqs.deliver(&mut a, &mut b, 10);
         match ev.as_slice() {
             [Event::Message { alias, entry, .. }] => {
                 assert_eq!(alias, "alice");
@@ -1076,17 +1055,182 @@ mod tests {
             other => panic!("{other:?}"),
         }
         // Persist and restore both sides, then talk the other way.
-        let (s, m) = b.export().unwrap();
-        let mut b = Engine::restore(&s, m).unwrap();
-        let (s, m) = a.export().unwrap();
-        let mut a = Engine::restore(&s, m).unwrap();
+        let mut b = Engine::load(b.save().unwrap()).unwrap();
+        let mut a = Engine::load(a.save().unwrap()).unwrap();
         b.send_text(30, &mut OsRng, "alice", "hi alice", false)
             .unwrap();
-        let ev = deliver(&mut b, &mut a, &mut seqs);
+        let ev = seqs.deliver(&mut b, &mut a, 10);
         assert!(
             matches!(ev.as_slice(), [Event::Message { entry, .. }] if entry.text == "hi alice")
         );
         assert_eq!(a.contact("bob").unwrap().state, ContactState::Established);
+    }
+
+    /// A profile saved in full once, then kept up to date only by the
+    /// changes each operation reports.
+    struct Mirror {
+        settings: Vec<u8>,
+        contacts: std::collections::BTreeMap<u64, Vec<u8>>,
+        outbox: std::collections::BTreeMap<u64, Vec<u8>>,
+        mls: std::collections::BTreeMap<Vec<u8>, Vec<u8>>,
+    }
+
+    impl Mirror {
+        fn of(e: &mut Engine) -> Self {
+            e.take_changes().unwrap();
+            let saved = e.save().unwrap();
+            let mut m = Mirror {
+                settings: saved.settings.to_vec(),
+                contacts: Default::default(),
+                outbox: saved.outbox.iter().map(|(i, r)| (*i, r.to_vec())).collect(),
+                mls: saved
+                    .mls
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.to_vec()))
+                    .collect(),
+            };
+            for c in e.state.contacts.iter() {
+                m.contacts.insert(c.id, Vec::new());
+            }
+            // Contact records carry their id inside; pair them by order.
+            for (id, r) in m.contacts.clone().keys().zip(saved.contacts.iter()) {
+                m.contacts.insert(*id, r.to_vec());
+            }
+            m
+        }
+
+        fn apply(&mut self, c: &crate::Changes) {
+            if let Some(s) = &c.settings {
+                self.settings = s.to_vec();
+            }
+            for (id, r) in &c.contacts {
+                match r {
+                    Some(r) => self.contacts.insert(*id, r.to_vec()),
+                    None => self.contacts.remove(id),
+                };
+            }
+            for (id, r) in &c.outbox {
+                match r {
+                    Some(r) => self.outbox.insert(*id, r.to_vec()),
+                    None => self.outbox.remove(id),
+                };
+            }
+            for (k, v) in &c.mls {
+                match v {
+                    Some(v) => self.mls.insert(k.clone(), v.to_vec()),
+                    None => self.mls.remove(k),
+                };
+            }
+        }
+
+        fn to_saved(&self) -> Saved {
+            Saved {
+                settings: Zeroizing::new(self.settings.clone()),
+                contacts: self
+                    .contacts
+                    .values()
+                    .map(|r| Zeroizing::new(r.clone()))
+                    .collect(),
+                outbox: self
+                    .outbox
+                    .iter()
+                    .map(|(i, r)| (*i, Zeroizing::new(r.clone())))
+                    .collect(),
+                mls: self
+                    .mls
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Zeroizing::new(v.clone())))
+                    .collect(),
+            }
+        }
+    }
+
+    #[test]
+    fn changes_alone_keep_a_saved_profile_exactly_current() {
+        let (mut a, mut b, mut relay) = pair();
+        let mut ma = Mirror::of(&mut a);
+        let mut mb = Mirror::of(&mut b);
+        let step = |a: &mut Engine, b: &mut Engine, ma: &mut Mirror, mb: &mut Mirror| {
+            ma.apply(&a.take_changes().unwrap());
+            mb.apply(&b.take_changes().unwrap());
+            assert!(!a.has_changes() && !b.has_changes());
+        };
+        for i in 0..60u64 {
+            a.send_text(20 + i, &mut OsRng, "bob", &format!("a{i}"), false)
+                .unwrap();
+            step(&mut a, &mut b, &mut ma, &mut mb);
+            relay.deliver(&mut a, &mut b, 20 + i);
+            step(&mut a, &mut b, &mut ma, &mut mb);
+            if i % 7 == 0 {
+                b.send_text(20 + i, &mut OsRng, "alice", "b", false)
+                    .unwrap();
+                b.set_timer(20 + i, &mut OsRng, "alice", Some(60 + i))
+                    .unwrap();
+                step(&mut a, &mut b, &mut ma, &mut mb);
+                relay.deliver(&mut b, &mut a, 21 + i);
+                step(&mut a, &mut b, &mut ma, &mut mb);
+            }
+        }
+        a.create_invite(100, &mut OsRng, "carol", 10).unwrap();
+        a.remove_contact("carol");
+        step(&mut a, &mut b, &mut ma, &mut mb);
+        // What the changes built equals a full save, key for key...
+        for (e, m) in [(&a, &ma), (&b, &mb)] {
+            let full = Mirror {
+                settings: Vec::new(),
+                contacts: Default::default(),
+                outbox: Default::default(),
+                mls: e
+                    .save()
+                    .unwrap()
+                    .mls
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.to_vec()))
+                    .collect(),
+            };
+            assert_eq!(full.mls, m.mls, "MLS state differs from a full save");
+            let saved = e.save().unwrap();
+            assert_eq!(saved.settings.to_vec(), m.settings);
+            let mut want: Vec<Vec<u8>> = saved.contacts.iter().map(|r| r.to_vec()).collect();
+            let mut got: Vec<Vec<u8>> = m.contacts.values().cloned().collect();
+            want.sort();
+            got.sort();
+            assert_eq!(want, got);
+        }
+        // ...and an engine loaded from it goes on talking.
+        let mut a = Engine::load(ma.to_saved()).unwrap();
+        let mut b = Engine::load(mb.to_saved()).unwrap();
+        a.send_text(500, &mut OsRng, "bob", "after reload", false)
+            .unwrap();
+        let ev = relay.deliver(&mut a, &mut b, 500);
+        assert!(
+            matches!(ev.as_slice(), [Event::Message { entry, .. }] if entry.text == "after reload")
+        );
+    }
+
+    #[test]
+    fn a_send_writes_the_same_whatever_the_number_of_contacts() {
+        let written = |contacts: usize| {
+            let (mut a, mut b, mut relay) = pair();
+            for i in 0..contacts {
+                a.create_invite(3, &mut OsRng, &format!("pending {i}"), 3600)
+                    .unwrap();
+            }
+            relay.deliver(&mut a, &mut b, 3);
+            a.take_changes().unwrap();
+            a.send_text(4, &mut OsRng, "bob", "hello", false).unwrap();
+            let c = a.take_changes().unwrap();
+            assert!(c.contacts.len() <= 1, "at most the conversation's contact");
+            assert!(c.settings.is_none());
+            (c.bytes(), c.mls.len())
+        };
+        let (few, few_keys) = written(1);
+        let (many, many_keys) = written(200);
+        assert_eq!(few_keys, many_keys);
+        assert!(
+            many.abs_diff(few) < 64,
+            "a send wrote {few} bytes with 2 contacts, {many} with 201"
+        );
     }
 
     #[test]
@@ -1108,8 +1252,8 @@ mod tests {
         assert!(matches!(ev, Event::Rejected { .. }));
         // A replay of an already processed sequence number is a duplicate.
         a.send_text(42, &mut OsRng, "bob", "once", false).unwrap();
-        seqs.insert(mailbox, 101);
-        let ev = deliver(&mut a, &mut b, &mut seqs);
+        seqs.set_seq(mailbox, 101);
+        let ev = seqs.deliver(&mut a, &mut b, 10);
         assert!(matches!(ev.as_slice(), [Event::Message { .. }]));
         let ev = b.receive(42, &mut OsRng, mailbox, 1, &junk).unwrap();
         assert!(matches!(ev, Event::Duplicate));

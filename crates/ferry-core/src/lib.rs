@@ -23,12 +23,17 @@ mod conversation;
 mod engine;
 mod envelope;
 pub mod invite;
+pub mod mls_store;
 mod secret;
+mod state;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use conversation::MAX_TEXT;
 pub use engine::{
     Action, AlertReason, Compromise, ContactInfo, ContactState, CoreError, DEFAULT_CANARY_SECS,
-    DEFAULT_TIMER_SECS, Direction, Engine, Event, HistoryEntry, InboundMailbox, MlsEntries,
+    DEFAULT_TIMER_SECS, Direction, Engine, Event, HistoryEntry, InboundMailbox,
 };
 pub use invite::{InviteError, InviteLink};
 pub use secret::KeyBytes;
+pub use state::{ActionId, Changes, Record, Saved};

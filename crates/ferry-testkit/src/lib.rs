@@ -10,6 +10,21 @@ use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+/// Copies a directory tree (files and folders only).
+pub fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for e in std::fs::read_dir(from)? {
+        let e = e?;
+        let target = to.join(e.file_name());
+        if e.file_type()?.is_dir() {
+            copy_dir(&e.path(), &target)?;
+        } else {
+            std::fs::copy(e.path(), &target)?;
+        }
+    }
+    Ok(())
+}
+
 /// A relay running as a separate process.
 pub struct RelayProcess {
     bin: PathBuf,
@@ -31,6 +46,27 @@ impl RelayProcess {
             url: String::new(),
             dir,
         };
+        p.spawn()?;
+        Ok(p)
+    }
+
+    /// Starts a relay on a fixed `listen` address over a copy of the data
+    /// directory `seed` (e.g. one made by an earlier release).
+    pub fn start_from(
+        bin: &Path,
+        listen: &str,
+        seed: &Path,
+        extra: &[&str],
+    ) -> std::io::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let mut p = Self {
+            bin: bin.to_owned(),
+            args: extra.iter().map(|s| (*s).to_owned()).collect(),
+            child: None,
+            url: format!("http://{listen}"),
+            dir,
+        };
+        copy_dir(seed, &p.data_dir())?;
         p.spawn()?;
         Ok(p)
     }

@@ -23,6 +23,7 @@
 //! destroyed with the message (see [`slab`]).
 
 mod counter;
+mod lock;
 mod slab;
 
 use std::path::{Path, PathBuf};
@@ -35,6 +36,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use secrecy::{ExposeSecret as _, SecretString};
 use zeroize::Zeroizing;
 
+use crate::lock::DirLock;
+pub use crate::lock::LOCK_WAIT;
 use crate::slab::Slab;
 
 const SALT_LEN: usize = 16;
@@ -42,7 +45,8 @@ const KEY_LEN: usize = 32;
 /// Argon2id memory in KiB (64 MiB).
 pub const ARGON2_MEMORY_KIB: u32 = 64 * 1024;
 const ARGON2_PASSES: u32 = 3;
-const SCHEMA_VERSION: i64 = 1;
+/// The schema this release writes; older files are migrated forward.
+const SCHEMA_VERSION: i64 = 2;
 /// Bytes overwritten at the head of the other slot at every unlock.
 const HEAD: u64 = 64 * 1024;
 const DURESS_BLOB: &str = "duress";
@@ -63,6 +67,61 @@ CREATE TABLE slab_free (idx INTEGER PRIMARY KEY);
 CREATE TABLE mls (k BLOB PRIMARY KEY, v BLOB NOT NULL);
 CREATE TABLE pad (b BLOB);
 ";
+
+/// Schema migrations: entry `i` takes a file from version `i + 1` to
+/// `i + 2`. They run forward, all in one transaction, when a slot opens.
+const MIGRATIONS: &[&str] = &[
+    // 1 -> 2: the engine's state as one record per contact and per queued
+    // relay call (written by the first session after the upgrade).
+    "CREATE TABLE contacts (id INTEGER PRIMARY KEY, record BLOB NOT NULL);
+     CREATE TABLE outbox (id INTEGER PRIMARY KEY, record BLOB NOT NULL);",
+];
+
+/// A table of numbered records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Table {
+    /// One record per contact.
+    Contacts,
+    /// One record per queued relay call.
+    Outbox,
+}
+
+impl Table {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Contacts => "contacts",
+            Self::Outbox => "outbox",
+        }
+    }
+}
+
+/// Runs the migrations from `from` to [`SCHEMA_VERSION`] in one transaction.
+fn migrate(conn: &Connection, from: i64) -> Result<(), VaultError> {
+    let steps = usize::try_from(from - 1)
+        .ok()
+        .and_then(|start| MIGRATIONS.get(start..))
+        .ok_or_else(|| VaultError::Corrupt(format!("unknown format version {from}")))?;
+    let mut sql = String::from("BEGIN IMMEDIATE;");
+    for step in steps {
+        sql.push_str(step);
+    }
+    sql.push_str(&format!("PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"));
+    if let Err(e) = conn.execute_batch(&sql) {
+        let _ = conn.execute_batch("ROLLBACK");
+        return Err(db(e));
+    }
+    Ok(())
+}
+
+/// The schema of a new file: version 1 plus every migration.
+fn full_schema() -> String {
+    let mut sql = String::from(SCHEMA);
+    for step in MIGRATIONS {
+        sql.push_str(step);
+    }
+    sql
+}
 
 /// Why a vault operation failed. Messages never contain secrets or records.
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +148,9 @@ pub enum VaultError {
     /// Database error.
     #[error("database: {0}")]
     Db(String),
+    /// Another Ferry process has this profile open.
+    #[error("this profile is open in another Ferry process; close it and try again")]
+    InUse,
 }
 
 fn db(e: rusqlite::Error) -> VaultError {
@@ -137,6 +199,8 @@ pub struct Vault {
     /// Opened through the real profile (`open_decoy`): the other slot is the
     /// live real profile, so this handle never resizes it.
     via_real: bool,
+    /// Held for as long as any handle on this profile lives.
+    _lock: std::sync::Arc<DirLock>,
 }
 
 impl std::fmt::Debug for Vault {
@@ -229,12 +293,20 @@ fn try_open(
         Ok(n) => n,
         Err(_) => return Ok(None),
     };
-    if version != SCHEMA_VERSION || tables == 0 {
+    if version > SCHEMA_VERSION {
+        return Err(VaultError::Corrupt(format!(
+            "format version {version} is newer than this Ferry understands; update Ferry"
+        )));
+    }
+    if version < 1 || tables == 0 {
         return Err(VaultError::Corrupt(format!(
             "unknown format version {version}"
         )));
     }
     configure(&conn)?;
+    if version < SCHEMA_VERSION {
+        migrate(&conn, version)?;
+    }
     Ok(Some(conn))
 }
 
@@ -301,6 +373,7 @@ impl Vault {
         dir: &Path,
         slot: u8,
         pass: &SecretString,
+        lock: std::sync::Arc<DirLock>,
         rng: &mut impl CryptoRngCore,
     ) -> Result<(Self, SlotKey, [u8; SALT_LEN]), VaultError> {
         for p in [db_path(dir, slot), journal_path(dir, slot)] {
@@ -313,7 +386,8 @@ impl Vault {
         apply_key(&conn, &key, &salt)?;
         configure(&conn)?;
         conn.execute_batch(&format!(
-            "BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+            "BEGIN; {} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;",
+            full_schema()
         ))
         .map_err(db)?;
         let slab = Slab::create(&slab_path(dir, slot), slab::CHUNK, rng)?;
@@ -324,6 +398,7 @@ impl Vault {
                 slot,
                 slab,
                 via_real: false,
+                _lock: lock,
             },
             key,
             salt,
@@ -348,9 +423,13 @@ impl Vault {
             use std::os::unix::fs::PermissionsExt as _;
             std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
         }
+        let lock = std::sync::Arc::new(DirLock::acquire(dir)?);
+        if Self::exists(dir) {
+            return Err(VaultError::AlreadyExists);
+        }
         counter::write(dir, counter::Counter::default(), rng)?;
         let slot = u8::from(rng.next_u32() & 1 == 1);
-        let (vault, _, _) = Self::new_in_slot(dir, slot, pass, rng)?;
+        let (vault, _, _) = Self::new_in_slot(dir, slot, pass, lock, rng)?;
         make_filler(
             dir,
             1 - slot,
@@ -369,6 +448,10 @@ impl Vault {
         pass: &SecretString,
         rng: &mut impl CryptoRngCore,
     ) -> Result<Self, VaultError> {
+        if !Self::exists(dir) {
+            return Err(VaultError::NotFound);
+        }
+        let lock = std::sync::Arc::new(DirLock::acquire(dir)?);
         let salts = [read_salt(&db_path(dir, 0))?, read_salt(&db_path(dir, 1))?];
         // Both derivations always run: the time does not depend on the slot.
         let keys = [derive_key(pass, &salts[0])?, derive_key(pass, &salts[1])?];
@@ -404,6 +487,7 @@ impl Vault {
             slot,
             slab,
             via_real: false,
+            _lock: lock,
         };
         if vault.blob(DURESS_BLOB)?.is_some() {
             // The real profile with a decoy: the decoy is left alone; the
@@ -456,7 +540,8 @@ impl Vault {
             return Err(VaultError::EmptyPassphrase);
         }
         let other = 1 - self.slot;
-        let (decoy, key, salt) = Self::new_in_slot(&self.dir, other, duress, rng)?;
+        let (decoy, key, salt) =
+            Self::new_in_slot(&self.dir, other, duress, self._lock.clone(), rng)?;
         let cfg = DuressConfig {
             slot: other,
             key: *key,
@@ -484,6 +569,7 @@ impl Vault {
             slot: cfg.slot,
             slab: Slab::open(&slab_path(&self.dir, cfg.slot))?,
             via_real: true,
+            _lock: self._lock.clone(),
         }))
     }
 
@@ -604,6 +690,23 @@ impl Vault {
         read_mls_state(&self.conn)
     }
 
+    /// Every record of a table, by id.
+    pub fn records(&self, table: Table) -> Result<Records, VaultError> {
+        read_records(&self.conn, table)
+    }
+
+    /// Whether any message expires at or before `now` (a read: checking
+    /// often costs no write).
+    pub fn expires_by(&self, now: u64) -> Result<bool, VaultError> {
+        self.conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM messages WHERE expires_at IS NOT NULL AND expires_at <= ?1)",
+                [i64::try_from(now).unwrap_or(i64::MAX)],
+                |r| r.get(0),
+            )
+            .map_err(db)
+    }
+
     /// Runs `f` in one write transaction, taken before anything is read so
     /// that two processes on one profile never interleave a read-modify-write:
     /// everything or nothing reaches the disk. New message keys are synced
@@ -633,6 +736,27 @@ fn read_blob(conn: &Connection, name: &str) -> Result<Option<Zeroizing<Vec<u8>>>
     .optional()
     .map(|o| o.map(Zeroizing::new))
     .map_err(db)
+}
+
+/// Numbered records, values wiped on drop.
+pub type Records = Vec<(u64, Zeroizing<Vec<u8>>)>;
+
+fn read_records(conn: &Connection, table: Table) -> Result<Records, VaultError> {
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT id, record FROM {} ORDER BY id",
+            table.name()
+        ))
+        .map_err(db)?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
+                Zeroizing::new(r.get::<_, Vec<u8>>(1)?),
+            ))
+        })
+        .map_err(db)?;
+    rows.map(|r| r.map_err(db)).collect()
 }
 
 fn read_mls_state(conn: &Connection) -> Result<MlsEntries, VaultError> {
@@ -900,6 +1024,61 @@ impl Tx<'_> {
                 [now],
             )
             .map_err(db)
+    }
+
+    /// Every record of a table, by id.
+    pub fn records(&self, table: Table) -> Result<Records, VaultError> {
+        read_records(self.tx, table)
+    }
+
+    /// Writes record `id` of `table` (`None`: deletes it).
+    pub fn put_record(
+        &self,
+        table: Table,
+        id: u64,
+        record: Option<&[u8]>,
+    ) -> Result<(), VaultError> {
+        let id = i64::try_from(id).map_err(|_| VaultError::Db("record id out of range".into()))?;
+        match record {
+            Some(r) => self
+                .tx
+                .prepare_cached(&format!(
+                    "INSERT INTO {} (id, record) VALUES (?1, ?2) ON CONFLICT(id) DO UPDATE SET record = excluded.record",
+                    table.name()
+                ))
+                .and_then(|mut s| s.execute(params![id, r])),
+            None => self
+                .tx
+                .prepare_cached(&format!("DELETE FROM {} WHERE id = ?1", table.name()))
+                .and_then(|mut s| s.execute([id])),
+        }
+        .map(|_| ())
+        .map_err(db)
+    }
+
+    /// Writes the MLS pairs that changed (`None`: deleted), and only those.
+    pub fn update_mls<'e>(
+        &self,
+        changes: impl IntoIterator<Item = (&'e [u8], Option<&'e [u8]>)>,
+    ) -> Result<(), VaultError> {
+        let mut put = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO mls (k, v) VALUES (?1, ?2) ON CONFLICT(k) DO UPDATE SET v = excluded.v",
+            )
+            .map_err(db)?;
+        let mut del = self
+            .tx
+            .prepare_cached("DELETE FROM mls WHERE k = ?1")
+            .map_err(db)?;
+        for (k, v) in changes {
+            match v {
+                Some(v) => put.execute(params![k, v]),
+                None => del.execute([k]),
+            }
+            .map_err(db)?;
+        }
+        Ok(())
     }
 
     /// Replaces the MLS state with exactly `entries`.

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ferry_client::profile::FileMeta;
+use ferry_client::FileMeta;
 use ferry_client::transfer::{Progress, Source};
 use ferry_core::attachment::AttachmentKind;
 use zeroize::Zeroizing;

@@ -1,6 +1,6 @@
 //! What the CLI prints: human lines, or one JSON object per line.
 
-use ferry_client::Shown;
+use ferry_client::Event;
 use ferry_core::{Direction, HistoryEntry};
 use serde_json::json;
 
@@ -174,10 +174,12 @@ impl Output {
         }
     }
 
-    pub(crate) fn shown(self, s: &Shown) {
-        match s {
-            Shown::Message { contact, entry } => self.message(contact, entry),
-            Shown::Established { contact } => {
+    /// Prints what a session reports while receiving. Outgoing statuses,
+    /// expiry counts, transfers and locks are printed by the commands.
+    pub(crate) fn event(self, ev: &Event) {
+        match ev {
+            Event::Received { contact, entry } => self.message(contact, entry),
+            Event::Established { contact } => {
                 if self.json {
                     println!("{}", json!({"type": "established", "contact": contact}));
                 } else {
@@ -187,8 +189,8 @@ impl Output {
                     );
                 }
             }
-            Shown::Timer { contact, secs } => self.timer(contact, *secs),
-            Shown::Challenged { contact } => {
+            Event::Timer { contact, secs } => self.timer(contact, *secs),
+            Event::Challenged { contact } => {
                 if self.json {
                     println!("{}", json!({"type": "challenge", "contact": contact}));
                 } else {
@@ -199,7 +201,7 @@ impl Output {
                     );
                 }
             }
-            Shown::Proof { contact, result } => {
+            Event::Proof { contact, result } => {
                 if self.json {
                     println!(
                         "{}",
@@ -221,7 +223,7 @@ impl Output {
                     }
                 }
             }
-            Shown::Verifiers { contact } => {
+            Event::Verifiers { contact } => {
                 if self.json {
                     println!("{}", json!({"type": "verifiers", "contact": contact}));
                 } else {
@@ -232,7 +234,7 @@ impl Output {
                     );
                 }
             }
-            Shown::Compromised { contact, reason } => {
+            Event::Compromised { contact, reason } => {
                 if self.json {
                     println!(
                         "{}",
@@ -246,8 +248,8 @@ impl Output {
                     );
                 }
             }
-            Shown::Deleted { contact, id } => self.deleted(contact, id),
-            Shown::Rejected { contact, reason } => {
+            Event::Deleted { contact, id } => self.deleted(contact, id),
+            Event::Rejected { contact, reason } => {
                 if self.json {
                     println!(
                         "{}",
@@ -259,6 +261,7 @@ impl Output {
                     );
                 }
             }
+            _ => {}
         }
     }
 

@@ -4,7 +4,7 @@ use std::io::IsTerminal as _;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use ferry_client::{Profile, ProfileError};
+use ferry_client::{Session, SessionError};
 use secrecy::SecretString;
 
 use crate::output::Output;
@@ -78,16 +78,16 @@ pub(crate) struct Failure {
     pub(crate) message: String,
 }
 
-impl From<ProfileError> for Failure {
-    fn from(e: ProfileError) -> Self {
+impl From<SessionError> for Failure {
+    fn from(e: SessionError) -> Self {
         let message = match &e {
-            ProfileError::Vault(ferry_vault::VaultError::WrongPassphrase) => {
+            SessionError::Vault(ferry_vault::VaultError::WrongPassphrase) => {
                 "wrong passphrase; nothing was changed".to_owned()
             }
-            ProfileError::Vault(ferry_vault::VaultError::NotFound) => {
+            SessionError::Vault(ferry_vault::VaultError::NotFound) => {
                 "no profile here; run `ferry init --relay URL` first".to_owned()
             }
-            ProfileError::Relay(_) => {
+            SessionError::Relay(_) => {
                 format!("{e}; check the relay address and your connection, then retry")
             }
             _ => e.to_string(),
@@ -227,7 +227,7 @@ async fn execute(ctx: &Context, cmd: Cmd) -> Result<(), Failure> {
     let home = home(ctx)?;
     if let Cmd::Init { relay, token } = &cmd {
         let pass = passphrase(ctx, true)?;
-        Profile::init(&home, &pass, relay, token.clone())?;
+        Session::init(&home, &pass, relay, token.clone())?;
         if out.json {
             println!(
                 "{}",
@@ -249,9 +249,9 @@ async fn execute(ctx: &Context, cmd: Cmd) -> Result<(), Failure> {
 }
 
 /// Unlocks the profile (or, with `--decoy`, the decoy through it).
-async fn open(ctx: &Context, home: &std::path::Path) -> Result<Profile, Failure> {
+async fn open(ctx: &Context, home: &std::path::Path) -> Result<Session, Failure> {
     let pass = passphrase(ctx, false)?;
-    let mut real = Profile::unlock(home, &pass)?;
+    let mut real = Session::unlock(home, &pass)?;
     drop(pass);
     // Silent: after a duress unlock this warns the destroyed profile's
     // contacts; after a real one it renews the dead-man switches. It never
@@ -269,7 +269,7 @@ async fn open(ctx: &Context, home: &std::path::Path) -> Result<Profile, Failure>
 async fn watch(
     ctx: &Context,
     home: &std::path::Path,
-    mut profile: Profile,
+    mut profile: Session,
     limits: ferry_client::LockLimits,
 ) -> Result<(), Failure> {
     let out = ctx.out;
@@ -277,13 +277,14 @@ async fn watch(
         let stop = async {
             let _ = tokio::signal::ctrl_c().await;
         };
-        let reason = profile.watch(|s| out.shown(s), stop, limits).await?;
-        let _ = profile.finish();
+        profile.set_listener(Some(Box::new(move |ev| out.event(ev))));
+        let reason = profile.watch(stop, limits).await?;
         let Some(reason) = reason else {
+            let _ = profile.finish();
             return Ok(());
         };
         // Locked: close the vault and forget every key before anything else.
-        drop(profile);
+        let _ = profile.lock(reason);
         if out.json {
             println!(
                 "{}",
@@ -307,7 +308,7 @@ async fn watch(
     }
 }
 
-async fn command(ctx: &Context, profile: &mut Profile, cmd: Cmd) -> Result<(), Failure> {
+async fn command(ctx: &Context, profile: &mut Session, cmd: Cmd) -> Result<(), Failure> {
     let out = ctx.out;
     match cmd {
         Cmd::Init { .. } => {}
@@ -350,7 +351,7 @@ async fn command(ctx: &Context, profile: &mut Profile, cmd: Cmd) -> Result<(), F
             };
             let relay = match relay {
                 Some(r) => r,
-                None => profile.relay_url()?,
+                None => profile.relay_url().to_owned(),
             };
             profile.set_duress(&duress, &relay)?;
             if out.json {
@@ -488,12 +489,13 @@ async fn command(ctx: &Context, profile: &mut Profile, cmd: Cmd) -> Result<(), F
         }
         Cmd::Sync => {
             // Every sync starts by naming the contacts reported compromised.
-            for c in profile.contacts()? {
+            for c in profile.contacts() {
                 if let Some(k) = c.compromised {
                     out.compromised_banner(&c.alias, k);
                 }
             }
-            profile.sync(|s| out.shown(s)).await?;
+            profile.set_listener(Some(Box::new(move |ev| out.event(ev))));
+            profile.sync().await?;
         }
         Cmd::Watch(_) => {}
         Cmd::WipeAfter(n) => {
@@ -510,7 +512,7 @@ async fn command(ctx: &Context, profile: &mut Profile, cmd: Cmd) -> Result<(), F
             }
         }
         Cmd::Contacts => {
-            for c in profile.contacts()? {
+            for c in profile.contacts() {
                 out.contact(&c.alias, c.state.as_str(), c.compromised);
             }
         }

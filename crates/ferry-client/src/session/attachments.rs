@@ -23,7 +23,7 @@ use rand_core::OsRng;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use super::{Change, Profile, ProfileError, now};
+use super::{Change, Session, SessionError, now};
 use crate::transfer::{
     self, BlobClient, Progress, RetryPolicy, Source, TransferError, TransferStats,
 };
@@ -169,28 +169,28 @@ fn max_file_for(max_blob: u64) -> u64 {
     lo
 }
 
-impl Profile {
+impl Session {
     /// Reads, changes and writes the pending uploads in one transaction.
     fn edit_pending<T>(
         &mut self,
         f: impl FnOnce(&mut Vec<PendingUpload>) -> T,
-    ) -> Result<T, ProfileError> {
+    ) -> Result<T, SessionError> {
         let mut out = None;
         self.vault.transaction(|tx| {
             let mut list = read_pending(tx)?;
             out = Some(f(&mut list));
             write_pending(tx, &list)
         })?;
-        out.ok_or_else(|| ProfileError::Vault(VaultError::Db("no result".into())))
+        out.ok_or_else(|| SessionError::Vault(VaultError::Db("no result".into())))
     }
 
-    fn blob_client(&self, relay: &str) -> Result<BlobClient, ProfileError> {
-        let engine = self.read_engine()?;
+    fn blob_client(&self, relay: &str) -> Result<BlobClient, SessionError> {
+        let engine = self.engine();
         let token = (engine.relay() == relay)
             .then(|| engine.relay_token().map(str::to_owned))
             .flatten();
         Ok(BlobClient::new(relay)
-            .map_err(|_| ProfileError::BadRelayUrl)?
+            .map_err(|_| SessionError::BadRelayUrl)?
             .with_access_token(token))
     }
 
@@ -205,9 +205,9 @@ impl Profile {
         view_once: bool,
         force: bool,
         progress: &mut (dyn FnMut(Progress) + Send),
-    ) -> Result<(HistoryEntry, TransferStats), ProfileError> {
+    ) -> Result<(HistoryEntry, TransferStats), SessionError> {
         let (relay, mailbox, sender, compromised) = {
-            let engine = self.read_engine()?;
+            let engine = self.engine();
             let (relay, mailbox, sender) = engine.attachment_upload(alias)?;
             let compromised = engine
                 .contact(alias)
@@ -268,7 +268,7 @@ impl Profile {
         &mut self,
         blob: MailboxId,
         progress: &mut (dyn FnMut(Progress) + Send),
-    ) -> Result<(HistoryEntry, TransferStats), ProfileError> {
+    ) -> Result<(HistoryEntry, TransferStats), SessionError> {
         let found = self.edit_pending(|list| {
             list.iter().find(|p| p.attachment.blob == blob).map(|p| {
                 (
@@ -281,7 +281,7 @@ impl Profile {
             })
         })?;
         let (attachment, source, alias, view_once, force) = found
-            .ok_or_else(|| ProfileError::Core(CoreError::State("no pending upload".into())))?;
+            .ok_or_else(|| SessionError::Core(CoreError::State("no pending upload".into())))?;
         let client = self.blob_client(&attachment.relay)?;
         let result = transfer::upload(
             &client,
@@ -311,6 +311,7 @@ impl Profile {
         };
         let mut attachment = attachment;
         attachment.digest = digest.to_vec();
+        let before = self.engine().outbox_last();
         let entry = self.update(|e| {
             let (contact, entry) =
                 e.send_attachment(now(), &mut OsRng, &alias, attachment, view_once, force)?;
@@ -322,9 +323,12 @@ impl Profile {
             }
             Ok((entry, changes))
         })?;
-        if let Some(e) = self.flush_outbox().await?.into_iter().next() {
-            return Err(e.into());
-        }
+        self.emit(super::Event::Sent {
+            contact: alias.clone(),
+            entry: entry.clone(),
+        });
+        self.track_sent(before, &alias, &entry.id);
+        self.flush_or_fail().await?;
         Ok((entry, stats))
     }
 
@@ -334,7 +338,7 @@ impl Profile {
     pub async fn resume_uploads(
         &mut self,
         progress: &mut (dyn FnMut(Progress) + Send),
-    ) -> Result<usize, ProfileError> {
+    ) -> Result<usize, SessionError> {
         let me = std::process::id();
         let mut tried: Vec<MailboxId> = Vec::new();
         let mut done = 0;
@@ -357,7 +361,7 @@ impl Profile {
             tried.push(blob);
             match self.finish_upload(blob, progress).await {
                 Ok(_) => done += 1,
-                Err(ProfileError::Core(_)) => {
+                Err(SessionError::Core(_)) => {
                     // The contact is gone: drop the upload and its blob.
                     let gone = self.edit_pending(|list| {
                         let at = list.iter().position(|p| p.attachment.blob == blob)?;
@@ -382,13 +386,13 @@ impl Profile {
         id: &str,
         dest: &Path,
         progress: &mut (dyn FnMut(Progress) + Send),
-    ) -> Result<SaveOutcome, ProfileError> {
+    ) -> Result<SaveOutcome, SessionError> {
         let entry = self
             .history(alias)?
             .into_iter()
             .find(|e| e.id == id)
-            .ok_or(ProfileError::NoAttachment)?;
-        let a = entry.attachment.clone().ok_or(ProfileError::NoAttachment)?;
+            .ok_or(SessionError::NoAttachment)?;
+        let a = entry.attachment.clone().ok_or(SessionError::NoAttachment)?;
         let path = if dest.is_dir() {
             dest.join(a.safe_name())
         } else {
@@ -397,11 +401,7 @@ impl Profile {
         let stats = transfer::download(&a, &path, RetryPolicy::default(), progress).await?;
         let mut destroyed = false;
         if entry.view_once {
-            let contact = self
-                .read_engine()?
-                .contact(alias)
-                .map(|c| c.id)
-                .unwrap_or_default();
+            let contact = self.contact_id(alias)?;
             self.destroy_viewed(&[(contact, entry.id.clone())])?;
             delete_blob(&a).await;
             destroyed = true;

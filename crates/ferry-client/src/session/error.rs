@@ -1,0 +1,74 @@
+//! Why a session operation failed.
+
+use ferry_core::CoreError;
+use ferry_vault::VaultError;
+
+use crate::relay::ClientError;
+use crate::transfer::TransferError;
+
+/// Why a session operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionError {
+    /// The vault failed (wrong passphrase, no profile, ...).
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+    /// The engine refused.
+    #[error(transparent)]
+    Core(#[from] CoreError),
+    /// The relay could not be reached or refused.
+    #[error(transparent)]
+    Relay(#[from] ClientError),
+    /// The inviter's relay refused the invite.
+    #[error("the invite was already used, withdrawn, or is not valid (the relay refused it)")]
+    InviteRefused,
+    /// The relay URL is not usable.
+    #[error("the relay URL must start with http:// or https://")]
+    BadRelayUrl,
+    /// An attachment transfer failed.
+    #[error(transparent)]
+    Transfer(#[from] TransferError),
+    /// The message has no attachment (or does not exist).
+    #[error("no attachment with that message id in this conversation")]
+    NoAttachment,
+}
+
+impl SessionError {
+    /// A stable code for `--json` errors.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Vault(VaultError::WrongPassphrase) => "wrong_passphrase",
+            Self::Vault(VaultError::NotFound) => "no_profile",
+            Self::Vault(VaultError::AlreadyExists) => "profile_exists",
+            Self::Vault(VaultError::InUse) => "profile_in_use",
+            Self::Vault(_) => "vault",
+            Self::Core(CoreError::AliasTaken) => "alias_taken",
+            Self::Core(CoreError::UnknownContact) => "unknown_contact",
+            Self::Core(CoreError::NotEstablished) => "not_established",
+            Self::Core(CoreError::Invite(ferry_core::InviteError::Expired)) => "invite_expired",
+            Self::Core(CoreError::Invite(_)) => "invite_invalid",
+            Self::Core(CoreError::Compromised) => "contact_compromised",
+            Self::Core(CoreError::NoChallenge) => "no_challenge",
+            Self::Core(CoreError::PhraseNeeded) => "phrase_needed",
+            Self::Core(CoreError::InviteReused) | Self::InviteRefused => "invite_used",
+            Self::Core(_) => "core",
+            Self::Relay(_) => "relay",
+            Self::BadRelayUrl => "bad_relay_url",
+            Self::NoAttachment => "no_attachment",
+            Self::Transfer(t) => match t {
+                TransferError::Relay(_) => "relay",
+                TransferError::Gone => "attachment_gone",
+                TransferError::TooLarge { .. } => "file_too_large",
+                TransferError::FileChanged => "file_changed",
+                TransferError::Attachment(ferry_core::attachment::AttachmentError::TooLarge) => {
+                    "file_too_large"
+                }
+                TransferError::Attachment(_) => "attachment_tampered",
+                TransferError::Exists => "destination_exists",
+                TransferError::Io(_) => "io",
+                TransferError::Interrupted { .. } => "transfer_interrupted",
+                TransferError::RelayFull => "relay_full",
+            },
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! What a session tells whoever shows it: one typed stream.
+//!
+//! Every front end consumes the same events: the CLI registers a listener
+//! that prints them as they happen (so a message is on screen before its
+//! ack leaves), the app subscribes to an async stream. `Debug` shows only
+//! the kind: events carry aliases and plaintext.
+
+use ferry_core::challenge::ProofResult;
+use ferry_core::{AlertReason, HistoryEntry};
+use tokio::sync::mpsc;
+
+use crate::transfer::Progress;
+
+/// Where an outgoing message stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Status {
+    /// Committed here; not yet taken by the relay.
+    Queued,
+    /// The relay stored it durably.
+    OnRelay,
+    /// The relay refused it for good; it will not be sent.
+    Failed,
+}
+
+impl Status {
+    /// Text form for users and `--json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::OnRelay => "on_relay",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// Why a session locked itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LockReason {
+    /// No activity for the idle period.
+    Idle,
+    /// The maximum unlocked time passed.
+    MaxUnlocked,
+    /// The user (or the front end) locked it.
+    Requested,
+}
+
+impl LockReason {
+    /// Text form for users and `--json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Idle => "idle",
+            Self::MaxUnlocked => "max_unlocked",
+            Self::Requested => "requested",
+        }
+    }
+}
+
+/// Something that happened in a session.
+#[derive(Clone)]
+#[non_exhaustive]
+pub enum Event {
+    /// A message arrived and was committed.
+    Received {
+        /// Contact alias.
+        contact: String,
+        /// The message.
+        entry: HistoryEntry,
+    },
+    /// A message was committed here, to be sent.
+    Sent {
+        /// Contact alias.
+        contact: String,
+        /// The message.
+        entry: HistoryEntry,
+    },
+    /// An outgoing message moved on.
+    Status {
+        /// Contact alias.
+        contact: String,
+        /// Message id.
+        id: String,
+        /// Where it stands.
+        status: Status,
+    },
+    /// A conversation is now set up.
+    Established {
+        /// Contact alias.
+        contact: String,
+    },
+    /// A payload that did not come from the contact was dropped.
+    Rejected {
+        /// Contact alias whose mailbox it arrived in.
+        contact: String,
+        /// Why.
+        reason: &'static str,
+    },
+    /// The contact changed the disappearing-message timer.
+    Timer {
+        /// Contact alias.
+        contact: String,
+        /// Seconds, or `None` for off.
+        secs: Option<u64>,
+    },
+    /// The contact deleted a message for both sides.
+    Deleted {
+        /// Contact alias.
+        contact: String,
+        /// The message id.
+        id: String,
+    },
+    /// Messages whose timer ran out were destroyed.
+    Expired {
+        /// How many.
+        count: usize,
+    },
+    /// The contact warned that their device is compromised.
+    Compromised {
+        /// Contact alias.
+        contact: String,
+        /// How the warning came.
+        reason: AlertReason,
+    },
+    /// The contact asks us to prove it is us.
+    Challenged {
+        /// Contact alias.
+        contact: String,
+    },
+    /// The contact answered our challenge.
+    Proof {
+        /// Contact alias.
+        contact: String,
+        /// Outcome.
+        result: ProofResult,
+    },
+    /// The contact set or changed their phrase verifiers.
+    Verifiers {
+        /// Contact alias.
+        contact: String,
+    },
+    /// An attachment transfer moved on.
+    Transfer(Progress),
+    /// The session locked itself; the front end must drop it.
+    Locked(LockReason),
+}
+
+impl std::fmt::Debug for Event {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Received { .. } => "Event::Received(..)",
+            Self::Sent { .. } => "Event::Sent(..)",
+            Self::Status { status, .. } => match status {
+                Status::Queued => "Event::Status(queued)",
+                Status::OnRelay => "Event::Status(on_relay)",
+                Status::Failed => "Event::Status(failed)",
+            },
+            Self::Established { .. } => "Event::Established(..)",
+            Self::Rejected { .. } => "Event::Rejected(..)",
+            Self::Timer { .. } => "Event::Timer(..)",
+            Self::Deleted { .. } => "Event::Deleted(..)",
+            Self::Expired { .. } => "Event::Expired(..)",
+            Self::Compromised { .. } => "Event::Compromised(..)",
+            Self::Challenged { .. } => "Event::Challenged(..)",
+            Self::Proof { .. } => "Event::Proof(..)",
+            Self::Verifiers { .. } => "Event::Verifiers(..)",
+            Self::Transfer(_) => "Event::Transfer(..)",
+            Self::Locked(_) => "Event::Locked(..)",
+        })
+    }
+}
+
+/// A synchronous consumer: called in order, before the session goes on.
+pub type Listener = Box<dyn FnMut(&Event) + Send>;
+
+/// An async consumer's end of the stream.
+pub type EventStream = mpsc::UnboundedReceiver<Event>;
+
+/// Fans events out to the listener and the subscribers.
+#[derive(Default)]
+pub(crate) struct Hub {
+    listener: Option<Listener>,
+    subscribers: Vec<mpsc::UnboundedSender<Event>>,
+    emitted: u64,
+}
+
+impl Hub {
+    pub(crate) fn set_listener(&mut self, l: Option<Listener>) {
+        self.listener = l;
+    }
+
+    pub(crate) fn subscribe(&mut self) -> EventStream {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.subscribers.push(tx);
+        rx
+    }
+
+    /// How many events were emitted so far.
+    pub(crate) fn emitted(&self) -> u64 {
+        self.emitted
+    }
+
+    pub(crate) fn emit(&mut self, ev: Event) {
+        self.emitted += 1;
+        if let Some(l) = self.listener.as_mut() {
+            l(&ev);
+        }
+        self.subscribers.retain(|s| s.send(ev.clone()).is_ok());
+    }
+}

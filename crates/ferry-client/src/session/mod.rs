@@ -1,0 +1,373 @@
+//! A session: one unlocked profile, its engine in memory, one event stream.
+//!
+//! Unlocking loads the engine from the vault once; the session then holds
+//! the vault (and with it the profile lock, so no other process can fork the
+//! state) until it is locked or dropped. Every operation follows one order:
+//! the engine processes in memory, what it changed (settings, the touched
+//! contacts, queued relay calls, the MLS keys written or deleted) is
+//! committed to the vault in one transaction together with history changes,
+//! and only then does the session talk to the relay (send queued calls, ack
+//! what was processed). A crash at any point therefore loses nothing and
+//! shows nothing twice: unacked messages come back and are recognised by
+//! their sequence number; queued sends stay in the outbox until the relay
+//! took them. If a commit fails, the engine is reloaded from the vault, so
+//! memory never runs ahead of the disk.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ferry_core::{ActionId, Changes, ContactInfo, CoreError, Engine, HistoryEntry, Saved};
+use ferry_vault::{Table, Tx, Vault, VaultError};
+use rand_core::OsRng;
+use secrecy::SecretString;
+
+use crate::relay::RelayClient;
+
+mod attachments;
+mod error;
+mod events;
+mod messages;
+mod outbox;
+mod seizure;
+mod sync;
+
+pub use attachments::{FileMeta, SaveOutcome};
+pub use error::SessionError;
+pub use events::{Event, EventStream, Listener, LockReason, Status};
+
+/// The engine's settings record.
+const STATE_BLOB: &str = "profile";
+/// How long an invite stays valid.
+pub const INVITE_TTL_SECS: u64 = 7 * 24 * 3600;
+
+/// When a long-running session locks itself.
+#[derive(Debug, Clone, Copy)]
+pub struct LockLimits {
+    /// Lock after this long without any message in or out.
+    pub idle: Duration,
+    /// Lock after this long unlocked, whatever happens.
+    pub max_unlocked: Duration,
+}
+
+impl Default for LockLimits {
+    fn default() -> Self {
+        Self {
+            idle: Duration::from_secs(15 * 60),
+            max_unlocked: Duration::from_secs(8 * 3600),
+        }
+    }
+}
+
+/// The current Unix time.
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// A history change committed with an engine update.
+pub(crate) enum Change {
+    Insert(u64, HistoryEntry),
+    Delete(u64, String),
+    /// Forgets a pending upload (its message is queued in this commit).
+    ForgetUpload(ferry_proto::MailboxId),
+}
+
+/// What a session cost, for benchmarks and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteStats {
+    /// Times the engine was loaded from the vault (once per unlock, and
+    /// again only after a failed operation).
+    pub engine_loads: u64,
+    /// Vault transactions committed by engine updates.
+    pub commits: u64,
+    /// Bytes of records, MLS keys and values handed to those transactions.
+    pub bytes: u64,
+}
+
+/// An unlocked profile.
+pub struct Session {
+    vault: Vault,
+    engine: Engine,
+    relays: HashMap<String, RelayClient>,
+    hub: events::Hub,
+    /// Outgoing messages whose relay call is queued, by call.
+    pending: HashMap<ActionId, (String, String)>,
+    stats: WriteStats,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Session(..)")
+    }
+}
+
+fn check_relay_url(relay: &str) -> Result<(), SessionError> {
+    if relay.starts_with("http://") || relay.starts_with("https://") {
+        Ok(())
+    } else {
+        Err(SessionError::BadRelayUrl)
+    }
+}
+
+/// Reads the engine's records from a vault.
+fn load_engine(vault: &Vault) -> Result<Engine, SessionError> {
+    let settings = vault
+        .blob(STATE_BLOB)?
+        .ok_or_else(|| VaultError::Corrupt("profile state missing".into()))?;
+    let saved = Saved {
+        settings,
+        contacts: vault
+            .records(Table::Contacts)?
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect(),
+        outbox: vault.records(Table::Outbox)?,
+        mls: vault.mls_state()?,
+    };
+    Ok(Engine::load(saved)?)
+}
+
+/// Writes an engine's changes inside a transaction.
+fn write_changes(tx: &Tx<'_>, c: &Changes) -> Result<(), VaultError> {
+    if let Some(s) = &c.settings {
+        tx.put_blob(STATE_BLOB, s)?;
+    }
+    for (id, r) in &c.contacts {
+        tx.put_record(Table::Contacts, *id, r.as_ref().map(|r| r.as_slice()))?;
+    }
+    for (id, r) in &c.outbox {
+        tx.put_record(Table::Outbox, *id, r.as_ref().map(|r| r.as_slice()))?;
+    }
+    tx.update_mls(
+        c.mls
+            .iter()
+            .map(|(k, v)| (k.as_slice(), v.as_ref().map(|v| v.as_slice()))),
+    )
+}
+
+/// Writes a whole new engine into a fresh vault.
+fn write_new(vault: &mut Vault, engine: &mut Engine) -> Result<(), SessionError> {
+    let changes = engine.take_changes()?;
+    vault.transaction(|tx| write_changes(tx, &changes))?;
+    Ok(())
+}
+
+impl Session {
+    fn open(vault: Vault) -> Result<Self, SessionError> {
+        let engine = load_engine(&vault)?;
+        let mut s = Self {
+            vault,
+            engine,
+            relays: HashMap::new(),
+            hub: events::Hub::default(),
+            pending: HashMap::new(),
+            stats: WriteStats {
+                engine_loads: 1,
+                ..WriteStats::default()
+            },
+        };
+        // A profile saved by an earlier release is rewritten in today's
+        // layout here, in one transaction, before anything else.
+        if s.engine.has_changes() {
+            s.update(|_| Ok(((), Vec::new())))?;
+        }
+        Ok(s)
+    }
+
+    /// Creates a profile in `home` whose mailboxes live on `relay`.
+    pub fn init(
+        home: &Path,
+        pass: &SecretString,
+        relay: &str,
+        token: Option<String>,
+    ) -> Result<Self, SessionError> {
+        check_relay_url(relay)?;
+        let mut vault = Vault::create(home, pass, &mut OsRng)?;
+        let mut engine = Engine::new(relay);
+        engine.set_relay_token(token);
+        write_new(&mut vault, &mut engine)?;
+        Self::open(vault)
+    }
+
+    /// Unlocks the profile in `home` (waiting a little if another process
+    /// has it open). Expired messages are destroyed before anything can be
+    /// shown.
+    pub fn unlock(home: &Path, pass: &SecretString) -> Result<Self, SessionError> {
+        let mut s = Self::open(Vault::unlock(home, pass, &mut OsRng)?)?;
+        s.expire()?;
+        Ok(s)
+    }
+
+    /// Sets the duress passphrase: creates a decoy profile (its mailboxes on
+    /// `relay`) that the duress passphrase opens, destroying this one.
+    pub fn set_duress(&mut self, duress: &SecretString, relay: &str) -> Result<(), SessionError> {
+        check_relay_url(relay)?;
+        let mut decoy = self.vault.set_duress(duress, &mut OsRng)?;
+        write_new(&mut decoy, &mut Engine::new(relay))?;
+        self.vault.equalize(&mut OsRng)?;
+        Ok(())
+    }
+
+    /// Destroys the profile after `n` wrong passphrases in a row (0: never).
+    pub fn set_wipe_after(&self, n: u32) -> Result<(), SessionError> {
+        Ok(self.vault.set_wipe_after(n, &mut OsRng)?)
+    }
+
+    /// This profile's relay.
+    pub fn relay_url(&self) -> &str {
+        self.engine.relay()
+    }
+
+    /// Whether a duress passphrase is set.
+    pub fn has_duress(&self) -> Result<bool, SessionError> {
+        Ok(self.vault.has_duress()?)
+    }
+
+    /// The decoy profile, to prepare it (contacts, messages) while unlocked.
+    pub fn decoy(&self) -> Result<Option<Session>, SessionError> {
+        self.vault.open_decoy()?.map(Self::open).transpose()
+    }
+
+    /// The profile directory.
+    pub fn dir(&self) -> &Path {
+        self.vault.dir()
+    }
+
+    /// Calls `listener` with every event, in order, before the session goes
+    /// on (the CLI prints through it).
+    pub fn set_listener(&mut self, listener: Option<Listener>) {
+        self.hub.set_listener(listener);
+    }
+
+    /// A stream of every event from now on.
+    pub fn subscribe(&mut self) -> EventStream {
+        self.hub.subscribe()
+    }
+
+    pub(crate) fn emit(&mut self, ev: Event) {
+        self.hub.emit(ev);
+    }
+
+    /// What engine updates asked the vault to write so far.
+    pub fn write_stats(&self) -> WriteStats {
+        self.stats
+    }
+
+    /// Locks the session: refreshes the duress capsule, evens out the slot
+    /// sizes, tells the listeners, then closes the vault (zeroizing the
+    /// engine's secrets as they drop).
+    pub fn lock(mut self, reason: LockReason) -> Result<(), SessionError> {
+        let finished = self.finish();
+        self.emit(Event::Locked(reason));
+        finished
+    }
+
+    /// Runs `f` on the engine and commits what it changed, plus `f`'s
+    /// history changes, in one transaction. If `f` fails or the commit
+    /// does, the engine is reloaded from the vault: nothing of a failed
+    /// operation is kept, in memory or on disk.
+    pub(crate) fn update<T>(
+        &mut self,
+        f: impl FnOnce(&mut Engine) -> Result<(T, Vec<Change>), SessionError>,
+    ) -> Result<T, SessionError> {
+        let (value, history) = match f(&mut self.engine) {
+            Ok(v) => v,
+            Err(e) => {
+                if self.engine.has_changes() {
+                    self.reload()?;
+                }
+                return Err(e);
+            }
+        };
+        let changes = match self.engine.take_changes() {
+            Ok(c) => c,
+            Err(e) => {
+                self.reload()?;
+                return Err(e.into());
+            }
+        };
+        if changes.is_empty() && history.is_empty() {
+            return Ok(value);
+        }
+        let bytes = changes.bytes();
+        let outcome = self.vault.transaction(|tx| {
+            write_changes(tx, &changes)?;
+            for change in &history {
+                match change {
+                    Change::Insert(contact, e) => {
+                        tx.insert_message(*contact, e.id.as_bytes(), &e.to_record(), e.expires_at)?;
+                    }
+                    Change::Delete(contact, id) => {
+                        tx.delete_message(*contact, id.as_bytes())?;
+                    }
+                    Change::ForgetUpload(blob) => attachments::forget_upload(tx, *blob)?,
+                }
+            }
+            Ok(())
+        });
+        match outcome {
+            Ok(()) => {
+                self.stats.commits += 1;
+                self.stats.bytes += bytes as u64;
+                Ok(value)
+            }
+            Err(e) => {
+                self.reload()?;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Replaces the engine with what the vault holds.
+    fn reload(&mut self) -> Result<(), SessionError> {
+        self.engine = load_engine(&self.vault)?;
+        self.stats.engine_loads += 1;
+        Ok(())
+    }
+
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub(crate) fn relay(&mut self, url: &str) -> Result<&RelayClient, SessionError> {
+        if !self.relays.contains_key(url) {
+            let mut client = RelayClient::new(url)?;
+            if let (true, Some(t)) = (self.engine.relay() == url, self.engine.relay_token()) {
+                client = client.with_access_token(t);
+            }
+            self.relays.insert(url.to_owned(), client);
+        }
+        self.relays.get(url).ok_or(SessionError::BadRelayUrl)
+    }
+
+    /// Contacts.
+    pub fn contacts(&self) -> Vec<ContactInfo> {
+        self.engine.contacts()
+    }
+
+    fn contact_id(&self, alias: &str) -> Result<u64, SessionError> {
+        Ok(self
+            .engine
+            .contact(alias)
+            .ok_or(CoreError::UnknownContact)?
+            .id)
+    }
+
+    /// A conversation's history, oldest first.
+    pub fn history(&self, alias: &str) -> Result<Vec<HistoryEntry>, SessionError> {
+        let id = self.contact_id(alias)?;
+        self.vault
+            .messages(id)?
+            .iter()
+            .map(|r| HistoryEntry::from_record(r).map_err(SessionError::from))
+            .collect()
+    }
+
+    /// The conversation's timer.
+    pub fn timer(&self, alias: &str) -> Result<Option<u64>, SessionError> {
+        Ok(self.engine.timer(alias)?)
+    }
+}

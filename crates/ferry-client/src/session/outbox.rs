@@ -1,0 +1,150 @@
+//! Performing the relay calls the engine queued.
+
+use std::time::Duration;
+
+use ferry_core::Action;
+use ferry_proto::ErrorCode;
+
+use super::{Event, Session, SessionError, Status};
+use crate::relay::ClientError;
+
+/// Whether retrying cannot help: the relay refused for good.
+pub(crate) fn is_permanent(e: &ClientError) -> bool {
+    matches!(e, ClientError::Relay { code, .. } if !matches!(
+        code,
+        ErrorCode::Unavailable | ErrorCode::Internal | ErrorCode::StaleTimestamp | ErrorCode::MailboxFull
+    ))
+}
+
+/// Runs `f` up to 4 times with exponential backoff on transient failures.
+pub(crate) async fn retry<T, F, Fut>(mut f: F) -> Result<T, ClientError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ClientError>>,
+{
+    let mut delay = Duration::from_millis(200);
+    let mut attempt = 0;
+    loop {
+        match f().await {
+            Ok(v) => return Ok(v),
+            Err(e) if attempt < 3 && !is_permanent(&e) => {
+                tracing::debug!("relay call failed, retrying");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+impl Session {
+    /// Remembers that the calls queued after `before` carry message `id`
+    /// to `contact`, and reports it queued.
+    pub(crate) fn track_sent(
+        &mut self,
+        before: Option<ferry_core::ActionId>,
+        contact: &str,
+        id: &str,
+    ) {
+        let queued: Vec<ferry_core::ActionId> = self
+            .engine
+            .outbox_ids()
+            .into_iter()
+            .filter(|(action, a)| {
+                before.is_none_or(|b| *action > b) && matches!(a, Action::Send { .. })
+            })
+            .map(|(action, _)| action)
+            .collect();
+        for action in queued {
+            self.pending
+                .insert(action, (contact.to_owned(), id.to_owned()));
+        }
+        self.emit(Event::Status {
+            contact: contact.to_owned(),
+            id: id.to_owned(),
+            status: Status::Queued,
+        });
+    }
+
+    /// Performs queued relay calls in order. A call the relay refuses for
+    /// good is dropped (and reported); a transient failure stops here and
+    /// the rest waits for the next run.
+    pub async fn flush_outbox(&mut self) -> Result<Vec<ClientError>, SessionError> {
+        let mut dropped = Vec::new();
+        while let Some((id, action)) = self.engine().outbox_first() {
+            let outcome = match self.perform(&action).await {
+                Ok(()) => Status::OnRelay,
+                Err(e) if is_permanent(&e) => {
+                    tracing::warn!("relay refused a queued call for good; dropped");
+                    dropped.push(e);
+                    Status::Failed
+                }
+                Err(e) => return Err(e.into()),
+            };
+            self.update(|engine| {
+                engine.outbox_remove(id);
+                Ok(((), Vec::new()))
+            })?;
+            if let Some((contact, msg)) = self.pending.remove(&id) {
+                self.emit(Event::Status {
+                    contact,
+                    id: msg,
+                    status: outcome,
+                });
+            }
+        }
+        Ok(dropped)
+    }
+
+    /// Flushes and turns the first refusal into an error.
+    pub(crate) async fn flush_or_fail(&mut self) -> Result<(), SessionError> {
+        match self.flush_outbox().await?.into_iter().next() {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
+    }
+
+    async fn perform(&mut self, action: &Action) -> Result<(), ClientError> {
+        let url = match action {
+            Action::CreateMailbox { relay, .. }
+            | Action::Send { relay, .. }
+            | Action::DeleteMailbox { relay, .. } => relay.clone(),
+        };
+        let client = self
+            .relay(&url)
+            .map_err(|_| ClientError::Protocol("bad relay URL".into()))?;
+        match action {
+            Action::CreateMailbox {
+                mailbox,
+                recipient,
+                sender_public,
+                ..
+            } => {
+                let key = recipient.mailbox_key();
+                retry(|| client.create_mailbox(*mailbox, &key)).await?;
+                retry(|| client.set_sender(*mailbox, &key, *sender_public)).await
+            }
+            Action::Send {
+                mailbox,
+                sender,
+                payload,
+                ..
+            } => {
+                let key = sender.mailbox_key();
+                retry(|| client.send(*mailbox, &key, payload.clone()))
+                    .await
+                    .map(|_| ())
+            }
+            Action::DeleteMailbox {
+                mailbox, recipient, ..
+            } => {
+                let key = recipient.mailbox_key();
+                match retry(|| client.delete_mailbox(*mailbox, &key)).await {
+                    Err(e) if e.code() == Some(ErrorCode::UnknownMailbox) => Ok(()),
+                    other => other,
+                }
+            }
+        }
+    }
+}

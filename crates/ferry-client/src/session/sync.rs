@@ -1,0 +1,285 @@
+//! Receiving: one-round-trip sync and live push.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::Duration;
+
+use ferry_core::Event as CoreEvent;
+use ferry_proto::api::ServerFrame;
+use ferry_proto::{MailboxId, Seq};
+use rand_core::OsRng;
+
+use super::outbox::retry;
+use super::{Change, Event, LockLimits, LockReason, Session, SessionError, now};
+use crate::LiveConnection;
+use crate::relay::{ClientError, SyncItem};
+
+impl Session {
+    /// Processes fetched messages with the engine in memory, commits once,
+    /// then reports them (view-once texts are destroyed once reported).
+    fn process(&mut self, fetched: Vec<(MailboxId, Seq, Vec<u8>)>) -> Result<(), SessionError> {
+        let shown = self.update(|engine| {
+            let mut shown: Vec<(u64, Event)> = Vec::new();
+            let mut history = Vec::new();
+            for (mailbox, seq, payload) in fetched {
+                let ev = match engine.receive(now(), &mut OsRng, mailbox, seq.0, &payload)? {
+                    CoreEvent::Message {
+                        contact,
+                        alias,
+                        entry,
+                    } => {
+                        history.push(Change::Insert(contact, entry.clone()));
+                        shown.push((
+                            contact,
+                            Event::Received {
+                                contact: alias,
+                                entry,
+                            },
+                        ));
+                        continue;
+                    }
+                    CoreEvent::Established { alias } => Event::Established { contact: alias },
+                    CoreEvent::Rejected { alias, reason } => {
+                        tracing::warn!(
+                            reason,
+                            "dropped a message that did not come from the contact"
+                        );
+                        Event::Rejected {
+                            contact: alias,
+                            reason,
+                        }
+                    }
+                    CoreEvent::TimerChanged { alias, secs } => Event::Timer {
+                        contact: alias,
+                        secs,
+                    },
+                    CoreEvent::Deleted { contact, alias, id } => {
+                        history.push(Change::Delete(contact, id.clone()));
+                        Event::Deleted { contact: alias, id }
+                    }
+                    CoreEvent::ChallengeReceived { alias } => Event::Challenged { contact: alias },
+                    CoreEvent::ChallengeResult { alias, result } => Event::Proof {
+                        contact: alias,
+                        result,
+                    },
+                    CoreEvent::VerifiersUpdated { alias } => Event::Verifiers { contact: alias },
+                    CoreEvent::Compromised { alias, reason } => Event::Compromised {
+                        contact: alias,
+                        reason,
+                    },
+                    CoreEvent::Duplicate => continue,
+                };
+                shown.push((0, ev));
+            }
+            Ok((shown, history))
+        })?;
+        let mut viewed = Vec::new();
+        for (contact, ev) in shown {
+            if let Event::Received { entry, .. } = &ev
+                && entry.view_once
+                && entry.attachment.is_none()
+            {
+                viewed.push((contact, entry.id.clone()));
+            }
+            self.emit(ev);
+        }
+        self.destroy_viewed(&viewed)
+    }
+
+    /// One sync: sends what is queued, fetches every mailbox in one request
+    /// per relay, processes and commits, reports (through the events), then
+    /// acks.
+    pub async fn sync(&mut self) -> Result<(), SessionError> {
+        // Uploads an earlier run left unfinished go on first (their
+        // messages are queued when they complete). One that cannot go on
+        // now stays pending and never holds up the mail.
+        if self.resume_uploads(&mut |_| {}).await.is_err() {
+            tracing::warn!("an unfinished upload could not be resumed; the next sync tries again");
+        }
+        self.flush_outbox().await?;
+        let mut acks: HashMap<MailboxId, Seq> = HashMap::new();
+        loop {
+            let mut by_relay: BTreeMap<String, Vec<ferry_core::InboundMailbox>> = BTreeMap::new();
+            for ib in self.engine().inbound() {
+                by_relay.entry(ib.relay.clone()).or_default().push(ib);
+            }
+            let mut fetched = Vec::new();
+            for (url, boxes) in by_relay {
+                let keys: Vec<ferry_proto::MailboxKey> =
+                    boxes.iter().map(|b| b.recipient.mailbox_key()).collect();
+                let items: Vec<SyncItem<'_>> = boxes
+                    .iter()
+                    .zip(&keys)
+                    .map(|(b, k)| SyncItem {
+                        id: b.mailbox,
+                        key: k,
+                        after: Seq(b.cursor),
+                        ack_up_to: acks.get(&b.mailbox).copied(),
+                    })
+                    .collect();
+                let client = self.relay(&url)?;
+                let resp = retry(|| client.sync(&items)).await?;
+                for r in resp.mailboxes {
+                    for m in r.messages {
+                        acks.insert(r.id, m.seq);
+                        fetched.push((r.id, m.seq, m.payload));
+                    }
+                }
+            }
+            if fetched.is_empty() {
+                return Ok(());
+            }
+            self.process(fetched)?;
+            if std::env::var_os("FERRY_FAULT_EXIT_BEFORE_ACK").is_some() {
+                // Fault injection for crash tests: die after commit, before ack.
+                std::process::exit(75);
+            }
+            // Handshakes may have queued replies.
+            self.flush_outbox().await?;
+            // Loop: the next request acks what was processed and reads on.
+        }
+    }
+
+    /// Stays connected and processes messages as they are pushed, until
+    /// `stop` resolves (`Ok(None)`) or an auto-lock limit is reached
+    /// (`Ok(Some(reason))`): then the caller must lock the session and ask
+    /// for the passphrase again.
+    pub async fn watch(
+        &mut self,
+        stop: impl std::future::Future<Output = ()>,
+        limits: LockLimits,
+    ) -> Result<Option<LockReason>, SessionError> {
+        tokio::pin!(stop);
+        let started = tokio::time::Instant::now();
+        let mut last_activity = started;
+        let lock_at = |last: tokio::time::Instant| -> (tokio::time::Instant, LockReason) {
+            let idle = last + limits.idle;
+            let max = started + limits.max_unlocked;
+            if idle <= max {
+                (idle, LockReason::Idle)
+            } else {
+                (max, LockReason::MaxUnlocked)
+            }
+        };
+        let mut backoff = Duration::from_millis(200);
+        let mut expiry = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            let before = self.hub.emitted();
+            self.sync().await?;
+            if self.hub.emitted() > before {
+                last_activity = tokio::time::Instant::now();
+            }
+            let relay_url = self.engine().relay().to_owned();
+            let mut live = match self.relay(&relay_url)?.connect_live().await {
+                Ok(l) => l,
+                Err(_) => {
+                    let (deadline, reason) = lock_at(last_activity);
+                    tokio::select! {
+                        () = &mut stop => return Ok(None),
+                        () = tokio::time::sleep_until(deadline) => return Ok(Some(reason)),
+                        () = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                    continue;
+                }
+            };
+            backoff = Duration::from_millis(200);
+            let mut subscribed: Vec<MailboxId> = Vec::new();
+            let mut pending = VecDeque::new();
+            match self.subscribe_new(&mut live, &mut subscribed).await {
+                Ok(m) => pending.extend(m),
+                Err(_) => continue,
+            }
+            loop {
+                let (deadline, reason) = lock_at(last_activity);
+                if let Some((mailbox, message)) = pending.pop_front() {
+                    self.handle_pushed(&mut live, mailbox, message).await?;
+                    last_activity = tokio::time::Instant::now();
+                    continue;
+                }
+                let frame = tokio::select! {
+                    () = &mut stop => return Ok(None),
+                    () = tokio::time::sleep_until(deadline) => return Ok(Some(reason)),
+                    _ = expiry.tick() => {
+                        // Disappearing messages go while watch runs, too.
+                        self.expire()?;
+                        continue;
+                    }
+                    f = live.next() => f,
+                };
+                match frame {
+                    Some(Ok(ServerFrame::Message { mailbox, message })) => {
+                        last_activity = tokio::time::Instant::now();
+                        if !self.handle_pushed(&mut live, mailbox, message).await? {
+                            break;
+                        }
+                        match self.subscribe_new(&mut live, &mut subscribed).await {
+                            Ok(m) => pending.extend(m),
+                            Err(_) => break,
+                        }
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(_)) | None => break,
+                }
+            }
+        }
+    }
+
+    /// Processes one pushed message, reports it, acks it on the socket and
+    /// sends what it queued; `false` if the connection broke.
+    async fn handle_pushed(
+        &mut self,
+        live: &mut LiveConnection,
+        mailbox: MailboxId,
+        message: ferry_proto::api::Message,
+    ) -> Result<bool, SessionError> {
+        self.process(vec![(mailbox, message.seq, message.payload)])?;
+        if live.ack(mailbox, message.seq).await.is_err() {
+            return Ok(false);
+        }
+        self.flush_outbox().await?;
+        Ok(true)
+    }
+
+    /// Subscribes to inbound mailboxes not yet followed and waits for the
+    /// relay's answer; returns messages pushed meanwhile.
+    async fn subscribe_new(
+        &mut self,
+        live: &mut LiveConnection,
+        subscribed: &mut Vec<MailboxId>,
+    ) -> Result<Vec<(MailboxId, ferry_proto::api::Message)>, SessionError> {
+        let own = self.engine().relay().to_owned();
+        let new: Vec<ferry_core::InboundMailbox> = self
+            .engine()
+            .inbound()
+            .into_iter()
+            .filter(|b| b.relay == own && !subscribed.contains(&b.mailbox))
+            .collect();
+        if new.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<ferry_proto::MailboxKey> =
+            new.iter().map(|b| b.recipient.mailbox_key()).collect();
+        let items: Vec<(MailboxId, &ferry_proto::MailboxKey, Seq)> = new
+            .iter()
+            .zip(&keys)
+            .map(|(b, k)| (b.mailbox, k, Seq(b.cursor)))
+            .collect();
+        let req = live.subscribe(&items).await?;
+        let mut got = Vec::new();
+        let answer = live
+            .wait_for(req, |f| {
+                if let ServerFrame::Message { mailbox, message } = f {
+                    got.push((mailbox, message));
+                }
+            })
+            .await?;
+        match answer {
+            ServerFrame::Ok { .. } => {
+                subscribed.extend(new.iter().map(|b| b.mailbox));
+                Ok(got)
+            }
+            ServerFrame::Error { code, .. } => Err(ClientError::Relay { status: 0, code }.into()),
+            _ => Err(ClientError::Protocol("unexpected answer to subscribe".into()).into()),
+        }
+    }
+}

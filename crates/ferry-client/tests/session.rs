@@ -1,0 +1,111 @@
+//! A session against a real relay on loopback: one engine load for a whole
+//! burst of pushed messages, and one event stream that reports them.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "support/peer.rs"]
+mod peer;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use ferry_client::{Event, LockLimits, Session, Status};
+use ferry_relay::{Relay, RelayConfig};
+use rand_core::OsRng;
+use secrecy::SecretString;
+
+const BURST: usize = 1000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_1000_pushed_messages_is_processed_with_one_engine_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = RelayConfig::new(dir.path().join("relay"));
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config.max_messages_per_mailbox = 10_000;
+    let running = Relay::embedded(config).unwrap().start().await.unwrap();
+    let url = running.url();
+    let pass = SecretString::from("session test passphrase".to_owned());
+    let home = dir.path().join("me");
+    drop(Session::init(&home, &pass, &url, None).unwrap());
+    let mut s = Session::unlock(&home, &pass).unwrap();
+    let mut peers = peer::add_peers(&mut s, &url, 1, 0).await;
+    let mut peer = peers.remove(0);
+
+    let mut stream = s.subscribe();
+    let seen = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(tokio::sync::Notify::new());
+    let (counter, notify) = (seen.clone(), done.clone());
+    s.set_listener(Some(Box::new(move |ev| {
+        if matches!(ev, Event::Received { .. })
+            && counter.fetch_add(1, Ordering::SeqCst) + 1 == BURST
+        {
+            notify.notify_one();
+        }
+    })));
+    let loads_before = s.write_stats().engine_loads;
+    let sender = tokio::spawn(async move {
+        // After watch has subscribed: these arrive as live pushes.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        for i in 0..BURST {
+            peer.engine
+                .send_text(
+                    ferry_client::session::now(),
+                    &mut OsRng,
+                    "owner",
+                    &format!("burst {i}"),
+                    false,
+                )
+                .unwrap();
+            peer.flush().await;
+        }
+        peer
+    });
+    let stop = async {
+        tokio::select! {
+            () = done.notified() => {}
+            () = tokio::time::sleep(Duration::from_secs(300)) => panic!("the burst did not arrive"),
+        }
+    };
+    let locked = s.watch(stop, LockLimits::default()).await.unwrap();
+    assert!(locked.is_none());
+    let mut peer = sender.await.unwrap();
+    assert_eq!(
+        s.write_stats().engine_loads,
+        loads_before,
+        "the engine was loaded again while processing the burst"
+    );
+
+    // The stream reported each message once, in order, and the history
+    // holds them all.
+    let mut texts = Vec::new();
+    while let Ok(ev) = stream.try_recv() {
+        if let Event::Received { entry, .. } = ev {
+            texts.push(entry.text);
+        }
+    }
+    let want: Vec<String> = (0..BURST).map(|i| format!("burst {i}")).collect();
+    assert_eq!(texts, want);
+    let history: Vec<String> = s
+        .history("peer 0")
+        .unwrap()
+        .into_iter()
+        .map(|e| e.text)
+        .collect();
+    assert_eq!(history, want);
+
+    // A send is reported queued, then on the relay; the peer gets it.
+    let mut stream = s.subscribe();
+    let sent = s.send("peer 0", "back to you", false, false).await.unwrap();
+    let mut statuses = Vec::new();
+    while let Ok(ev) = stream.try_recv() {
+        if let Event::Status { id, status, .. } = ev {
+            assert_eq!(id, sent.id);
+            statuses.push(status);
+        }
+    }
+    assert_eq!(statuses, [Status::Queued, Status::OnRelay]);
+    peer.receive().await;
+    drop(s);
+    running.shutdown().await.unwrap();
+}
