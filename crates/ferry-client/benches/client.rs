@@ -5,7 +5,7 @@
 //! profiles are real encrypted vaults on disk.
 //!
 //! ```text
-//! cargo bench -p ferry-client --bench client -- [--messages 500] [--contacts 1000]
+//! cargo bench -p ferry-client --bench client -- [--messages 500] [--contacts 1000] [--engine-only]
 //! ```
 //! Bounded in count; figures are printed, never asserted.
 
@@ -162,6 +162,9 @@ fn main() {
         100.0 * e / b
     );
 
+    if std::env::args().any(|a| a == "--engine-only") {
+        return;
+    }
     rt.block_on(async {
         // Send latency: session send until the relay's durable ack.
         let mut a = Session::unlock(&home("a"), &pass).unwrap();

@@ -55,11 +55,14 @@ impl Engine {
         };
         let bytes =
             Zeroizing::new(serde_json::to_vec(&app).map_err(|e| CoreError::State(e.to_string()))?);
-        let mut group = self.group(c)?;
-        let signer = self.signer(c)?;
-        let mls_msg = group
-            .create_message(&self.provider, &signer, &bytes)
-            .map_err(mls)?;
+        let (group, signer, provider) = self.group_mut(c)?;
+        let mls_msg = match group.create_message(provider, signer, &bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                self.evict_group(c);
+                return Err(mls(e));
+            }
+        };
         let wire = mls_msg.tls_serialize_detached().map_err(mls)?;
         let payload =
             padding::pad(&envelope::wrap(envelope::MLS, &wire)).map_err(|_| CoreError::TooLong)?;
@@ -235,16 +238,19 @@ impl Engine {
     pub(crate) fn on_mls(&mut self, now: u64, idx: usize, body: &[u8]) -> Result<Event, CoreError> {
         let c = self.state.contacts[idx].clone();
         let alias = c.alias.clone();
-        let mut group = self.group(&c)?;
         let Ok(msg) = MlsMessageIn::tls_deserialize_exact(body) else {
             return rejected(&alias, "malformed MLS message");
         };
         let Ok(pm) = msg.try_into_protocol_message() else {
             return rejected(&alias, "not an MLS protocol message");
         };
-        let processed = match group.process_message(&self.provider, pm) {
+        let (group, _, provider) = self.group_mut(&c)?;
+        let processed = match group.process_message(provider, pm) {
             Ok(p) => p,
-            Err(_) => return rejected(&alias, "does not decrypt as the contact"),
+            Err(_) => {
+                self.evict_group(&c);
+                return rejected(&alias, "does not decrypt as the contact");
+            }
         };
         let ProcessedMessageContent::ApplicationMessage(app) = processed.into_content() else {
             return rejected(&alias, "unexpected MLS handshake message");

@@ -16,6 +16,8 @@
 //! Anything that does not decrypt or authenticate as the contact is rejected
 //! and reported as [`Event::Rejected`], never shown.
 
+use std::collections::HashMap;
+
 use ferry_proto::{MailboxId, padding};
 use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};
 use openmls::prelude::*;
@@ -461,6 +463,12 @@ pub struct InboundMailbox {
 pub struct Engine {
     pub(crate) state: ProfileState,
     pub(crate) provider: Provider,
+    /// Conversations' MLS groups and signers, loaded from the MLS store
+    /// once and kept (openmls writes every change through to the store as
+    /// it makes it). A group whose operation failed is dropped here and
+    /// loaded again from the store.
+    groups: HashMap<Vec<u8>, MlsGroup>,
+    signers: HashMap<Vec<u8>, SignatureKeyPair>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -503,6 +511,8 @@ impl Engine {
         Self {
             state: ProfileState::new(relay),
             provider: Provider::default(),
+            groups: HashMap::new(),
+            signers: HashMap::new(),
         }
     }
 
@@ -514,6 +524,8 @@ impl Engine {
         Ok(Self {
             state,
             provider: Provider::with_storage(storage),
+            groups: HashMap::new(),
+            signers: HashMap::new(),
         })
     }
 
@@ -581,7 +593,16 @@ impl Engine {
 
     /// Looks a contact up by alias.
     pub fn contact(&self, alias: &str) -> Option<ContactInfo> {
-        self.contacts().into_iter().find(|c| c.alias == alias)
+        self.state
+            .contacts
+            .iter()
+            .find(|c| c.alias == alias)
+            .map(|c| ContactInfo {
+                id: c.id,
+                alias: c.alias.clone(),
+                state: c.state,
+                compromised: c.compromised,
+            })
     }
 
     /// Relay calls still to make, oldest first.
@@ -1019,11 +1040,34 @@ impl Engine {
         })
     }
 
-    pub(crate) fn group(&self, c: &Contact) -> Result<MlsGroup, CoreError> {
+    /// The conversation's MLS group and this side's signer, loaded once.
+    pub(crate) fn group_mut(
+        &mut self,
+        c: &Contact,
+    ) -> Result<(&mut MlsGroup, &SignatureKeyPair, &Provider), CoreError> {
         let gid = c.group_id.as_ref().ok_or(CoreError::NotEstablished)?;
-        MlsGroup::load(self.provider.storage(), &GroupId::from_slice(gid))
-            .map_err(mls)?
-            .ok_or_else(|| CoreError::State("conversation state missing".into()))
+        if !self.groups.contains_key(gid) {
+            let group = MlsGroup::load(self.provider.storage(), &GroupId::from_slice(gid))
+                .map_err(mls)?
+                .ok_or_else(|| CoreError::State("conversation state missing".into()))?;
+            self.groups.insert(gid.clone(), group);
+        }
+        if !self.signers.contains_key(&c.signer_public) {
+            let signer = self.signer(c)?;
+            self.signers.insert(c.signer_public.clone(), signer);
+        }
+        let missing = || CoreError::State("conversation state missing".into());
+        let group = self.groups.get_mut(gid).ok_or_else(missing)?;
+        let signer = self.signers.get(&c.signer_public).ok_or_else(missing)?;
+        Ok((group, signer, &self.provider))
+    }
+
+    /// Forgets the loaded group of `c` (after a failed operation): the next
+    /// use loads it from the store.
+    pub(crate) fn evict_group(&mut self, c: &Contact) {
+        if let Some(gid) = &c.group_id {
+            self.groups.remove(gid);
+        }
     }
 }
 

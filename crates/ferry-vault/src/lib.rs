@@ -73,8 +73,11 @@ CREATE TABLE pad (b BLOB);
 const MIGRATIONS: &[&str] = &[
     // 1 -> 2: the engine's state as one record per contact and per queued
     // relay call (written by the first session after the upgrade).
+    // The index finds the next free slab entry without a scan (catching up
+    // on thousands of messages inserted them in quadratic time).
     "CREATE TABLE contacts (id INTEGER PRIMARY KEY, record BLOB NOT NULL);
-     CREATE TABLE outbox (id INTEGER PRIMARY KEY, record BLOB NOT NULL);",
+     CREATE TABLE outbox (id INTEGER PRIMARY KEY, record BLOB NOT NULL);
+     CREATE INDEX messages_key ON messages (key_idx);",
 ];
 
 /// A table of numbered records.
