@@ -1319,6 +1319,55 @@ mod tests {
     }
 
     #[test]
+    fn old_files_are_migrated_and_newer_ones_refused_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("profile");
+        let v = Vault::create(&p, &pass("pw"), &mut OsRng).unwrap();
+        // Make it look like a file of the first release: schema 1 only.
+        v.conn
+            .execute_batch(
+                "DROP TABLE contacts; DROP TABLE outbox; DROP INDEX messages_key; PRAGMA user_version = 1;",
+            )
+            .unwrap();
+        drop(v);
+        let mut v = Vault::unlock(&p, &pass("pw"), &mut OsRng).unwrap();
+        let version: i64 = v
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        v.transaction(|tx| tx.put_record(Table::Contacts, 7, Some(b"seven")))
+            .unwrap();
+        assert_eq!(v.records(Table::Contacts).unwrap()[0].0, 7);
+        // A file from a newer Ferry: refused with a clear error, unchanged.
+        v.conn.execute_batch("PRAGMA user_version = 99;").unwrap();
+        drop(v);
+        let before = snapshot(&p);
+        match Vault::unlock(&p, &pass("pw"), &mut OsRng) {
+            Err(VaultError::Corrupt(m)) => assert!(m.contains("newer"), "{m}"),
+            other => panic!("opened a newer file: {:?}", other.map(|_| ())),
+        }
+        assert_eq!(snapshot(&p), before);
+    }
+
+    #[test]
+    fn a_second_process_cannot_open_an_open_profile() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("profile");
+        let v = Vault::create(&p, &pass("pw"), &mut OsRng).unwrap();
+        // Another open file description on the same directory stands in for
+        // another process: flock locks belong to the open file.
+        let started = std::time::Instant::now();
+        assert!(matches!(
+            Vault::unlock(&p, &pass("pw"), &mut OsRng),
+            Err(VaultError::InUse)
+        ));
+        assert!(started.elapsed() >= LOCK_WAIT);
+        drop(v);
+        assert!(Vault::unlock(&p, &pass("pw"), &mut OsRng).is_ok());
+    }
+
+    #[test]
     fn panic_wipe_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("profile");

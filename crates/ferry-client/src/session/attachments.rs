@@ -283,13 +283,17 @@ impl Session {
         let (attachment, source, alias, view_once, force) = found
             .ok_or_else(|| SessionError::Core(CoreError::State("no pending upload".into())))?;
         let client = self.blob_client(&attachment.relay)?;
+        let hub = &mut self.hub;
         let result = transfer::upload(
             &client,
             blob,
             &attachment.key,
             &source,
             RetryPolicy::default(),
-            progress,
+            &mut |p| {
+                progress(p);
+                hub.emit(super::Event::Transfer(p));
+            },
         )
         .await;
         let (digest, stats) = match result {
@@ -398,7 +402,12 @@ impl Session {
         } else {
             dest.to_owned()
         };
-        let stats = transfer::download(&a, &path, RetryPolicy::default(), progress).await?;
+        let hub = &mut self.hub;
+        let stats = transfer::download(&a, &path, RetryPolicy::default(), &mut |p| {
+            progress(p);
+            hub.emit(super::Event::Transfer(p));
+        })
+        .await?;
         let mut destroyed = false;
         if entry.view_once {
             let contact = self.contact_id(alias)?;
