@@ -9,6 +9,7 @@
 //! stranger can forge one, and it is padded like any other payload.
 
 use crate::mls_store::Provider;
+use crate::reject::RejectReason;
 use openmls::prelude::*;
 use rand_core::CryptoRngCore;
 use serde::{Deserialize, Serialize};
@@ -220,19 +221,19 @@ impl Engine {
         let Some(key) = c.alert_key.as_ref() else {
             return Ok(Event::Rejected {
                 alias,
-                reason: "alert without a key",
+                reason: RejectReason::AlertWithoutKey,
             });
         };
         let Some(plain) = open(key, LABEL, body) else {
             return Ok(Event::Rejected {
                 alias,
-                reason: "forged alert",
+                reason: RejectReason::ForgedAlert,
             });
         };
         let Ok(a) = serde_json::from_slice::<AlertBody>(&plain) else {
             return Ok(Event::Rejected {
                 alias,
-                reason: "malformed alert",
+                reason: RejectReason::MalformedAlert,
             });
         };
         if c.compromised.is_none() {

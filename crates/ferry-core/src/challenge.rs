@@ -21,6 +21,7 @@ use zeroize::Zeroizing;
 
 use crate::engine::{CoreError, Engine, Event};
 use crate::envelope::Body;
+use crate::reject::RejectReason;
 
 const ANSWER_LABEL: &[u8] = b"ferry challenge v1";
 const VERIFIERS_LABEL: &[u8] = b"ferry verifiers v1";
@@ -259,7 +260,7 @@ impl Engine {
         if real.len() != 32 || duress.len() != 32 {
             return Event::Rejected {
                 alias,
-                reason: "malformed verifiers",
+                reason: RejectReason::MalformedVerifiers,
             };
         }
         if let Some(current) = &c.proof.their_real {
@@ -274,7 +275,7 @@ impl Engine {
             if !ok {
                 return Event::Rejected {
                     alias,
-                    reason: "verifier change not signed with the current phrase",
+                    reason: RejectReason::UnsignedVerifierChange,
                 };
             }
         }
@@ -288,7 +289,7 @@ impl Engine {
         if nonce.len() != 32 {
             return Event::Rejected {
                 alias: c.alias.clone(),
-                reason: "malformed challenge",
+                reason: RejectReason::MalformedChallenge,
             };
         }
         c.proof.asked_by_them = Some(nonce);
@@ -303,7 +304,7 @@ impl Engine {
         if c.proof.asked.as_deref() != Some(nonce) {
             return Event::Rejected {
                 alias,
-                reason: "answer to no open challenge",
+                reason: RejectReason::UnaskedAnswer,
             };
         }
         c.proof.asked = None;

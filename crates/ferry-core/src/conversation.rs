@@ -17,6 +17,7 @@ use crate::engine::{
     random_id, rejected,
 };
 use crate::envelope::{self, AppMessage, Body};
+use crate::reject::RejectReason;
 use ferry_proto::padding;
 
 /// Longest text message, in bytes.
@@ -239,25 +240,25 @@ impl Engine {
         let c = self.state.contacts[idx].clone();
         let alias = c.alias.clone();
         let Ok(msg) = MlsMessageIn::tls_deserialize_exact(body) else {
-            return rejected(&alias, "malformed MLS message");
+            return rejected(&alias, RejectReason::MalformedMls);
         };
         let Ok(pm) = msg.try_into_protocol_message() else {
-            return rejected(&alias, "not an MLS protocol message");
+            return rejected(&alias, RejectReason::NotMlsProtocolMessage);
         };
         let (group, _, provider) = self.group_mut(&c)?;
         let processed = match group.process_message(provider, pm) {
             Ok(p) => p,
             Err(_) => {
                 self.evict_group(&c);
-                return rejected(&alias, "does not decrypt as the contact");
+                return rejected(&alias, RejectReason::DoesNotDecrypt);
             }
         };
         let ProcessedMessageContent::ApplicationMessage(app) = processed.into_content() else {
-            return rejected(&alias, "unexpected MLS handshake message");
+            return rejected(&alias, RejectReason::UnexpectedHandshake);
         };
         let bytes = Zeroizing::new(app.into_bytes());
         let Ok(m) = serde_json::from_slice::<AppMessage>(&bytes) else {
-            return rejected(&alias, "malformed message content");
+            return rejected(&alias, RejectReason::MalformedContent);
         };
         let id = ferry_proto::b64::encode(&m.id);
         let flagged = c.compromised.is_some();
@@ -283,12 +284,12 @@ impl Engine {
                 view_once,
             } => {
                 if !attachment.is_valid() {
-                    return rejected(&alias, "malformed attachment reference");
+                    return rejected(&alias, RejectReason::MalformedAttachment);
                 }
                 // Only the relay this contact's messages already come
                 // through: a contact cannot make us connect anywhere else.
                 if attachment.relay != c.inbound.relay {
-                    return rejected(&alias, "attachment on a foreign relay");
+                    return rejected(&alias, RejectReason::ForeignRelayAttachment);
                 }
                 Ok(incoming(String::new(), Some(attachment), view_once))
             }

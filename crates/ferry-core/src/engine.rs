@@ -29,6 +29,7 @@ use zeroize::Zeroizing;
 use crate::envelope::{self, Address, Hello, WelcomeMsg};
 use crate::invite::{self, InviteError, InviteLink};
 use crate::mls_store::{Provider, TrackedStorage};
+use crate::reject::RejectReason;
 use crate::secret::KeyBytes;
 use crate::state::{ActionId, Changes, ProfileState, Saved};
 
@@ -381,7 +382,7 @@ pub enum Event {
         /// Contact alias whose mailbox it arrived in.
         alias: String,
         /// Why (no content).
-        reason: &'static str,
+        reason: RejectReason,
     },
     /// The contact changed the conversation's disappearing-message timer.
     TimerChanged {
@@ -485,7 +486,7 @@ fn valid_relay_url(url: &str) -> bool {
 }
 
 /// A payload dropped as not from the contact (or damaged), for `alias`.
-pub(crate) fn rejected(alias: &str, reason: &'static str) -> Result<Event, CoreError> {
+pub(crate) fn rejected(alias: &str, reason: RejectReason) -> Result<Event, CoreError> {
     Ok(Event::Rejected {
         alias: alias.to_owned(),
         reason,
@@ -879,10 +880,10 @@ impl Engine {
         inbound.cursor = seq;
         let alias = self.state.contacts[idx].alias.clone();
         let Ok(content) = padding::unpad(payload) else {
-            return rejected(&alias, "malformed padding");
+            return rejected(&alias, RejectReason::MalformedPadding);
         };
         let Some((&kind, body)) = content.split_first() else {
-            return rejected(&alias, "empty message");
+            return rejected(&alias, RejectReason::Empty);
         };
         let state = self.state.contacts[idx].state;
         let result = match (state, kind) {
@@ -890,14 +891,16 @@ impl Engine {
             (ContactState::Accepted, envelope::WELCOME) => self.on_welcome(idx, body),
             (ContactState::Established, envelope::MLS) => self.on_mls(now, idx, body),
             (ContactState::Established, envelope::ALERT) => self.on_alert(now, idx, body),
-            (ContactState::Established, envelope::HELLO) => rejected(&alias, "invite already used"),
-            _ => rejected(&alias, "unexpected message for this contact"),
+            (ContactState::Established, envelope::HELLO) => {
+                rejected(&alias, RejectReason::InviteUsed)
+            }
+            _ => rejected(&alias, RejectReason::UnexpectedForContact),
         };
         match result {
             // A broken saved state is ours to report; anything else came
             // from the payload and must never stop the other messages.
             Err(e @ CoreError::State(_)) => Err(e),
-            Err(_) => rejected(&alias, "could not be processed"),
+            Err(_) => rejected(&alias, RejectReason::Unprocessable),
             ok => ok,
         }
     }
@@ -912,26 +915,26 @@ impl Engine {
         let c = self.state.contacts[idx].clone();
         let alias = c.alias.clone();
         if now > c.invite_expires_at {
-            return rejected(&alias, "invite expired");
+            return rejected(&alias, RejectReason::InviteExpired);
         }
         let Some(secret) = c.invite_secret.as_ref() else {
-            return rejected(&alias, "invite already used");
+            return rejected(&alias, RejectReason::InviteUsed);
         };
         let Some(plain) = invite::open(&invite::seal_key(secret), envelope::HELLO_LABEL, sealed)
         else {
-            return rejected(&alias, "not sealed with the invite");
+            return rejected(&alias, RejectReason::NotSealedWithInvite);
         };
         let Ok(hello) = serde_json::from_slice::<Hello>(&plain) else {
-            return rejected(&alias, "malformed hello");
+            return rejected(&alias, RejectReason::MalformedHello);
         };
         if !valid_relay_url(&hello.reply_to.relay) {
-            return rejected(&alias, "malformed hello");
+            return rejected(&alias, RejectReason::MalformedHello);
         }
         let Ok(kp_in) = KeyPackageIn::tls_deserialize_exact(&hello.key_package) else {
-            return rejected(&alias, "malformed key package");
+            return rejected(&alias, RejectReason::MalformedKeyPackage);
         };
         let Ok(kp) = kp_in.validate(self.provider.crypto(), ProtocolVersion::Mls10) else {
-            return rejected(&alias, "invalid key package");
+            return rejected(&alias, RejectReason::InvalidKeyPackage);
         };
         let signer = self.signer(&c)?;
         let config = MlsGroupCreateConfig::builder()
@@ -942,7 +945,7 @@ impl Engine {
             .map_err(mls)?;
         let (_commit, welcome, _info) = match group.add_members(&self.provider, &signer, &[kp]) {
             Ok(v) => v,
-            Err(_) => return rejected(&alias, "key package refused"),
+            Err(_) => return rejected(&alias, RejectReason::KeyPackageRefused),
         };
         group.merge_pending_commit(&self.provider).map_err(mls)?;
         let alert_key = crate::alert::export_key(&group, &self.provider)?;
@@ -1001,23 +1004,23 @@ impl Engine {
         let c = self.state.contacts[idx].clone();
         let alias = c.alias.clone();
         let Some(secret) = c.invite_secret.as_ref() else {
-            return rejected(&alias, "unexpected welcome");
+            return rejected(&alias, RejectReason::UnexpectedWelcome);
         };
         let Some(plain) = invite::open(&invite::seal_key(secret), envelope::WELCOME_LABEL, sealed)
         else {
-            return rejected(&alias, "not sealed with the invite");
+            return rejected(&alias, RejectReason::NotSealedWithInvite);
         };
         let Ok(msg) = serde_json::from_slice::<WelcomeMsg>(&plain) else {
-            return rejected(&alias, "malformed welcome");
+            return rejected(&alias, RejectReason::MalformedWelcome);
         };
         if !valid_relay_url(&msg.reply_to.relay) {
-            return rejected(&alias, "malformed welcome");
+            return rejected(&alias, RejectReason::MalformedWelcome);
         }
         let Ok(mls_in) = MlsMessageIn::tls_deserialize_exact(&msg.welcome) else {
-            return rejected(&alias, "malformed MLS welcome");
+            return rejected(&alias, RejectReason::MalformedMlsWelcome);
         };
         let MlsMessageBodyIn::Welcome(welcome) = mls_in.extract() else {
-            return rejected(&alias, "not an MLS welcome");
+            return rejected(&alias, RejectReason::NotMlsWelcome);
         };
         let join = MlsGroupJoinConfig::builder()
             .use_ratchet_tree_extension(true)
@@ -1026,7 +1029,7 @@ impl Engine {
             .and_then(|s| s.into_group(&self.provider))
         {
             Ok(g) => g,
-            Err(_) => return rejected(&alias, "MLS welcome refused"),
+            Err(_) => return rejected(&alias, RejectReason::WelcomeRefused),
         };
         let alert_key = crate::alert::export_key(&group, &self.provider)?;
         let contact = self.state.contacts.get_mut(idx);

@@ -24,6 +24,7 @@ mod engine;
 mod envelope;
 pub mod invite;
 pub mod mls_store;
+mod reject;
 mod secret;
 mod state;
 #[cfg(any(test, feature = "testing"))]
@@ -35,5 +36,6 @@ pub use engine::{
     DEFAULT_TIMER_SECS, Direction, Engine, Event, HistoryEntry, InboundMailbox,
 };
 pub use invite::{InviteError, InviteLink};
+pub use reject::RejectReason;
 pub use secret::KeyBytes;
 pub use state::{ActionId, Changes, Record, Saved};

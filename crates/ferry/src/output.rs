@@ -253,7 +253,7 @@ impl Output {
                 if self.json {
                     println!(
                         "{}",
-                        json!({"type": "rejected", "contact": contact, "reason": reason})
+                        json!({"type": "rejected", "contact": contact, "reason": reason.as_str()})
                     );
                 } else {
                     println!(

@@ -94,7 +94,7 @@ pub enum Event {
         /// Contact alias whose mailbox it arrived in.
         contact: String,
         /// Why.
-        reason: &'static str,
+        reason: ferry_core::RejectReason,
     },
     /// The contact changed the disappearing-message timer.
     Timer {

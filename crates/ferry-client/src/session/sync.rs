@@ -40,7 +40,7 @@ impl Session {
                     CoreEvent::Established { alias } => Event::Established { contact: alias },
                     CoreEvent::Rejected { alias, reason } => {
                         tracing::warn!(
-                            reason,
+                            reason = reason.as_str(),
                             "dropped a message that did not come from the contact"
                         );
                         Event::Rejected {

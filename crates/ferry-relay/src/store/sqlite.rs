@@ -205,24 +205,50 @@ impl Drop for SqliteStore {
     }
 }
 
+/// Schema migrations: entry `i` takes a store from version `i + 1` to
+/// `i + 2`. Empty while version 1 is current; a change to the tables adds
+/// a step here (and bumps `SCHEMA_VERSION`), never edits `SCHEMA`.
+const MIGRATIONS: &[&str] = &[];
+
+/// Creates a new store or brings an older one forward, in one transaction;
+/// a store from a newer relay is refused untouched.
 fn migrate(conn: &Connection) -> Result<(), StoreError> {
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .map_err(backend)?;
-    match version {
-        0 => {
-            conn.execute_batch(&format!(
-                "BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-            ))
-            .map_err(backend)?;
-            Ok(())
-        }
-        SCHEMA_VERSION => Ok(()),
-        found => Err(StoreError::UnsupportedVersion {
-            found,
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::UnsupportedVersion {
+            found: version,
             supported: SCHEMA_VERSION,
-        }),
+        });
     }
+    if version == SCHEMA_VERSION {
+        return Ok(());
+    }
+    let mut sql = String::from("BEGIN IMMEDIATE;");
+    if version == 0 {
+        sql.push_str(SCHEMA);
+        for step in MIGRATIONS {
+            sql.push_str(step);
+        }
+    } else {
+        let steps = usize::try_from(version - 1)
+            .ok()
+            .and_then(|start| MIGRATIONS.get(start..))
+            .ok_or(StoreError::UnsupportedVersion {
+                found: version,
+                supported: SCHEMA_VERSION,
+            })?;
+        for step in steps {
+            sql.push_str(step);
+        }
+    }
+    sql.push_str(&format!("PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"));
+    if let Err(e) = conn.execute_batch(&sql) {
+        let _ = conn.execute_batch("ROLLBACK");
+        return Err(backend(e));
+    }
+    Ok(())
 }
 
 fn run_in_savepoint<T>(
