@@ -13,10 +13,12 @@ pub mod live;
 pub mod relay;
 pub mod session;
 pub mod transfer;
+pub mod transport;
 
 pub use live::LiveConnection;
-pub use relay::{ClientError, RelayClient};
+pub use relay::RelayClient;
 pub use session::{
     Event, EventStream, FileMeta, LockLimits, LockReason, SaveOutcome, Session, SessionError,
     Status, WriteStats,
 };
+pub use transport::{ClientError, Transport};

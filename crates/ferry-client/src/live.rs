@@ -1,17 +1,15 @@
 //! The live WebSocket: subscribe to mailboxes, receive pushes, send and ack.
 
-use ferry_proto::api::{
-    AuthorizeSend, ClientFrame, ServerFrame, Subscribe, SyncEntry, ws_signing_path,
-};
-use ferry_proto::auth::RequestAuth;
-use ferry_proto::{MailboxId, MailboxKey, Seq, b64};
+use std::sync::Arc;
+
+use ferry_proto::api::{AuthorizeSend, ClientFrame, ServerFrame, Subscribe, SyncEntry};
+use ferry_proto::{MailboxId, MailboxKey, Seq};
 use futures_util::{SinkExt as _, StreamExt as _};
-use rand_core::OsRng;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::relay::{ClientError, RelayClient};
+use crate::transport::{ClientError, Transport};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -19,8 +17,8 @@ type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 pub struct LiveConnection {
     ws: Ws,
     next_req: u64,
-    /// Relay clock minus local clock, from the client at connect time.
-    offset: i64,
+    /// Signs operations at the relay's time (the clock it learned).
+    transport: Arc<Transport>,
 }
 
 impl std::fmt::Debug for LiveConnection {
@@ -34,17 +32,8 @@ fn ws_err(e: tokio_tungstenite::tungstenite::Error) -> ClientError {
 }
 
 impl LiveConnection {
-    pub(crate) async fn connect(client: &RelayClient) -> Result<Self, ClientError> {
-        let base = client.base_url();
-        let url = if let Some(rest) = base.strip_prefix("https://") {
-            format!("wss://{rest}/v1/ws")
-        } else if let Some(rest) = base.strip_prefix("http://") {
-            format!("ws://{rest}/v1/ws")
-        } else {
-            return Err(ClientError::Protocol(
-                "relay URL must start with http:// or https://".into(),
-            ));
-        };
+    pub(crate) async fn connect(transport: Arc<Transport>) -> Result<Self, ClientError> {
+        let url = transport.ws_url()?;
         let (ws, _) = tokio_tungstenite::connect_async(url)
             .await
             .map_err(ws_err)?;
@@ -54,7 +43,7 @@ impl LiveConnection {
         Ok(Self {
             ws,
             next_req: 1,
-            offset: client.clock_offset(),
+            transport,
         })
     }
 
@@ -66,21 +55,7 @@ impl LiveConnection {
 
     fn signed(&self, op: &str, keys: &[&MailboxKey], body: &str) -> (u64, String, Vec<String>) {
         // Signed with the current time: a subscribe may come hours after connect.
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0)
-            .saturating_add_signed(self.offset);
-        let auth = RequestAuth::sign(
-            keys,
-            "WS",
-            &ws_signing_path(op),
-            body.as_bytes(),
-            now,
-            &mut OsRng,
-        );
-        let sigs = auth.signatures.iter().map(|s| b64::encode(s)).collect();
-        (auth.timestamp, auth.nonce_value(), sigs)
+        self.transport.sign_ws(op, keys, body)
     }
 
     /// Sends a frame.

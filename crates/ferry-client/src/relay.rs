@@ -1,74 +1,15 @@
-//! Typed client for a relay's HTTP API.
+//! Typed client for a relay's JSON API (over [`crate::transport`]).
 
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
 
 use ferry_proto::api::{
-    Ack, Acked, CreateMailbox, ErrorBody, Fetched, Sent, SetSender, SyncEntry, SyncRequest,
-    SyncResponse,
+    Ack, Acked, CreateMailbox, Fetched, Sent, SetSender, SyncEntry, SyncRequest, SyncResponse,
 };
-use ferry_proto::auth::{
-    HEADER_ACCESS_TOKEN, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, RequestAuth,
-};
-use ferry_proto::{ErrorCode, MailboxId, MailboxKey, PublicKey, Seq};
-use rand_core::OsRng;
+use ferry_proto::{MailboxId, MailboxKey, PublicKey, Seq};
 use reqwest::Method;
 
-/// Why a relay call failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ClientError {
-    /// The relay refused the request with a stable error code.
-    #[error("relay refused the request: {code:?} (HTTP {status})")]
-    Relay {
-        /// HTTP status.
-        status: u16,
-        /// Stable error code.
-        code: ErrorCode,
-    },
-    /// The relay could not be reached or the connection broke.
-    #[error("relay unreachable: {0}")]
-    Transport(String),
-    /// The relay answered something this client does not understand.
-    #[error("unexpected answer from relay: {0}")]
-    Protocol(String),
-}
-
-impl ClientError {
-    /// The relay's error code, if the relay refused the request.
-    pub fn code(&self) -> Option<ErrorCode> {
-        match self {
-            Self::Relay { code, .. } => Some(*code),
-            _ => None,
-        }
-    }
-}
-
-fn transport(e: reqwest::Error) -> ClientError {
-    // Strip the URL: it contains mailbox ids.
-    ClientError::Transport(e.without_url().to_string())
-}
-
-/// Largest answer accepted from a relay (a full sync answer is ~6 MiB).
-const MAX_RESPONSE: usize = 16 * 1024 * 1024;
-
-/// Reads a response body, refusing one larger than [`MAX_RESPONSE`].
-async fn read_limited(mut resp: reqwest::Response) -> Result<Vec<u8>, ClientError> {
-    if resp
-        .content_length()
-        .is_some_and(|n| n > MAX_RESPONSE as u64)
-    {
-        return Err(ClientError::Protocol("relay answer too large".into()));
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(transport)? {
-        if body.len() + chunk.len() > MAX_RESPONSE {
-            return Err(ClientError::Protocol("relay answer too large".into()));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
+pub use crate::transport::ClientError;
+use crate::transport::Transport;
 
 /// One mailbox in a [`RelayClient::sync`].
 pub struct SyncItem<'a> {
@@ -82,13 +23,10 @@ pub struct SyncItem<'a> {
     pub ack_up_to: Option<Seq>,
 }
 
-/// A client for one relay.
+/// A client for one relay's API.
+#[derive(Clone)]
 pub struct RelayClient {
-    http: reqwest::Client,
-    base: String,
-    /// Relay clock minus local clock, learned from `stale_timestamp` answers.
-    offset: AtomicI64,
-    access_token: Option<String>,
+    transport: Arc<Transport>,
 }
 
 impl std::fmt::Debug for RelayClient {
@@ -100,108 +38,58 @@ impl std::fmt::Debug for RelayClient {
 impl RelayClient {
     /// A client for the relay at `base` (e.g. `http://127.0.0.1:7070`).
     pub fn new(base: &str) -> Result<Self, ClientError> {
-        let http = reqwest::Client::builder()
-            .pool_max_idle_per_host(64)
-            .tcp_nodelay(true)
-            .connect_timeout(std::time::Duration::from_secs(10))
-            .timeout(std::time::Duration::from_secs(60))
-            .build()
-            .map_err(transport)?;
-        Ok(Self {
-            http,
-            base: base.trim_end_matches('/').to_owned(),
-            offset: AtomicI64::new(0),
-            access_token: None,
-        })
+        Ok(Self::over(Arc::new(Transport::new(base)?)))
+    }
+
+    /// A client over an existing transport (sharing its learned clock).
+    pub fn over(transport: Arc<Transport>) -> Self {
+        Self { transport }
     }
 
     /// Sends the operator's access token when creating mailboxes.
-    pub fn with_access_token(mut self, token: impl Into<String>) -> Self {
-        self.access_token = Some(token.into());
-        self
+    pub fn with_access_token(self, token: impl Into<String>) -> Self {
+        let t = Arc::try_unwrap(self.transport).unwrap_or_else(|shared| shared.duplicate());
+        Self::over(Arc::new(t.with_access_token(Some(token.into()))))
+    }
+
+    /// The transport (for blob transfers and the live connection).
+    pub fn transport(&self) -> &Arc<Transport> {
+        &self.transport
     }
 
     /// The relay's base URL.
     pub fn base_url(&self) -> &str {
-        &self.base
+        self.transport.base_url()
     }
 
     /// The current time as the relay sees it (local clock plus learned offset).
     pub fn now(&self) -> u64 {
-        let local = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        local.saturating_add_signed(self.offset.load(Ordering::Relaxed))
+        self.transport.now()
     }
 
     /// The relay-minus-local clock offset in seconds.
     pub fn clock_offset(&self) -> i64 {
-        self.offset.load(Ordering::Relaxed)
+        self.transport.clock_offset()
     }
 
     /// Sets the relay-minus-local clock offset (normally learned from the
     /// relay's `stale_timestamp` answers).
     pub fn set_clock_offset(&self, secs: i64) {
-        self.offset.store(secs, Ordering::Relaxed);
+        self.transport.set_clock_offset(secs);
     }
 
-    fn learn_time(&self, server_time: u64) {
-        let local = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        let off =
-            i64::try_from(server_time).unwrap_or(i64::MAX) - i64::try_from(local).unwrap_or(0);
-        self.offset.store(off, Ordering::Relaxed);
-    }
-
-    /// Signs and sends one request; on `stale_timestamp` corrects the clock
-    /// offset from the relay's answer and retries once with a new signature.
     async fn call(
         &self,
         method: Method,
         path: &str,
         keys: &[&MailboxKey],
         body: Vec<u8>,
-        content_type: &str,
+        content_type: &'static str,
         with_token: bool,
     ) -> Result<Vec<u8>, ClientError> {
-        let mut retried = false;
-        loop {
-            let auth =
-                RequestAuth::sign(keys, method.as_str(), path, &body, self.now(), &mut OsRng);
-            let mut req = self
-                .http
-                .request(method.clone(), format!("{}{}", self.base, path))
-                .header(HEADER_TIMESTAMP, auth.timestamp_value())
-                .header(HEADER_NONCE, auth.nonce_value())
-                .header(HEADER_SIGNATURE, auth.signatures_value())
-                .header(reqwest::header::CONTENT_TYPE, content_type)
-                .body(body.clone());
-            if let (true, Some(t)) = (with_token, &self.access_token) {
-                req = req.header(HEADER_ACCESS_TOKEN, t.as_str());
-            }
-            let resp = req.send().await.map_err(transport)?;
-            let status = resp.status();
-            let bytes = read_limited(resp).await?;
-            if status.is_success() {
-                return Ok(bytes.to_vec());
-            }
-            let err: ErrorBody = serde_json::from_slice(&bytes)
-                .map_err(|_| ClientError::Protocol(format!("HTTP {status} without error code")))?;
-            if let (ErrorCode::StaleTimestamp, false, Some(t)) =
-                (err.code, retried, err.server_time)
-            {
-                self.learn_time(t);
-                retried = true;
-                continue;
-            }
-            return Err(ClientError::Relay {
-                status: status.as_u16(),
-                code: err.code,
-            });
-        }
+        self.transport
+            .call(method, path, keys, body, content_type, with_token)
+            .await
     }
 
     async fn call_json<T: serde::de::DeserializeOwned>(
@@ -427,6 +315,6 @@ impl RelayClient {
 
     /// Opens the live WebSocket.
     pub async fn connect_live(&self) -> Result<crate::LiveConnection, ClientError> {
-        crate::live::LiveConnection::connect(self).await
+        crate::live::LiveConnection::connect(self.transport.clone()).await
     }
 }

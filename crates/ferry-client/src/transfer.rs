@@ -25,17 +25,13 @@ use std::time::{Duration, SystemTime};
 use ferry_core::KeyBytes;
 use ferry_core::attachment::{AttachmentError, AttachmentRef, Layout, SEGMENT, SegmentCipher};
 use ferry_proto::MailboxKey;
-use ferry_proto::auth::{
-    HEADER_ACCESS_TOKEN, HEADER_BLOB_TOKEN, HEADER_MAILBOX, HEADER_NONCE, HEADER_SIGNATURE,
-    HEADER_TIMESTAMP, RequestAuth,
-};
-use ferry_proto::{ErrorCode, MailboxId, api::ErrorBody, b64};
-use rand_core::OsRng;
+use ferry_proto::auth::{HEADER_ACCESS_TOKEN, HEADER_BLOB_TOKEN, HEADER_MAILBOX};
+use ferry_proto::{ErrorCode, MailboxId, b64};
 use reqwest::{Method, StatusCode};
 use sha2::{Digest as _, Sha256};
 use zeroize::Zeroizing;
 
-use crate::relay::ClientError;
+use crate::transport::{ClientError, Transport, refusal, transport_err};
 
 /// Sealed segments per upload `PATCH`: the most an interruption can make
 /// the client send twice (about 4 MiB).
@@ -96,19 +92,8 @@ fn upload_offset(resp: &reqwest::Response) -> Result<u64, ClientError> {
         .ok_or_else(|| ClientError::Protocol("no upload offset".into()))
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 fn io(e: std::io::Error) -> TransferError {
     TransferError::Io(e.kind().to_string())
-}
-
-fn transport(e: reqwest::Error) -> ClientError {
-    ClientError::Transport(e.without_url().to_string())
 }
 
 /// What a transfer reports while it runs.
@@ -160,11 +145,10 @@ impl Default for RetryPolicy {
     }
 }
 
-/// A tus client for one relay's blob store.
+/// A tus client for one relay's blob store (over [`crate::transport`]).
+#[derive(Clone)]
 pub struct BlobClient {
-    http: reqwest::Client,
-    base: String,
-    access_token: Option<String>,
+    transport: Arc<Transport>,
 }
 
 impl std::fmt::Debug for BlobClient {
@@ -173,84 +157,37 @@ impl std::fmt::Debug for BlobClient {
     }
 }
 
-fn permanent(e: &ClientError) -> bool {
-    matches!(e, ClientError::Relay { code, .. } if !matches!(
-        code,
-        ErrorCode::Unavailable | ErrorCode::Internal | ErrorCode::OffsetMismatch
-    ))
+fn blob_path(id: Option<MailboxId>) -> String {
+    match id {
+        Some(id) => format!("/v1/blobs/{}", id.to_b64()),
+        None => "/v1/blobs".to_owned(),
+    }
 }
 
 impl BlobClient {
-    /// A client for the relay at `base`. No overall timeout (a part may take
-    /// long on a slow link), but a connection that stalls for 30 s fails.
+    /// A client for the relay at `base`.
     pub fn new(base: &str) -> Result<Self, ClientError> {
-        if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(ClientError::Protocol("relay URL must be http(s)".into()));
-        }
-        let http = reqwest::Client::builder()
-            .tcp_nodelay(true)
-            .connect_timeout(Duration::from_secs(10))
-            .read_timeout(Duration::from_secs(30))
-            .build()
-            .map_err(transport)?;
-        Ok(Self {
-            http,
-            base: base.trim_end_matches('/').to_owned(),
-            access_token: None,
-        })
+        Ok(Self::over(Arc::new(Transport::new(base)?)))
+    }
+
+    /// A client over an existing transport (sharing its learned clock and,
+    /// for the profile's own relay, its access token).
+    pub fn over(transport: Arc<Transport>) -> Self {
+        Self { transport }
     }
 
     /// Sends the operator's access token when creating blobs.
-    pub fn with_access_token(mut self, token: Option<String>) -> Self {
-        self.access_token = token;
-        self
-    }
-
-    fn url(&self, id: Option<MailboxId>) -> String {
-        match id {
-            Some(id) => format!("{}/v1/blobs/{}", self.base, id.to_b64()),
-            None => format!("{}/v1/blobs", self.base),
-        }
-    }
-
-    async fn refusal(resp: reqwest::Response) -> ClientError {
-        let status = resp.status();
-        let code = if status == StatusCode::NOT_FOUND {
-            Some(ErrorCode::NotFound)
-        } else {
-            // An error body is small: read at most 64 KiB of it.
-            let mut resp = resp;
-            let mut body = Vec::new();
-            while let Ok(Some(chunk)) = resp.chunk().await {
-                body.extend_from_slice(&chunk);
-                if body.len() > 64 * 1024 {
-                    break;
-                }
-            }
-            serde_json::from_slice::<ErrorBody>(&body)
-                .ok()
-                .map(|b| b.code)
-        };
-        match code {
-            Some(code) => ClientError::Relay {
-                status: status.as_u16(),
-                code,
-            },
-            None => ClientError::Protocol(format!("HTTP {status} without error code")),
-        }
+    pub fn with_access_token(self, token: Option<String>) -> Self {
+        let t = Arc::try_unwrap(self.transport).unwrap_or_else(|shared| shared.duplicate());
+        Self::over(Arc::new(t.with_access_token(token)))
     }
 
     /// The largest blob the relay accepts (`Tus-Max-Size`), if it says.
     pub async fn max_size(&self) -> Result<Option<u64>, ClientError> {
         let resp = self
-            .http
-            .request(Method::OPTIONS, self.url(None))
-            .send()
-            .await
-            .map_err(transport)?;
-        if !resp.status().is_success() {
-            return Err(Self::refusal(resp).await);
-        }
+            .transport
+            .send(self.transport.request(Method::OPTIONS, &blob_path(None)))
+            .await?;
         Ok(resp
             .headers()
             .get("tus-max-size")
@@ -266,61 +203,34 @@ impl BlobClient {
         length: u64,
         signer: Option<(MailboxId, &MailboxKey)>,
     ) -> Result<(MailboxId, KeyBytes), ClientError> {
-        let mut offset = 0i64;
-        let mut retried = false;
-        let resp = loop {
-            let mut req = self
-                .http
-                .post(self.url(None))
+        let token = self.transport.access_token();
+        let headers = |req: reqwest::RequestBuilder| {
+            let req = req
                 .header("tus-resumable", TUS)
                 .header("upload-length", length);
-            if let Some(t) = &self.access_token {
-                req = req.header(HEADER_ACCESS_TOKEN, t.as_str());
+            let req = match token {
+                Some(t) => req.header(HEADER_ACCESS_TOKEN, t),
+                None => req,
+            };
+            match signer {
+                Some((mailbox, _)) => req.header(HEADER_MAILBOX, mailbox.to_b64()),
+                None => req,
             }
-            if let Some((mailbox, key)) = signer {
-                let now = unix_now().saturating_add_signed(offset);
-                let auth = RequestAuth::sign(&[key], "POST", "/v1/blobs", b"", now, &mut OsRng);
-                req = req
-                    .header(HEADER_MAILBOX, mailbox.to_b64())
-                    .header(HEADER_TIMESTAMP, auth.timestamp_value())
-                    .header(HEADER_NONCE, auth.nonce_value())
-                    .header(HEADER_SIGNATURE, auth.signatures_value());
+        };
+        let resp = match signer {
+            Some((_, key)) => {
+                self.transport
+                    .send_signed(Method::POST, "/v1/blobs", &[key], Vec::new(), headers)
+                    .await?
             }
-            let resp = req.send().await.map_err(transport)?;
-            if resp.status() == StatusCode::UNAUTHORIZED && signer.is_some() && !retried {
-                // A stale timestamp carries the relay's time: sign again
-                // with it, once.
-                let status = resp.status();
-                let body = resp.bytes().await.unwrap_or_default();
-                let err = serde_json::from_slice::<ErrorBody>(&body).ok();
-                match err {
-                    Some(ErrorBody {
-                        code: ErrorCode::StaleTimestamp,
-                        server_time: Some(t),
-                        ..
-                    }) => {
-                        offset = i64::try_from(t).unwrap_or(i64::MAX)
-                            - i64::try_from(unix_now()).unwrap_or(0);
-                        retried = true;
-                        continue;
-                    }
-                    Some(e) => {
-                        return Err(ClientError::Relay {
-                            status: status.as_u16(),
-                            code: e.code,
-                        });
-                    }
-                    None => {
-                        return Err(ClientError::Protocol(format!(
-                            "HTTP {status} without error code"
-                        )));
-                    }
-                }
+            None => {
+                self.transport
+                    .send(headers(self.transport.request(Method::POST, "/v1/blobs")))
+                    .await?
             }
-            break resp;
         };
         if resp.status() != StatusCode::CREATED {
-            return Err(Self::refusal(resp).await);
+            return Err(refusal(resp).await);
         }
         let h = resp.headers();
         let id = h
@@ -341,16 +251,11 @@ impl BlobClient {
 
     /// The relay's confirmed offset of an upload.
     pub async fn offset(&self, id: MailboxId) -> Result<u64, ClientError> {
-        let resp = self
-            .http
-            .head(self.url(Some(id)))
-            .header("tus-resumable", TUS)
-            .send()
-            .await
-            .map_err(transport)?;
-        if !resp.status().is_success() {
-            return Err(Self::refusal(resp).await);
-        }
+        let req = self
+            .transport
+            .request(Method::HEAD, &blob_path(Some(id)))
+            .header("tus-resumable", TUS);
+        let resp = self.transport.send(req).await?;
         upload_offset(&resp)
     }
 
@@ -362,9 +267,9 @@ impl BlobClient {
         len: u64,
         body: reqwest::Body,
     ) -> Result<u64, ClientError> {
-        let resp = self
-            .http
-            .patch(self.url(Some(id)))
+        let req = self
+            .transport
+            .request(Method::PATCH, &blob_path(Some(id)))
             .header("tus-resumable", TUS)
             .header("upload-offset", offset)
             .header(
@@ -372,12 +277,10 @@ impl BlobClient {
                 "application/offset+octet-stream",
             )
             .header(reqwest::header::CONTENT_LENGTH, len)
-            .body(body)
-            .send()
-            .await
-            .map_err(transport)?;
+            .body(body);
+        let resp = self.transport.send(req).await?;
         if resp.status() != StatusCode::NO_CONTENT {
-            return Err(Self::refusal(resp).await);
+            return Err(refusal(resp).await);
         }
         upload_offset(&resp)
     }
@@ -391,37 +294,34 @@ impl BlobClient {
     ) -> Result<reqwest::Response, ClientError> {
         let token = Zeroizing::new(b64::encode(token.expose()));
         let mut req = self
-            .http
-            .get(self.url(Some(id)))
+            .transport
+            .request(Method::GET, &blob_path(Some(id)))
             .header(HEADER_BLOB_TOKEN, token.as_str());
         if from > 0 {
             req = req.header(reqwest::header::RANGE, format!("bytes={from}-"));
         }
-        let resp = req.send().await.map_err(transport)?;
+        let resp = self.transport.send(req).await?;
         let ok = if from > 0 {
             resp.status() == StatusCode::PARTIAL_CONTENT
         } else {
             resp.status() == StatusCode::OK
         };
         if !ok {
-            return Err(Self::refusal(resp).await);
+            return Err(refusal(resp).await);
         }
         Ok(resp)
     }
 
     /// Deletes the blob (termination). Unknown blobs are not an error.
     pub async fn delete(&self, id: MailboxId) -> Result<(), ClientError> {
-        let resp = self
-            .http
-            .delete(self.url(Some(id)))
-            .header("tus-resumable", TUS)
-            .send()
-            .await
-            .map_err(transport)?;
-        if resp.status().is_success() || resp.status() == StatusCode::NOT_FOUND {
-            Ok(())
-        } else {
-            Err(Self::refusal(resp).await)
+        let req = self
+            .transport
+            .request(Method::DELETE, &blob_path(Some(id)))
+            .header("tus-resumable", TUS);
+        match self.transport.send(req).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some(ErrorCode::NotFound) => Ok(()),
+            Err(e) => Err(e),
         }
     }
 }
@@ -715,7 +615,7 @@ pub async fn upload(
             None => match client.offset(id).await {
                 Ok(o) => o,
                 Err(e) if e.code() == Some(ErrorCode::NotFound) => return Err(TransferError::Gone),
-                Err(e) if permanent(&e) => return Err(e.into()),
+                Err(e) if e.is_permanent() => return Err(e.into()),
                 Err(_) => {
                     failures += 1;
                     if failures >= policy.attempts {
@@ -842,7 +742,7 @@ pub async fn upload(
                     max: 0,
                 });
             }
-            Err(e) if permanent(&e) => return Err(e.into()),
+            Err(e) if e.is_permanent() => return Err(e.into()),
             Err(_) => {
                 resuming = true;
                 confirmed = None;
@@ -1056,7 +956,11 @@ async fn download_into(
                 .map_err(Step::Client)?;
             let mut buf: Vec<u8> = Vec::with_capacity((SEGMENT + 16) as usize);
             let mut last_report = std::time::Instant::now();
-            while let Some(chunk) = resp.chunk().await.map_err(|e| Step::Client(transport(e)))? {
+            while let Some(chunk) = resp
+                .chunk()
+                .await
+                .map_err(|e| Step::Client(transport_err(e)))?
+            {
                 stats.wire_bytes += chunk.len() as u64;
                 let mut rest = &chunk[..];
                 while !rest.is_empty() && seg < layout.segments {
@@ -1104,7 +1008,7 @@ async fn download_into(
                 let _ = sink.finish().await;
                 return Err(TransferError::Gone);
             }
-            Err(Step::Client(e)) if permanent(&e) => {
+            Err(Step::Client(e)) if e.is_permanent() => {
                 let _ = sink.finish().await;
                 return Err(e.into());
             }

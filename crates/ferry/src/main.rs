@@ -108,7 +108,8 @@ enum Command {
     Save {
         /// Contact alias.
         alias: String,
-        /// Message id (from `history --json`).
+        /// Message id (from `history --json`; ids may start with `-`).
+        #[arg(allow_hyphen_values = true)]
         msg_id: String,
         /// Where to write it; an existing file is never replaced.
         path: PathBuf,
@@ -154,7 +155,8 @@ enum Command {
     Delete {
         /// Contact alias.
         alias: String,
-        /// Message id (from `history --json`).
+        /// Message id (from `history --json`; ids may start with `-`).
+        #[arg(allow_hyphen_values = true)]
         msg_id: String,
     },
     /// Fetch everything, finish handshakes, print new messages.

@@ -415,6 +415,20 @@ fn disappearing_view_once_and_delete_for_both() {
     let exp = got.of_type("message")[0]["expires_at"].as_u64().unwrap();
     assert!(exp >= sent_at + 86_400 && exp <= sent_at + 86_400 + 60);
 
+    // Message ids are base64url and may start with '-': taken as ids, not
+    // as options (one in 64 saves and deletes failed with a usage error).
+    let id = "-AAAAAAAAAAAAAAAAAAAAA";
+    let r = w.b.try_run(&["save", "Amina", id, "/nonexistent-dir/x"]);
+    assert_eq!(
+        r.error_code().as_deref(),
+        Some("no_attachment"),
+        "{}",
+        r.stderr
+    );
+    let r = w.b.run(&["delete", "Amina", id]);
+    assert_eq!(r.of_type("deleted")[0]["id"], id);
+    w.a.run(&["sync"]);
+
     // A 2 s timer agreed in the conversation: both sides apply it.
     w.a.run(&["timer", "Bashir", "2s"]);
     let t = w.b.run(&["sync"]);

@@ -184,14 +184,10 @@ impl Session {
         out.ok_or_else(|| SessionError::Vault(VaultError::Db("no result".into())))
     }
 
-    fn blob_client(&self, relay: &str) -> Result<BlobClient, SessionError> {
-        let engine = self.engine();
-        let token = (engine.relay() == relay)
-            .then(|| engine.relay_token().map(str::to_owned))
-            .flatten();
-        Ok(BlobClient::new(relay)
-            .map_err(|_| SessionError::BadRelayUrl)?
-            .with_access_token(token))
+    /// The blob client of `relay`: the same transport (learned clock, and
+    /// the access token on the profile's own relay) as its API client.
+    fn blob_client(&mut self, relay: &str) -> Result<BlobClient, SessionError> {
+        Ok(BlobClient::over(self.relay(relay)?.transport().clone()))
     }
 
     /// Encrypts `source` for `alias`, uploads it (resumably) and sends the

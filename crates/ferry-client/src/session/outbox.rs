@@ -1,42 +1,10 @@
 //! Performing the relay calls the engine queued.
 
-use std::time::Duration;
-
 use ferry_core::Action;
 use ferry_proto::ErrorCode;
 
 use super::{Event, Session, SessionError, Status};
-use crate::relay::ClientError;
-
-/// Whether retrying cannot help: the relay refused for good.
-pub(crate) fn is_permanent(e: &ClientError) -> bool {
-    matches!(e, ClientError::Relay { code, .. } if !matches!(
-        code,
-        ErrorCode::Unavailable | ErrorCode::Internal | ErrorCode::StaleTimestamp | ErrorCode::MailboxFull
-    ))
-}
-
-/// Runs `f` up to 4 times with exponential backoff on transient failures.
-pub(crate) async fn retry<T, F, Fut>(mut f: F) -> Result<T, ClientError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, ClientError>>,
-{
-    let mut delay = Duration::from_millis(200);
-    let mut attempt = 0;
-    loop {
-        match f().await {
-            Ok(v) => return Ok(v),
-            Err(e) if attempt < 3 && !is_permanent(&e) => {
-                tracing::debug!("relay call failed, retrying");
-                tokio::time::sleep(delay).await;
-                delay *= 2;
-                attempt += 1;
-            }
-            Err(e) => return Err(e),
-        }
-    }
-}
+use crate::transport::{ClientError, retry};
 
 impl Session {
     /// Remembers that the calls queued after `before` carry message `id`
@@ -75,7 +43,7 @@ impl Session {
         while let Some((id, action)) = self.engine().outbox_first() {
             let outcome = match self.perform(&action).await {
                 Ok(()) => Status::OnRelay,
-                Err(e) if is_permanent(&e) => {
+                Err(e) if e.is_permanent() => {
                     tracing::warn!("relay refused a queued call for good; dropped");
                     dropped.push(e);
                     Status::Failed

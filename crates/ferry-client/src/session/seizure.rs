@@ -6,9 +6,9 @@ use ferry_core::{AlertReason, ContactState, CoreError};
 use rand_core::OsRng;
 use secrecy::SecretString;
 
-use super::outbox::retry;
 use super::{Session, SessionError, now};
 use crate::relay::RelayClient;
+use crate::transport::retry;
 
 /// The duress capsule, kept in the decoy only.
 const CAPSULE_BLOB: &str = "capsule";

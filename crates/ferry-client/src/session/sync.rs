@@ -8,10 +8,10 @@ use ferry_proto::api::ServerFrame;
 use ferry_proto::{MailboxId, Seq};
 use rand_core::OsRng;
 
-use super::outbox::retry;
 use super::{Change, Event, LockLimits, LockReason, Session, SessionError, now};
 use crate::LiveConnection;
 use crate::relay::{ClientError, SyncItem};
+use crate::transport::retry;
 
 impl Session {
     /// Processes fetched messages with the engine in memory, commits once,
