@@ -1,0 +1,288 @@
+//! The vault's own tests: files, passphrases, duress, shredding, wipes.
+
+use std::path::Path;
+
+use rand_core::OsRng;
+
+use super::*;
+use crate::record::open_record;
+use crate::schema::SCHEMA_VERSION;
+
+fn pass(s: &str) -> SecretString {
+    SecretString::from(s.to_owned())
+}
+
+fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn sizes(dir: &Path) -> Vec<(String, u64)> {
+    snapshot(dir)
+        .into_iter()
+        .map(|(n, b)| (n, b.len() as u64))
+        .collect()
+}
+
+#[test]
+fn create_reopen_and_wrong_passphrase_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("profile");
+    {
+        let mut v = Vault::create(&p, &pass("correct horse"), &mut OsRng).unwrap();
+        v.transaction(|tx| {
+            tx.put_blob("state", b"hello")?;
+            assert!(tx.insert_message(1, b"m1", b"record one", None)?);
+            assert!(!tx.insert_message(1, b"m1", b"duplicate", None)?);
+            assert!(tx.insert_message(1, b"m2", b"short-lived", Some(10))?);
+            assert_eq!(tx.expire(9)?, 0);
+            assert_eq!(tx.expire(10)?, 1);
+            Ok(())
+        })
+        .unwrap();
+    }
+    let before = snapshot(&p);
+    assert!(matches!(
+        Vault::unlock(&p, &pass("wrong"), &mut OsRng),
+        Err(VaultError::WrongPassphrase)
+    ));
+    assert_eq!(snapshot(&p), before, "a wrong passphrase changed the files");
+    let v = Vault::unlock(&p, &pass("correct horse"), &mut OsRng).unwrap();
+    assert_eq!(v.blob("state").unwrap().unwrap().as_slice(), b"hello");
+    let msgs = v.messages(1).unwrap();
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(msgs[0].as_slice(), b"record one");
+    assert!(matches!(
+        Vault::create(&p, &pass("x"), &mut OsRng),
+        Err(VaultError::AlreadyExists)
+    ));
+    assert!(matches!(
+        Vault::unlock(&dir.path().join("none"), &pass("x"), &mut OsRng),
+        Err(VaultError::NotFound)
+    ));
+}
+
+#[test]
+fn files_have_no_recognizable_header_or_plaintext() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("profile");
+    let mut v = Vault::create(&p, &pass("pw"), &mut OsRng).unwrap();
+    v.transaction(|tx| {
+        tx.put_blob("alias-Marker", b"PLAINTEXT-MARKER-7781")?;
+        tx.insert_message(3, b"id", b"MESSAGE-MARKER-1234", None)
+            .map(|_| ())
+    })
+    .unwrap();
+    drop(v);
+    for (name, bytes) in snapshot(&p) {
+        assert!(
+            !bytes.starts_with(b"SQLite format"),
+            "{name} has a SQLite header"
+        );
+        for marker in [
+            &b"PLAINTEXT-MARKER-7781"[..],
+            b"MESSAGE-MARKER-1234",
+            b"alias-Marker",
+            b"CREATE TABLE",
+        ] {
+            assert!(
+                !bytes.windows(marker.len()).any(|w| w == marker),
+                "{name} leaks"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_destroyed_message_cannot_be_decrypted_from_an_old_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("profile");
+    let mut v = Vault::create(&p, &pass("pw"), &mut OsRng).unwrap();
+    v.transaction(|tx| tx.insert_message(1, b"m", b"secret text", None).map(|_| ()))
+        .unwrap();
+    // Keep a copy of the sealed record, as stale disk blocks would.
+    let (idx, sealed): (i64, Vec<u8>) = v
+        .conn
+        .query_row("SELECT key_idx, record FROM messages", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    let key_before = v.slab.key(idx as u64).unwrap();
+    assert!(open_record(&key_before, 1, b"m", &sealed).is_some());
+    v.transaction(|tx| tx.delete_message(1, b"m").map(|_| ()))
+        .unwrap();
+    let key_after = v.slab.key(idx as u64).unwrap();
+    assert_ne!(*key_before, *key_after);
+    assert!(
+        open_record(&key_after, 1, b"m", &sealed).is_none(),
+        "the old copy is unreadable"
+    );
+    // The freed entry is reused by the next message.
+    v.transaction(|tx| tx.insert_message(1, b"n", b"next", None).map(|_| ()))
+        .unwrap();
+    let reused: i64 = v
+        .conn
+        .query_row("SELECT key_idx FROM messages", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(reused, idx);
+}
+
+#[test]
+fn duress_opens_the_decoy_and_destroys_the_real_profile() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("profile");
+    let mut real = Vault::create(&p, &pass("real"), &mut OsRng).unwrap();
+    real.transaction(|tx| tx.put_blob("who", b"real")).unwrap();
+    let mut decoy = real.set_duress(&pass("duress"), &mut OsRng).unwrap();
+    decoy
+        .transaction(|tx| tx.put_blob("who", b"decoy"))
+        .unwrap();
+    drop(decoy);
+    real.equalize(&mut OsRng).unwrap();
+    drop(real);
+    let names_and_sizes = sizes(&p);
+    // The real passphrase still opens the real profile, and leaves the decoy.
+    let again = Vault::unlock(&p, &pass("real"), &mut OsRng).unwrap();
+    assert_eq!(again.blob("who").unwrap().unwrap().as_slice(), b"real");
+    assert!(again.open_decoy().unwrap().is_some());
+    drop(again);
+    // Duress: the decoy opens; the real one is gone; files and sizes stay.
+    let d = Vault::unlock(&p, &pass("duress"), &mut OsRng).unwrap();
+    assert_eq!(d.blob("who").unwrap().unwrap().as_slice(), b"decoy");
+    assert!(d.open_decoy().unwrap().is_none());
+    drop(d);
+    assert_eq!(sizes(&p), names_and_sizes);
+    assert!(matches!(
+        Vault::unlock(&p, &pass("real"), &mut OsRng),
+        Err(VaultError::WrongPassphrase)
+    ));
+    assert!(Vault::unlock(&p, &pass("duress"), &mut OsRng).is_ok());
+}
+
+#[test]
+fn slots_keep_equal_sizes() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("profile");
+    let mut v = Vault::create(&p, &pass("pw"), &mut OsRng).unwrap();
+    v.transaction(|tx| {
+        for i in 0..300u32 {
+            tx.insert_message(1, &i.to_be_bytes(), &[7u8; 2000], None)?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    v.equalize(&mut OsRng).unwrap();
+    let s = sizes(&p);
+    let get = |n: &str| s.iter().find(|(x, _)| x == n).map(|(_, l)| *l).unwrap();
+    assert_eq!(get("0"), get("1"));
+    assert_eq!(get("0.k"), get("1.k"));
+}
+
+#[test]
+fn optional_wipe_after_wrong_passphrases() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("profile");
+    let v = Vault::create(&p, &pass("pw"), &mut OsRng).unwrap();
+    assert_eq!(v.wipe_after(), 0, "off by default");
+    v.set_wipe_after(3, &mut OsRng).unwrap();
+    drop(v);
+    for _ in 0..2 {
+        assert!(matches!(
+            Vault::unlock(&p, &pass("no"), &mut OsRng),
+            Err(VaultError::WrongPassphrase)
+        ));
+    }
+    // A right passphrase resets the count.
+    drop(Vault::unlock(&p, &pass("pw"), &mut OsRng).unwrap());
+    for _ in 0..2 {
+        assert!(matches!(
+            Vault::unlock(&p, &pass("no"), &mut OsRng),
+            Err(VaultError::WrongPassphrase)
+        ));
+    }
+    assert!(p.exists());
+    assert!(matches!(
+        Vault::unlock(&p, &pass("no"), &mut OsRng),
+        Err(VaultError::WrongPassphrase)
+    ));
+    assert!(
+        !p.exists(),
+        "the third wrong passphrase in a row wiped the profile"
+    );
+}
+
+#[test]
+fn old_files_are_migrated_and_newer_ones_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("profile");
+    let v = Vault::create(&p, &pass("pw"), &mut OsRng).unwrap();
+    // Make it look like a file of the first release: schema 1 only.
+    v.conn
+        .execute_batch(
+            "DROP TABLE contacts; DROP TABLE outbox; DROP INDEX messages_key; PRAGMA user_version = 1;",
+        )
+        .unwrap();
+    drop(v);
+    let mut v = Vault::unlock(&p, &pass("pw"), &mut OsRng).unwrap();
+    let version: i64 = v
+        .conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+    v.transaction(|tx| tx.put_record(Table::Contacts, 7, Some(b"seven")))
+        .unwrap();
+    assert_eq!(v.records(Table::Contacts).unwrap()[0].0, 7);
+    // A file from a newer Ferry: refused with a clear error, unchanged.
+    v.conn.execute_batch("PRAGMA user_version = 99;").unwrap();
+    drop(v);
+    let before = snapshot(&p);
+    match Vault::unlock(&p, &pass("pw"), &mut OsRng) {
+        Err(VaultError::Corrupt(m)) => assert!(m.contains("newer"), "{m}"),
+        other => panic!("opened a newer file: {:?}", other.map(|_| ())),
+    }
+    assert_eq!(snapshot(&p), before);
+}
+
+#[test]
+fn a_second_process_cannot_open_an_open_profile() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("profile");
+    let v = Vault::create(&p, &pass("pw"), &mut OsRng).unwrap();
+    // Another open file description on the same directory stands in for
+    // another process: flock locks belong to the open file.
+    let started = std::time::Instant::now();
+    assert!(matches!(
+        Vault::unlock(&p, &pass("pw"), &mut OsRng),
+        Err(VaultError::InUse)
+    ));
+    assert!(started.elapsed() >= LOCK_WAIT);
+    drop(v);
+    assert!(Vault::unlock(&p, &pass("pw"), &mut OsRng).is_ok());
+}
+
+#[test]
+fn panic_wipe_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("profile");
+    let mut v = Vault::create(&p, &pass("pw"), &mut OsRng).unwrap();
+    v.transaction(|tx| tx.put_blob("x", &[7u8; 100_000]))
+        .unwrap();
+    drop(v);
+    let n = panic_wipe(&p, &mut OsRng).unwrap();
+    assert!(n >= 4);
+    assert!(!p.exists());
+    assert!(matches!(
+        Vault::unlock(&p, &pass("pw"), &mut OsRng),
+        Err(VaultError::NotFound)
+    ));
+}

@@ -1,0 +1,238 @@
+//! Writes inside one vault transaction.
+
+use rand_core::OsRng;
+use rusqlite::{OptionalExtension as _, params};
+use zeroize::Zeroizing;
+
+use crate::record::seal_record;
+use crate::schema::{Records, Table, read_blob, read_mls_state, read_records};
+use crate::slab::Slab;
+use crate::{MlsEntries, VaultError, db};
+
+/// Writes inside a [`Vault::transaction`].
+pub struct Tx<'a> {
+    pub(crate) tx: &'a rusqlite::Transaction<'a>,
+    pub(crate) slab: &'a Slab,
+}
+
+impl Tx<'_> {
+    /// Reads a named blob.
+    pub fn blob(&self, name: &str) -> Result<Option<Zeroizing<Vec<u8>>>, VaultError> {
+        read_blob(self.tx, name)
+    }
+
+    /// The whole MLS key-value state.
+    pub fn mls_state(&self) -> Result<MlsEntries, VaultError> {
+        read_mls_state(self.tx)
+    }
+
+    /// Sets a named blob.
+    pub fn put_blob(&self, name: &str, value: &[u8]) -> Result<(), VaultError> {
+        self.tx
+            .execute(
+                "INSERT INTO blobs (name, value) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                params![name, value],
+            )
+            .map(|_| ())
+            .map_err(db)
+    }
+
+    /// Removes a named blob.
+    pub fn delete_blob(&self, name: &str) -> Result<(), VaultError> {
+        self.tx
+            .execute("DELETE FROM blobs WHERE name = ?1", [name])
+            .map(|_| ())
+            .map_err(db)
+    }
+
+    fn alloc_key(&self) -> Result<u64, VaultError> {
+        let free: Option<i64> = self
+            .tx
+            .query_row("SELECT min(idx) FROM slab_free", [], |r| r.get(0))
+            .map_err(db)?;
+        if let Some(idx) = free {
+            self.tx
+                .execute("DELETE FROM slab_free WHERE idx = ?1", [idx])
+                .map_err(db)?;
+            return Ok(u64::try_from(idx).unwrap_or(0));
+        }
+        let next: i64 = self
+            .tx
+            .query_row(
+                "SELECT max(coalesce((SELECT max(key_idx) FROM messages), -1), coalesce((SELECT max(idx) FROM slab_free), -1)) + 1",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(db)?;
+        Ok(u64::try_from(next).unwrap_or(0))
+    }
+
+    fn destroy_key(&self, idx: i64) -> Result<(), VaultError> {
+        self.slab
+            .destroy(u64::try_from(idx).unwrap_or(0), &mut OsRng)?;
+        self.tx
+            .execute("INSERT OR IGNORE INTO slab_free (idx) VALUES (?1)", [idx])
+            .map_err(db)?;
+        Ok(())
+    }
+
+    /// Appends a message record, encrypted under a fresh key of its own, to
+    /// be destroyed at `expires_at` (Unix seconds); `false` (and nothing
+    /// written) if this contact already has a message with that id.
+    pub fn insert_message(
+        &self,
+        contact: u64,
+        msg_id: &[u8],
+        record: &[u8],
+        expires_at: Option<u64>,
+    ) -> Result<bool, VaultError> {
+        let exists: Option<i64> = self
+            .tx
+            .query_row(
+                "SELECT 1 FROM messages WHERE contact = ?1 AND msg_id = ?2",
+                params![i64::try_from(contact).unwrap_or(i64::MAX), msg_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db)?;
+        if exists.is_some() {
+            return Ok(false);
+        }
+        let idx = self.alloc_key()?;
+        let key = self.slab.fresh(idx, &mut OsRng)?;
+        let sealed = seal_record(&key, contact, msg_id, record)?;
+        self.tx
+            .execute(
+                "INSERT INTO messages (contact, msg_id, expires_at, key_idx, record) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    i64::try_from(contact).unwrap_or(i64::MAX),
+                    msg_id,
+                    expires_at.map(|t| i64::try_from(t).unwrap_or(i64::MAX)),
+                    i64::try_from(idx).unwrap_or(i64::MAX),
+                    sealed
+                ],
+            )
+            .map_err(db)?;
+        Ok(true)
+    }
+
+    /// Destroys one message (its key first); `false` if there was none.
+    pub fn delete_message(&self, contact: u64, msg_id: &[u8]) -> Result<bool, VaultError> {
+        let c = i64::try_from(contact).unwrap_or(i64::MAX);
+        let idx: Option<i64> = self
+            .tx
+            .query_row(
+                "SELECT key_idx FROM messages WHERE contact = ?1 AND msg_id = ?2",
+                params![c, msg_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db)?;
+        let Some(idx) = idx else {
+            return Ok(false);
+        };
+        self.destroy_key(idx)?;
+        self.tx
+            .execute(
+                "DELETE FROM messages WHERE contact = ?1 AND msg_id = ?2",
+                params![c, msg_id],
+            )
+            .map_err(db)?;
+        Ok(true)
+    }
+
+    /// Destroys every message that expired at or before `now`.
+    pub fn expire(&self, now: u64) -> Result<usize, VaultError> {
+        let now = i64::try_from(now).unwrap_or(i64::MAX);
+        let idxs: Vec<i64> = {
+            let mut stmt = self
+                .tx
+                .prepare_cached("SELECT key_idx FROM messages WHERE expires_at IS NOT NULL AND expires_at <= ?1")
+                .map_err(db)?;
+            stmt.query_map([now], |r| r.get(0))
+                .map_err(db)?
+                .collect::<Result<_, _>>()
+                .map_err(db)?
+        };
+        for idx in &idxs {
+            self.destroy_key(*idx)?;
+        }
+        self.tx
+            .execute(
+                "DELETE FROM messages WHERE expires_at IS NOT NULL AND expires_at <= ?1",
+                [now],
+            )
+            .map_err(db)
+    }
+
+    /// Every record of a table, by id.
+    pub fn records(&self, table: Table) -> Result<Records, VaultError> {
+        read_records(self.tx, table)
+    }
+
+    /// Writes record `id` of `table` (`None`: deletes it).
+    pub fn put_record(
+        &self,
+        table: Table,
+        id: u64,
+        record: Option<&[u8]>,
+    ) -> Result<(), VaultError> {
+        let id = i64::try_from(id).map_err(|_| VaultError::Db("record id out of range".into()))?;
+        match record {
+            Some(r) => self
+                .tx
+                .prepare_cached(&format!(
+                    "INSERT INTO {} (id, record) VALUES (?1, ?2) ON CONFLICT(id) DO UPDATE SET record = excluded.record",
+                    table.name()
+                ))
+                .and_then(|mut s| s.execute(params![id, r])),
+            None => self
+                .tx
+                .prepare_cached(&format!("DELETE FROM {} WHERE id = ?1", table.name()))
+                .and_then(|mut s| s.execute([id])),
+        }
+        .map(|_| ())
+        .map_err(db)
+    }
+
+    /// Writes the MLS pairs that changed (`None`: deleted), and only those.
+    pub fn update_mls<'e>(
+        &self,
+        changes: impl IntoIterator<Item = (&'e [u8], Option<&'e [u8]>)>,
+    ) -> Result<(), VaultError> {
+        let mut put = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO mls (k, v) VALUES (?1, ?2) ON CONFLICT(k) DO UPDATE SET v = excluded.v",
+            )
+            .map_err(db)?;
+        let mut del = self
+            .tx
+            .prepare_cached("DELETE FROM mls WHERE k = ?1")
+            .map_err(db)?;
+        for (k, v) in changes {
+            match v {
+                Some(v) => put.execute(params![k, v]),
+                None => del.execute([k]),
+            }
+            .map_err(db)?;
+        }
+        Ok(())
+    }
+
+    /// Replaces the MLS state with exactly `entries`.
+    pub fn set_mls_state<'e>(
+        &self,
+        entries: impl IntoIterator<Item = (&'e [u8], &'e [u8])>,
+    ) -> Result<(), VaultError> {
+        self.tx.execute("DELETE FROM mls", []).map_err(db)?;
+        let mut stmt = self
+            .tx
+            .prepare_cached("INSERT INTO mls (k, v) VALUES (?1, ?2)")
+            .map_err(db)?;
+        for (k, v) in entries {
+            stmt.execute(params![k, v]).map_err(db)?;
+        }
+        Ok(())
+    }
+}
