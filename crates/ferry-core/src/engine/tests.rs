@@ -1,0 +1,271 @@
+//! The engine's own tests, over the shared two-engine helper.
+
+use zeroize::Zeroizing;
+
+use super::*;
+use crate::state::Saved;
+use rand_core::OsRng;
+
+use crate::testing::LoopRelay;
+
+fn pair() -> (Engine, Engine, LoopRelay) {
+    crate::testing::pair("bob", "alice")
+}
+
+#[test]
+fn handshake_then_messages_both_ways_survive_export_restore() {
+    let (mut a, mut b, mut seqs) = pair();
+    let (_, sent) = a
+        .send_text(20, &mut OsRng, "bob", "hello bob", false)
+        .unwrap();
+    let ev = seqs.deliver(&mut a, &mut b, 10);
+    match ev.as_slice() {
+        [Event::Message { alias, entry, .. }] => {
+            assert_eq!(alias, "alice");
+            assert_eq!(entry.text, "hello bob");
+            assert_eq!(entry.id, sent.id);
+            assert_eq!(entry.direction, Direction::In);
+        }
+        other => panic!("{other:?}"),
+    }
+    // Persist and restore both sides, then talk the other way.
+    let mut b = Engine::load(b.save().unwrap()).unwrap();
+    let mut a = Engine::load(a.save().unwrap()).unwrap();
+    b.send_text(30, &mut OsRng, "alice", "hi alice", false)
+        .unwrap();
+    let ev = seqs.deliver(&mut b, &mut a, 10);
+    assert!(matches!(ev.as_slice(), [Event::Message { entry, .. }] if entry.text == "hi alice"));
+    assert_eq!(a.contact("bob").unwrap().state, ContactState::Established);
+}
+
+/// A profile saved in full once, then kept up to date only by the
+/// changes each operation reports.
+struct Mirror {
+    settings: Vec<u8>,
+    contacts: std::collections::BTreeMap<u64, Vec<u8>>,
+    outbox: std::collections::BTreeMap<u64, Vec<u8>>,
+    mls: std::collections::BTreeMap<Vec<u8>, Vec<u8>>,
+}
+
+impl Mirror {
+    fn of(e: &mut Engine) -> Self {
+        e.take_changes().unwrap();
+        let saved = e.save().unwrap();
+        let mut m = Mirror {
+            settings: saved.settings.to_vec(),
+            contacts: Default::default(),
+            outbox: saved.outbox.iter().map(|(i, r)| (*i, r.to_vec())).collect(),
+            mls: saved
+                .mls
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_vec()))
+                .collect(),
+        };
+        for c in e.state.contacts.iter() {
+            m.contacts.insert(c.id, Vec::new());
+        }
+        // Contact records carry their id inside; pair them by order.
+        for (id, r) in m.contacts.clone().keys().zip(saved.contacts.iter()) {
+            m.contacts.insert(*id, r.to_vec());
+        }
+        m
+    }
+
+    fn apply(&mut self, c: &crate::Changes) {
+        if let Some(s) = &c.settings {
+            self.settings = s.to_vec();
+        }
+        for (id, r) in &c.contacts {
+            match r {
+                Some(r) => self.contacts.insert(*id, r.to_vec()),
+                None => self.contacts.remove(id),
+            };
+        }
+        for (id, r) in &c.outbox {
+            match r {
+                Some(r) => self.outbox.insert(*id, r.to_vec()),
+                None => self.outbox.remove(id),
+            };
+        }
+        for (k, v) in &c.mls {
+            match v {
+                Some(v) => self.mls.insert(k.clone(), v.to_vec()),
+                None => self.mls.remove(k),
+            };
+        }
+    }
+
+    fn to_saved(&self) -> Saved {
+        Saved {
+            settings: Zeroizing::new(self.settings.clone()),
+            contacts: self
+                .contacts
+                .values()
+                .map(|r| Zeroizing::new(r.clone()))
+                .collect(),
+            outbox: self
+                .outbox
+                .iter()
+                .map(|(i, r)| (*i, Zeroizing::new(r.clone())))
+                .collect(),
+            mls: self
+                .mls
+                .iter()
+                .map(|(k, v)| (k.clone(), Zeroizing::new(v.clone())))
+                .collect(),
+        }
+    }
+}
+
+#[test]
+fn changes_alone_keep_a_saved_profile_exactly_current() {
+    let (mut a, mut b, mut relay) = pair();
+    let mut ma = Mirror::of(&mut a);
+    let mut mb = Mirror::of(&mut b);
+    let step = |a: &mut Engine, b: &mut Engine, ma: &mut Mirror, mb: &mut Mirror| {
+        ma.apply(&a.take_changes().unwrap());
+        mb.apply(&b.take_changes().unwrap());
+        assert!(!a.has_changes() && !b.has_changes());
+    };
+    for i in 0..60u64 {
+        a.send_text(20 + i, &mut OsRng, "bob", &format!("a{i}"), false)
+            .unwrap();
+        step(&mut a, &mut b, &mut ma, &mut mb);
+        relay.deliver(&mut a, &mut b, 20 + i);
+        step(&mut a, &mut b, &mut ma, &mut mb);
+        if i % 7 == 0 {
+            b.send_text(20 + i, &mut OsRng, "alice", "b", false)
+                .unwrap();
+            b.set_timer(20 + i, &mut OsRng, "alice", Some(60 + i))
+                .unwrap();
+            step(&mut a, &mut b, &mut ma, &mut mb);
+            relay.deliver(&mut b, &mut a, 21 + i);
+            step(&mut a, &mut b, &mut ma, &mut mb);
+        }
+    }
+    a.create_invite(100, &mut OsRng, "carol", 10).unwrap();
+    a.remove_contact("carol");
+    step(&mut a, &mut b, &mut ma, &mut mb);
+    // What the changes built equals a full save, key for key...
+    for (e, m) in [(&a, &ma), (&b, &mb)] {
+        let full = Mirror {
+            settings: Vec::new(),
+            contacts: Default::default(),
+            outbox: Default::default(),
+            mls: e
+                .save()
+                .unwrap()
+                .mls
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_vec()))
+                .collect(),
+        };
+        assert_eq!(full.mls, m.mls, "MLS state differs from a full save");
+        let saved = e.save().unwrap();
+        assert_eq!(saved.settings.to_vec(), m.settings);
+        let mut want: Vec<Vec<u8>> = saved.contacts.iter().map(|r| r.to_vec()).collect();
+        let mut got: Vec<Vec<u8>> = m.contacts.values().cloned().collect();
+        want.sort();
+        got.sort();
+        assert_eq!(want, got);
+    }
+    // ...and an engine loaded from it goes on talking.
+    let mut a = Engine::load(ma.to_saved()).unwrap();
+    let mut b = Engine::load(mb.to_saved()).unwrap();
+    a.send_text(500, &mut OsRng, "bob", "after reload", false)
+        .unwrap();
+    let ev = relay.deliver(&mut a, &mut b, 500);
+    assert!(
+        matches!(ev.as_slice(), [Event::Message { entry, .. }] if entry.text == "after reload")
+    );
+}
+
+#[test]
+fn a_send_writes_the_same_whatever_the_number_of_contacts() {
+    let written = |contacts: usize| {
+        let (mut a, mut b, mut relay) = pair();
+        for i in 0..contacts {
+            a.create_invite(3, &mut OsRng, &format!("pending {i}"), 3600)
+                .unwrap();
+        }
+        relay.deliver(&mut a, &mut b, 3);
+        a.take_changes().unwrap();
+        a.send_text(4, &mut OsRng, "bob", "hello", false).unwrap();
+        let c = a.take_changes().unwrap();
+        assert!(c.contacts.len() <= 1, "at most the conversation's contact");
+        assert!(c.settings.is_none());
+        (c.bytes(), c.mls.len())
+    };
+    let (few, few_keys) = written(1);
+    let (many, many_keys) = written(200);
+    assert_eq!(few_keys, many_keys);
+    assert!(
+        many.abs_diff(few) < 64,
+        "a send wrote {few} bytes with 2 contacts, {many} with 201"
+    );
+}
+
+#[test]
+fn forged_and_replayed_payloads_are_rejected_not_shown() {
+    let (mut a, mut b, mut seqs) = pair();
+    let mailbox = b.inbound()[0].mailbox;
+    // Garbage of a valid bucket size.
+    let junk = padding::pad(&envelope::wrap(envelope::MLS, b"not mls")).unwrap();
+    let ev = b.receive(40, &mut OsRng, mailbox, 100, &junk).unwrap();
+    assert!(matches!(ev, Event::Rejected { .. }));
+    // A message encrypted in another group (a stranger) is rejected.
+    let (mut c, _, _) = pair();
+    c.send_text(41, &mut OsRng, "bob", "from a stranger", false)
+        .unwrap();
+    let Some(Action::Send { payload, .. }) = c.outbox().first().cloned() else {
+        panic!()
+    };
+    let ev = b.receive(41, &mut OsRng, mailbox, 101, &payload).unwrap();
+    assert!(matches!(ev, Event::Rejected { .. }));
+    // A replay of an already processed sequence number is a duplicate.
+    a.send_text(42, &mut OsRng, "bob", "once", false).unwrap();
+    seqs.set_seq(mailbox, 101);
+    let ev = seqs.deliver(&mut a, &mut b, 10);
+    assert!(matches!(ev.as_slice(), [Event::Message { .. }]));
+    let ev = b.receive(42, &mut OsRng, mailbox, 1, &junk).unwrap();
+    assert!(matches!(ev, Event::Duplicate));
+}
+
+#[test]
+fn debug_output_never_shows_secrets() {
+    let mut a = Engine::new("http://relay-a");
+    let link = a.create_invite(0, &mut OsRng, "bob", 100).unwrap();
+    let action = a.outbox()[0].clone();
+    insta::assert_snapshot!(
+        format!("{a:?} {link:?} {action:?} {:?}", KeyBytes::random(&mut OsRng)),
+        @"Engine(..) InviteLink(..) Action::CreateMailbox KeyBytes(..)"
+    );
+}
+
+#[test]
+fn invites_refuse_expiry_reuse_and_bad_aliases() {
+    let mut a = Engine::new("http://relay-a");
+    let mut b = Engine::new("http://relay-b");
+    let link = a.create_invite(0, &mut OsRng, "bob", 100).unwrap();
+    assert!(matches!(
+        a.create_invite(0, &mut OsRng, "bob", 100),
+        Err(CoreError::AliasTaken)
+    ));
+    assert!(matches!(
+        a.create_invite(0, &mut OsRng, "", 100),
+        Err(CoreError::BadAlias)
+    ));
+    assert!(matches!(
+        b.accept_invite(101, &mut OsRng, &link, "alice"),
+        Err(CoreError::Invite(InviteError::Expired))
+    ));
+    b.accept_invite(50, &mut OsRng, &link, "alice").unwrap();
+    assert!(matches!(
+        b.accept_invite(51, &mut OsRng, &link, "alice2"),
+        Err(CoreError::InviteReused)
+    ));
+    assert!(matches!(
+        b.send_text(52, &mut OsRng, "alice", "x", false),
+        Err(CoreError::NotEstablished)
+    ));
+}
