@@ -15,19 +15,21 @@ pub mod blob;
 pub mod clock;
 pub mod config;
 mod error;
-mod http;
 mod metrics;
 mod push;
 mod records;
 mod replay;
+mod router;
+mod routes;
 mod server;
+mod service;
 pub mod store;
 mod tus;
 mod ws;
 
 pub use clock::{Clock, SystemClock};
 pub use config::RelayConfig;
-pub use http::ROUTES;
+pub use router::ROUTES;
 pub use server::{Relay, RelayError, RunningRelay};
 
 /// The HTTP status the relay answers with for an error code.

@@ -114,7 +114,7 @@ impl Relay {
         });
         let (stop_tx, mut stop_rx) = watch::channel(false);
         let sweeper = tokio::spawn(sweep(state.clone(), stop_tx.subscribe()));
-        let app = crate::http::router(state.clone());
+        let app = crate::router::router(state.clone());
         let server = tokio::spawn(async move {
             use axum::serve::ListenerExt as _;
             // Small frames must leave at once: no Nagle delay on pushes.
@@ -157,7 +157,7 @@ async fn sweep(s: Shared, mut stop: watch::Receiver<bool>) {
             }
             Err(e) => tracing::warn!(error = %e, "expiry sweep failed"),
         }
-        if let Err(e) = crate::http::release_canaries(&s, None).await {
+        if let Err(e) = crate::service::release_canaries(&s, None).await {
             tracing::warn!(code = e.code.as_str(), "canary release failed");
         }
         if let Err(e) = s.blobs.expire(s.clock.now()).await {

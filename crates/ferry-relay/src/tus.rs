@@ -114,12 +114,13 @@ pub(crate) async fn create(
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse::<ferry_proto::MailboxId>().ok())
                 .ok_or_else(|| ApiError::new(ErrorCode::AccessTokenRequired))?;
-            let sender = crate::http::lookup(&s, mailbox)
+            let sender = crate::service::lookup(&s, mailbox)
                 .await
                 .ok()
                 .and_then(|r| r.sender_key)
                 .ok_or_else(|| ApiError::new(ErrorCode::AccessTokenRequired))?;
-            crate::http::signed_by(&s, &headers, &uri, "POST", vec![sender], Bytes::new()).await?;
+            crate::service::signed_by(&s, &headers, &uri, "POST", vec![sender], Bytes::new())
+                .await?;
         }
     }
     let length = header_u64(&headers, "upload-length")?;

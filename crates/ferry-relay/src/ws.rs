@@ -32,9 +32,9 @@ use futures_util::{SinkExt as _, StreamExt as _};
 use tokio::sync::{Semaphore, mpsc};
 
 use crate::error::ApiError;
-use crate::http::{authenticate_many, check_mailbox_list, limits, store_and_push};
 use crate::push::{Pushed, Subscriber};
 use crate::server::Shared;
+use crate::service::{authenticate_many, check_mailbox_list, limits, store_and_push};
 
 /// Pushed messages buffered per connection before it is marked as lagging.
 const PUSH_QUEUE: usize = 1024;

@@ -1,0 +1,182 @@
+//! The router: every route the relay serves, built from one list, with the
+//! request observer. [`ROUTES`] is derived from the same list, so the
+//! OpenAPI check sees exactly what the relay serves.
+
+use std::time::Instant;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, delete, get, post, put};
+use ferry_proto::{ErrorCode, padding};
+
+use crate::error::ApiError;
+use crate::routes::{canaries, mailboxes, sync};
+use crate::server::Shared;
+
+/// Every route the relay serves, as `(METHOD, path template)`.
+pub static ROUTES: std::sync::LazyLock<Vec<(&'static str, &'static str)>> =
+    std::sync::LazyLock::new(|| routes().into_iter().map(|(m, p, _)| (m, p)).collect());
+
+fn routes() -> Vec<(&'static str, &'static str, MethodRouter<Shared>)> {
+    let json_limit = DefaultBodyLimit::max(1024 * 1024);
+    vec![
+        ("GET", "/health", get(health)),
+        ("GET", "/metrics", get(metrics)),
+        (
+            "POST",
+            "/v1/mailboxes",
+            post(mailboxes::create_mailbox).layer(json_limit),
+        ),
+        (
+            "DELETE",
+            "/v1/mailboxes/{id}",
+            delete(mailboxes::delete_mailbox).layer(json_limit),
+        ),
+        (
+            "PUT",
+            "/v1/mailboxes/{id}/sender",
+            put(mailboxes::set_sender).layer(json_limit),
+        ),
+        (
+            "POST",
+            "/v1/mailboxes/{id}/messages",
+            post(mailboxes::send).layer(DefaultBodyLimit::max(padding::MAX_PAYLOAD)),
+        ),
+        (
+            "GET",
+            "/v1/mailboxes/{id}/messages",
+            get(mailboxes::fetch).layer(json_limit),
+        ),
+        (
+            "POST",
+            "/v1/mailboxes/{id}/ack",
+            post(mailboxes::ack).layer(json_limit),
+        ),
+        ("POST", "/v1/sync", post(sync::sync).layer(json_limit)),
+        (
+            "OPTIONS",
+            "/v1/blobs",
+            axum::routing::options(crate::tus::options),
+        ),
+        (
+            "POST",
+            "/v1/blobs",
+            post(crate::tus::create).layer(json_limit),
+        ),
+        (
+            "HEAD",
+            "/v1/blobs/{id}",
+            axum::routing::head(crate::tus::head),
+        ),
+        (
+            "PATCH",
+            "/v1/blobs/{id}",
+            axum::routing::patch(crate::tus::patch).layer(DefaultBodyLimit::disable()),
+        ),
+        ("DELETE", "/v1/blobs/{id}", delete(crate::tus::terminate)),
+        ("GET", "/v1/blobs/{id}", get(crate::tus::download)),
+        (
+            "PUT",
+            "/v1/canaries/{id}",
+            put(canaries::deposit_canary).layer(json_limit),
+        ),
+        (
+            "DELETE",
+            "/v1/canaries/{id}",
+            delete(canaries::delete_canary).layer(json_limit),
+        ),
+        (
+            "POST",
+            "/v1/canaries/{id}/renew",
+            post(canaries::renew_canary).layer(json_limit),
+        ),
+        (
+            "POST",
+            "/v1/canaries/{id}/fire",
+            post(canaries::fire_canary).layer(json_limit),
+        ),
+        ("GET", "/v1/ws", get(crate::ws::upgrade)),
+    ]
+}
+
+pub(crate) fn router(state: Shared) -> Router {
+    let mut r = Router::new();
+    for (_, path, method_router) in routes() {
+        r = r.route(path, method_router);
+    }
+    r.fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(ErrorCode::NotFound)
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(ErrorCode::MethodNotAllowed)
+}
+
+/// Logs and measures every request by route template: never the URI (it
+/// holds mailbox ids), never the peer address, never sizes.
+async fn observe(State(s): State<Shared>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_owned();
+    let method = static_method(req.method());
+    let resp = next.run(req).await;
+    let took = started.elapsed();
+    let status = resp.status().as_u16();
+    s.metrics.observe_request(&route, method, status, took);
+    tracing::debug!(
+        route,
+        method,
+        status,
+        micros = took.as_micros() as u64,
+        "request"
+    );
+    resp
+}
+
+fn static_method(m: &Method) -> &'static str {
+    match *m {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
+}
+
+async fn health() -> impl IntoResponse {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// Metrics are for the operator only: served to loopback peers (a local
+/// Prometheus or an SSH tunnel), refused to everyone else, because even
+/// aggregate counts are a timing signal for an observer of the radio.
+async fn metrics(State(s): State<Shared>, req: Request) -> Response {
+    let local = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .is_some_and(|axum::extract::ConnectInfo(a)| a.ip().is_loopback());
+    if !local {
+        return ApiError::new(ErrorCode::NotFound).into_response();
+    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        s.metrics.render(),
+    )
+        .into_response()
+}
