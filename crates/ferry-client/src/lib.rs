@@ -22,3 +22,11 @@ pub use session::{
     Status, WriteStats,
 };
 pub use transport::{ClientError, Transport};
+
+// What front ends show, from the engine, so that they depend on this crate
+// alone.
+pub use ferry_core::attachment::AttachmentKind;
+pub use ferry_core::challenge::ProofResult;
+pub use ferry_core::{
+    AlertReason, Compromise, ContactInfo, ContactState, Direction, HistoryEntry, RejectReason,
+};

@@ -7,9 +7,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ferry_client::AttachmentKind;
 use ferry_client::FileMeta;
 use ferry_client::transfer::{Progress, Source};
-use ferry_core::attachment::AttachmentKind;
 use zeroize::Zeroizing;
 
 use crate::output::Output;
@@ -168,7 +168,11 @@ impl ProgressView {
                     .is_none_or(|t| t.elapsed() >= Duration::from_millis(250));
                 if self.out.json && (due || done == total) {
                     self.last = Some(Instant::now());
-                    self.out.progress(self.phase, done, total);
+                    self.out.print(&crate::output::Line::Progress {
+                        phase: self.phase,
+                        done,
+                        total,
+                    });
                 }
             }
             Progress::Resumed { offset } => {
@@ -176,7 +180,10 @@ impl ProgressView {
                     b.println(format!("connection lost; resuming at byte {offset}"));
                 }
                 if self.out.json {
-                    self.out.resumed(self.phase, offset);
+                    self.out.print(&crate::output::Line::Resumed {
+                        phase: self.phase,
+                        offset,
+                    });
                 }
             }
         }

@@ -1,12 +1,461 @@
-//! What the CLI prints: human lines, or one JSON object per line.
+//! What the CLI prints. Every printable thing is a [`Line`]; one renderer
+//! turns it into a human line or one JSON object, so the two forms never
+//! drift apart. Human forms are pinned by snapshot tests.
 
-use ferry_client::Event;
-use ferry_core::{Direction, HistoryEntry};
-use serde_json::json;
+use std::path::PathBuf;
 
+use ferry_client::transfer::TransferStats;
+use ferry_client::{
+    AlertReason, Compromise, Direction, Event, HistoryEntry, LockReason, ProofResult, RejectReason,
+};
+use serde_json::{Value, json};
+use zeroize::Zeroizing;
+
+/// Where lines go: human text, or JSON with `--json`.
 #[derive(Clone, Copy)]
 pub(crate) struct Output {
     pub(crate) json: bool,
+}
+
+/// Everything the CLI prints.
+pub(crate) enum Line {
+    Initialized {
+        relay: String,
+    },
+    Invite {
+        link: Zeroizing<String>,
+        tty: bool,
+    },
+    Contact {
+        alias: String,
+        state: &'static str,
+        compromised: Option<Compromise>,
+    },
+    CompromisedBanner {
+        contact: String,
+        compromise: Compromise,
+    },
+    Message {
+        contact: String,
+        entry: HistoryEntry,
+    },
+    Established {
+        contact: String,
+    },
+    Timer {
+        contact: String,
+        secs: Option<u64>,
+    },
+    Deleted {
+        contact: String,
+        id: String,
+    },
+    Rejected {
+        contact: String,
+        reason: RejectReason,
+    },
+    Challenged {
+        contact: String,
+    },
+    Proof {
+        contact: String,
+        result: ProofResult,
+    },
+    Verifiers {
+        contact: String,
+    },
+    Alert {
+        contact: String,
+        reason: AlertReason,
+    },
+    DuressSet,
+    Canary {
+        seconds: Option<u64>,
+        deposited: usize,
+    },
+    PhraseSet {
+        contacts: usize,
+    },
+    ChallengeSent {
+        contact: String,
+    },
+    Answered {
+        contact: String,
+    },
+    Alerted {
+        contacts: usize,
+    },
+    WipeAfter {
+        attempts: u32,
+    },
+    Locked {
+        reason: LockReason,
+    },
+    Wiped {
+        millis: u64,
+    },
+    Progress {
+        phase: &'static str,
+        done: u64,
+        total: u64,
+    },
+    Resumed {
+        phase: &'static str,
+        offset: u64,
+    },
+    Uploaded {
+        stats: TransferStats,
+    },
+    Saved {
+        stats: TransferStats,
+        path: PathBuf,
+        destroyed: bool,
+    },
+    Error {
+        code: &'static str,
+        message: String,
+    },
+}
+
+impl Line {
+    /// What a session reports while receiving; outgoing statuses, expiry
+    /// counts, transfers and locks are printed by the commands.
+    pub(crate) fn from_event(ev: &Event) -> Option<Self> {
+        Some(match ev {
+            Event::Received { contact, entry } => Self::Message {
+                contact: contact.clone(),
+                entry: entry.clone(),
+            },
+            Event::Established { contact } => Self::Established {
+                contact: contact.clone(),
+            },
+            Event::Timer { contact, secs } => Self::Timer {
+                contact: contact.clone(),
+                secs: *secs,
+            },
+            Event::Deleted { contact, id } => Self::Deleted {
+                contact: contact.clone(),
+                id: id.clone(),
+            },
+            Event::Rejected { contact, reason } => Self::Rejected {
+                contact: contact.clone(),
+                reason: *reason,
+            },
+            Event::Challenged { contact } => Self::Challenged {
+                contact: contact.clone(),
+            },
+            Event::Proof { contact, result } => Self::Proof {
+                contact: contact.clone(),
+                result: *result,
+            },
+            Event::Verifiers { contact } => Self::Verifiers {
+                contact: contact.clone(),
+            },
+            Event::Compromised { contact, reason } => Self::Alert {
+                contact: contact.clone(),
+                reason: *reason,
+            },
+            _ => return None,
+        })
+    }
+
+    /// The JSON form: one object with a `type`.
+    pub(crate) fn json(&self) -> Value {
+        match self {
+            Self::Initialized { relay } => json!({"type": "initialized", "relay": relay}),
+            Self::Invite { link, .. } => json!({"type": "invite", "link": link.as_str()}),
+            Self::Contact {
+                alias,
+                state,
+                compromised,
+            } => {
+                let c = compromised.map(|c| json!({"reason": c.reason.as_str(), "at": c.at}));
+                json!({"type": "contact", "alias": alias, "state": state, "compromised": c})
+            }
+            Self::CompromisedBanner {
+                contact,
+                compromise: c,
+            } => {
+                json!({"type": "compromised", "contact": contact, "reason": c.reason.as_str(), "at": c.at})
+            }
+            Self::Message { contact, entry: e } => {
+                let dir = match e.direction {
+                    Direction::In => "in",
+                    Direction::Out => "out",
+                };
+                // Messages from a contact reported compromised are never
+                // shown as normal messages.
+                let kind = if e.flagged { "quarantined" } else { "message" };
+                let mut v = json!({"type": kind, "contact": contact, "id": e.id, "direction": dir,
+                    "text": e.text, "sent_at": e.sent_at, "expires_at": e.expires_at,
+                    "view_once": e.view_once, "flagged": e.flagged});
+                // Never the key, token or blob id: only what a person sees.
+                if let Some(a) = &e.attachment {
+                    v["attachment"] = json!({"kind": a.kind.as_str(), "name": a.name,
+                        "size": a.size, "mime": a.mime, "duration_ms": a.duration_ms});
+                }
+                v
+            }
+            Self::Established { contact } => json!({"type": "established", "contact": contact}),
+            Self::Timer { contact, secs } => {
+                json!({"type": "timer", "contact": contact, "seconds": secs})
+            }
+            Self::Deleted { contact, id } => {
+                json!({"type": "deleted", "contact": contact, "id": id})
+            }
+            Self::Rejected { contact, reason } => {
+                json!({"type": "rejected", "contact": contact, "reason": reason.as_str()})
+            }
+            Self::Challenged { contact } => json!({"type": "challenge", "contact": contact}),
+            Self::Proof { contact, result } => {
+                json!({"type": "challenge_result", "contact": contact, "result": result.as_str()})
+            }
+            Self::Verifiers { contact } => json!({"type": "verifiers", "contact": contact}),
+            Self::Alert { contact, reason } => {
+                json!({"type": "alert", "contact": contact, "reason": reason.as_str()})
+            }
+            Self::DuressSet => json!({"type": "duress_set"}),
+            Self::Canary { seconds, deposited } => {
+                json!({"type": "canary", "seconds": seconds, "deposited": deposited})
+            }
+            Self::PhraseSet { contacts } => json!({"type": "phrase_set", "contacts": contacts}),
+            Self::ChallengeSent { contact } => {
+                json!({"type": "challenge_sent", "contact": contact})
+            }
+            Self::Answered { contact } => json!({"type": "answered", "contact": contact}),
+            Self::Alerted { contacts } => json!({"type": "alerted", "contacts": contacts}),
+            Self::WipeAfter { attempts } => json!({"type": "wipe_after", "attempts": attempts}),
+            Self::Locked { reason } => json!({"type": "locked", "reason": reason.as_str()}),
+            Self::Wiped { millis } => json!({"type": "wiped", "millis": millis}),
+            Self::Progress { phase, done, total } => {
+                json!({"type": "progress", "phase": phase, "done": done, "total": total})
+            }
+            Self::Resumed { phase, offset } => {
+                json!({"type": "resumed", "phase": phase, "offset": offset})
+            }
+            Self::Uploaded { stats } => json!({"type": "uploaded", "blob_bytes": stats.blob_len,
+                "wire_bytes": stats.wire_bytes, "resumes": stats.resumes}),
+            Self::Saved {
+                stats,
+                path,
+                destroyed,
+            } => json!({"type": "saved", "blob_bytes": stats.blob_len,
+                "wire_bytes": stats.wire_bytes, "resumes": stats.resumes,
+                "path": path.to_string_lossy(), "destroyed": destroyed}),
+            Self::Error { code, message } => {
+                json!({"type": "error", "code": code, "message": message})
+            }
+        }
+    }
+
+    /// The human form (`None`: nothing to print for a person).
+    pub(crate) fn human(&self) -> Option<String> {
+        Some(match self {
+            Self::Initialized { relay } => {
+                format!("profile created; its mailboxes will live on {relay}")
+            }
+            Self::Invite { link, tty } => {
+                let mut out = link.to_string();
+                if *tty {
+                    if let Ok(code) = qrcode::QrCode::new(link.as_bytes()) {
+                        let art = code
+                            .render::<qrcode::render::unicode::Dense1x2>()
+                            .quiet_zone(true)
+                            .build();
+                        out.push('\n');
+                        out.push_str(&art);
+                    }
+                    out.push_str(
+                        "\nShow this in person only. It works once and expires in 7 days.",
+                    );
+                }
+                out
+            }
+            Self::Contact {
+                alias,
+                state,
+                compromised,
+            } => match compromised {
+                Some(c) => format!(
+                    "{}\t{state}\t!! COMPROMISED ({}, since {}): do not trust new messages",
+                    clean(alias),
+                    c.reason.as_str(),
+                    time(c.at)
+                ),
+                None => format!("{}\t{state}", clean(alias)),
+            },
+            Self::CompromisedBanner {
+                contact,
+                compromise: c,
+            } => format!(
+                "!! {} is COMPROMISED ({}, since {}): their messages are quarantined; do not answer them.",
+                clean(contact),
+                c.reason.as_str(),
+                time(c.at)
+            ),
+            Self::Message { contact, entry } => message_text(contact, entry),
+            Self::Established { contact } => format!(
+                "{}: conversation set up; you can now send messages",
+                clean(contact)
+            ),
+            Self::Timer {
+                contact,
+                secs: None,
+            } => format!("{}: messages no longer disappear", clean(contact)),
+            Self::Timer { contact, secs } => format!(
+                "{}: messages now disappear after {}",
+                clean(contact),
+                timer_text(*secs)
+            ),
+            Self::Deleted { contact, id } => format!(
+                "{}: message {} deleted on both sides",
+                clean(contact),
+                clean(id)
+            ),
+            Self::Rejected { contact, reason } => {
+                let c = clean(contact);
+                format!(
+                    "WARNING: dropped a message in {c}'s mailbox that did not come from {c} ({reason})"
+                )
+            }
+            Self::Challenged { contact } => format!(
+                "{} asks you to prove it is you: run `ferry answer {}`",
+                clean(contact),
+                clean(contact)
+            ),
+            Self::Proof { contact, result } => match result {
+                ProofResult::Verified => {
+                    format!("{}: verified, they know the phrase", clean(contact))
+                }
+                ProofResult::Coerced => format!(
+                    "!! WARNING: {} answered with the DURESS phrase: they are being forced. Do not reveal anything.",
+                    clean(contact)
+                ),
+                ProofResult::Failed => format!(
+                    "!! WARNING: the answer from {} FAILED: whoever holds their phone does not know the phrase.",
+                    clean(contact)
+                ),
+            },
+            Self::Verifiers { contact } => format!(
+                "{} set a phrase: you can now `ferry challenge {}`",
+                clean(contact),
+                clean(contact)
+            ),
+            Self::Alert { contact, reason } => format!(
+                "!! WARNING: {}'s device is COMPROMISED ({}). Their new messages are quarantined; do not answer them.",
+                clean(contact),
+                reason.as_str()
+            ),
+            Self::DuressSet => {
+                "duress passphrase set; prepare the decoy with `ferry --decoy ...`".to_owned()
+            }
+            Self::Canary { seconds, deposited } => match seconds {
+                Some(_) => format!(
+                    "{deposited} contact(s) are warned if you do not unlock within that time"
+                ),
+                None => "dead-man switch off".to_owned(),
+            },
+            Self::PhraseSet { contacts } => format!(
+                "{contacts} contact(s) can now challenge you; the phrases are not stored here"
+            ),
+            Self::ChallengeSent { .. } => {
+                "challenge sent; the result appears with your next sync".to_owned()
+            }
+            // Identical whatever phrase was typed.
+            Self::Answered { .. } => "answer sent".to_owned(),
+            Self::Alerted { contacts } => {
+                format!("warned {contacts} contact(s) that this device may be compromised")
+            }
+            Self::WipeAfter { attempts: 0 } => {
+                "wrong passphrases will never wipe this profile".to_owned()
+            }
+            Self::WipeAfter { attempts } => {
+                format!("this profile is destroyed after {attempts} wrong passphrases in a row")
+            }
+            Self::Locked { reason } => format!(
+                "locked ({}); unlock again to keep watching",
+                reason.as_str().replace('_', " ")
+            ),
+            Self::Wiped { millis } => format!("profile destroyed ({millis} ms)"),
+            // A progress bar shows these on a terminal.
+            Self::Progress { .. } | Self::Resumed { .. } | Self::Uploaded { .. } => return None,
+            Self::Saved {
+                path, destroyed, ..
+            } => {
+                let gone = if *destroyed {
+                    " (view once: it is now gone from this device and the relay)"
+                } else {
+                    ""
+                };
+                format!("saved to {}{gone}", clean(&path.to_string_lossy()))
+            }
+            Self::Error { message, .. } => format!("error: {message}"),
+        })
+    }
+}
+
+impl Output {
+    /// Prints one line in the chosen form (human errors go to stderr).
+    pub(crate) fn print(self, line: &Line) {
+        if self.json {
+            println!("{}", line.json());
+        } else if let Some(text) = line.human() {
+            if matches!(line, Line::Error { .. }) {
+                eprintln!("{text}");
+            } else {
+                println!("{text}");
+            }
+        }
+    }
+
+    /// Prints what a session reports, if it is for a person.
+    pub(crate) fn event(self, ev: &Event) {
+        if let Some(line) = Line::from_event(ev) {
+            self.print(&line);
+        }
+    }
+
+    pub(crate) fn error(self, code: &'static str, message: &str) {
+        self.print(&Line::Error {
+            code,
+            message: message.to_owned(),
+        });
+    }
+}
+
+fn message_text(contact: &str, e: &HistoryEntry) -> String {
+    let who = match e.direction {
+        Direction::In => clean(contact),
+        Direction::Out => format!("you → {}", clean(contact)),
+    };
+    let flag = if e.flagged {
+        "!! QUARANTINED (sender reported compromised) "
+    } else {
+        ""
+    };
+    let body = match &e.attachment {
+        None => clean(&e.text),
+        Some(a) => {
+            let secs = a
+                .duration_ms
+                .map(|ms| format!(", {}s", ms.div_ceil(1000)))
+                .unwrap_or_default();
+            format!(
+                "[{} {} ({}{secs}); save it with `ferry save {} {} PATH`]",
+                a.kind.as_str(),
+                clean(&a.name),
+                size_text(a.size),
+                clean(contact),
+                e.id
+            )
+        }
+    };
+    let once = match (e.view_once, e.attachment.is_some()) {
+        (false, _) => "",
+        (true, false) => " (view once: gone after this display)",
+        (true, true) => " (view once: can be saved once)",
+    };
+    format!("{flag}[{}] {who}: {body}{once}", time(e.sent_at))
 }
 
 fn time(secs: u64) -> String {
@@ -68,302 +517,206 @@ fn timer_text(secs: Option<u64>) -> String {
     }
 }
 
-impl Output {
-    pub(crate) fn compromised_banner(self, contact: &str, c: ferry_core::Compromise) {
-        if self.json {
-            println!(
-                "{}",
-                json!({"type": "compromised", "contact": contact, "reason": c.reason.as_str(), "at": c.at})
-            );
-        } else {
-            println!(
-                "!! {} is COMPROMISED ({}, since {}): their messages are quarantined; do not answer them.",
-                clean(contact),
-                c.reason.as_str(),
-                time(c.at)
-            );
-        }
-    }
-
-    pub(crate) fn timer(self, contact: &str, secs: Option<u64>) {
-        if self.json {
-            println!(
-                "{}",
-                json!({"type": "timer", "contact": contact, "seconds": secs})
-            );
-        } else {
-            println!(
-                "{}: messages now disappear after {}",
-                clean(contact),
-                timer_text(secs)
-            );
-        }
-    }
-
-    pub(crate) fn deleted(self, contact: &str, id: &str) {
-        if self.json {
-            println!(
-                "{}",
-                json!({"type": "deleted", "contact": contact, "id": id})
-            );
-        } else {
-            println!(
-                "{}: message {} deleted on both sides",
-                clean(contact),
-                clean(id)
-            );
-        }
-    }
-
-    pub(crate) fn message(self, contact: &str, e: &HistoryEntry) {
-        let dir = match e.direction {
-            Direction::In => "in",
-            Direction::Out => "out",
-        };
-        // Messages from a contact reported compromised are never shown as
-        // normal messages.
-        let kind = if e.flagged { "quarantined" } else { "message" };
-        if self.json {
-            let mut v = json!({"type": kind, "contact": contact, "id": e.id, "direction": dir, "text": e.text,
-                       "sent_at": e.sent_at, "expires_at": e.expires_at, "view_once": e.view_once,
-                       "flagged": e.flagged});
-            // Never the key, token or blob id: only what a person sees.
-            if let Some(a) = &e.attachment {
-                v["attachment"] = json!({"kind": a.kind.as_str(), "name": a.name,
-                    "size": a.size, "mime": a.mime, "duration_ms": a.duration_ms});
-            }
-            println!("{v}");
-        } else {
-            let who = match e.direction {
-                Direction::In => clean(contact),
-                Direction::Out => format!("you → {}", clean(contact)),
-            };
-            let once = if e.view_once {
-                " (view once: gone after this display)"
-            } else {
-                ""
-            };
-            let flag = if e.flagged {
-                "!! QUARANTINED (sender reported compromised) "
-            } else {
-                ""
-            };
-            let body = match &e.attachment {
-                None => clean(&e.text),
-                Some(a) => {
-                    let secs = a
-                        .duration_ms
-                        .map(|ms| format!(", {}s", ms.div_ceil(1000)))
-                        .unwrap_or_default();
-                    format!(
-                        "[{} {} ({}{secs}); save it with `ferry save {} {} PATH`]",
-                        a.kind.as_str(),
-                        clean(&a.name),
-                        size_text(a.size),
-                        clean(contact),
-                        e.id
-                    )
-                }
-            };
-            let once = if e.view_once && e.attachment.is_some() {
-                " (view once: can be saved once)"
-            } else {
-                once
-            };
-            println!("{flag}[{}] {who}: {body}{once}", time(e.sent_at));
-        }
-    }
-
-    /// Prints what a session reports while receiving. Outgoing statuses,
-    /// expiry counts, transfers and locks are printed by the commands.
-    pub(crate) fn event(self, ev: &Event) {
-        match ev {
-            Event::Received { contact, entry } => self.message(contact, entry),
-            Event::Established { contact } => {
-                if self.json {
-                    println!("{}", json!({"type": "established", "contact": contact}));
-                } else {
-                    println!(
-                        "{}: conversation set up; you can now send messages",
-                        clean(contact)
-                    );
-                }
-            }
-            Event::Timer { contact, secs } => self.timer(contact, *secs),
-            Event::Challenged { contact } => {
-                if self.json {
-                    println!("{}", json!({"type": "challenge", "contact": contact}));
-                } else {
-                    println!(
-                        "{} asks you to prove it is you: run `ferry answer {}`",
-                        clean(contact),
-                        clean(contact)
-                    );
-                }
-            }
-            Event::Proof { contact, result } => {
-                if self.json {
-                    println!(
-                        "{}",
-                        json!({"type": "challenge_result", "contact": contact, "result": result.as_str()})
-                    );
-                } else {
-                    match result {
-                        ferry_core::challenge::ProofResult::Verified => {
-                            println!("{}: verified, they know the phrase", clean(contact))
-                        }
-                        ferry_core::challenge::ProofResult::Coerced => println!(
-                            "!! WARNING: {} answered with the DURESS phrase: they are being forced. Do not reveal anything.",
-                            clean(contact)
-                        ),
-                        ferry_core::challenge::ProofResult::Failed => println!(
-                            "!! WARNING: the answer from {} FAILED: whoever holds their phone does not know the phrase.",
-                            clean(contact)
-                        ),
-                    }
-                }
-            }
-            Event::Verifiers { contact } => {
-                if self.json {
-                    println!("{}", json!({"type": "verifiers", "contact": contact}));
-                } else {
-                    println!(
-                        "{} set a phrase: you can now `ferry challenge {}`",
-                        clean(contact),
-                        clean(contact)
-                    );
-                }
-            }
-            Event::Compromised { contact, reason } => {
-                if self.json {
-                    println!(
-                        "{}",
-                        json!({"type": "alert", "contact": contact, "reason": reason.as_str()})
-                    );
-                } else {
-                    println!(
-                        "!! WARNING: {}'s device is COMPROMISED ({}). Their new messages are quarantined; do not answer them.",
-                        clean(contact),
-                        reason.as_str()
-                    );
-                }
-            }
-            Event::Deleted { contact, id } => self.deleted(contact, id),
-            Event::Rejected { contact, reason } => {
-                if self.json {
-                    println!(
-                        "{}",
-                        json!({"type": "rejected", "contact": contact, "reason": reason.as_str()})
-                    );
-                } else {
-                    println!(
-                        "WARNING: dropped a message in {contact}'s mailbox that did not come from {contact} ({reason})"
-                    );
-                }
-            }
-            _ => {}
-        }
-    }
-
-    pub(crate) fn invite(self, link: &str, tty: bool) {
-        if self.json {
-            println!("{}", json!({"type": "invite", "link": link}));
-            return;
-        }
-        println!("{link}");
-        if tty {
-            if let Ok(code) = qrcode::QrCode::new(link.as_bytes()) {
-                let art = code
-                    .render::<qrcode::render::unicode::Dense1x2>()
-                    .quiet_zone(true)
-                    .build();
-                println!("{art}");
-            }
-            println!("Show this in person only. It works once and expires in 7 days.");
-        }
-    }
-
-    pub(crate) fn contact(
-        self,
-        alias: &str,
-        state: &str,
-        compromised: Option<ferry_core::Compromise>,
-    ) {
-        if self.json {
-            let c = compromised.map(|c| json!({"reason": c.reason.as_str(), "at": c.at}));
-            println!(
-                "{}",
-                json!({"type": "contact", "alias": alias, "state": state, "compromised": c})
-            );
-        } else {
-            match compromised {
-                Some(c) => println!(
-                    "{}\t{state}\t!! COMPROMISED ({}, since {}): do not trust new messages",
-                    clean(alias),
-                    c.reason.as_str(),
-                    time(c.at)
-                ),
-                None => println!("{}\t{state}", clean(alias)),
-            }
-        }
-    }
-
-    pub(crate) fn progress(self, phase: &str, done: u64, total: u64) {
-        println!(
-            "{}",
-            json!({"type": "progress", "phase": phase, "done": done, "total": total})
-        );
-    }
-
-    pub(crate) fn resumed(self, phase: &str, offset: u64) {
-        println!(
-            "{}",
-            json!({"type": "resumed", "phase": phase, "offset": offset})
-        );
-    }
-
-    /// A finished upload (`saved` is `None`) or save.
-    pub(crate) fn transfer(
-        self,
-        kind: &str,
-        stats: &ferry_client::transfer::TransferStats,
-        saved: Option<(&std::path::Path, bool)>,
-    ) {
-        if self.json {
-            let mut v = json!({"type": kind, "blob_bytes": stats.blob_len,
-                               "wire_bytes": stats.wire_bytes, "resumes": stats.resumes});
-            if let Some((path, destroyed)) = saved {
-                v["path"] = json!(path.to_string_lossy());
-                v["destroyed"] = json!(destroyed);
-            }
-            println!("{v}");
-        } else if let Some((path, destroyed)) = saved {
-            let gone = if destroyed {
-                " (view once: it is now gone from this device and the relay)"
-            } else {
-                ""
-            };
-            println!("saved to {}{gone}", clean(&path.to_string_lossy()));
-        }
-    }
-
-    pub(crate) fn error(self, code: &str, message: &str) {
-        if self.json {
-            println!(
-                "{}",
-                json!({"type": "error", "code": code, "message": message})
-            );
-        } else {
-            eprintln!("error: {message}");
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use ferry_client::transfer::TransferStats;
+    use ferry_core::attachment::{AttachmentKind, AttachmentRef};
+    use ferry_core::{AlertReason, Compromise, Direction, HistoryEntry, KeyBytes, RejectReason};
+    use ferry_proto::MailboxId;
+
+    use super::*;
+
     #[test]
     fn civil_dates() {
         assert_eq!(super::time(0), "1970-01-01 00:00");
         assert_eq!(super::time(1_795_000_000), "2026-11-18 11:06");
+    }
+
+    const AT: u64 = 1_795_000_000;
+
+    fn entry(direction: Direction, text: &str) -> HistoryEntry {
+        HistoryEntry {
+            id: "-msg-id".to_owned(),
+            direction,
+            text: text.to_owned(),
+            sent_at: AT,
+            expires_at: Some(AT + 86_400),
+            view_once: false,
+            flagged: false,
+            attachment: None,
+        }
+    }
+
+    /// One of every line, as a person and a script see it.
+    fn every_line() -> Vec<Line> {
+        let compromise = Compromise {
+            reason: AlertReason::Duress,
+            at: AT,
+        };
+        let mut once = entry(Direction::In, "burn after reading");
+        once.view_once = true;
+        let mut flagged = entry(Direction::In, "did the parcel arrive?");
+        flagged.flagged = true;
+        let mut voice = entry(Direction::In, "");
+        voice.attachment = Some(Box::new(AttachmentRef {
+            relay: "http://127.0.0.1:7070".to_owned(),
+            blob: "BwcHBwcHBwcHBwcHBwcHBw".parse::<MailboxId>().unwrap(),
+            token: KeyBytes::from_bytes([1; 32]),
+            key: KeyBytes::from_bytes([2; 32]),
+            size: 48_213,
+            digest: vec![3; 32],
+            name: "note.ogg".to_owned(),
+            mime: Some("audio/ogg".to_owned()),
+            kind: AttachmentKind::Voice,
+            duration_ms: Some(4_200),
+        }));
+        let stats = TransferStats {
+            blob_len: 65_536,
+            wire_bytes: 65_536,
+            resumes: 1,
+        };
+        vec![
+            Line::Initialized {
+                relay: "http://127.0.0.1:7070".into(),
+            },
+            Line::Invite {
+                link: Zeroizing::new("ferry://invite/v1/LINK".into()),
+                tty: false,
+            },
+            Line::Contact {
+                alias: "Bashir".into(),
+                state: "established",
+                compromised: None,
+            },
+            Line::Contact {
+                alias: "Chen".into(),
+                state: "established",
+                compromised: Some(compromise),
+            },
+            Line::CompromisedBanner {
+                contact: "Chen".into(),
+                compromise,
+            },
+            Line::Message {
+                contact: "Bashir".into(),
+                entry: entry(Direction::In, "hello\u{1b}[2J"),
+            },
+            Line::Message {
+                contact: "Bashir".into(),
+                entry: entry(Direction::Out, "hi"),
+            },
+            Line::Message {
+                contact: "Bashir".into(),
+                entry: once,
+            },
+            Line::Message {
+                contact: "Chen".into(),
+                entry: flagged,
+            },
+            Line::Message {
+                contact: "Bashir".into(),
+                entry: voice,
+            },
+            Line::Established {
+                contact: "Bashir".into(),
+            },
+            Line::Timer {
+                contact: "Bashir".into(),
+                secs: Some(7_200),
+            },
+            Line::Timer {
+                contact: "Bashir".into(),
+                secs: None,
+            },
+            Line::Deleted {
+                contact: "Bashir".into(),
+                id: "-msg-id".into(),
+            },
+            Line::Rejected {
+                contact: "Bashir".into(),
+                reason: RejectReason::DoesNotDecrypt,
+            },
+            Line::Challenged {
+                contact: "Bashir".into(),
+            },
+            Line::Proof {
+                contact: "Bashir".into(),
+                result: ProofResult::Verified,
+            },
+            Line::Proof {
+                contact: "Bashir".into(),
+                result: ProofResult::Coerced,
+            },
+            Line::Proof {
+                contact: "Bashir".into(),
+                result: ProofResult::Failed,
+            },
+            Line::Verifiers {
+                contact: "Bashir".into(),
+            },
+            Line::Alert {
+                contact: "Chen".into(),
+                reason: AlertReason::Canary,
+            },
+            Line::DuressSet,
+            Line::Canary {
+                seconds: Some(259_200),
+                deposited: 2,
+            },
+            Line::Canary {
+                seconds: None,
+                deposited: 0,
+            },
+            Line::PhraseSet { contacts: 2 },
+            Line::ChallengeSent {
+                contact: "Bashir".into(),
+            },
+            Line::Answered {
+                contact: "Bashir".into(),
+            },
+            Line::Alerted { contacts: 2 },
+            Line::WipeAfter { attempts: 0 },
+            Line::WipeAfter { attempts: 5 },
+            Line::Locked {
+                reason: LockReason::Idle,
+            },
+            Line::Wiped { millis: 12 },
+            Line::Progress {
+                phase: "upload",
+                done: 10,
+                total: 20,
+            },
+            Line::Resumed {
+                phase: "upload",
+                offset: 10,
+            },
+            Line::Uploaded { stats },
+            Line::Saved {
+                stats,
+                path: "/tmp/note.ogg".into(),
+                destroyed: true,
+            },
+            Line::Error {
+                code: "wrong_passphrase",
+                message: "wrong passphrase; nothing was changed".into(),
+            },
+        ]
+    }
+
+    #[test]
+    fn human_output_is_pinned() {
+        let text: Vec<String> = every_line()
+            .iter()
+            .map(|l| l.human().unwrap_or_else(|| "(nothing)".to_owned()))
+            .collect();
+        insta::assert_snapshot!("human", text.join("\n"));
+    }
+
+    #[test]
+    fn json_output_is_pinned() {
+        let text: Vec<String> = every_line().iter().map(|l| l.json().to_string()).collect();
+        insta::assert_snapshot!("json", text.join("\n"));
     }
 }

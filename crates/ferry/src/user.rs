@@ -1,13 +1,15 @@
-//! The user commands: unlock the profile, call the client, print.
+//! The user commands: open a session, act on it, print through the
+//! renderer. Only `ferry-client` is used: no vault, no engine.
 
 use std::io::IsTerminal as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use ferry_client::{Session, SessionError};
-use secrecy::SecretString;
 
-use crate::output::Output;
+use crate::cli::{Act, DuressCmd, PhraseCmd};
+use crate::output::{Line, Output};
+use crate::secrets::{self, Secret};
 
 pub(crate) struct Context {
     pub(crate) home: Option<PathBuf>,
@@ -16,60 +18,14 @@ pub(crate) struct Context {
     pub(crate) out: Output,
 }
 
-pub(crate) enum Cmd {
+/// What to run on the profile.
+pub(crate) enum Run {
     Init {
         relay: String,
-        token: Option<String>,
+        relay_token_file: Option<PathBuf>,
     },
-    Invite {
-        alias: String,
-    },
-    Accept {
-        link: String,
-        alias: String,
-    },
-    Send {
-        alias: String,
-        text: String,
-        view_once: bool,
-        force: bool,
-    },
-    SendFile {
-        alias: String,
-        path: PathBuf,
-        voice: bool,
-        view_once: bool,
-        force: bool,
-    },
-    Save {
-        alias: String,
-        id: String,
-        path: PathBuf,
-    },
-    Alert(Option<String>),
-    PhraseSet,
-    Canary(Option<u64>),
-    Challenge(String),
-    Answer(String),
-    Timer {
-        alias: String,
-        secs: Option<u64>,
-    },
-    Delete {
-        alias: String,
-        id: String,
-    },
-    DuressSet {
-        relay: Option<String>,
-        file: Option<PathBuf>,
-    },
-    WipeAfter(u32),
-    Sync,
     Watch(ferry_client::LockLimits),
-    Contacts,
-    History {
-        alias: String,
-    },
+    Act(Act),
 }
 
 /// A user-facing failure with a stable code.
@@ -80,22 +36,14 @@ pub(crate) struct Failure {
 
 impl From<SessionError> for Failure {
     fn from(e: SessionError) -> Self {
-        let message = match &e {
-            SessionError::Vault(ferry_vault::VaultError::WrongPassphrase) => {
-                "wrong passphrase; nothing was changed".to_owned()
-            }
-            SessionError::Vault(ferry_vault::VaultError::NotFound) => {
-                "no profile here; run `ferry init --relay URL` first".to_owned()
-            }
-            SessionError::Relay(_) => {
-                format!("{e}; check the relay address and your connection, then retry")
-            }
+        let code = e.code();
+        let message = match code {
+            "wrong_passphrase" => "wrong passphrase; nothing was changed".to_owned(),
+            "no_profile" => "no profile here; run `ferry init --relay URL` first".to_owned(),
+            "relay" => format!("{e}; check the relay address and your connection, then retry"),
             _ => e.to_string(),
         };
-        Self {
-            code: e.code(),
-            message,
-        }
+        Self { code, message }
     }
 }
 
@@ -118,54 +66,17 @@ fn home(ctx: &Context) -> anyhow::Result<PathBuf> {
     }
 }
 
-fn passphrase(ctx: &Context, confirm: bool) -> anyhow::Result<SecretString> {
-    if let Some(p) = &ctx.passphrase_file {
-        let text = zeroize::Zeroizing::new(
-            std::fs::read_to_string(p)
-                .with_context(|| format!("cannot read passphrase file {}", p.display()))?,
-        );
-        return Ok(SecretString::from(
-            text.trim_end_matches(['\n', '\r']).to_owned(),
-        ));
-    }
-    if let Ok(v) = std::env::var("FERRY_PASSPHRASE") {
-        return Ok(SecretString::from(v));
-    }
-    if !std::io::stdin().is_terminal() {
-        anyhow::bail!("no passphrase: give --passphrase-file PATH or set FERRY_PASSPHRASE");
-    }
-    let first = zeroize::Zeroizing::new(
-        rpassword::prompt_password("Passphrase: ").context("cannot read passphrase")?,
-    );
-    if confirm {
-        let again = zeroize::Zeroizing::new(
-            rpassword::prompt_password("Again: ").context("cannot read passphrase")?,
-        );
-        if *again != *first {
-            anyhow::bail!("the passphrases differ; nothing was created");
-        }
-    }
-    Ok(SecretString::from(first.to_string()))
-}
-
 /// `ferry panic`: no passphrase, no questions, no network.
 pub(crate) fn panic(ctx: &Context) -> anyhow::Result<()> {
     let home = home(ctx)?;
     let started = std::time::Instant::now();
-    match ferry_vault::panic_wipe(&home, &mut rand_core::OsRng) {
+    match ferry_client::session::panic_wipe(&home) {
         Ok(_) => {
-            let ms = started.elapsed().as_secs_f64() * 1000.0;
-            if ctx.out.json {
-                println!(
-                    "{}",
-                    serde_json::json!({"type": "wiped", "millis": ms.round() as u64})
-                );
-            } else {
-                println!("profile destroyed ({ms:.0} ms)");
-            }
+            let millis = started.elapsed().as_millis() as u64;
+            ctx.out.print(&Line::Wiped { millis });
             Ok(())
         }
-        Err(ferry_vault::VaultError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+        Err(e) if e.code() == "no_profile" => {
             ctx.out
                 .error("no_profile", "no profile here; nothing to destroy");
             std::process::exit(1);
@@ -180,77 +91,61 @@ pub(crate) fn panic(ctx: &Context) -> anyhow::Result<()> {
     }
 }
 
-/// A secret from the environment (scripts) or typed at a terminal.
-fn secret_input(var: &str, prompt: &str, confirm: bool) -> Result<SecretString, Failure> {
-    if let Ok(v) = std::env::var(var) {
-        return Ok(SecretString::from(v));
-    }
-    if !std::io::stdin().is_terminal() {
-        return Err(Failure {
-            code: "usage",
-            message: format!("no terminal to ask on: set {var}"),
-        });
-    }
-    let a =
-        zeroize::Zeroizing::new(rpassword::prompt_password(prompt).map_err(anyhow::Error::from)?);
-    if confirm {
-        let b = zeroize::Zeroizing::new(
-            rpassword::prompt_password("Again: ").map_err(anyhow::Error::from)?,
-        );
-        if *a != *b {
-            return Err(Failure {
-                code: "usage",
-                message: "the two entries differ; nothing was changed".into(),
-            });
-        }
-    }
-    Ok(SecretString::from(a.to_string()))
-}
-
-pub(crate) fn run(ctx: Context, cmd: Cmd) -> anyhow::Result<()> {
-    let out = ctx.out;
+pub(crate) fn run(ctx: &Context, run: Run) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    match rt.block_on(execute(&ctx, cmd)) {
+    match rt.block_on(execute(ctx, run)) {
         Ok(()) => Ok(()),
         Err(f) => {
-            out.error(f.code, &f.message);
+            ctx.out.error(f.code, &f.message);
             std::process::exit(1);
         }
     }
 }
 
-async fn execute(ctx: &Context, cmd: Cmd) -> Result<(), Failure> {
-    let out = ctx.out;
+async fn execute(ctx: &Context, run: Run) -> Result<(), Failure> {
     let home = home(ctx)?;
-    if let Cmd::Init { relay, token } = &cmd {
-        let pass = passphrase(ctx, true)?;
-        Session::init(&home, &pass, relay, token.clone())?;
-        if out.json {
-            println!(
-                "{}",
-                serde_json::json!({"type": "initialized", "relay": relay})
-            );
-        } else {
-            println!("profile created; its mailboxes will live on {relay}");
+    match run {
+        Run::Init {
+            relay,
+            relay_token_file,
+        } => {
+            let token = match relay_token_file {
+                Some(p) => Some(
+                    std::fs::read_to_string(&p)
+                        .with_context(|| format!("cannot read {}", p.display()))?
+                        .trim()
+                        .to_owned(),
+                ),
+                None => None,
+            };
+            let pass = secrets::read(Secret::Passphrase {
+                file: ctx.passphrase_file.as_deref(),
+                new: true,
+            })?;
+            Session::init(&home, &pass, &relay, token)?;
+            ctx.out.print(&Line::Initialized { relay });
+            Ok(())
         }
-        return Ok(());
+        Run::Watch(limits) => watch(ctx, &home, open(ctx, &home).await?, limits).await,
+        Run::Act(act) => {
+            let mut session = open(ctx, &home).await?;
+            let result = act_on(ctx, &mut session, act).await;
+            // Keep both slots the same size whatever happened.
+            let _ = session.finish();
+            result
+        }
     }
-    let mut profile = open(ctx, &home).await?;
-    if let Cmd::Watch(limits) = cmd {
-        return watch(ctx, &home, profile, limits).await;
-    }
-    let result = command(ctx, &mut profile, cmd).await;
-    // Keep both slots the same size whatever happened.
-    let _ = profile.finish();
-    result
 }
 
 /// Unlocks the profile (or, with `--decoy`, the decoy through it).
-async fn open(ctx: &Context, home: &std::path::Path) -> Result<Session, Failure> {
-    let pass = passphrase(ctx, false)?;
+async fn open(ctx: &Context, home: &Path) -> Result<Session, Failure> {
+    let pass = secrets::read(Secret::Passphrase {
+        file: ctx.passphrase_file.as_deref(),
+        new: false,
+    })?;
     let mut real = Session::unlock(home, &pass)?;
     drop(pass);
     // Silent: after a duress unlock this warns the destroyed profile's
@@ -268,8 +163,8 @@ async fn open(ctx: &Context, home: &std::path::Path) -> Result<Session, Failure>
 
 async fn watch(
     ctx: &Context,
-    home: &std::path::Path,
-    mut profile: Session,
+    home: &Path,
+    mut session: Session,
     limits: ferry_client::LockLimits,
 ) -> Result<(), Failure> {
     let out = ctx.out;
@@ -277,25 +172,15 @@ async fn watch(
         let stop = async {
             let _ = tokio::signal::ctrl_c().await;
         };
-        profile.set_listener(Some(Box::new(move |ev| out.event(ev))));
-        let reason = profile.watch(stop, limits).await?;
+        session.set_listener(Some(Box::new(move |ev| out.event(ev))));
+        let reason = session.watch(stop, limits).await?;
         let Some(reason) = reason else {
-            let _ = profile.finish();
+            let _ = session.finish();
             return Ok(());
         };
         // Locked: close the vault and forget every key before anything else.
-        let _ = profile.lock(reason);
-        if out.json {
-            println!(
-                "{}",
-                serde_json::json!({"type": "locked", "reason": reason.as_str()})
-            );
-        } else {
-            println!(
-                "locked ({}); unlock again to keep watching",
-                reason.as_str().replace('_', " ")
-            );
-        }
+        let _ = session.lock(reason);
+        out.print(&Line::Locked { reason });
         // Only a person at a terminal can unlock again; a passphrase from
         // a file or the environment is not reused for that.
         if ctx.passphrase_file.is_some()
@@ -304,223 +189,181 @@ async fn watch(
         {
             std::process::exit(3);
         }
-        profile = open(ctx, home).await?;
+        session = open(ctx, home).await?;
     }
 }
 
-async fn command(ctx: &Context, profile: &mut Session, cmd: Cmd) -> Result<(), Failure> {
+async fn act_on(ctx: &Context, session: &mut Session, act: Act) -> Result<(), Failure> {
     let out = ctx.out;
-    match cmd {
-        Cmd::Init { .. } => {}
-        Cmd::DuressSet { relay, file } => {
-            let duress = match file {
-                Some(f) => SecretString::from(
-                    std::fs::read_to_string(&f)
-                        .map_err(|e| Failure {
-                            code: "usage",
-                            message: format!("cannot read {}: {e}", f.display()),
-                        })?
-                        .trim_end_matches(['\n', '\r'])
-                        .to_owned(),
-                ),
-                None => match std::env::var("FERRY_DURESS_PASSPHRASE") {
-                    Ok(v) => SecretString::from(v),
-                    Err(_) if std::io::stdin().is_terminal() => {
-                        let a = zeroize::Zeroizing::new(
-                            rpassword::prompt_password("Duress passphrase: ")
-                                .map_err(anyhow::Error::from)?,
-                        );
-                        let b = zeroize::Zeroizing::new(
-                            rpassword::prompt_password("Again: ").map_err(anyhow::Error::from)?,
-                        );
-                        if *a != *b {
-                            return Err(Failure {
-                                code: "usage",
-                                message: "the passphrases differ; nothing was changed".into(),
-                            });
-                        }
-                        SecretString::from(a.to_string())
-                    }
-                    Err(_) => {
-                        return Err(Failure {
-                            code: "usage",
-                            message: "no duress passphrase: give --duress-passphrase-file or FERRY_DURESS_PASSPHRASE".into(),
-                        });
-                    }
-                },
-            };
-            let relay = match relay {
-                Some(r) => r,
-                None => profile.relay_url().to_owned(),
-            };
-            profile.set_duress(&duress, &relay)?;
-            if out.json {
-                println!("{}", serde_json::json!({"type": "duress_set"}));
-            } else {
-                println!("duress passphrase set; prepare the decoy with `ferry --decoy ...`");
+    let line = match act {
+        Act::Duress(DuressCmd::Set {
+            relay,
+            duress_passphrase_file,
+        }) => {
+            let duress = secrets::read(Secret::Duress {
+                file: duress_passphrase_file.as_ref(),
+            })?;
+            let relay = relay.unwrap_or_else(|| session.relay_url().to_owned());
+            session.set_duress(&duress, &relay)?;
+            Line::DuressSet
+        }
+        Act::Invite { alias } => {
+            let link = session.invite(&alias).await?;
+            Line::Invite {
+                link: link.to_link(),
+                tty: std::io::stdout().is_terminal(),
             }
         }
-        Cmd::Invite { alias } => {
-            let link = profile.invite(&alias).await?;
-            out.invite(&link.to_link(), std::io::stdout().is_terminal());
+        Act::Accept { link, alias } => {
+            session.accept(&link, &alias).await?;
+            Line::Contact {
+                alias,
+                state: "accepted",
+                compromised: None,
+            }
         }
-        Cmd::Accept { link, alias } => {
-            profile.accept(&link, &alias).await?;
-            out.contact(&alias, "accepted", None);
-        }
-        Cmd::Send {
+        Act::Send {
             alias,
             text,
             view_once,
             force,
         } => {
-            let entry = profile.send(&alias, &text, view_once, force).await?;
-            out.message(&alias, &entry);
-        }
-        Cmd::SendFile {
-            alias,
-            path,
-            voice,
-            view_once,
-            force,
-        } => {
-            let (source, meta) = if voice {
-                crate::media::voice_source(&path)?
-            } else {
-                crate::media::file_source(&path)?
-            };
-            let mut bar = crate::media::ProgressView::new(out, "upload");
-            let (entry, stats) = profile
-                .send_attachment(&alias, source, meta, view_once, force, &mut |p| bar.on(p))
+            let entry = session
+                .send(&alias, &text.join(" "), view_once, force)
                 .await?;
-            bar.finish();
-            out.transfer("uploaded", &stats, None);
-            out.message(&alias, &entry);
-        }
-        Cmd::Save { alias, id, path } => {
-            let mut bar = crate::media::ProgressView::new(out, "download");
-            let saved = profile
-                .save_attachment(&alias, &id, &path, &mut |p| bar.on(p))
-                .await?;
-            bar.finish();
-            out.transfer("saved", &saved.stats, Some((&saved.path, saved.destroyed)));
-        }
-        Cmd::Canary(secs) => {
-            let n = profile.set_canary(secs).await?;
-            if out.json {
-                println!(
-                    "{}",
-                    serde_json::json!({"type": "canary", "seconds": secs, "deposited": n})
-                );
-            } else {
-                match secs {
-                    Some(_) => {
-                        println!("{n} contact(s) are warned if you do not unlock within that time")
-                    }
-                    None => println!("dead-man switch off"),
-                }
+            Line::Message {
+                contact: alias,
+                entry,
             }
         }
-        Cmd::PhraseSet => {
-            let phrase = secret_input("FERRY_PHRASE", "Phrase: ", true)?;
-            let duress = secret_input("FERRY_DURESS_PHRASE", "Duress phrase: ", true)?;
-            let current = match std::env::var("FERRY_CURRENT_PHRASE") {
-                Ok(v) => Some(SecretString::from(v)),
-                Err(_) if std::io::stdin().is_terminal() => {
-                    let c = zeroize::Zeroizing::new(
-                        rpassword::prompt_password("Current phrase (empty if none yet): ")
-                            .map_err(anyhow::Error::from)?,
-                    );
-                    (!c.is_empty()).then(|| SecretString::from(c.to_string()))
-                }
-                Err(_) => None,
-            };
-            let n = profile
+        Act::SendFile(args) => send_file(out, session, args, false).await?,
+        Act::SendVoice(args) => send_file(out, session, args, true).await?,
+        Act::Save {
+            alias,
+            msg_id,
+            path,
+        } => {
+            let mut bar = crate::media::ProgressView::new(out, "download");
+            let saved = session
+                .save_attachment(&alias, &msg_id, &path, &mut |p| bar.on(p))
+                .await?;
+            bar.finish();
+            Line::Saved {
+                stats: saved.stats,
+                path: saved.path,
+                destroyed: saved.destroyed,
+            }
+        }
+        Act::Canary { duration } => {
+            let seconds = duration.0.map(|d| d.as_secs().max(60));
+            let deposited = session.set_canary(seconds).await?;
+            Line::Canary { seconds, deposited }
+        }
+        Act::Phrase(PhraseCmd::Set) => {
+            let phrase = secrets::read(Secret::Phrase { new: true })?;
+            let duress = secrets::read(Secret::DuressPhrase)?;
+            let current = secrets::current_phrase()?;
+            let contacts = session
                 .set_phrase(&phrase, &duress, current.as_ref())
                 .await?;
-            if out.json {
-                println!(
-                    "{}",
-                    serde_json::json!({"type": "phrase_set", "contacts": n})
-                );
-            } else {
-                println!("{n} contact(s) can now challenge you; the phrases are not stored here");
+            Line::PhraseSet { contacts }
+        }
+        Act::Challenge { alias } => {
+            session.challenge(&alias).await?;
+            Line::ChallengeSent { contact: alias }
+        }
+        Act::Answer { alias } => {
+            let phrase = secrets::read(Secret::Phrase { new: false })?;
+            session.answer(&alias, &phrase).await?;
+            Line::Answered { contact: alias }
+        }
+        Act::Alert { alias, .. } => {
+            let contacts = session.alert(alias.as_deref()).await?;
+            Line::Alerted { contacts }
+        }
+        Act::Timer { alias, duration } => {
+            let secs = duration.0.map(|d| d.as_secs().max(1));
+            session.set_timer(&alias, secs).await?;
+            Line::Timer {
+                contact: alias,
+                secs,
             }
         }
-        Cmd::Challenge(alias) => {
-            profile.challenge(&alias).await?;
-            if out.json {
-                println!(
-                    "{}",
-                    serde_json::json!({"type": "challenge_sent", "contact": alias})
-                );
-            } else {
-                println!("challenge sent; the result appears with your next sync");
+        Act::Delete { alias, msg_id } => {
+            session.delete(&alias, &msg_id).await?;
+            Line::Deleted {
+                contact: alias,
+                id: msg_id,
             }
         }
-        Cmd::Answer(alias) => {
-            let phrase = secret_input("FERRY_PHRASE", "Phrase: ", false)?;
-            profile.answer(&alias, &phrase).await?;
-            // Identical whatever phrase was typed.
-            if out.json {
-                println!(
-                    "{}",
-                    serde_json::json!({"type": "answered", "contact": alias})
-                );
-            } else {
-                println!("answer sent");
-            }
-        }
-        Cmd::Alert(alias) => {
-            let n = profile.alert(alias.as_deref()).await?;
-            if out.json {
-                println!("{}", serde_json::json!({"type": "alerted", "contacts": n}));
-            } else {
-                println!("warned {n} contact(s) that this device may be compromised");
-            }
-        }
-        Cmd::Timer { alias, secs } => {
-            profile.set_timer(&alias, secs).await?;
-            out.timer(&alias, secs);
-        }
-        Cmd::Delete { alias, id } => {
-            profile.delete(&alias, &id).await?;
-            out.deleted(&alias, &id);
-        }
-        Cmd::Sync => {
+        Act::Sync => {
             // Every sync starts by naming the contacts reported compromised.
-            for c in profile.contacts() {
-                if let Some(k) = c.compromised {
-                    out.compromised_banner(&c.alias, k);
+            for c in session.contacts() {
+                if let Some(compromise) = c.compromised {
+                    out.print(&Line::CompromisedBanner {
+                        contact: c.alias,
+                        compromise,
+                    });
                 }
             }
-            profile.set_listener(Some(Box::new(move |ev| out.event(ev))));
-            profile.sync().await?;
+            session.set_listener(Some(Box::new(move |ev| out.event(ev))));
+            session.sync().await?;
+            return Ok(());
         }
-        Cmd::Watch(_) => {}
-        Cmd::WipeAfter(n) => {
-            profile.set_wipe_after(n)?;
-            if out.json {
-                println!(
-                    "{}",
-                    serde_json::json!({"type": "wipe_after", "attempts": n})
-                );
-            } else if n == 0 {
-                println!("wrong passphrases will never wipe this profile");
-            } else {
-                println!("this profile is destroyed after {n} wrong passphrases in a row");
+        Act::WipeAfter { attempts } => {
+            session.set_wipe_after(attempts)?;
+            Line::WipeAfter { attempts }
+        }
+        Act::Contacts => {
+            for c in session.contacts() {
+                out.print(&Line::Contact {
+                    alias: c.alias,
+                    state: c.state.as_str(),
+                    compromised: c.compromised,
+                });
             }
+            return Ok(());
         }
-        Cmd::Contacts => {
-            for c in profile.contacts() {
-                out.contact(&c.alias, c.state.as_str(), c.compromised);
+        Act::History { alias } => {
+            for entry in session.view_history(&alias)? {
+                out.print(&Line::Message {
+                    contact: alias.clone(),
+                    entry,
+                });
             }
+            return Ok(());
         }
-        Cmd::History { alias } => {
-            for e in profile.view_history(&alias)? {
-                out.message(&alias, &e);
-            }
-        }
-    }
+    };
+    out.print(&line);
     Ok(())
+}
+
+async fn send_file(
+    out: Output,
+    session: &mut Session,
+    args: crate::cli::FileArgs,
+    voice: bool,
+) -> Result<Line, Failure> {
+    let (source, meta) = if voice {
+        crate::media::voice_source(&args.path)?
+    } else {
+        crate::media::file_source(&args.path)?
+    };
+    let mut bar = crate::media::ProgressView::new(out, "upload");
+    let (entry, stats) = session
+        .send_attachment(
+            &args.alias,
+            source,
+            meta,
+            args.view_once,
+            args.force,
+            &mut |p| bar.on(p),
+        )
+        .await?;
+    bar.finish();
+    out.print(&Line::Uploaded { stats });
+    Ok(Line::Message {
+        contact: args.alias,
+        entry,
+    })
 }

@@ -67,6 +67,16 @@ pub fn now() -> u64 {
         .unwrap_or(0)
 }
 
+/// Destroys the profile in `home` at once, without a passphrase and
+/// without the network, even while a session has it open (see
+/// `ferry_vault::panic_wipe`); returns how many files were destroyed.
+pub fn panic_wipe(home: &Path) -> Result<usize, SessionError> {
+    if !Vault::exists(home) && !home.exists() {
+        return Err(VaultError::NotFound.into());
+    }
+    Ok(ferry_vault::panic_wipe(home, &mut OsRng)?)
+}
+
 /// A history change committed with an engine update.
 pub(crate) enum Change {
     Insert(u64, HistoryEntry),

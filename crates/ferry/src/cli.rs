@@ -1,0 +1,297 @@
+//! The command line: one model, parsed straight into the types the
+//! commands use (durations, `off`, attempt counts), so nothing is copied
+//! from one enum into another.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::duration;
+
+/// Ferry: end-to-end encrypted messaging for people whose messages are evidence.
+#[derive(Parser)]
+#[command(name = "ferry", version)]
+pub(crate) struct Cli {
+    /// Profile directory [default: the user's data dir]/ferry/profile.
+    #[arg(long, global = true)]
+    pub(crate) home: Option<PathBuf>,
+    /// Print one JSON object per line.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+    /// Read the passphrase from this file (else FERRY_PASSPHRASE, else a prompt).
+    #[arg(long, global = true)]
+    pub(crate) passphrase_file: Option<PathBuf>,
+    /// Act on the decoy profile (unlocked with the real passphrase), to
+    /// prepare what the duress passphrase will show.
+    #[arg(long, global = true)]
+    pub(crate) decoy: bool,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Every command.
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    /// Create a profile whose mailboxes live on RELAY.
+    Init {
+        /// Relay base URL, e.g. http://127.0.0.1:7070.
+        #[arg(long)]
+        relay: String,
+        /// File with the relay's access token, if it is a private relay.
+        #[arg(long)]
+        relay_token_file: Option<PathBuf>,
+    },
+    /// Stay connected and print messages as they arrive; locks itself after
+    /// an idle period or a maximum unlocked time.
+    Watch {
+        /// Lock after this long without a message in or out.
+        #[arg(long, default_value = "15m", value_parser = duration::parse)]
+        idle_lock: Duration,
+        /// Lock after this long unlocked, whatever happens.
+        #[arg(long, default_value = "8h", value_parser = duration::parse)]
+        max_unlocked: Duration,
+    },
+    /// Destroy this profile at once, without a passphrase. Irreversible.
+    Panic,
+    /// Run a relay (mailboxes, store-and-forward, live push).
+    Relay(RelayArgs),
+    #[command(flatten)]
+    Act(Act),
+}
+
+/// The commands that unlock the profile, act once, and lock it again.
+#[derive(Subcommand)]
+pub(crate) enum Act {
+    /// Invite a contact: prints a one-time link (and a QR code on a terminal).
+    Invite {
+        /// The name you will know this contact by (kept only on this device).
+        #[arg(long)]
+        alias: String,
+    },
+    /// Accept an invite link.
+    Accept {
+        /// The invite link.
+        link: String,
+        /// The name you will know this contact by.
+        #[arg(long)]
+        alias: String,
+    },
+    /// Send a text message.
+    Send {
+        /// Contact alias.
+        alias: String,
+        /// The message.
+        #[arg(required = true, num_args = 1..)]
+        text: Vec<String>,
+        /// The receiver's first display destroys it; you keep no copy.
+        #[arg(long)]
+        view_once: bool,
+        /// Send even though the contact's device was reported compromised.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Send a file (photo, video, document): encrypted in chunks, resumable.
+    SendFile(FileArgs),
+    /// Send a voice message: Ogg/Opus as is, WAV encoded to Opus.
+    SendVoice(FileArgs),
+    /// Download, check and decrypt a received attachment to PATH (a
+    /// directory gets the sender's file name). Resumes an interrupted save.
+    Save {
+        /// Contact alias.
+        alias: String,
+        /// Message id (from `history --json`; ids may start with `-`).
+        #[arg(allow_hyphen_values = true)]
+        msg_id: String,
+        /// Where to write it; an existing file is never replaced.
+        path: PathBuf,
+    },
+    /// "Prove it's you": give your contacts verifiers for a phrase you
+    /// remember (and a duress phrase). Nothing of them stays on the device.
+    #[command(subcommand)]
+    Phrase(PhraseCmd),
+    /// Dead-man switch: contacts are warned if you do not unlock with your
+    /// real passphrase within DURATION (default 72h; `off` to disable).
+    Canary {
+        /// Duration (e.g. 72h, 7d, at least a minute) or `off`.
+        #[arg(value_parser = duration_or_off)]
+        duration: DurationOrOff,
+    },
+    /// Ask a contact to prove it is them.
+    Challenge {
+        /// Contact alias.
+        alias: String,
+    },
+    /// Answer a contact's challenge (prompts for the phrase).
+    Answer {
+        /// Contact alias.
+        alias: String,
+    },
+    /// Warn a contact (or all) that this device may be compromised.
+    Alert {
+        /// Contact alias.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        alias: Option<String>,
+        /// Warn every contact.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Set the conversation's disappearing-message timer on both sides
+    /// (e.g. 30m, 24h, 7d, or `off`). New conversations start at 24h.
+    Timer {
+        /// Contact alias.
+        alias: String,
+        /// Duration or `off`.
+        #[arg(value_parser = duration_or_off)]
+        duration: DurationOrOff,
+    },
+    /// Delete a message on both sides.
+    Delete {
+        /// Contact alias.
+        alias: String,
+        /// Message id (from `history --json`; ids may start with `-`).
+        #[arg(allow_hyphen_values = true)]
+        msg_id: String,
+    },
+    /// Fetch everything, finish handshakes, print new messages.
+    Sync,
+    /// List contacts.
+    Contacts,
+    /// Show a conversation.
+    History {
+        /// Contact alias.
+        alias: String,
+    },
+    /// Destroy the profile after N wrong passphrases in a row (`off`: never,
+    /// the default).
+    WipeAfter {
+        /// A number of attempts, or `off`.
+        #[arg(value_parser = attempts_or_off)]
+        attempts: u32,
+    },
+    /// Duress passphrase: entering it instead of the passphrase opens a
+    /// decoy profile and destroys this one first.
+    #[command(subcommand)]
+    Duress(DuressCmd),
+}
+
+/// What `send-file` and `send-voice` take.
+#[derive(Args)]
+pub(crate) struct FileArgs {
+    /// Contact alias.
+    pub(crate) alias: String,
+    /// The file (for a voice message: an .ogg (Opus) or .wav recording).
+    pub(crate) path: PathBuf,
+    /// The receiver can save it once; you keep no copy.
+    #[arg(long)]
+    pub(crate) view_once: bool,
+    /// Send even though the contact's device was reported compromised.
+    #[arg(long)]
+    pub(crate) force: bool,
+}
+
+/// `ferry phrase ...`
+#[derive(Subcommand)]
+pub(crate) enum PhraseCmd {
+    /// Set (or, with the current phrase, change) the phrase and duress
+    /// phrase. Prompts; scripts use FERRY_PHRASE, FERRY_DURESS_PHRASE and
+    /// FERRY_CURRENT_PHRASE.
+    Set,
+}
+
+/// `ferry duress ...`
+#[derive(Subcommand)]
+pub(crate) enum DuressCmd {
+    /// Set the duress passphrase and create an empty decoy profile; fill it
+    /// with innocuous contacts using `--decoy` on any command.
+    Set {
+        /// Relay for the decoy's mailboxes [default: this profile's relay].
+        #[arg(long)]
+        relay: Option<String>,
+        /// Read the duress passphrase from this file (else
+        /// FERRY_DURESS_PASSPHRASE, else a prompt).
+        #[arg(long)]
+        duress_passphrase_file: Option<PathBuf>,
+    },
+}
+
+/// `ferry relay`: its options.
+#[derive(Args)]
+pub(crate) struct RelayArgs {
+    /// Address to listen on. Port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:7070")]
+    pub(crate) listen: SocketAddr,
+    /// Data directory for the embedded store [default: the user's data dir]/ferry/relay.
+    #[arg(long)]
+    pub(crate) data: Option<PathBuf>,
+    /// How long unfetched messages are kept (e.g. 21d, 12h, 90s).
+    #[arg(long, default_value = "21d", value_parser = duration::parse)]
+    pub(crate) message_ttl: Duration,
+    /// How often expired messages are removed.
+    #[arg(long, default_value = "60s", value_parser = duration::parse)]
+    pub(crate) sweep_interval: Duration,
+    /// Most waiting messages per mailbox.
+    #[arg(long, default_value_t = 10_000)]
+    pub(crate) max_messages: u64,
+    /// Most waiting payload bytes per mailbox.
+    #[arg(long, default_value_t = 64 * 1024 * 1024)]
+    pub(crate) max_bytes: u64,
+    /// Accepted clock difference for signed requests.
+    #[arg(long, default_value = "120s", value_parser = duration::parse)]
+    pub(crate) max_clock_skew: Duration,
+    /// File holding an access token required to create mailboxes (private relay).
+    /// The FERRY_RELAY_ACCESS_TOKEN variable works too.
+    #[arg(long)]
+    pub(crate) access_token_file: Option<PathBuf>,
+    /// Skip fsync at commit and after upload parts: acknowledged messages
+    /// and confirmed upload offsets survive a crash of the relay but not a
+    /// power loss. For benchmarks and throwaway relays.
+    #[arg(long)]
+    pub(crate) no_fsync: bool,
+    /// Largest attachment blob in bytes (the default is a 2 GiB file once
+    /// padded and sealed: 2 GiB plus a 16-byte tag per 64 KiB).
+    #[arg(long, default_value_t = 2 * 1024 * 1024 * 1024 + 32_768 * 16)]
+    pub(crate) max_blob_size: u64,
+    /// Bytes all live attachment blobs may take together.
+    #[arg(long, default_value_t = 20 * 1024 * 1024 * 1024)]
+    pub(crate) max_blob_storage: u64,
+    /// How long attachment blobs are kept.
+    #[arg(long, default_value = "48h", value_parser = duration::parse)]
+    pub(crate) blob_ttl: Duration,
+    /// Tests only: add the number of seconds in this file to the clock.
+    #[arg(long, hide = true)]
+    pub(crate) clock_offset_file: Option<PathBuf>,
+}
+
+/// A duration, or `off` (`None`).
+#[derive(Clone, Copy)]
+pub(crate) struct DurationOrOff(pub(crate) Option<Duration>);
+
+fn duration_or_off(text: &str) -> Result<DurationOrOff, String> {
+    if text == "off" {
+        Ok(DurationOrOff(None))
+    } else {
+        duration::parse(text).map(|d| DurationOrOff(Some(d)))
+    }
+}
+
+/// A number of attempts (1 or more), or `off` (0).
+fn attempts_or_off(text: &str) -> Result<u32, String> {
+    if text == "off" {
+        return Ok(0);
+    }
+    match text.parse::<u32>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err("give a number of attempts (1 or more) or `off`".to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory as _;
+        super::Cli::command().debug_assert();
+    }
+}
