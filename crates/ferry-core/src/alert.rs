@@ -153,17 +153,25 @@ impl Engine {
             return Ok(Vec::new());
         };
         let mut out = Vec::new();
-        for c in self.state.contacts.iter_mut() {
+        for idx in 0..self.state.contacts.len() {
+            let c = &self.state.contacts[idx];
             let (Some(addr), Some(key)) = (c.outbound.clone(), c.alert_key.clone()) else {
                 continue;
             };
-            let canary = c
-                .canary
-                .get_or_insert_with(|| CanaryRef {
-                    id: MailboxId::random(rng),
-                    owner: KeyBytes::random(rng),
-                })
-                .clone();
+            // Only a contact given its first canary changes (and is written).
+            let canary = match &c.canary {
+                Some(existing) => existing.clone(),
+                None => self
+                    .state
+                    .contacts
+                    .get_mut(idx)
+                    .canary
+                    .insert(CanaryRef {
+                        id: MailboxId::random(rng),
+                        owner: KeyBytes::random(rng),
+                    })
+                    .clone(),
+            };
             out.push(CanaryDeposit {
                 relay: addr.relay,
                 canary,

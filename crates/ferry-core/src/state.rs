@@ -169,6 +169,10 @@ impl Contacts {
         self.list.iter_mut()
     }
 
+    pub(crate) fn len(&self) -> usize {
+        self.list.len()
+    }
+
     pub(crate) fn position(&self, f: impl FnMut(&Contact) -> bool) -> Option<usize> {
         self.list.iter().position(f)
     }

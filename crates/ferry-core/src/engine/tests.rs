@@ -181,6 +181,19 @@ fn changes_alone_keep_a_saved_profile_exactly_current() {
 }
 
 #[test]
+fn renewing_canaries_rewrites_only_contacts_without_one() {
+    let (mut a, _b, _relay) = pair();
+    a.take_changes().unwrap();
+    assert_eq!(a.canary_deposits(10, &mut OsRng).unwrap().len(), 1);
+    assert_eq!(a.take_changes().unwrap().contacts.len(), 1, "first canary");
+    assert_eq!(a.canary_deposits(20, &mut OsRng).unwrap().len(), 1);
+    assert!(
+        a.take_changes().unwrap().contacts.is_empty(),
+        "a renewal rewrote contacts"
+    );
+}
+
+#[test]
 fn a_send_writes_the_same_whatever_the_number_of_contacts() {
     let written = |contacts: usize| {
         let (mut a, mut b, mut relay) = pair();
