@@ -144,7 +144,7 @@ fn main() {
         t.elapsed().as_secs_f64() * 1000.0
     };
     let mut plain: Vec<f64> = (0..7)
-        .map(|_| time(&mut || drop(Session::unlock(&home("a"), &pass).unwrap())))
+        .map(|_| time(&mut || drop(rt.block_on(Session::unlock(&home("a"), &pass)).unwrap())))
         .collect();
     println!(
         "unlock, no duress set (2 x Argon2id 64 MiB + SQLCipher + engine load): median {:.0} ms",
@@ -167,8 +167,8 @@ fn main() {
     }
     rt.block_on(async {
         // Send latency: session send until the relay's durable ack.
-        let mut a = Session::unlock(&home("a"), &pass).unwrap();
-        let mut b = Session::unlock(&home("b"), &pass).unwrap();
+        let mut a = Session::unlock(&home("a"), &pass).await.unwrap();
+        let mut b = Session::unlock(&home("b"), &pass).await.unwrap();
         let link = a.invite("b").await.unwrap();
         b.accept(&link.to_link(), "a").await.unwrap();
         a.sync().await.unwrap();
@@ -209,7 +209,7 @@ fn main() {
 
         // Catch-up: 100 contacts sent 100 messages each while we were away.
         drop(Session::init(&home("c"), &pass, &url, None).unwrap());
-        let mut c = Session::unlock(&home("c"), &pass).unwrap();
+        let mut c = Session::unlock(&home("c"), &pass).await.unwrap();
         let mut peers = add_peers(&mut c, &url, 100, 0).await;
         for (i, p) in peers.iter_mut().enumerate() {
             for j in 0..100 {
@@ -229,7 +229,7 @@ fn main() {
         let got = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let counter = got.clone();
         let t = Instant::now();
-        let mut c = Session::unlock(&home("c"), &pass).unwrap();
+        let mut c = Session::unlock(&home("c"), &pass).await.unwrap();
         let unlocked = t.elapsed().as_secs_f64();
         c.set_listener(Some(Box::new(move |ev| {
             if matches!(ev, Event::Received { .. }) {
@@ -248,7 +248,7 @@ fn main() {
         // What one send writes, with 10 and with many contacts.
         for (name, count) in [("few", 10usize), ("many", many)] {
             drop(Session::init(&home(name), &pass, &url, None).unwrap());
-            let mut s = Session::unlock(&home(name), &pass).unwrap();
+            let mut s = Session::unlock(&home(name), &pass).await.unwrap();
             let t = Instant::now();
             let mut peers = add_peers(&mut s, &url, count, 0).await;
             let setup = t.elapsed().as_secs_f64();

@@ -28,7 +28,7 @@ async fn a_burst_of_1000_pushed_messages_is_processed_with_one_engine_load() {
     let pass = SecretString::from("session test passphrase".to_owned());
     let home = dir.path().join("me");
     drop(Session::init(&home, &pass, &url, None).unwrap());
-    let mut s = Session::unlock(&home, &pass).unwrap();
+    let mut s = Session::unlock(&home, &pass).await.unwrap();
     let mut peers = peer::add_peers(&mut s, &url, 1, 0).await;
     let mut peer = peers.remove(0);
 

@@ -302,18 +302,23 @@ impl Vault {
     }
 
     /// Sets (or replaces) the duress passphrase: creates an empty decoy
-    /// profile in the other slot and returns it, so the caller can fill it.
+    /// profile in the other slot, lets `prepare` fill it, and only then
+    /// records it in this profile (a decoy that could not be prepared is
+    /// never the one the duress passphrase opens).
     pub fn set_duress(
         &mut self,
         duress: &SecretString,
         rng: &mut impl CryptoRngCore,
-    ) -> Result<Vault, VaultError> {
+        prepare: impl FnOnce(&mut Vault) -> Result<(), VaultError>,
+    ) -> Result<(), VaultError> {
         if duress.expose_secret().is_empty() {
             return Err(VaultError::EmptyPassphrase);
         }
         let other = 1 - self.slot;
-        let (decoy, key, salt) =
+        let (mut decoy, key, salt) =
             Self::new_in_slot(&self.dir, other, duress, self._lock.clone(), rng)?;
+        prepare(&mut decoy)?;
+        drop(decoy);
         let cfg = DuressConfig {
             slot: other,
             key: *key,
@@ -322,8 +327,7 @@ impl Vault {
         let json =
             Zeroizing::new(serde_json::to_vec(&cfg).map_err(|e| VaultError::Db(e.to_string()))?);
         self.transaction(|tx| tx.put_blob(DURESS_BLOB, &json))?;
-        self.equalize(rng)?;
-        Ok(decoy)
+        self.equalize(rng)
     }
 
     /// The decoy profile, opened with the key kept in this (real) profile.

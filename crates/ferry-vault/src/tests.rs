@@ -143,12 +143,10 @@ fn duress_opens_the_decoy_and_destroys_the_real_profile() {
     let p = dir.path().join("profile");
     let mut real = Vault::create(&p, &pass("real"), &mut OsRng).unwrap();
     real.transaction(|tx| tx.put_blob("who", b"real")).unwrap();
-    let mut decoy = real.set_duress(&pass("duress"), &mut OsRng).unwrap();
-    decoy
-        .transaction(|tx| tx.put_blob("who", b"decoy"))
-        .unwrap();
-    drop(decoy);
-    real.equalize(&mut OsRng).unwrap();
+    real.set_duress(&pass("duress"), &mut OsRng, |decoy| {
+        decoy.transaction(|tx| tx.put_blob("who", b"decoy"))
+    })
+    .unwrap();
     drop(real);
     let names_and_sizes = sizes(&p);
     // The real passphrase still opens the real profile, and leaves the decoy.

@@ -146,16 +146,15 @@ async fn open(ctx: &Context, home: &Path) -> Result<Session, Failure> {
         file: ctx.passphrase_file.as_deref(),
         new: false,
     })?;
-    let mut real = Session::unlock(home, &pass)?;
-    drop(pass);
     // Silent: after a duress unlock this warns the destroyed profile's
     // contacts; after a real one it renews the dead-man switches. It never
     // prints.
-    real.after_unlock().await;
+    let real = Session::unlock(home, &pass).await?;
+    drop(pass);
     if !ctx.decoy {
         return Ok(real);
     }
-    real.decoy()?.ok_or_else(|| Failure {
+    real.into_decoy()?.ok_or_else(|| Failure {
         code: "no_decoy",
         message: "no duress passphrase is set; run `ferry duress set` first".to_owned(),
     })

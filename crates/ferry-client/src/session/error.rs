@@ -31,6 +31,10 @@ pub enum SessionError {
     /// The message has no attachment (or does not exist).
     #[error("no attachment with that message id in this conversation")]
     NoAttachment,
+    /// After a failure the session could not reload the profile; it
+    /// changes nothing more.
+    #[error("the profile could not be read back after an error; unlock it again")]
+    OutOfStep,
 }
 
 impl SessionError {
@@ -55,6 +59,7 @@ impl SessionError {
             Self::Relay(_) => "relay",
             Self::BadRelayUrl => "bad_relay_url",
             Self::NoAttachment => "no_attachment",
+            Self::OutOfStep => "session_out_of_step",
             Self::Transfer(t) => match t {
                 TransferError::Relay(_) => "relay",
                 TransferError::Gone => "attachment_gone",

@@ -174,13 +174,18 @@ impl std::fmt::Debug for Event {
 pub type Listener = Box<dyn FnMut(&Event) + Send>;
 
 /// An async consumer's end of the stream.
-pub type EventStream = mpsc::UnboundedReceiver<Event>;
+pub type EventStream = mpsc::Receiver<Event>;
+
+/// How far an async consumer may fall behind: one that does is dropped (its
+/// stream ends) rather than letting memory grow; it resubscribes and reads
+/// the current state again.
+pub const STREAM_BACKLOG: usize = 4096;
 
 /// Fans events out to the listener and the subscribers.
 #[derive(Default)]
 pub(crate) struct Hub {
     listener: Option<Listener>,
-    subscribers: Vec<mpsc::UnboundedSender<Event>>,
+    subscribers: Vec<mpsc::Sender<Event>>,
     emitted: u64,
 }
 
@@ -190,7 +195,7 @@ impl Hub {
     }
 
     pub(crate) fn subscribe(&mut self) -> EventStream {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(STREAM_BACKLOG);
         self.subscribers.push(tx);
         rx
     }
@@ -205,6 +210,13 @@ impl Hub {
         if let Some(l) = self.listener.as_mut() {
             l(&ev);
         }
-        self.subscribers.retain(|s| s.send(ev.clone()).is_ok());
+        self.subscribers.retain(|s| match s.try_send(ev.clone()) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::warn!("an event subscriber fell too far behind; its stream ends");
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        });
     }
 }

@@ -34,7 +34,7 @@ mod sync;
 
 pub use attachments::{FileMeta, SaveOutcome};
 pub use error::SessionError;
-pub use events::{Event, EventStream, Listener, LockReason, Status};
+pub use events::{Event, EventStream, Listener, LockReason, STREAM_BACKLOG, Status};
 
 /// The engine's settings record.
 const STATE_BLOB: &str = "profile";
@@ -106,6 +106,9 @@ pub struct Session {
     /// Outgoing messages whose relay call is queued, by call.
     pending: HashMap<ActionId, (String, String)>,
     stats: WriteStats,
+    /// The engine could not be brought back in step with the vault after a
+    /// failure: the session refuses to change anything more.
+    poisoned: bool,
 }
 
 impl std::fmt::Debug for Session {
@@ -178,6 +181,7 @@ impl Session {
                 engine_loads: 1,
                 ..WriteStats::default()
             },
+            poisoned: false,
         };
         // A profile saved by an earlier release is rewritten in today's
         // layout here, in one transaction, before anything else.
@@ -203,11 +207,24 @@ impl Session {
     }
 
     /// Unlocks the profile in `home` (waiting a little if another process
-    /// has it open). Expired messages are destroyed before anything can be
-    /// shown.
-    pub fn unlock(home: &Path, pass: &SecretString) -> Result<Self, SessionError> {
-        let mut s = Self::open(Vault::unlock(home, pass, &mut OsRng)?)?;
+    /// has it open), silently, whichever passphrase was given:
+    ///
+    /// - after a duress unlock, the capsule in the decoy warns every contact
+    ///   of the destroyed profile first, from the vault alone, so nothing
+    ///   that could fail later (loading the decoy, a write) holds the
+    ///   warnings back;
+    /// - after a real unlock, the dead-man switches are renewed;
+    /// - either way, expired messages are destroyed before anything can be
+    ///   shown.
+    pub async fn unlock(home: &Path, pass: &SecretString) -> Result<Self, SessionError> {
+        let mut vault = Vault::unlock(home, pass, &mut OsRng)?;
+        let coerced = seizure::fire_capsule(&mut vault).await;
+        let mut s = Self::open(vault)?;
         s.expire()?;
+        if !coerced {
+            // Failures are left for the next unlock.
+            let _ = s.renew_canaries().await;
+        }
         Ok(s)
     }
 
@@ -215,9 +232,10 @@ impl Session {
     /// `relay`) that the duress passphrase opens, destroying this one.
     pub fn set_duress(&mut self, duress: &SecretString, relay: &str) -> Result<(), SessionError> {
         check_relay_url(relay)?;
-        let mut decoy = self.vault.set_duress(duress, &mut OsRng)?;
-        write_new(&mut decoy, &mut Engine::new(relay))?;
-        self.vault.equalize(&mut OsRng)?;
+        let changes = Engine::new(relay).take_changes()?;
+        self.vault.set_duress(duress, &mut OsRng, |decoy| {
+            decoy.transaction(|tx| write_changes(tx, &changes))
+        })?;
         Ok(())
     }
 
@@ -236,8 +254,10 @@ impl Session {
         Ok(self.vault.has_duress()?)
     }
 
-    /// The decoy profile, to prepare it (contacts, messages) while unlocked.
-    pub fn decoy(&self) -> Result<Option<Session>, SessionError> {
+    /// The decoy profile, to prepare it (contacts, messages), opened
+    /// through this real session, which it replaces: one live engine per
+    /// slot.
+    pub fn into_decoy(self) -> Result<Option<Session>, SessionError> {
         self.vault.open_decoy()?.map(Self::open).transpose()
     }
 
@@ -283,11 +303,14 @@ impl Session {
         &mut self,
         f: impl FnOnce(&mut Engine) -> Result<(T, Vec<Change>), SessionError>,
     ) -> Result<T, SessionError> {
+        if self.poisoned {
+            return Err(SessionError::OutOfStep);
+        }
         let (value, history) = match f(&mut self.engine) {
             Ok(v) => v,
             Err(e) => {
                 if self.engine.has_changes() {
-                    self.reload()?;
+                    self.recover();
                 }
                 return Err(e);
             }
@@ -295,7 +318,7 @@ impl Session {
         let changes = match self.engine.take_changes() {
             Ok(c) => c,
             Err(e) => {
-                self.reload()?;
+                self.recover();
                 return Err(e.into());
             }
         };
@@ -325,17 +348,26 @@ impl Session {
                 Ok(value)
             }
             Err(e) => {
-                self.reload()?;
+                self.recover();
                 Err(e.into())
             }
         }
     }
 
-    /// Replaces the engine with what the vault holds.
-    fn reload(&mut self) -> Result<(), SessionError> {
-        self.engine = load_engine(&self.vault)?;
-        self.stats.engine_loads += 1;
-        Ok(())
+    /// Replaces the engine with what the vault holds; if even that fails,
+    /// the session stops changing anything (the front end must unlock
+    /// again), since its memory may be ahead of the disk.
+    fn recover(&mut self) {
+        match load_engine(&self.vault) {
+            Ok(engine) => {
+                self.engine = engine;
+                self.stats.engine_loads += 1;
+            }
+            Err(_) => {
+                tracing::warn!("could not reload the profile after a failure; session stopped");
+                self.poisoned = true;
+            }
+        }
     }
 
     pub(crate) fn engine(&self) -> &Engine {

@@ -7,11 +7,66 @@ use rand_core::OsRng;
 use secrecy::SecretString;
 
 use super::{Session, SessionError, now};
+use ferry_vault::Vault;
+
 use crate::relay::RelayClient;
 use crate::transport::retry;
 
 /// The duress capsule, kept in the decoy only.
 const CAPSULE_BLOB: &str = "capsule";
+
+/// After an unlock: if the vault is a decoy opened by the duress
+/// passphrase, warns every contact of the destroyed profile from the
+/// capsule, silently, fires their canaries, and forgets each entry once its
+/// relay took the alert (the rest is retried at the next unlock). Needs the
+/// vault alone. Returns whether a capsule was found (a duress unlock).
+pub(super) async fn fire_capsule(vault: &mut Vault) -> bool {
+    let entries = match vault.blob(CAPSULE_BLOB) {
+        Ok(Some(json)) => serde_json::from_slice::<Vec<CapsuleEntry>>(&json).ok(),
+        _ => None,
+    };
+    let Some(entries) = entries else {
+        return false;
+    };
+    let mut left = Vec::new();
+    for e in entries {
+        let Ok(c) = RelayClient::new(&e.relay) else {
+            continue;
+        };
+        let sent = match ferry_core::alert::alert_payload(
+            &e.alert_key,
+            AlertReason::Duress,
+            now(),
+            &mut OsRng,
+        ) {
+            Ok(payload) => {
+                let key = e.sender.mailbox_key();
+                retry(|| c.send(e.mailbox, &key, payload.clone()))
+                    .await
+                    .is_ok()
+            }
+            Err(_) => true, // cannot ever be built: drop it
+        };
+        // The canary goes too, at once: it also reaches the contact if
+        // this alert was lost, and it cannot be renewed any more.
+        if let Some(canary) = &e.canary {
+            let owner = canary.owner.mailbox_key();
+            let _ = c.fire_canary(canary.id, &owner).await;
+        }
+        if !sent {
+            left.push(e);
+        }
+    }
+    let _ = if left.is_empty() {
+        vault.transaction(|tx| tx.delete_blob(CAPSULE_BLOB))
+    } else {
+        match serde_json::to_vec(&left) {
+            Ok(j) => vault.transaction(|tx| tx.put_blob(CAPSULE_BLOB, &j)),
+            Err(_) => Ok(()),
+        }
+    };
+    true
+}
 
 impl Session {
     /// Call when done with the profile: refreshes the duress capsule in the
@@ -27,59 +82,6 @@ impl Session {
             decoy.transaction(|tx| tx.put_blob(CAPSULE_BLOB, &json))?;
         }
         Ok(self.vault.equalize(&mut OsRng)?)
-    }
-
-    /// After an unlock: if this is a decoy opened by the duress passphrase,
-    /// warn every contact of the destroyed profile from the capsule, silently,
-    /// and forget each entry once its relay took the alert (the rest is
-    /// retried at the next unlock). Shows nothing, whatever happens.
-    pub async fn after_unlock(&mut self) {
-        let capsule = match self.vault.blob(CAPSULE_BLOB) {
-            Ok(Some(json)) => serde_json::from_slice::<Vec<CapsuleEntry>>(&json).ok(),
-            _ => None,
-        };
-        let Some(entries) = capsule else {
-            // A normal unlock: renew the dead-man switches.
-            let _ = self.renew_canaries().await;
-            return;
-        };
-        let mut left = Vec::new();
-        for e in entries {
-            let Ok(c) = RelayClient::new(&e.relay) else {
-                continue;
-            };
-            let sent = match ferry_core::alert::alert_payload(
-                &e.alert_key,
-                AlertReason::Duress,
-                now(),
-                &mut OsRng,
-            ) {
-                Ok(payload) => {
-                    let key = e.sender.mailbox_key();
-                    retry(|| c.send(e.mailbox, &key, payload.clone()))
-                        .await
-                        .is_ok()
-                }
-                Err(_) => true, // cannot ever be built: drop it
-            };
-            // The canary goes too, at once: it also reaches the contact if
-            // this alert was lost, and it cannot be renewed any more.
-            if let Some(canary) = &e.canary {
-                let owner = canary.owner.mailbox_key();
-                let _ = c.fire_canary(canary.id, &owner).await;
-            }
-            if !sent {
-                left.push(e);
-            }
-        }
-        let _ = if left.is_empty() {
-            self.vault.transaction(|tx| tx.delete_blob(CAPSULE_BLOB))
-        } else {
-            match serde_json::to_vec(&left) {
-                Ok(j) => self.vault.transaction(|tx| tx.put_blob(CAPSULE_BLOB, &j)),
-                Err(_) => Ok(()),
-            }
-        };
     }
 
     /// Deposits or renews every contact's dead-man switch. Failures are left

@@ -354,19 +354,25 @@ impl Engine {
         }) else {
             return Ok(Event::Duplicate);
         };
-        let contact = self.state.contacts.get_mut(idx);
-        let inbound = if contact.inbound.mailbox == mailbox {
-            &mut contact.inbound
+        let known = &self.state.contacts[idx];
+        let cursor = if known.inbound.mailbox == mailbox {
+            known.inbound.cursor
         } else {
-            match contact.invite_inbound.as_mut() {
-                Some(i) => i,
+            match &known.invite_inbound {
+                Some(i) => i.cursor,
                 None => return Ok(Event::Duplicate),
             }
         };
-        if seq <= inbound.cursor {
+        if seq <= cursor {
+            // Seen before (a fetch retried after a crash): nothing changes,
+            // nothing is written.
             return Ok(Event::Duplicate);
         }
-        inbound.cursor = seq;
+        let contact = self.state.contacts.get_mut(idx);
+        match contact.invite_inbound.as_mut() {
+            Some(i) if contact.inbound.mailbox != mailbox => i.cursor = seq,
+            _ => contact.inbound.cursor = seq,
+        }
         let alias = self.state.contacts[idx].alias.clone();
         let Ok(content) = padding::unpad(payload) else {
             return rejected(&alias, RejectReason::MalformedPadding);

@@ -181,6 +181,32 @@ fn changes_alone_keep_a_saved_profile_exactly_current() {
 }
 
 #[test]
+fn a_duplicate_changes_nothing_to_write() {
+    let (mut a, mut b, mut relay) = pair();
+    a.send_text(20, &mut OsRng, "bob", "once", false).unwrap();
+    let Some((
+        _,
+        Action::Send {
+            mailbox, payload, ..
+        },
+    )) = a.outbox_first()
+    else {
+        panic!("nothing queued")
+    };
+    relay.deliver(&mut a, &mut b, 20);
+    b.take_changes().unwrap();
+    let seq = b
+        .inbound()
+        .iter()
+        .find(|i| i.mailbox == mailbox)
+        .unwrap()
+        .cursor;
+    let ev = b.receive(21, &mut OsRng, mailbox, seq, &payload).unwrap();
+    assert!(matches!(ev, Event::Duplicate));
+    assert!(!b.has_changes(), "a duplicate would be written");
+}
+
+#[test]
 fn renewing_canaries_rewrites_only_contacts_without_one() {
     let (mut a, _b, _relay) = pair();
     a.take_changes().unwrap();
