@@ -110,12 +110,13 @@ impl Engine {
             .contacts
             .iter()
             .filter_map(|c| {
-                let out = c.outbound.as_ref()?;
+                let e = c.established()?;
+                let out = &e.outbound;
                 Some(CapsuleEntry {
                     relay: out.relay.clone(),
                     mailbox: out.mailbox,
                     sender: out.sender.clone(),
-                    alert_key: c.alert_key.clone()?,
+                    alert_key: e.alert_key.clone()?,
                     canary: c.canary.clone(),
                 })
             })
@@ -137,7 +138,10 @@ impl Engine {
         self.state
             .contacts
             .iter_mut()
-            .filter_map(|c| Some((c.outbound.as_ref()?.relay.clone(), c.canary.take()?)))
+            .filter_map(|c| {
+                let relay = c.established()?.outbound.relay.clone();
+                Some((relay, c.canary.take()?))
+            })
             .collect()
     }
 
@@ -155,7 +159,10 @@ impl Engine {
         let mut out = Vec::new();
         for idx in 0..self.state.contacts.len() {
             let c = &self.state.contacts[idx];
-            let (Some(addr), Some(key)) = (c.outbound.clone(), c.alert_key.clone()) else {
+            let Some((addr, Some(key))) = c
+                .established()
+                .map(|e| (e.outbound.clone(), e.alert_key.clone()))
+            else {
                 continue;
             };
             // Only a contact given its first canary changes (and is written).
@@ -203,7 +210,8 @@ impl Engine {
             if alias.is_some_and(|a| a != c.alias) {
                 continue;
             }
-            let (Some(out), Some(key)) = (&c.outbound, &c.alert_key) else {
+            let Some((out, Some(key))) = c.established().map(|e| (&e.outbound, &e.alert_key))
+            else {
                 continue;
             };
             actions.push(Action::Send {
@@ -226,7 +234,7 @@ impl Engine {
     ) -> Result<Event, CoreError> {
         let c = self.state.contacts.get_mut(idx);
         let alias = c.alias.clone();
-        let Some(key) = c.alert_key.as_ref() else {
+        let Some(key) = c.established().and_then(|e| e.alert_key.as_ref()) else {
             return Ok(Event::Rejected {
                 alias,
                 reason: RejectReason::AlertWithoutKey,

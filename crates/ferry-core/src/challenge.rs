@@ -160,7 +160,7 @@ impl Engine {
         });
         let real = phrase_key(phrase, &salt)?.public().to_bytes().to_vec();
         let dur = phrase_key(duress, &salt)?.public().to_bytes().to_vec();
-        let group = c.group_id.clone().unwrap_or_default();
+        let group = c.group_id();
         let prev_sig = prev_sig.map(|k| {
             k.sign(&signed_input(VERIFIERS_LABEL, &group, &[&real, &dur]))
                 .to_vec()
@@ -237,7 +237,7 @@ impl Engine {
             s
         });
         let key = phrase_key(phrase, &salt)?;
-        let group = c.group_id.clone().unwrap_or_default();
+        let group = c.group_id();
         let sig = key
             .sign(&signed_input(ANSWER_LABEL, &group, &[&nonce]))
             .to_vec();
@@ -264,7 +264,7 @@ impl Engine {
             };
         }
         if let Some(current) = &c.proof.their_real {
-            let group = c.group_id.clone().unwrap_or_default();
+            let group = c.group_id();
             let ok = prev_sig.is_some_and(|s| {
                 verify(
                     current,
@@ -308,7 +308,7 @@ impl Engine {
             };
         }
         c.proof.asked = None;
-        let group = c.group_id.clone().unwrap_or_default();
+        let group = c.group_id();
         let msg = signed_input(ANSWER_LABEL, &group, &[nonce]);
         let result = match (&c.proof.their_real, &c.proof.their_duress) {
             (Some(r), _) if verify(r, &msg, sig) => ProofResult::Verified,

@@ -13,8 +13,7 @@ use zeroize::Zeroizing;
 
 use crate::attachment::AttachmentRef;
 use crate::engine::{
-    Action, Contact, ContactState, CoreError, Direction, Engine, Event, HistoryEntry, mls,
-    random_id, rejected,
+    Action, Contact, CoreError, Direction, Engine, Event, HistoryEntry, mls, random_id, rejected,
 };
 use crate::envelope::{self, AppMessage, Body};
 use crate::reject::RejectReason;
@@ -32,7 +31,7 @@ impl Engine {
             .find(|c| c.alias == alias)
             .cloned()
             .ok_or(CoreError::UnknownContact)?;
-        if c.state != ContactState::Established {
+        if c.established().is_none() {
             return Err(CoreError::NotEstablished);
         }
         Ok(c)
@@ -46,7 +45,11 @@ impl Engine {
         c: &Contact,
         body: Body,
     ) -> Result<String, CoreError> {
-        let out = c.outbound.clone().ok_or(CoreError::NotEstablished)?;
+        let out = c
+            .established()
+            .ok_or(CoreError::NotEstablished)?
+            .outbound
+            .clone();
         let id = random_id(rng);
         let app = AppMessage {
             id: id.to_vec(),
@@ -183,7 +186,11 @@ impl Engine {
         alias: &str,
     ) -> Result<(String, ferry_proto::MailboxId, crate::KeyBytes), CoreError> {
         let c = self.established(alias)?;
-        let out = c.outbound.ok_or(CoreError::NotEstablished)?;
+        let out = c
+            .established()
+            .ok_or(CoreError::NotEstablished)?
+            .outbound
+            .clone();
         Ok((out.relay, out.mailbox, out.sender))
     }
 

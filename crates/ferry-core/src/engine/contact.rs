@@ -52,40 +52,189 @@ pub(crate) struct Inbound {
     pub(crate) cursor: u64,
 }
 
+/// What a contact waiting in the handshake holds: the invite's secret,
+/// which seals the hello and the welcome, and its expiry.
+#[derive(Clone)]
+pub(crate) struct Pending {
+    pub(crate) secret: KeyBytes,
+    pub(crate) expires_at: u64,
+}
+
+/// What an established conversation holds.
+#[derive(Clone)]
+pub(crate) struct Established {
+    /// The two-member MLS group.
+    pub(crate) group_id: Vec<u8>,
+    /// The contact's inbound mailbox for us.
+    pub(crate) outbound: Address,
+    /// Shared with the contact outside the MLS ratchet (MLS exporter at
+    /// set-up): authenticates compromise alerts. `None` only for
+    /// conversations set up before alerts existed.
+    pub(crate) alert_key: Option<KeyBytes>,
+}
+
+/// Where a contact stands in the handshake; each stage holds exactly what
+/// it needs, so no handler re-checks optional fields.
+#[derive(Clone)]
+pub(crate) enum Stage {
+    /// We invited them and wait for their hello.
+    Invited(Pending),
+    /// We accepted their invite and wait for their welcome.
+    Accepted(Pending),
+    /// The conversation is set up.
+    Established(Established),
+}
+
+impl Stage {
+    pub(crate) fn state(&self) -> ContactState {
+        match self {
+            Self::Invited(_) => ContactState::Invited,
+            Self::Accepted(_) => ContactState::Accepted,
+            Self::Established(_) => ContactState::Established,
+        }
+    }
+}
+
+/// A contact. Saved as [`ContactRecord`] (contact record version 1).
 #[derive(Clone, Serialize, Deserialize)]
+#[serde(try_from = "ContactRecord", into = "ContactRecord")]
 pub(crate) struct Contact {
     pub(crate) id: u64,
     pub(crate) alias: String,
-    pub(crate) state: ContactState,
+    pub(crate) stage: Stage,
     /// Disappearing-message timer in seconds agreed in the conversation
     /// (`None`: off, which must be chosen explicitly).
-    #[serde(default = "default_timer")]
     pub(crate) timer: Option<u64>,
     pub(crate) created_at: u64,
+    /// Our mailbox for this contact (the invite mailbox until the
+    /// handshake is done, inviter side).
     pub(crate) inbound: Inbound,
-    /// The invite mailbox to delete once it served (inviter side).
-    #[serde(default)]
-    pub(crate) invite_inbound: Option<Inbound>,
-    pub(crate) outbound: Option<Address>,
-    pub(crate) invite_secret: Option<KeyBytes>,
-    pub(crate) invite_expires_at: u64,
-    #[serde(default, with = "opt_b64")]
-    pub(crate) group_id: Option<Vec<u8>>,
-    #[serde(with = "ferry_proto::b64::bytes")]
     pub(crate) signer_public: Vec<u8>,
-    /// Shared with the contact outside the MLS ratchet (MLS exporter at
-    /// set-up): authenticates compromise alerts.
-    #[serde(default)]
-    pub(crate) alert_key: Option<KeyBytes>,
     /// Set when the contact warned that their device is compromised.
-    #[serde(default)]
     pub(crate) compromised: Option<Compromise>,
     /// "Prove it's you" state for this conversation.
-    #[serde(default)]
     pub(crate) proof: crate::challenge::ProofState,
     /// Our dead-man switch for this contact, once assigned.
-    #[serde(default)]
     pub(crate) canary: Option<crate::alert::CanaryRef>,
+}
+
+impl Contact {
+    /// The conversation, once set up.
+    pub(crate) fn established(&self) -> Option<&Established> {
+        match &self.stage {
+            Stage::Established(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// The MLS group id (empty before the conversation is set up).
+    pub(crate) fn group_id(&self) -> Vec<u8> {
+        self.established()
+            .map(|e| e.group_id.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// The saved layout of a contact (unchanged since the first releases): a
+/// state tag plus the fields of every stage.
+#[derive(Clone, Serialize, Deserialize)]
+struct ContactRecord {
+    id: u64,
+    alias: String,
+    state: ContactState,
+    #[serde(default = "default_timer")]
+    timer: Option<u64>,
+    created_at: u64,
+    inbound: Inbound,
+    /// Never set by any release; kept so old records read.
+    #[serde(default)]
+    invite_inbound: Option<Inbound>,
+    outbound: Option<Address>,
+    invite_secret: Option<KeyBytes>,
+    invite_expires_at: u64,
+    #[serde(default, with = "opt_b64")]
+    group_id: Option<Vec<u8>>,
+    #[serde(with = "ferry_proto::b64::bytes")]
+    signer_public: Vec<u8>,
+    #[serde(default)]
+    alert_key: Option<KeyBytes>,
+    #[serde(default)]
+    compromised: Option<Compromise>,
+    #[serde(default)]
+    proof: crate::challenge::ProofState,
+    #[serde(default)]
+    canary: Option<crate::alert::CanaryRef>,
+}
+
+impl TryFrom<ContactRecord> for Contact {
+    type Error = String;
+
+    fn try_from(r: ContactRecord) -> Result<Self, String> {
+        let pending = |r: &ContactRecord| -> Result<Pending, String> {
+            Ok(Pending {
+                secret: r
+                    .invite_secret
+                    .clone()
+                    .ok_or("a contact in the handshake has no invite secret")?,
+                expires_at: r.invite_expires_at,
+            })
+        };
+        let stage = match r.state {
+            ContactState::Invited => Stage::Invited(pending(&r)?),
+            ContactState::Accepted => Stage::Accepted(pending(&r)?),
+            ContactState::Established => Stage::Established(Established {
+                group_id: r
+                    .group_id
+                    .clone()
+                    .ok_or("an established contact has no group")?,
+                outbound: r
+                    .outbound
+                    .clone()
+                    .ok_or("an established contact has no address")?,
+                alert_key: r.alert_key.clone(),
+            }),
+        };
+        Ok(Self {
+            id: r.id,
+            alias: r.alias,
+            stage,
+            timer: r.timer,
+            created_at: r.created_at,
+            inbound: r.inbound,
+            signer_public: r.signer_public,
+            compromised: r.compromised,
+            proof: r.proof,
+            canary: r.canary,
+        })
+    }
+}
+
+impl From<Contact> for ContactRecord {
+    fn from(c: Contact) -> Self {
+        let state = c.stage.state();
+        let (pending, established) = match c.stage {
+            Stage::Invited(p) | Stage::Accepted(p) => (Some(p), None),
+            Stage::Established(e) => (None, Some(e)),
+        };
+        Self {
+            id: c.id,
+            alias: c.alias,
+            state,
+            timer: c.timer,
+            created_at: c.created_at,
+            inbound: c.inbound,
+            invite_inbound: None,
+            outbound: established.as_ref().map(|e| e.outbound.clone()),
+            invite_secret: pending.as_ref().map(|p| p.secret.clone()),
+            invite_expires_at: pending.as_ref().map_or(0, |p| p.expires_at),
+            group_id: established.as_ref().map(|e| e.group_id.clone()),
+            signer_public: c.signer_public,
+            alert_key: established.and_then(|e| e.alert_key),
+            compromised: c.compromised,
+            proof: c.proof,
+            canary: c.canary,
+        }
+    }
 }
 
 /// Why and when a contact was marked compromised.

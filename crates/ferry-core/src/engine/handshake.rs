@@ -7,9 +7,10 @@ use openmls::prelude::*;
 use rand_core::CryptoRngCore;
 use zeroize::Zeroizing;
 
+use super::contact::{Established, Pending, Stage};
 use super::{
-    Action, CIPHERSUITE, Contact, ContactState, CoreError, Engine, Event, Inbound, default_timer,
-    mls, rejected, valid_relay_url,
+    Action, CIPHERSUITE, Contact, CoreError, Engine, Event, Inbound, default_timer, mls, rejected,
+    valid_relay_url,
 };
 use crate::envelope::{self, Address, Hello, WelcomeMsg};
 use crate::invite::{self, InviteLink};
@@ -50,17 +51,14 @@ impl Engine {
         self.state.contacts.push(Contact {
             id,
             alias: alias.to_owned(),
-            state: ContactState::Invited,
+            stage: Stage::Invited(Pending {
+                secret,
+                expires_at: link.expires_at,
+            }),
             timer: default_timer(),
             created_at: now,
             inbound: invite_box.clone(),
-            invite_inbound: None,
-            outbound: None,
-            invite_secret: Some(secret),
-            invite_expires_at: link.expires_at,
-            group_id: None,
             signer_public: signer.public().to_vec(),
-            alert_key: None,
             compromised: None,
             proof: Default::default(),
             canary: None,
@@ -136,17 +134,14 @@ impl Engine {
         self.state.contacts.push(Contact {
             id,
             alias: alias.to_owned(),
-            state: ContactState::Accepted,
+            stage: Stage::Accepted(Pending {
+                secret: link.secret.clone(),
+                expires_at: link.expires_at,
+            }),
             timer: default_timer(),
             created_at: now,
             inbound,
-            invite_inbound: None,
-            outbound: None,
-            invite_secret: Some(link.secret.clone()),
-            invite_expires_at: link.expires_at,
-            group_id: None,
             signer_public: signer.public().to_vec(),
-            alert_key: None,
             compromised: None,
             proof: Default::default(),
             canary: None,
@@ -158,7 +153,7 @@ impl Engine {
     pub fn remove_contact(&mut self, alias: &str) {
         self.state
             .contacts
-            .retain(|c| c.alias != alias || c.state == ContactState::Established);
+            .retain(|c| c.alias != alias || c.established().is_some());
     }
 
     pub(super) fn on_hello(
@@ -170,12 +165,13 @@ impl Engine {
     ) -> Result<Event, CoreError> {
         let c = self.state.contacts[idx].clone();
         let alias = c.alias.clone();
-        if now > c.invite_expires_at {
-            return rejected(&alias, RejectReason::InviteExpired);
-        }
-        let Some(secret) = c.invite_secret.as_ref() else {
+        let Stage::Invited(pending) = &c.stage else {
             return rejected(&alias, RejectReason::InviteUsed);
         };
+        if now > pending.expires_at {
+            return rejected(&alias, RejectReason::InviteExpired);
+        }
+        let secret = &pending.secret;
         let Some(plain) = invite::open(&invite::seal_key(secret), envelope::HELLO_LABEL, sealed)
         else {
             return rejected(&alias, RejectReason::NotSealedWithInvite);
@@ -244,13 +240,12 @@ impl Engine {
             recipient: c.inbound.recipient.clone(),
         });
         let contact = self.state.contacts.get_mut(idx);
-        contact.invite_inbound = None;
         contact.inbound = inbound;
-        contact.outbound = Some(reply);
-        contact.invite_secret = None;
-        contact.group_id = Some(group.group_id().as_slice().to_vec());
-        contact.state = ContactState::Established;
-        contact.alert_key = Some(alert_key);
+        contact.stage = Stage::Established(Established {
+            group_id: group.group_id().as_slice().to_vec(),
+            outbound: reply,
+            alert_key: Some(alert_key),
+        });
         Ok(Event::Established {
             alias: contact.alias.clone(),
         })
@@ -259,7 +254,7 @@ impl Engine {
     pub(super) fn on_welcome(&mut self, idx: usize, sealed: &[u8]) -> Result<Event, CoreError> {
         let c = self.state.contacts[idx].clone();
         let alias = c.alias.clone();
-        let Some(secret) = c.invite_secret.as_ref() else {
+        let Stage::Accepted(Pending { secret, .. }) = &c.stage else {
             return rejected(&alias, RejectReason::UnexpectedWelcome);
         };
         let Some(plain) = invite::open(&invite::seal_key(secret), envelope::WELCOME_LABEL, sealed)
@@ -289,11 +284,11 @@ impl Engine {
         };
         let alert_key = crate::alert::export_key(&group, &self.provider)?;
         let contact = self.state.contacts.get_mut(idx);
-        contact.alert_key = Some(alert_key);
-        contact.outbound = Some(msg.reply_to);
-        contact.invite_secret = None;
-        contact.group_id = Some(group.group_id().as_slice().to_vec());
-        contact.state = ContactState::Established;
+        contact.stage = Stage::Established(Established {
+            group_id: group.group_id().as_slice().to_vec(),
+            outbound: msg.reply_to,
+            alert_key: Some(alert_key),
+        });
         Ok(Event::Established {
             alias: contact.alias.clone(),
         })

@@ -219,7 +219,7 @@ impl Engine {
             .map(|c| ContactInfo {
                 id: c.id,
                 alias: c.alias.clone(),
-                state: c.state,
+                state: c.stage.state(),
                 compromised: c.compromised,
             })
             .collect()
@@ -234,7 +234,7 @@ impl Engine {
             .map(|c| ContactInfo {
                 id: c.id,
                 alias: c.alias.clone(),
-                state: c.state,
+                state: c.stage.state(),
                 compromised: c.compromised,
             })
     }
@@ -280,15 +280,14 @@ impl Engine {
     pub fn inbound(&self) -> Vec<InboundMailbox> {
         let mut out = Vec::new();
         for c in &self.state.contacts {
-            for ib in std::iter::once(&c.inbound).chain(c.invite_inbound.as_ref()) {
-                out.push(InboundMailbox {
-                    contact: c.id,
-                    relay: ib.relay.clone(),
-                    mailbox: ib.mailbox,
-                    recipient: ib.recipient.clone(),
-                    cursor: ib.cursor,
-                });
-            }
+            let ib = &c.inbound;
+            out.push(InboundMailbox {
+                contact: c.id,
+                relay: ib.relay.clone(),
+                mailbox: ib.mailbox,
+                recipient: ib.recipient.clone(),
+                cursor: ib.cursor,
+            });
         }
         out
     }
@@ -346,33 +345,19 @@ impl Engine {
         seq: u64,
         payload: &[u8],
     ) -> Result<Event, CoreError> {
-        let Some(idx) = self.state.contacts.iter().position(|c| {
-            c.inbound.mailbox == mailbox
-                || c.invite_inbound
-                    .as_ref()
-                    .is_some_and(|i| i.mailbox == mailbox)
-        }) else {
+        let Some(idx) = self
+            .state
+            .contacts
+            .position(|c| c.inbound.mailbox == mailbox)
+        else {
             return Ok(Event::Duplicate);
         };
-        let known = &self.state.contacts[idx];
-        let cursor = if known.inbound.mailbox == mailbox {
-            known.inbound.cursor
-        } else {
-            match &known.invite_inbound {
-                Some(i) => i.cursor,
-                None => return Ok(Event::Duplicate),
-            }
-        };
-        if seq <= cursor {
+        if seq <= self.state.contacts[idx].inbound.cursor {
             // Seen before (a fetch retried after a crash): nothing changes,
             // nothing is written.
             return Ok(Event::Duplicate);
         }
-        let contact = self.state.contacts.get_mut(idx);
-        match contact.invite_inbound.as_mut() {
-            Some(i) if contact.inbound.mailbox != mailbox => i.cursor = seq,
-            _ => contact.inbound.cursor = seq,
-        }
+        self.state.contacts.get_mut(idx).inbound.cursor = seq;
         let alias = self.state.contacts[idx].alias.clone();
         let Ok(content) = padding::unpad(payload) else {
             return rejected(&alias, RejectReason::MalformedPadding);
@@ -380,7 +365,7 @@ impl Engine {
         let Some((&kind, body)) = content.split_first() else {
             return rejected(&alias, RejectReason::Empty);
         };
-        let state = self.state.contacts[idx].state;
+        let state = self.state.contacts[idx].stage.state();
         let result = match (state, kind) {
             (ContactState::Invited, envelope::HELLO) => self.on_hello(now, rng, idx, body),
             (ContactState::Accepted, envelope::WELCOME) => self.on_welcome(idx, body),
@@ -405,7 +390,7 @@ impl Engine {
         &mut self,
         c: &Contact,
     ) -> Result<(&mut MlsGroup, &SignatureKeyPair, &Provider), CoreError> {
-        let gid = c.group_id.as_ref().ok_or(CoreError::NotEstablished)?;
+        let gid = &c.established().ok_or(CoreError::NotEstablished)?.group_id;
         if !self.groups.contains_key(gid) {
             let group = MlsGroup::load(self.provider.storage(), &GroupId::from_slice(gid))
                 .map_err(mls)?
@@ -425,8 +410,8 @@ impl Engine {
     /// Forgets the loaded group of `c` (after a failed operation): the next
     /// use loads it from the store.
     pub(crate) fn evict_group(&mut self, c: &Contact) {
-        if let Some(gid) = &c.group_id {
-            self.groups.remove(gid);
+        if let Some(e) = c.established() {
+            self.groups.remove(&e.group_id);
         }
     }
 }

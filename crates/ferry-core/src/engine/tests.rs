@@ -181,6 +181,25 @@ fn changes_alone_keep_a_saved_profile_exactly_current() {
 }
 
 #[test]
+fn contact_records_keep_their_layout_and_refuse_an_impossible_stage() {
+    let (a, _b, _relay) = pair();
+    let saved = a.save().unwrap();
+    let (&version, json) = saved.contacts[0].split_first().unwrap();
+    assert_eq!(version, 1);
+    let mut v: serde_json::Value = serde_json::from_slice(json).unwrap();
+    assert_eq!(v["state"], "established");
+    assert!(v["group_id"].is_string() && v["outbound"].is_object());
+    assert!(v["invite_secret"].is_null());
+    // An "established" record without its group cannot load.
+    v["group_id"] = serde_json::Value::Null;
+    let mut broken = vec![1u8];
+    broken.extend(serde_json::to_vec(&v).unwrap());
+    let mut saved = a.save().unwrap();
+    saved.contacts[0] = Zeroizing::new(broken);
+    assert!(matches!(Engine::load(saved), Err(CoreError::State(_))));
+}
+
+#[test]
 fn a_duplicate_changes_nothing_to_write() {
     let (mut a, mut b, mut relay) = pair();
     a.send_text(20, &mut OsRng, "bob", "once", false).unwrap();
