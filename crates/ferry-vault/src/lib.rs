@@ -29,6 +29,7 @@ mod schema;
 mod slab;
 mod slot;
 mod tx;
+mod versioned;
 mod wipe;
 
 use std::path::{Path, PathBuf};
@@ -59,6 +60,8 @@ pub(crate) const ARGON2_PASSES: u32 = 3;
 /// Bytes overwritten at the head of the other slot at every unlock.
 pub(crate) const HEAD: u64 = 64 * 1024;
 const DURESS_BLOB: &str = "duress";
+/// Format of the duress configuration.
+const DURESS_VERSION: u8 = 1;
 
 /// Why a vault operation failed. Messages never contain secrets or records.
 #[derive(Debug, thiserror::Error)]
@@ -324,19 +327,15 @@ impl Vault {
             key: *key,
             salt,
         };
-        let json =
-            Zeroizing::new(serde_json::to_vec(&cfg).map_err(|e| VaultError::Db(e.to_string()))?);
-        self.transaction(|tx| tx.put_blob(DURESS_BLOB, &json))?;
+        self.transaction(|tx| tx.put_json(DURESS_BLOB, DURESS_VERSION, &cfg))?;
         self.equalize(rng)
     }
 
     /// The decoy profile, opened with the key kept in this (real) profile.
     pub fn open_decoy(&self) -> Result<Option<Vault>, VaultError> {
-        let Some(json) = self.blob(DURESS_BLOB)? else {
+        let Some(cfg) = self.json::<DuressConfig>(DURESS_BLOB, DURESS_VERSION)? else {
             return Ok(None);
         };
-        let cfg: DuressConfig =
-            serde_json::from_slice(&json).map_err(|e| VaultError::Corrupt(e.to_string()))?;
         let conn = try_open(&db_path(&self.dir, cfg.slot), &cfg.key, &cfg.salt)?
             .ok_or_else(|| VaultError::Corrupt("decoy does not open".into()))?;
         Ok(Some(Self {
@@ -469,6 +468,18 @@ impl Vault {
     /// Every record of a table, by id.
     pub fn records(&self, table: Table) -> Result<Records, VaultError> {
         read_records(&self.conn, table)
+    }
+
+    /// A named blob holding a JSON value of format `version` (or the bare
+    /// JSON of the first releases).
+    pub fn json<T: serde::de::DeserializeOwned>(
+        &self,
+        name: &str,
+        version: u8,
+    ) -> Result<Option<T>, VaultError> {
+        self.blob(name)?
+            .map(|b| versioned::decode(version, &b))
+            .transpose()
     }
 
     /// Whether any message expires at or before `now` (a read: checking

@@ -252,6 +252,27 @@ fn old_files_are_migrated_and_newer_ones_refused_untouched() {
 }
 
 #[test]
+fn versioned_blobs_read_old_bare_json_and_refuse_newer_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("profile");
+    let mut v = Vault::create(&p, &pass("pw"), &mut OsRng).unwrap();
+    v.transaction(|tx| {
+        tx.put_blob("old", br#"[1,2,3]"#)?;
+        tx.put_json("new", 1, &vec![4u8, 5])?;
+        tx.put_blob("future", b"\x07[1]")
+    })
+    .unwrap();
+    assert_eq!(v.json::<Vec<u8>>("old", 1).unwrap(), Some(vec![1, 2, 3]));
+    assert_eq!(v.json::<Vec<u8>>("new", 1).unwrap(), Some(vec![4, 5]));
+    assert_eq!(v.blob("new").unwrap().unwrap()[0], 1, "version byte first");
+    assert!(v.json::<Vec<u8>>("missing", 1).unwrap().is_none());
+    match v.json::<Vec<u8>>("future", 1) {
+        Err(VaultError::Corrupt(m)) => assert!(m.contains("newer"), "{m}"),
+        other => panic!("read a newer record: {other:?}"),
+    }
+}
+
+#[test]
 fn a_second_process_cannot_open_an_open_profile() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("profile");

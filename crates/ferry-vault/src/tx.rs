@@ -37,6 +37,28 @@ impl Tx<'_> {
             .map_err(db)
     }
 
+    /// A named blob holding a JSON value of format `version` (or the bare
+    /// JSON of the first releases).
+    pub fn json<T: serde::de::DeserializeOwned>(
+        &self,
+        name: &str,
+        version: u8,
+    ) -> Result<Option<T>, VaultError> {
+        self.blob(name)?
+            .map(|b| crate::versioned::decode(version, &b))
+            .transpose()
+    }
+
+    /// Sets a named blob to `version ‖ JSON of value`.
+    pub fn put_json<T: serde::Serialize>(
+        &self,
+        name: &str,
+        version: u8,
+        value: &T,
+    ) -> Result<(), VaultError> {
+        self.put_blob(name, &crate::versioned::encode(version, value)?)
+    }
+
     /// Removes a named blob.
     pub fn delete_blob(&self, name: &str) -> Result<(), VaultError> {
         self.tx

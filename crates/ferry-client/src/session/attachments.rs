@@ -30,6 +30,8 @@ use crate::transfer::{
 
 /// Vault blob holding the unfinished uploads.
 const UPLOADS_BLOB: &str = "uploads";
+/// Format of the pending uploads.
+const UPLOADS_VERSION: u8 = 1;
 
 /// What the receiver is told about a file besides its bytes.
 #[derive(Debug, Clone)]
@@ -93,19 +95,16 @@ fn alive(pid: u32) -> bool {
 }
 
 fn read_pending(tx: &ferry_vault::Tx<'_>) -> Result<Vec<PendingUpload>, VaultError> {
-    match tx.blob(UPLOADS_BLOB)? {
-        Some(j) => serde_json::from_slice(&j).map_err(|e| VaultError::Corrupt(e.to_string())),
-        None => Ok(Vec::new()),
-    }
+    Ok(tx
+        .json::<Vec<PendingUpload>>(UPLOADS_BLOB, UPLOADS_VERSION)?
+        .unwrap_or_default())
 }
 
 fn write_pending(tx: &ferry_vault::Tx<'_>, list: &[PendingUpload]) -> Result<(), VaultError> {
     if list.is_empty() {
         return tx.delete_blob(UPLOADS_BLOB);
     }
-    let j =
-        Zeroizing::new(serde_json::to_vec(list).map_err(|e| VaultError::Corrupt(e.to_string()))?);
-    tx.put_blob(UPLOADS_BLOB, &j)
+    tx.put_json(UPLOADS_BLOB, UPLOADS_VERSION, &list)
 }
 
 /// Removes the pending upload of `blob`, inside the caller's transaction.

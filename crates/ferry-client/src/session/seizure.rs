@@ -2,7 +2,7 @@
 //! dead-man switches, "prove it's you" and manual alerts.
 
 use ferry_core::alert::CapsuleEntry;
-use ferry_core::{AlertReason, ContactState, CoreError};
+use ferry_core::{AlertReason, ContactState};
 use rand_core::OsRng;
 use secrecy::SecretString;
 
@@ -14,6 +14,8 @@ use crate::transport::retry;
 
 /// The duress capsule, kept in the decoy only.
 const CAPSULE_BLOB: &str = "capsule";
+/// Format of the capsule.
+const CAPSULE_VERSION: u8 = 1;
 
 /// After an unlock: if the vault is a decoy opened by the duress
 /// passphrase, warns every contact of the destroyed profile from the
@@ -22,11 +24,15 @@ const CAPSULE_BLOB: &str = "capsule";
 /// vault alone. Returns whether a capsule was found (a duress unlock).
 pub(super) async fn fire_capsule(vault: &mut Vault) -> bool {
     let entries = match vault.blob(CAPSULE_BLOB) {
-        Ok(Some(json)) => serde_json::from_slice::<Vec<CapsuleEntry>>(&json).ok(),
-        _ => None,
+        Ok(Some(_)) => vault
+            .json::<Vec<CapsuleEntry>>(CAPSULE_BLOB, CAPSULE_VERSION)
+            .ok()
+            .flatten(),
+        _ => return false,
     };
+    // A capsule is there (a duress unlock) even if it cannot be read.
     let Some(entries) = entries else {
-        return false;
+        return true;
     };
     let mut left = Vec::new();
     for e in entries {
@@ -60,10 +66,7 @@ pub(super) async fn fire_capsule(vault: &mut Vault) -> bool {
     let _ = if left.is_empty() {
         vault.transaction(|tx| tx.delete_blob(CAPSULE_BLOB))
     } else {
-        match serde_json::to_vec(&left) {
-            Ok(j) => vault.transaction(|tx| tx.put_blob(CAPSULE_BLOB, &j)),
-            Err(_) => Ok(()),
-        }
+        vault.transaction(|tx| tx.put_json(CAPSULE_BLOB, CAPSULE_VERSION, &left))
     };
     true
 }
@@ -75,11 +78,7 @@ impl Session {
     pub fn finish(&self) -> Result<(), SessionError> {
         if let Some(mut decoy) = self.vault.open_decoy()? {
             let capsule = self.engine().capsule();
-            let json = zeroize::Zeroizing::new(
-                serde_json::to_vec(&capsule)
-                    .map_err(|e| SessionError::Core(CoreError::State(e.to_string())))?,
-            );
-            decoy.transaction(|tx| tx.put_blob(CAPSULE_BLOB, &json))?;
+            decoy.transaction(|tx| tx.put_json(CAPSULE_BLOB, CAPSULE_VERSION, &capsule))?;
         }
         Ok(self.vault.equalize(&mut OsRng)?)
     }
