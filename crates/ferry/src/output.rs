@@ -372,6 +372,9 @@ impl Line {
             Self::WipeAfter { attempts } => {
                 format!("this profile is destroyed after {attempts} wrong passphrases in a row")
             }
+            Self::Locked {
+                reason: LockReason::Wiped,
+            } => "the profile was destroyed; this session forgot its keys".to_owned(),
             Self::Locked { reason } => format!(
                 "locked ({}); unlock again to keep watching",
                 reason.as_str().replace('_', " ")
@@ -681,6 +684,9 @@ mod tests {
             Line::WipeAfter { attempts: 5 },
             Line::Locked {
                 reason: LockReason::Idle,
+            },
+            Line::Locked {
+                reason: LockReason::Wiped,
             },
             Line::Wiped { millis: 12 },
             Line::Progress {

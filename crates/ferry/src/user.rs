@@ -181,8 +181,10 @@ async fn watch(
         let _ = session.lock(reason);
         out.print(&Line::Locked { reason });
         // Only a person at a terminal can unlock again; a passphrase from
-        // a file or the environment is not reused for that.
-        if ctx.passphrase_file.is_some()
+        // a file or the environment is not reused for that. A destroyed
+        // profile cannot be unlocked at all.
+        if reason == ferry_client::LockReason::Wiped
+            || ctx.passphrase_file.is_some()
             || std::env::var_os("FERRY_PASSPHRASE").is_some()
             || !std::io::stdin().is_terminal()
         {

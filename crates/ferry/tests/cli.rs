@@ -402,6 +402,34 @@ fn watch_locks_itself_when_idle_and_after_the_maximum_time() {
 }
 
 #[test]
+fn a_running_watch_locks_at_once_when_the_profile_is_wiped_from_elsewhere() {
+    let w = world();
+    let mut child =
+        w.b.cmd(&["watch"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let wiped = w.b.run(&["panic"]);
+    assert_eq!(wiped.of_type("wiped").len(), 1);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("watch kept running (and holding keys) after the wipe");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(status.code(), Some(3));
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut text).unwrap();
+    assert!(text.contains(r#""reason":"wiped""#), "{text}");
+}
+
+#[test]
 fn disappearing_view_once_and_delete_for_both() {
     let w = world();
     // The default timer is 24 h, on both sides.

@@ -44,6 +44,9 @@ pub enum LockReason {
     MaxUnlocked,
     /// The user (or the front end) locked it.
     Requested,
+    /// The profile was destroyed under it (`ferry panic` from elsewhere):
+    /// the session forgot its keys at once.
+    Wiped,
 }
 
 impl LockReason {
@@ -53,6 +56,7 @@ impl LockReason {
             Self::Idle => "idle",
             Self::MaxUnlocked => "max_unlocked",
             Self::Requested => "requested",
+            Self::Wiped => "wiped",
         }
     }
 }

@@ -266,6 +266,12 @@ impl Session {
         self.vault.dir()
     }
 
+    /// Whether the profile's files are gone (a panic wipe from another
+    /// process): a long-running front end then locks at once.
+    pub fn wiped(&self) -> bool {
+        !Vault::exists(self.vault.dir())
+    }
+
     /// Calls `listener` with every event, in order, before the session goes
     /// on (the CLI prints through it).
     pub fn set_listener(&mut self, listener: Option<Listener>) {

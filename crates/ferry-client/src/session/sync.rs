@@ -172,6 +172,9 @@ impl Session {
             let mut live = match self.relay(&relay_url)?.connect_live().await {
                 Ok(l) => l,
                 Err(_) => {
+                    if self.wiped() {
+                        return Ok(Some(LockReason::Wiped));
+                    }
                     let (deadline, reason) = lock_at(last_activity);
                     tokio::select! {
                         () = &mut stop => return Ok(None),
@@ -200,6 +203,9 @@ impl Session {
                     () = &mut stop => return Ok(None),
                     () = tokio::time::sleep_until(deadline) => return Ok(Some(reason)),
                     _ = expiry.tick() => {
+                        if self.wiped() {
+                            return Ok(Some(LockReason::Wiped));
+                        }
                         // Disappearing messages go while watch runs, too.
                         self.expire()?;
                         continue;
