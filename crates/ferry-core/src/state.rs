@@ -258,10 +258,6 @@ impl Outbox {
             None => false,
         }
     }
-
-    pub(crate) fn len(&self) -> usize {
-        self.items.len()
-    }
 }
 
 impl Extend<Action> for Outbox {

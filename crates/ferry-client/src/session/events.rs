@@ -42,8 +42,6 @@ pub enum LockReason {
     Idle,
     /// The maximum unlocked time passed.
     MaxUnlocked,
-    /// The user (or the front end) locked it.
-    Requested,
     /// The profile was destroyed under it (`ferry panic` from elsewhere):
     /// the session forgot its keys at once.
     Wiped,
@@ -55,7 +53,6 @@ impl LockReason {
         match self {
             Self::Idle => "idle",
             Self::MaxUnlocked => "max_unlocked",
-            Self::Requested => "requested",
             Self::Wiped => "wiped",
         }
     }

@@ -249,21 +249,11 @@ impl Session {
         self.engine.relay()
     }
 
-    /// Whether a duress passphrase is set.
-    pub fn has_duress(&self) -> Result<bool, SessionError> {
-        Ok(self.vault.has_duress()?)
-    }
-
     /// The decoy profile, to prepare it (contacts, messages), opened
     /// through this real session, which it replaces: one live engine per
     /// slot.
     pub fn into_decoy(self) -> Result<Option<Session>, SessionError> {
         self.vault.open_decoy()?.map(Self::open).transpose()
-    }
-
-    /// The profile directory.
-    pub fn dir(&self) -> &Path {
-        self.vault.dir()
     }
 
     /// Whether the profile's files are gone (a panic wipe from another

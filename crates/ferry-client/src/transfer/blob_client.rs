@@ -44,12 +44,6 @@ impl BlobClient {
         Self { transport }
     }
 
-    /// Sends the operator's access token when creating blobs.
-    pub fn with_access_token(self, token: Option<String>) -> Self {
-        let t = Arc::try_unwrap(self.transport).unwrap_or_else(|shared| shared.duplicate());
-        Self::over(Arc::new(t.with_access_token(token)))
-    }
-
     /// The largest blob the relay accepts (`Tus-Max-Size`), if it says.
     pub async fn max_size(&self) -> Result<Option<u64>, ClientError> {
         let resp = self

@@ -191,11 +191,6 @@ impl Engine {
         Ok(changes)
     }
 
-    /// How many MLS key-value pairs the engine holds.
-    pub fn mls_len(&self) -> usize {
-        self.provider.storage().len()
-    }
-
     /// This profile's relay.
     pub fn relay(&self) -> &str {
         &self.state.settings().relay
@@ -257,11 +252,6 @@ impl Engine {
     /// The id of the newest queued call.
     pub fn outbox_last(&self) -> Option<ActionId> {
         self.state.outbox.iter().last().map(|(id, _)| id)
-    }
-
-    /// How many relay calls are queued.
-    pub fn outbox_len(&self) -> usize {
-        self.state.outbox.len()
     }
 
     /// Marks the oldest outbox action as done.

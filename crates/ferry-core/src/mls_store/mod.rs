@@ -90,16 +90,6 @@ impl TrackedStorage {
             .collect())
     }
 
-    /// How many pairs are held.
-    pub fn len(&self) -> usize {
-        self.values.read().map(|v| v.len()).unwrap_or(0)
-    }
-
-    /// Whether the store is empty.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Whether anything changed since the last [`Self::take_changes`].
     pub fn has_changes(&self) -> bool {
         self.changed.lock().map(|c| !c.is_empty()).unwrap_or(true)
