@@ -23,16 +23,11 @@ const CAPSULE_VERSION: u8 = 1;
 /// relay took the alert (the rest is retried at the next unlock). Needs the
 /// vault alone. Returns whether a capsule was found (a duress unlock).
 pub(super) async fn fire_capsule(vault: &mut Vault) -> bool {
-    let entries = match vault.blob(CAPSULE_BLOB) {
-        Ok(Some(_)) => vault
-            .json::<Vec<CapsuleEntry>>(CAPSULE_BLOB, CAPSULE_VERSION)
-            .ok()
-            .flatten(),
-        _ => return false,
-    };
-    // A capsule is there (a duress unlock) even if it cannot be read.
-    let Some(entries) = entries else {
-        return true;
+    let entries = match vault.json::<Vec<CapsuleEntry>>(CAPSULE_BLOB, CAPSULE_VERSION) {
+        Ok(Some(entries)) => entries,
+        Ok(None) => return false,
+        // A capsule is there (a duress unlock) even if it cannot be read.
+        Err(_) => return true,
     };
     let mut left = Vec::new();
     for e in entries {
