@@ -109,3 +109,46 @@ async fn a_burst_of_1000_pushed_messages_is_processed_with_one_engine_load() {
     drop(s);
     running.shutdown().await.unwrap();
 }
+
+/// The captor forces the duress passphrase on a phone whose decoy cannot
+/// even be loaded (damaged, or from a Ferry that cannot read it): the
+/// contacts are warned all the same, and the real profile is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_duress_unlock_warns_contacts_even_when_the_decoy_cannot_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = RelayConfig::new(dir.path().join("relay"));
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    let running = Relay::embedded(config).unwrap().start().await.unwrap();
+    let url = running.url();
+    let pass = SecretString::from("real passphrase".to_owned());
+    let duress = SecretString::from("duress passphrase".to_owned());
+    let home = dir.path().join("me");
+    drop(Session::init(&home, &pass, &url, None).unwrap());
+    let mut s = Session::unlock(&home, &pass).await.unwrap();
+    let mut peer = peer::add_peers(&mut s, &url, 1, 0).await.remove(0);
+    s.set_duress(&duress, &url).unwrap();
+    s.finish().unwrap(); // the capsule goes into the decoy
+    drop(s);
+
+    // Damage the decoy's engine state (through the real profile).
+    {
+        let real = ferry_vault::Vault::unlock(&home, &pass, &mut OsRng).unwrap();
+        let mut decoy = real.open_decoy().unwrap().unwrap();
+        decoy
+            .transaction(|tx| tx.put_blob("profile", b"not a profile"))
+            .unwrap();
+    }
+    assert!(peer.engine.contacts()[0].compromised.is_none());
+
+    assert!(Session::unlock(&home, &duress).await.is_err());
+    peer.receive().await;
+    assert!(
+        peer.engine.contacts()[0].compromised.is_some(),
+        "the contact was not warned"
+    );
+    assert!(matches!(
+        ferry_vault::Vault::unlock(&home, &pass, &mut OsRng),
+        Err(ferry_vault::VaultError::WrongPassphrase)
+    ));
+    running.shutdown().await.unwrap();
+}
