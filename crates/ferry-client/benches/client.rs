@@ -213,15 +213,7 @@ fn main() {
         let mut peers = add_peers(&mut c, &url, 100, 0).await;
         for (i, p) in peers.iter_mut().enumerate() {
             for j in 0..100 {
-                p.engine
-                    .send_text(
-                        ferry_client::session::now(),
-                        &mut OsRng,
-                        "owner",
-                        &format!("from {i}: message {j}"),
-                        false,
-                    )
-                    .unwrap();
+                p.queue_text(&format!("from {i}: message {j}"));
             }
             p.flush().await;
         }

@@ -48,16 +48,7 @@ async fn a_burst_of_1000_pushed_messages_is_processed_with_one_engine_load() {
         // After watch has subscribed: these arrive as live pushes.
         tokio::time::sleep(Duration::from_millis(500)).await;
         for i in 0..BURST {
-            peer.engine
-                .send_text(
-                    ferry_client::session::now(),
-                    &mut OsRng,
-                    "owner",
-                    &format!("burst {i}"),
-                    false,
-                )
-                .unwrap();
-            peer.flush().await;
+            peer.send_text(&format!("burst {i}")).await;
         }
         peer
     });

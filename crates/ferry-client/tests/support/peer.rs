@@ -49,6 +49,25 @@ impl Peer {
         }
     }
 
+    /// Queues a text to the session ("owner"), sent at the next flush.
+    pub fn queue_text(&mut self, text: &str) {
+        self.engine
+            .send_text(
+                ferry_client::session::now(),
+                &mut OsRng,
+                "owner",
+                text,
+                false,
+            )
+            .unwrap();
+    }
+
+    /// Sends a text to the session now.
+    pub async fn send_text(&mut self, text: &str) {
+        self.queue_text(text);
+        self.flush().await;
+    }
+
     /// Fetches and processes everything waiting in its mailboxes.
     pub async fn receive(&mut self) {
         for ib in self.engine.inbound() {
