@@ -482,16 +482,22 @@ impl Vault {
             .transpose()
     }
 
-    /// Whether any message expires at or before `now` (a read: checking
-    /// often costs no write).
-    pub fn expires_by(&self, now: u64) -> Result<bool, VaultError> {
-        self.conn
+    /// Destroys every message that expired at or before `now`; returns how
+    /// many. Checking finds out with a read first, so calling it every
+    /// second costs no write transaction when nothing is due.
+    pub fn expire(&mut self, now: u64) -> Result<usize, VaultError> {
+        let due: bool = self
+            .conn
             .query_row(
                 "SELECT EXISTS (SELECT 1 FROM messages WHERE expires_at IS NOT NULL AND expires_at <= ?1)",
                 [i64::try_from(now).unwrap_or(i64::MAX)],
                 |r| r.get(0),
             )
-            .map_err(db)
+            .map_err(db)?;
+        if !due {
+            return Ok(0);
+        }
+        self.transaction(|tx| tx.expire(now))
     }
 
     /// Runs `f` in one write transaction, taken before anything is read so

@@ -273,6 +273,20 @@ fn versioned_blobs_read_old_bare_json_and_refuse_newer_versions() {
 }
 
 #[test]
+fn expiring_with_nothing_due_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("profile");
+    let mut v = Vault::create(&p, &pass("pw"), &mut OsRng).unwrap();
+    v.transaction(|tx| tx.insert_message(1, b"m", b"later", Some(100)).map(|_| ()))
+        .unwrap();
+    let before = snapshot(&p);
+    assert_eq!(v.expire(99).unwrap(), 0);
+    assert_eq!(snapshot(&p), before, "a check with nothing due wrote");
+    assert_eq!(v.expire(100).unwrap(), 1);
+    assert!(v.messages(1).unwrap().is_empty());
+}
+
+#[test]
 fn a_second_process_cannot_open_an_open_profile() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("profile");

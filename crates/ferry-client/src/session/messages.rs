@@ -100,11 +100,7 @@ impl Session {
 
     /// Destroys every message whose timer ran out; returns how many.
     pub fn expire(&mut self) -> Result<usize, SessionError> {
-        let now = now();
-        if !self.vault.expires_by(now)? {
-            return Ok(0);
-        }
-        let count = self.vault.transaction(|tx| tx.expire(now))?;
+        let count = self.vault.expire(now())?;
         if count > 0 {
             self.emit(Event::Expired { count });
         }
