@@ -3,7 +3,8 @@
 //! needs on files it did not make (is it Ogg Opus, how long is it).
 
 use ogg::{PacketWriteEndInfo, PacketWriter};
-use opus::{Application, Bitrate, Channels, Encoder};
+
+use crate::codec::{CodecError, Encoder};
 
 use crate::VoiceError;
 
@@ -71,9 +72,9 @@ impl OggOpusEncoder {
     /// `rate` must be one Opus accepts (8, 12, 16, 24 or 48 kHz);
     /// `input_rate` is only recorded in OpusHead for information.
     pub(crate) fn new(rate: u32, channels: u8, input_rate: u32) -> Result<Self, VoiceError> {
-        let (opus_channels, bitrate) = match channels {
-            1 => (Channels::Mono, BITRATE_MONO),
-            2 => (Channels::Stereo, BITRATE_STEREO),
+        let bitrate = match channels {
+            1 => BITRATE_MONO,
+            2 => BITRATE_STEREO,
             n => return Err(VoiceError::Unsupported(format!("{n} channels"))),
         };
         if !matches!(rate, 8_000 | 12_000 | 16_000 | 24_000 | 48_000) {
@@ -81,12 +82,9 @@ impl OggOpusEncoder {
                 "Opus cannot encode at {rate} Hz"
             )));
         }
-        let mut encoder =
-            Encoder::new(rate, opus_channels, Application::Voip).map_err(opus_error)?;
-        encoder
-            .set_bitrate(Bitrate::Bits(bitrate))
-            .map_err(opus_error)?;
-        let lookahead = encoder.get_lookahead().map_err(opus_error)?;
+        let mut encoder = Encoder::voip(rate, channels).map_err(opus_error)?;
+        encoder.set_bitrate(bitrate).map_err(opus_error)?;
+        let lookahead = encoder.lookahead().map_err(opus_error)?;
         let lookahead = u64::try_from(lookahead)
             .map_err(|_| VoiceError::Encode(format!("negative encoder lookahead {lookahead}")))?;
         let granule_scale = u64::from(GRANULE_RATE / rate);
@@ -217,7 +215,7 @@ fn opus_tags() -> Vec<u8> {
     tags
 }
 
-fn opus_error(err: opus::Error) -> VoiceError {
+fn opus_error(err: CodecError) -> VoiceError {
     VoiceError::Encode(err.to_string())
 }
 

@@ -228,9 +228,9 @@ fn wav_error(err: hound::Error, eof: &Cell<bool>) -> VoiceError {
 mod tests {
     use std::f32::consts::TAU;
 
+    use crate::codec::Decoder;
     use hound::{WavSpec, WavWriter};
     use ogg::PacketReader;
-    use opus::{Channels, Decoder};
 
     use super::*;
     use crate::{is_ogg_opus, ogg_opus_duration_ms};
@@ -275,17 +275,12 @@ mod tests {
         let tags = packets.read_packet().unwrap().unwrap();
         assert_eq!(&tags.data[..8], b"OpusTags");
 
-        let mode = if channels == 2 {
-            Channels::Stereo
-        } else {
-            Channels::Mono
-        };
-        let mut decoder = Decoder::new(48_000, mode).unwrap();
+        let mut decoder = Decoder::new(48_000, channels as u8).unwrap();
         let mut pcm = Vec::new();
         let mut buf = vec![0i16; 5760 * channels];
         let mut end = 0;
         while let Some(packet) = packets.read_packet().unwrap() {
-            let n = decoder.decode(&packet.data, &mut buf, false).unwrap();
+            let n = decoder.decode(&packet.data, &mut buf).unwrap();
             pcm.extend_from_slice(&buf[..n * channels]);
             if packet.last_in_stream() {
                 end = packet.absgp_page() as usize;
