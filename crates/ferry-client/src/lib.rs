@@ -10,12 +10,14 @@
 //! never log payloads, keys, aliases or mailbox ids.
 
 pub mod live;
+pub mod net;
 pub mod relay;
 pub mod session;
 pub mod transfer;
 pub mod transport;
 
 pub use live::LiveConnection;
+pub use net::{Network, ProxyError, ProxyUrl};
 pub use relay::RelayClient;
 pub use session::{
     Event, EventStream, FileMeta, LockLimits, LockReason, SaveOutcome, Session, SessionError,

@@ -5,13 +5,13 @@ use std::sync::Arc;
 use ferry_proto::api::{AuthorizeSend, ClientFrame, ServerFrame, Subscribe, SyncEntry};
 use ferry_proto::{MailboxId, MailboxKey, Seq};
 use futures_util::{SinkExt as _, StreamExt as _};
-use tokio::net::TcpStream;
+use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+use crate::net::IoStream;
 use crate::transport::{ClientError, Transport};
 
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+type Ws = WebSocketStream<Box<dyn IoStream>>;
 
 /// An open live connection to a relay.
 pub struct LiveConnection {
@@ -34,12 +34,22 @@ fn ws_err(e: tokio_tungstenite::tungstenite::Error) -> ClientError {
 impl LiveConnection {
     pub(crate) async fn connect(transport: Arc<Transport>) -> Result<Self, ClientError> {
         let url = transport.ws_url()?;
-        let (ws, _) = tokio_tungstenite::connect_async(url)
+        let parsed = url::Url::parse(&url)
+            .map_err(|_| ClientError::Protocol("relay URL is not a valid URL".into()))?;
+        let host = parsed
+            .host_str()
+            .ok_or_else(|| ClientError::Protocol("relay URL has no host".into()))?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        let tls = parsed.scheme() == "wss";
+        let port = parsed
+            .port_or_known_default()
+            .ok_or_else(|| ClientError::Protocol("relay URL has no port".into()))?;
+        let stream = crate::net::connect_stream(transport.network(), &host, port, tls).await?;
+        let (ws, _) = tokio_tungstenite::client_async(url, stream)
             .await
             .map_err(ws_err)?;
-        if let MaybeTlsStream::Plain(s) = ws.get_ref() {
-            let _ = s.set_nodelay(true);
-        }
         Ok(Self {
             ws,
             next_req: 1,

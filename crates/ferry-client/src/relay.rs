@@ -41,6 +41,13 @@ impl RelayClient {
         Ok(Self::over(Arc::new(Transport::new(base)?)))
     }
 
+    /// A client for the relay at `base` that goes out as `network` says.
+    pub fn with_network(base: &str, network: &crate::net::Network) -> Result<Self, ClientError> {
+        Ok(Self::over(Arc::new(Transport::with_network(
+            base, network,
+        )?)))
+    }
+
     /// A client over an existing transport (sharing its learned clock).
     pub fn over(transport: Arc<Transport>) -> Self {
         Self { transport }

@@ -16,6 +16,8 @@ use ferry_proto::{ErrorCode, MailboxKey, b64};
 use rand_core::OsRng;
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 
+use crate::net::Network;
+
 /// Why a relay call failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -31,6 +33,14 @@ pub enum ClientError {
     /// The relay could not be reached or the connection broke.
     #[error("relay unreachable: {0}")]
     Transport(String),
+    /// The relay's TLS certificate was not accepted (expired, for another
+    /// name, or from a CA this device does not trust: a private CA is added
+    /// with `SSL_CERT_FILE`).
+    #[error("relay certificate not accepted: {0}")]
+    Certificate(String),
+    /// The profile's proxy does not answer; nothing was sent directly.
+    #[error("proxy unreachable: {0}")]
+    Proxy(String),
     /// The relay answered something this client does not understand.
     #[error("unexpected answer from relay: {0}")]
     Protocol(String),
@@ -59,7 +69,7 @@ impl ClientError {
                     | ErrorCode::MailboxFull
                     | ErrorCode::OffsetMismatch
             ),
-            Self::Transport(_) | Self::Protocol(_) => false,
+            Self::Transport(_) | Self::Protocol(_) | Self::Certificate(_) | Self::Proxy(_) => false,
         }
     }
 }
@@ -119,6 +129,7 @@ pub(crate) async fn refusal(resp: Response) -> ClientError {
 /// The connection to one relay.
 pub struct Transport {
     http: reqwest::Client,
+    network: Network,
     base: String,
     /// Relay clock minus local clock, learned from `stale_timestamp` answers.
     offset: AtomicI64,
@@ -132,24 +143,38 @@ impl std::fmt::Debug for Transport {
 }
 
 impl Transport {
-    /// A transport to the relay at `base` (`http://` or `https://`). No
-    /// overall timeout for transfers (a part may take long on a slow
-    /// link), but a connection that stalls for 30 s fails.
+    /// A direct transport to the relay at `base` (`http://` or `https://`).
     pub fn new(base: &str) -> Result<Self, ClientError> {
+        Self::with_network(base, &Network::direct())
+    }
+
+    /// A transport to the relay at `base` that goes out as `network` says.
+    /// No overall timeout for transfers (a part may take long on a slow
+    /// link), but a connection that stalls for 30 s fails (60 s to connect
+    /// through a proxy, which Tor may need).
+    pub fn with_network(base: &str, network: &Network) -> Result<Self, ClientError> {
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(ClientError::Protocol(
                 "relay URL must start with http:// or https://".into(),
             ));
         }
-        let http = reqwest::Client::builder()
+        let tls = crate::net::client_config()?;
+        let mut builder = reqwest::Client::builder()
+            .use_preconfigured_tls((*tls).clone())
+            .no_proxy()
             .pool_max_idle_per_host(64)
             .tcp_nodelay(true)
-            .connect_timeout(Duration::from_secs(10))
-            .read_timeout(Duration::from_secs(30))
-            .build()
-            .map_err(transport_err)?;
+            .read_timeout(Duration::from_secs(30));
+        builder = match network.proxy() {
+            Some(p) => builder
+                .proxy(p.reqwest().map_err(transport_err)?)
+                .connect_timeout(Duration::from_secs(60)),
+            None => builder.connect_timeout(Duration::from_secs(10)),
+        };
+        let http = builder.build().map_err(transport_err)?;
         Ok(Self {
             http,
+            network: network.clone(),
             base: base.trim_end_matches('/').to_owned(),
             offset: AtomicI64::new(0),
             access_token: None,
@@ -161,6 +186,7 @@ impl Transport {
     pub fn duplicate(&self) -> Self {
         Self {
             http: self.http.clone(),
+            network: self.network.clone(),
             base: self.base.clone(),
             offset: AtomicI64::new(self.clock_offset()),
             access_token: self.access_token.clone(),
@@ -177,6 +203,11 @@ impl Transport {
     /// The relay's base URL.
     pub fn base_url(&self) -> &str {
         &self.base
+    }
+
+    /// How this transport reaches its relay.
+    pub fn network(&self) -> &Network {
+        &self.network
     }
 
     pub(crate) fn access_token(&self) -> Option<&str> {
@@ -211,7 +242,10 @@ impl Transport {
 
     /// Sends an unsigned request; a non-success answer is an error.
     pub(crate) async fn send(&self, req: RequestBuilder) -> Result<Response, ClientError> {
-        let resp = req.send().await.map_err(transport_err)?;
+        let resp = match req.send().await {
+            Ok(r) => r,
+            Err(e) => return Err(crate::net::classify_http(&self.network, e).await),
+        };
         if resp.status().is_success() {
             Ok(resp)
         } else {
@@ -241,7 +275,10 @@ impl Transport {
                 .header(HEADER_NONCE, auth.nonce_value())
                 .header(HEADER_SIGNATURE, auth.signatures_value())
                 .body(body.clone());
-            let resp = extra(req).send().await.map_err(transport_err)?;
+            let resp = match extra(req).send().await {
+                Ok(r) => r,
+                Err(e) => return Err(crate::net::classify_http(&self.network, e).await),
+            };
             let status = resp.status();
             if status.is_success() {
                 return Ok(resp);

@@ -45,6 +45,15 @@ pub struct RelayConfig {
     pub max_blob_storage: u64,
     /// How long a blob is kept.
     pub blob_ttl: Duration,
+    /// Serve HTTPS and WSS with this certificate and key (reloaded when
+    /// the files change).
+    pub tls: Option<crate::tls::TlsFiles>,
+    /// How often the TLS files are checked for a change.
+    pub tls_reload_interval: Duration,
+    /// Serve plain HTTP on an address beyond loopback (behind a
+    /// TLS-terminating proxy on another host). Off by default: without TLS
+    /// the relay listens on loopback only.
+    pub plain_http: bool,
 }
 
 impl std::fmt::Debug for RelayConfig {
@@ -53,6 +62,7 @@ impl std::fmt::Debug for RelayConfig {
             .field("listen", &self.listen)
             .field("message_ttl", &self.message_ttl)
             .field("access_token", &self.access_token.as_ref().map(|_| ".."))
+            .field("tls", &self.tls)
             .finish_non_exhaustive()
     }
 }
@@ -81,6 +91,9 @@ impl RelayConfig {
             max_blob_size: 2 * 1024 * 1024 * 1024 + 32_768 * 16,
             max_blob_storage: 20 * 1024 * 1024 * 1024,
             blob_ttl: Duration::from_secs(48 * 3600),
+            tls: None,
+            tls_reload_interval: Duration::from_secs(30),
+            plain_http: false,
         }
     }
 }

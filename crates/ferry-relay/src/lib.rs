@@ -23,6 +23,7 @@ mod router;
 mod routes;
 mod server;
 mod service;
+pub mod tls;
 pub mod store;
 mod tus;
 mod ws;
@@ -31,6 +32,7 @@ pub use clock::{Clock, SystemClock};
 pub use config::RelayConfig;
 pub use router::ROUTES;
 pub use server::{Relay, RelayError, RunningRelay};
+pub use tls::TlsFiles;
 
 /// The HTTP status the relay answers with for an error code.
 pub fn http_status(code: ferry_proto::ErrorCode) -> u16 {

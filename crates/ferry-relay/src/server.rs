@@ -9,7 +9,10 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::clock::{Clock, SystemClock};
+use axum::serve::ListenerExt as _;
+
 use crate::config::RelayConfig;
+use crate::tls::{Certs, TlsListener};
 use crate::metrics::Metrics;
 use crate::push::Hub;
 use crate::records::{RECORD_CACHE_ENTRIES, RecordCache};
@@ -45,6 +48,14 @@ pub enum RelayError {
     /// The server failed while running.
     #[error("server: {0}")]
     Serve(#[source] std::io::Error),
+    /// The TLS certificate or key could not be used.
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// Plain HTTP beyond loopback was not asked for explicitly.
+    #[error(
+        "refusing to serve plain HTTP on {0}: give --tls-cert and --tls-key, or --plain-http if a TLS proxy on another host sits in front"
+    )]
+    PlainHttp(SocketAddr),
 }
 
 /// A relay ready to be started.
@@ -93,6 +104,14 @@ impl Relay {
 
     /// Binds the listen address and starts serving in the background.
     pub async fn start(self) -> Result<RunningRelay, RelayError> {
+        let listen = self.config.listen;
+        if self.config.tls.is_none() && !listen.ip().is_loopback() && !self.config.plain_http {
+            return Err(RelayError::PlainHttp(listen));
+        }
+        let certs = match &self.config.tls {
+            Some(files) => Some(Arc::new(Certs::load(files.clone()).map_err(RelayError::Tls)?)),
+            None => None,
+        };
         let listener = TcpListener::bind(self.config.listen)
             .await
             .map_err(RelayError::Bind)?;
@@ -112,32 +131,63 @@ impl Relay {
             records: RecordCache::new(RECORD_CACHE_ENTRIES),
             config: self.config,
         });
-        let (stop_tx, mut stop_rx) = watch::channel(false);
+        let (stop_tx, stop_rx) = watch::channel(false);
         let sweeper = tokio::spawn(sweep(state.clone(), stop_tx.subscribe()));
         let app = crate::router::router(state.clone());
-        let server = tokio::spawn(async move {
-            use axum::serve::ListenerExt as _;
-            // Small frames must leave at once: no Nagle delay on pushes.
-            let listener = listener.tap_io(|tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
-            let app = app.into_make_service_with_connect_info::<SocketAddr>();
-            let r = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stop_rx.wait_for(|stop| *stop).await;
+        let tls = certs.is_some();
+        let server = match certs {
+            Some(certs) => {
+                let config = certs.server_config().map_err(RelayError::Tls)?;
+                let watcher = tokio::spawn(crate::tls::watch_files(
+                    certs,
+                    state.config.tls_reload_interval,
+                    stop_tx.subscribe(),
+                ));
+                let listener = TlsListener::new(listener, config).map_err(RelayError::Bind)?;
+                tokio::spawn(async move {
+                    let r = serve(listener.tap_io(|_| {}), app, stop_rx).await;
+                    watcher.abort();
+                    sweeper.abort();
+                    r
                 })
-                .await
-                .map_err(RelayError::Serve);
-            sweeper.abort();
-            r
-        });
-        tracing::info!("relay listening");
+            }
+            None => tokio::spawn(async move {
+                // Small frames must leave at once: no Nagle delay on pushes.
+                let listener = listener.tap_io(|tcp| {
+                    let _ = tcp.set_nodelay(true);
+                });
+                let r = serve(listener, app, stop_rx).await;
+                sweeper.abort();
+                r
+            }),
+        };
+        tracing::info!(tls, "relay listening");
         Ok(RunningRelay {
+            tls,
             local_addr,
             stop: stop_tx,
             server,
         })
     }
+}
+
+/// Serves `app` on `listener` until `stop`, then finishes in-flight
+/// requests.
+async fn serve<L>(
+    listener: axum::serve::TapIo<L, impl FnMut(&mut L::Io) + Send + 'static>,
+    app: axum::Router,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), RelayError>
+where
+    L: axum::serve::Listener<Addr = SocketAddr>,
+{
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            let _ = stop.wait_for(|stop| *stop).await;
+        })
+        .await
+        .map_err(RelayError::Serve)
 }
 
 async fn sweep(s: Shared, mut stop: watch::Receiver<bool>) {
@@ -178,6 +228,7 @@ fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
 
 /// A relay serving in the background.
 pub struct RunningRelay {
+    tls: bool,
     local_addr: SocketAddr,
     stop: watch::Sender<bool>,
     server: JoinHandle<Result<(), RelayError>>,
@@ -189,9 +240,10 @@ impl RunningRelay {
         self.local_addr
     }
 
-    /// Base URL, `http://ADDR`.
+    /// Base URL, `http://ADDR` (`https://ADDR` with TLS).
     pub fn url(&self) -> String {
-        format!("http://{}", self.local_addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.local_addr)
     }
 
     /// Stops accepting, finishes in-flight requests and returns.

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use ferry_client::ProxyUrl;
 
 use crate::duration;
 
@@ -42,6 +43,10 @@ pub(crate) enum Command {
         /// File with the relay's access token, if it is a private relay.
         #[arg(long)]
         relay_token_file: Option<PathBuf>,
+        /// Reach relays only through this SOCKS5 proxy, e.g. Tor's
+        /// socks5h://127.0.0.1:9050 (see `ferry proxy`).
+        #[arg(long, value_parser = proxy_url)]
+        proxy: Option<ProxyUrl>,
     },
     /// Stay connected and print messages as they arrive; locks itself after
     /// an idle period or a maximum unlocked time.
@@ -77,6 +82,20 @@ pub(crate) enum Act {
         /// The name you will know this contact by.
         #[arg(long)]
         alias: String,
+        /// Set the profile's proxy first, before any connection (see
+        /// `ferry proxy`).
+        #[arg(long, value_parser = proxy_url)]
+        proxy: Option<ProxyUrl>,
+    },
+    /// Reach relays only through a SOCKS5 proxy that resolves names itself
+    /// (Tor: socks5h://127.0.0.1:9050), or `off` to connect directly. Set
+    /// before any connection of this command; covers every connection of
+    /// this profile and of its duress decoy. If the proxy is down nothing
+    /// goes out.
+    Proxy {
+        /// socks5h://HOST:PORT (optionally USER:PASS@), or `off`.
+        #[arg(value_parser = proxy_or_off)]
+        setting: ProxyOrOff,
     },
     /// Send a text message.
     Send {
@@ -259,6 +278,21 @@ pub(crate) struct RelayArgs {
     /// How long attachment blobs are kept.
     #[arg(long, default_value = "48h", value_parser = duration::parse)]
     pub(crate) blob_ttl: Duration,
+    /// Serve HTTPS and WSS with this PEM certificate chain (needs
+    /// --tls-key). Both files are reloaded when they change.
+    #[arg(long, requires = "tls_key")]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// The PEM private key for --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub(crate) tls_key: Option<PathBuf>,
+    /// How often the TLS files are checked for a change.
+    #[arg(long, default_value = "30s", value_parser = duration::parse)]
+    pub(crate) tls_reload_interval: Duration,
+    /// Serve plain HTTP on an address beyond loopback (only behind a
+    /// TLS-terminating proxy on another host). Without TLS the relay
+    /// otherwise refuses any address but loopback.
+    #[arg(long, conflicts_with = "tls_cert")]
+    pub(crate) plain_http: bool,
     /// Tests only: add the number of seconds in this file to the clock.
     #[arg(long, hide = true)]
     pub(crate) clock_offset_file: Option<PathBuf>,
@@ -273,6 +307,22 @@ fn duration_or_off(text: &str) -> Result<DurationOrOff, String> {
         Ok(DurationOrOff(None))
     } else {
         duration::parse(text).map(|d| DurationOrOff(Some(d)))
+    }
+}
+
+/// A proxy URL, or `off` (`None`).
+#[derive(Clone)]
+pub(crate) struct ProxyOrOff(pub(crate) Option<ProxyUrl>);
+
+fn proxy_url(text: &str) -> Result<ProxyUrl, String> {
+    text.parse::<ProxyUrl>().map_err(|e| e.to_string())
+}
+
+fn proxy_or_off(text: &str) -> Result<ProxyOrOff, String> {
+    if text == "off" {
+        Ok(ProxyOrOff(None))
+    } else {
+        proxy_url(text).map(|p| ProxyOrOff(Some(p)))
     }
 }
 

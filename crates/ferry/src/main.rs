@@ -47,11 +47,13 @@ fn main() -> anyhow::Result<()> {
         Command::Init {
             relay,
             relay_token_file,
+            proxy,
         } => user::run(
             &ctx,
             user::Run::Init {
                 relay,
                 relay_token_file,
+                proxy,
             },
         ),
         Command::Watch {
@@ -112,6 +114,15 @@ fn run_relay(args: RelayArgs) -> anyhow::Result<()> {
     config.max_blob_size = args.max_blob_size;
     config.blob_ttl = args.blob_ttl;
     config.max_blob_storage = args.max_blob_storage;
+    config.tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(ferry_relay::TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+        }),
+        _ => None,
+    };
+    config.tls_reload_interval = args.tls_reload_interval;
+    config.plain_http = args.plain_http;
     let private = config.access_token.is_some();
     let clock_file = args.clock_offset_file.clone();
 

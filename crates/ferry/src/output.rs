@@ -88,6 +88,11 @@ pub(crate) enum Line {
     WipeAfter {
         attempts: u32,
     },
+    /// The proxy now in use (`socks5h://HOST:PORT`, no credentials), or
+    /// none for direct connections.
+    Proxy {
+        address: Option<String>,
+    },
     Locked {
         reason: LockReason,
     },
@@ -225,6 +230,7 @@ impl Line {
             Self::Answered { contact } => json!({"type": "answered", "contact": contact}),
             Self::Alerted { contacts } => json!({"type": "alerted", "contacts": contacts}),
             Self::WipeAfter { attempts } => json!({"type": "wipe_after", "attempts": attempts}),
+            Self::Proxy { address } => json!({"type": "proxy", "proxy": address}),
             Self::Locked { reason } => json!({"type": "locked", "reason": reason.as_str()}),
             Self::Wiped { millis } => json!({"type": "wiped", "millis": millis}),
             Self::Progress { phase, done, total } => {
@@ -371,6 +377,12 @@ impl Line {
             }
             Self::WipeAfter { attempts } => {
                 format!("this profile is destroyed after {attempts} wrong passphrases in a row")
+            }
+            Self::Proxy { address: Some(a) } => format!(
+                "this profile reaches relays only through the proxy {a}; if it is down, nothing is sent"
+            ),
+            Self::Proxy { address: None } => {
+                "this profile connects to relays directly (no proxy)".to_owned()
             }
             Self::Locked {
                 reason: LockReason::Wiped,

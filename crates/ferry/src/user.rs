@@ -5,7 +5,7 @@ use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use ferry_client::{Session, SessionError};
+use ferry_client::{Network, Session, SessionError};
 
 use crate::cli::{Act, DuressCmd, PhraseCmd};
 use crate::output::{Line, Output};
@@ -23,6 +23,7 @@ pub(crate) enum Run {
     Init {
         relay: String,
         relay_token_file: Option<PathBuf>,
+        proxy: Option<ferry_client::ProxyUrl>,
     },
     Watch(ferry_client::LockLimits),
     Act(Act),
@@ -41,6 +42,12 @@ impl From<SessionError> for Failure {
             "wrong_passphrase" => "wrong passphrase; nothing was changed".to_owned(),
             "no_profile" => "no profile here; run `ferry init --relay URL` first".to_owned(),
             "relay" => format!("{e}; check the relay address and your connection, then retry"),
+            "relay_certificate" => format!(
+                "{e}; the connection was not trusted, so nothing was sent (for a relay with a private CA, point SSL_CERT_FILE at its certificate)"
+            ),
+            "proxy_unreachable" => format!(
+                "{e}; nothing was sent, not even directly: start the proxy (e.g. Tor) or change it with `ferry proxy`"
+            ),
             _ => e.to_string(),
         };
         Self { code, message }
@@ -111,6 +118,7 @@ async fn execute(ctx: &Context, run: Run) -> Result<(), Failure> {
         Run::Init {
             relay,
             relay_token_file,
+            proxy,
         } => {
             let token = match relay_token_file {
                 Some(p) => Some(
@@ -125,13 +133,26 @@ async fn execute(ctx: &Context, run: Run) -> Result<(), Failure> {
                 file: ctx.passphrase_file.as_deref(),
                 new: true,
             })?;
-            Session::init(&home, &pass, &relay, token)?;
+            let mut session = Session::init(&home, &pass, &relay, token)?;
+            if let Some(p) = proxy {
+                // Stored before anything could connect.
+                session.set_network(Network::via(p))?;
+            }
             ctx.out.print(&Line::Initialized { relay });
             Ok(())
         }
-        Run::Watch(limits) => watch(ctx, &home, open(ctx, &home).await?, limits).await,
+        Run::Watch(limits) => watch(ctx, &home, open(ctx, &home, None).await?, limits).await,
         Run::Act(act) => {
-            let mut session = open(ctx, &home).await?;
+            // A proxy given with the command applies before the unlock's
+            // own connections.
+            let network = match &act {
+                Act::Proxy { setting } => {
+                    Some(setting.0.clone().map_or_else(Network::direct, Network::via))
+                }
+                Act::Accept { proxy: Some(p), .. } => Some(Network::via(p.clone())),
+                _ => None,
+            };
+            let mut session = open(ctx, &home, network).await?;
             let result = act_on(ctx, &mut session, act).await;
             // Keep both slots the same size whatever happened.
             let _ = session.finish();
@@ -141,7 +162,7 @@ async fn execute(ctx: &Context, run: Run) -> Result<(), Failure> {
 }
 
 /// Unlocks the profile (or, with `--decoy`, the decoy through it).
-async fn open(ctx: &Context, home: &Path) -> Result<Session, Failure> {
+async fn open(ctx: &Context, home: &Path, network: Option<Network>) -> Result<Session, Failure> {
     let pass = secrets::read(Secret::Passphrase {
         file: ctx.passphrase_file.as_deref(),
         new: false,
@@ -149,7 +170,7 @@ async fn open(ctx: &Context, home: &Path) -> Result<Session, Failure> {
     // Silent: after a duress unlock this warns the destroyed profile's
     // contacts; after a real one it renews the dead-man switches. It never
     // prints.
-    let real = Session::unlock(home, &pass).await?;
+    let real = Session::unlock_with(home, &pass, network).await?;
     drop(pass);
     if !ctx.decoy {
         return Ok(real);
@@ -190,7 +211,7 @@ async fn watch(
         {
             std::process::exit(3);
         }
-        session = open(ctx, home).await?;
+        session = open(ctx, home, None).await?;
     }
 }
 
@@ -215,7 +236,10 @@ async fn act_on(ctx: &Context, session: &mut Session, act: Act) -> Result<(), Fa
                 tty: std::io::stdout().is_terminal(),
             }
         }
-        Act::Accept { link, alias } => {
+        Act::Proxy { .. } => Line::Proxy {
+            address: session.network().proxy().map(|p| format!("{p:?}")),
+        },
+        Act::Accept { link, alias, .. } => {
             session.accept(&link, &alias).await?;
             Line::Contact {
                 alias,

@@ -148,13 +148,6 @@ impl PendingSource {
     }
 }
 
-/// Deletes an attachment's blob at its relay, ignoring failures.
-pub(super) async fn delete_blob(a: &AttachmentRef) {
-    if let Ok(c) = BlobClient::new(&a.relay) {
-        let _ = c.delete(a.blob).await;
-    }
-}
-
 /// The largest file whose blob fits in `max_blob` bytes.
 fn max_file_for(max_blob: u64) -> u64 {
     let (mut lo, mut hi) = (0u64, max_blob);
@@ -187,6 +180,13 @@ impl Session {
     /// the access token on the profile's own relay) as its API client.
     fn blob_client(&mut self, relay: &str) -> Result<BlobClient, SessionError> {
         Ok(BlobClient::over(self.relay(relay)?.transport().clone()))
+    }
+
+    /// Deletes an attachment's blob at its relay, ignoring failures.
+    pub(super) async fn delete_blob(&mut self, a: &AttachmentRef) {
+        if let Ok(c) = self.blob_client(&a.relay) {
+            let _ = c.delete(a.blob).await;
+        }
     }
 
     /// Encrypts `source` for `alias`, uploads it (resumably) and sends the
@@ -367,7 +367,7 @@ impl Session {
                         Some(list.remove(at).attachment)
                     })?;
                     if let Some(a) = gone {
-                        delete_blob(&a).await;
+                        self.delete_blob(&a).await;
                     }
                 }
                 Err(e) => {
@@ -397,8 +397,9 @@ impl Session {
         } else {
             dest.to_owned()
         };
+        let client = self.blob_client(&a.relay)?;
         let hub = &mut self.hub;
-        let stats = transfer::download(&a, &path, RetryPolicy::default(), &mut |p| {
+        let stats = transfer::download(&client, &a, &path, RetryPolicy::default(), &mut |p| {
             progress(p);
             hub.emit(super::Event::Transfer(p));
         })
@@ -407,7 +408,7 @@ impl Session {
         if entry.view_once {
             let contact = self.contact_id(alias)?;
             self.destroy_viewed(&[(contact, entry.id.clone())])?;
-            delete_blob(&a).await;
+            self.delete_blob(&a).await;
             destroyed = true;
         }
         Ok(SaveOutcome {

@@ -37,6 +37,16 @@ pub enum SessionError {
     OutOfStep,
 }
 
+/// The code of a relay call's failure: TLS and proxy trouble are told
+/// apart from an unreachable or refusing relay.
+fn client_code(e: &ClientError) -> &'static str {
+    match e {
+        ClientError::Certificate(_) => "relay_certificate",
+        ClientError::Proxy(_) => "proxy_unreachable",
+        _ => "relay",
+    }
+}
+
 impl SessionError {
     /// A stable code for `--json` errors.
     pub fn code(&self) -> &'static str {
@@ -56,12 +66,12 @@ impl SessionError {
             Self::Core(CoreError::PhraseNeeded) => "phrase_needed",
             Self::Core(CoreError::InviteReused) | Self::InviteRefused => "invite_used",
             Self::Core(_) => "core",
-            Self::Relay(_) => "relay",
+            Self::Relay(c) => client_code(c),
             Self::BadRelayUrl => "bad_relay_url",
             Self::NoAttachment => "no_attachment",
             Self::OutOfStep => "session_out_of_step",
             Self::Transfer(t) => match t {
-                TransferError::Relay(_) => "relay",
+                TransferError::Relay(c) => client_code(c),
                 TransferError::Gone => "attachment_gone",
                 TransferError::TooLarge { .. } => "file_too_large",
                 TransferError::FileChanged => "file_changed",

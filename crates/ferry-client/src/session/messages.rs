@@ -3,7 +3,7 @@
 use ferry_core::{CoreError, HistoryEntry, InviteLink};
 use rand_core::OsRng;
 
-use super::{Change, Event, INVITE_TTL_SECS, Session, SessionError, attachments, now};
+use super::{Change, Event, INVITE_TTL_SECS, Session, SessionError, now};
 
 impl Session {
     /// Creates an invite and its mailbox on the relay; returns the link.
@@ -93,7 +93,7 @@ impl Session {
         self.flush_or_fail().await?;
         if let Some(a) = attachment {
             // Best effort: the relay's expiry removes it anyway.
-            attachments::delete_blob(&a).await;
+            self.delete_blob(&a).await;
         }
         Ok(())
     }

@@ -28,6 +28,7 @@ mod attachments;
 mod error;
 mod events;
 mod messages;
+mod network;
 mod outbox;
 mod seizure;
 mod sync;
@@ -102,6 +103,8 @@ pub struct Session {
     vault: Vault,
     engine: Engine,
     relays: HashMap<String, RelayClient>,
+    /// How relays are reached (direct or through the profile's proxy).
+    network: crate::net::Network,
     hub: events::Hub,
     /// Outgoing messages whose relay call is queued, by call.
     pending: HashMap<ActionId, (String, String)>,
@@ -171,10 +174,12 @@ fn write_new(vault: &mut Vault, engine: &mut Engine) -> Result<(), SessionError>
 impl Session {
     fn open(vault: Vault) -> Result<Self, SessionError> {
         let engine = load_engine(&vault)?;
+        let network = network::load(&vault)?;
         let mut s = Self {
             vault,
             engine,
             relays: HashMap::new(),
+            network,
             hub: events::Hub::default(),
             pending: HashMap::new(),
             stats: WriteStats {
@@ -217,8 +222,30 @@ impl Session {
     /// - either way, expired messages are destroyed before anything can be
     ///   shown.
     pub async fn unlock(home: &Path, pass: &SecretString) -> Result<Self, SessionError> {
+        Self::unlock_with(home, pass, None).await
+    }
+
+    /// [`Session::unlock`], first storing `network` as the profile's way
+    /// to reach relays (in both slots), so that not even the unlock's own
+    /// connections go out another way.
+    pub async fn unlock_with(
+        home: &Path,
+        pass: &SecretString,
+        network: Option<crate::net::Network>,
+    ) -> Result<Self, SessionError> {
         let mut vault = Vault::unlock(home, pass, &mut OsRng)?;
-        let coerced = seizure::fire_capsule(&mut vault).await;
+        if let Some(net) = &network {
+            vault.transaction(|tx| network::store(tx, net))?;
+            if let Some(mut decoy) = vault.open_decoy()? {
+                decoy.transaction(|tx| network::store(tx, net))?;
+            }
+        }
+        // The warnings go out the way the profile says (its proxy), or not
+        // at all if that setting cannot be read.
+        let coerced = match network::load(&vault) {
+            Ok(net) => seizure::fire_capsule(&mut vault, &net).await,
+            Err(_) => false,
+        };
         let mut s = Self::open(vault)?;
         s.expire()?;
         if !coerced {
@@ -233,8 +260,12 @@ impl Session {
     pub fn set_duress(&mut self, duress: &SecretString, relay: &str) -> Result<(), SessionError> {
         check_relay_url(relay)?;
         let changes = Engine::new(relay).take_changes()?;
+        let net = self.network.clone();
         self.vault.set_duress(duress, &mut OsRng, |decoy| {
-            decoy.transaction(|tx| write_changes(tx, &changes))
+            decoy.transaction(|tx| {
+                write_changes(tx, &changes)?;
+                network::store(tx, &net)
+            })
         })?;
         Ok(())
     }
@@ -372,7 +403,7 @@ impl Session {
 
     pub(crate) fn relay(&mut self, url: &str) -> Result<&RelayClient, SessionError> {
         if !self.relays.contains_key(url) {
-            let mut client = RelayClient::new(url)?;
+            let mut client = RelayClient::with_network(url, &self.network)?;
             if let (true, Some(t)) = (self.engine.relay() == url, self.engine.relay_token()) {
                 client = client.with_access_token(t);
             }

@@ -22,7 +22,7 @@ const CAPSULE_VERSION: u8 = 1;
 /// capsule, silently, fires their canaries, and forgets each entry once its
 /// relay took the alert (the rest is retried at the next unlock). Needs the
 /// vault alone. Returns whether a capsule was found (a duress unlock).
-pub(super) async fn fire_capsule(vault: &mut Vault) -> bool {
+pub(super) async fn fire_capsule(vault: &mut Vault, network: &crate::net::Network) -> bool {
     let entries = match vault.json::<Vec<CapsuleEntry>>(CAPSULE_BLOB, CAPSULE_VERSION) {
         Ok(Some(entries)) => entries,
         Ok(None) => return false,
@@ -31,7 +31,7 @@ pub(super) async fn fire_capsule(vault: &mut Vault) -> bool {
     };
     let mut left = Vec::new();
     for e in entries {
-        let Ok(c) = RelayClient::new(&e.relay) else {
+        let Ok(c) = RelayClient::with_network(&e.relay, network) else {
             continue;
         };
         let sent = match ferry_core::alert::alert_payload(

@@ -38,6 +38,13 @@ impl BlobClient {
         Ok(Self::over(Arc::new(Transport::new(base)?)))
     }
 
+    /// A client for the relay at `base` that goes out as `network` says.
+    pub fn with_network(base: &str, network: &crate::net::Network) -> Result<Self, ClientError> {
+        Ok(Self::over(Arc::new(Transport::with_network(
+            base, network,
+        )?)))
+    }
+
     /// A client over an existing transport (sharing its learned clock and,
     /// for the profile's own relay, its access token).
     pub fn over(transport: Arc<Transport>) -> Self {

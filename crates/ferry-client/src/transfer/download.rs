@@ -31,6 +31,7 @@ pub fn part_path(dest: &Path, attachment: &AttachmentRef) -> PathBuf {
 /// Downloads and decrypts `attachment` into `dest`, resuming a partial file
 /// left by an interrupted run.
 pub async fn download(
+    client: &BlobClient,
     attachment: &AttachmentRef,
     dest: &Path,
     policy: RetryPolicy,
@@ -39,10 +40,9 @@ pub async fn download(
     if dest.exists() {
         return Err(TransferError::Exists);
     }
-    let client = BlobClient::new(&attachment.relay)?;
     let layout = attachment.layout()?;
     let part = part_path(dest, attachment);
-    let result = download_into(&client, attachment, layout, &part, policy, progress).await;
+    let result = download_into(client, attachment, layout, &part, policy, progress).await;
     match result {
         Ok(stats) => {
             // Never replace an existing file: link, then drop the part name.
