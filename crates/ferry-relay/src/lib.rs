@@ -23,8 +23,8 @@ mod router;
 mod routes;
 mod server;
 mod service;
-pub mod tls;
 pub mod store;
+pub mod tls;
 mod tus;
 mod ws;
 

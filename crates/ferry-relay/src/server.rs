@@ -12,12 +12,12 @@ use crate::clock::{Clock, SystemClock};
 use axum::serve::ListenerExt as _;
 
 use crate::config::RelayConfig;
-use crate::tls::{Certs, TlsListener};
 use crate::metrics::Metrics;
 use crate::push::Hub;
 use crate::records::{RECORD_CACHE_ENTRIES, RecordCache};
 use crate::replay::ReplayGuard;
 use crate::store::{MailboxStore, SqliteStore, SqliteStoreOptions, StoreError};
+use crate::tls::{Certs, TlsListener};
 
 pub(crate) struct AppState {
     pub(crate) store: Arc<dyn MailboxStore>,
@@ -109,7 +109,9 @@ impl Relay {
             return Err(RelayError::PlainHttp(listen));
         }
         let certs = match &self.config.tls {
-            Some(files) => Some(Arc::new(Certs::load(files.clone()).map_err(RelayError::Tls)?)),
+            Some(files) => Some(Arc::new(
+                Certs::load(files.clone()).map_err(RelayError::Tls)?,
+            )),
             None => None,
         };
         let listener = TcpListener::bind(self.config.listen)

@@ -4,6 +4,7 @@
 //!
 //! It must never be a dependency of anything but tests and benchmarks.
 
+pub mod net;
 pub mod proxy;
 
 use std::io::{BufRead as _, BufReader};
@@ -75,6 +76,7 @@ impl RelayProcess {
         let listen = self
             .url
             .strip_prefix("http://")
+            .or_else(|| self.url.strip_prefix("https://"))
             .map_or_else(|| "127.0.0.1:0".to_owned(), str::to_owned);
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -100,7 +102,7 @@ impl RelayProcess {
         BufReader::new(stdout).read_line(&mut line)?;
         let url = line
             .split_whitespace()
-            .find(|w| w.starts_with("http://"))
+            .find(|w| w.starts_with("http://") || w.starts_with("https://"))
             .ok_or_else(|| {
                 let log = std::fs::read_to_string(self.log_path()).unwrap_or_default();
                 std::io::Error::other(format!("relay did not start: {line:?}\n{log}"))

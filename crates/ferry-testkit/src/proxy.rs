@@ -24,6 +24,8 @@ struct State {
     /// Byte counts (per direction) at which every connection is cut.
     planned: Mutex<Vec<(Direction, u64)>>,
     conns: Mutex<Vec<TcpStream>>,
+    /// The address of every client that connected, in order.
+    peers: Mutex<Vec<std::net::SocketAddr>>,
 }
 
 impl State {
@@ -68,6 +70,12 @@ impl CutProxy {
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(client) = client else { continue };
+                if let Ok(peer) = client.peer_addr() {
+                    st.peers
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(peer);
+                }
                 let Ok(server) = TcpStream::connect(("127.0.0.1", target_port)) else {
                     let _ = client.shutdown(Shutdown::Both);
                     continue;
@@ -130,6 +138,15 @@ impl CutProxy {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push((dir, at));
+    }
+
+    /// The address of every client that connected so far.
+    pub fn peers(&self) -> Vec<std::net::SocketAddr> {
+        self.state
+            .peers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// How many times connections were cut.

@@ -121,6 +121,7 @@ fn main() {
     reset_hwm(&rpid);
     let t = Instant::now();
     rt.block_on(transfer::download(
+        &client,
         &a,
         &out,
         RetryPolicy::default(),

@@ -400,6 +400,7 @@ fn coercion_a_duress_unlock_warns_every_contact_silently() {
     let imaged = User {
         home: image,
         pass: w.b.pass.clone(),
+        env: Vec::new(),
     };
     imaged.run(&["send", "Amina", "all fine, answer me"]);
     let got = w.a.run(&["sync"]);

@@ -29,6 +29,7 @@ fn user(dir: &Path, name: &str, pass: &str) -> User {
     User {
         home,
         pass: pass.to_owned(),
+        env: Vec::new(),
     }
 }
 
@@ -84,6 +85,7 @@ fn profiles_and_relay_data_from_the_previous_release_keep_working() {
     let coerced = User {
         home: alice.home.clone(),
         pass: "alice fixture duress".to_owned(),
+        env: Vec::new(),
     };
     assert!(coerced.run(&["contacts"]).of_type("contact").is_empty());
     let alerts = bob.run(&["sync"]);

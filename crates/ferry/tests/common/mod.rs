@@ -16,6 +16,8 @@ pub fn bin() -> &'static Path {
 pub struct User {
     pub home: PathBuf,
     pub pass: String,
+    /// Extra environment for every command (e.g. SSL_CERT_FILE).
+    pub env: Vec<(String, String)>,
 }
 
 pub struct Run {
@@ -48,6 +50,7 @@ impl User {
         Self {
             home: dir.join(name),
             pass: format!("passphrase of {name} 🔑"),
+            env: Vec::new(),
         }
     }
 
@@ -56,6 +59,7 @@ impl User {
         c.arg("--home").arg(&self.home).arg("--json").args(args);
         c.env("FERRY_PASSPHRASE", &self.pass)
             .env_remove("FERRY_FAULT_EXIT_BEFORE_ACK");
+        c.envs(self.env.iter().map(|(k, v)| (k, v)));
         c
     }
 
