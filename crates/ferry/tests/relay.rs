@@ -65,7 +65,7 @@ async fn raw(
     body: Vec<u8>,
     auth: Option<&RequestAuth>,
 ) -> (u16, Option<ErrorBody>) {
-    let mut req = reqwest::Client::new()
+    let mut req = http_client()
         .request(method, format!("{url}{path}"))
         .body(body);
     if let Some(a) = auth {
@@ -762,7 +762,7 @@ async fn cut_patch(url: &str, path: &str, offset: u64, total: usize, data: &[u8]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tus_uploads_resume_after_cuts_and_kill_9_and_download_by_range() {
     let mut r = relay(&[]);
-    let http = reqwest::Client::new();
+    let http = http_client();
     let url = r.url().to_owned();
     let blob: Vec<u8> = (0..3_000_000u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
@@ -956,6 +956,15 @@ async fn tus_uploads_resume_after_cuts_and_kill_9_and_download_by_range() {
     assert_eq!(del.status().as_u16(), 204);
     let gone = http.head(format!("{url}{path}")).send().await.unwrap();
     assert_eq!(gone.status().as_u16(), 404);
+}
+
+
+/// A bare HTTP client for requests the Ferry client would never make.
+/// reqwest is built without a default TLS provider (Ferry configures
+/// rustls itself), so one is installed first.
+fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    reqwest::Client::new()
 }
 
 #[test]
