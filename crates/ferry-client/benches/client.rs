@@ -129,6 +129,9 @@ fn main() {
     let mut config = RelayConfig::new(dir.path().join("relay"));
     config.listen = "127.0.0.1:0".parse().unwrap();
     config.max_messages_per_mailbox = 100_000;
+    // The benchmark measures the client, not the relay's abuse limits.
+    config.rate_per_key = ferry_relay::limit::Rate::new(1e9, 1e9);
+    config.rate_per_connection = ferry_relay::limit::Rate::new(1e9, 1e9);
     let running = rt.block_on(async { Relay::embedded(config).unwrap().start().await.unwrap() });
     let url = running.url();
 

@@ -28,7 +28,27 @@ impl std::fmt::Debug for LiveConnection {
 }
 
 fn ws_err(e: tokio_tungstenite::tungstenite::Error) -> ClientError {
-    ClientError::Transport(format!("websocket: {e}"))
+    use tokio_tungstenite::tungstenite::Error;
+    match e {
+        // The relay refused the upgrade with an error code (e.g. it holds
+        // as many connections as it accepts).
+        Error::Http(resp) => {
+            let status = resp.status().as_u16();
+            match resp
+                .body()
+                .as_deref()
+                .and_then(|b| serde_json::from_slice::<ferry_proto::api::ErrorBody>(b).ok())
+            {
+                Some(body) => ClientError::Relay {
+                    status,
+                    code: body.code,
+                },
+                None => ClientError::Protocol(format!("websocket upgrade refused: HTTP {status}")),
+            }
+        }
+        Error::Io(io) => crate::net::classify_io(&io),
+        other => ClientError::Transport(format!("websocket: {other}")),
+    }
 }
 
 impl LiveConnection {

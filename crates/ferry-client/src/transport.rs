@@ -68,6 +68,8 @@ impl ClientError {
                     | ErrorCode::StaleTimestamp
                     | ErrorCode::MailboxFull
                     | ErrorCode::OffsetMismatch
+                    | ErrorCode::RateLimited
+                    | ErrorCode::TooManyConnections
             ),
             Self::Transport(_) | Self::Protocol(_) | Self::Certificate(_) | Self::Proxy(_) => false,
         }

@@ -62,6 +62,15 @@ pub enum ErrorCode {
     NotFound,
     /// The route exists but not with this method.
     MethodNotAllowed,
+    /// Too many requests from this connection or signed by this key;
+    /// retry after a pause.
+    RateLimited,
+    /// The relay holds as many live connections as it accepts.
+    TooManyConnections,
+    /// The mailbox already has as many canaries waiting as a mailbox may.
+    TooManyCanaries,
+    /// The key that signed already reserved its share of blob storage.
+    BlobBudgetExceeded,
     /// The relay is overloaded; retry later.
     Unavailable,
     /// Something failed inside the relay.
@@ -99,13 +108,17 @@ impl ErrorCode {
             Self::NotAuthorized => "not_authorized",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
+            Self::RateLimited => "rate_limited",
+            Self::TooManyConnections => "too_many_connections",
+            Self::TooManyCanaries => "too_many_canaries",
+            Self::BlobBudgetExceeded => "blob_budget_exceeded",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
         }
     }
 
     /// Every code, for documentation checks.
-    pub const ALL: [ErrorCode; 29] = [
+    pub const ALL: [ErrorCode; 33] = [
         Self::MalformedJson,
         Self::BadRequest,
         Self::BodyTooLarge,
@@ -133,6 +146,10 @@ impl ErrorCode {
         Self::NotAuthorized,
         Self::NotFound,
         Self::MethodNotAllowed,
+        Self::RateLimited,
+        Self::TooManyConnections,
+        Self::TooManyCanaries,
+        Self::BlobBudgetExceeded,
         Self::Unavailable,
         Self::Internal,
     ];

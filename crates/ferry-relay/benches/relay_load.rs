@@ -1,6 +1,8 @@
 //! Load benchmark for the relay: N concurrent clients doing send -> fetch ->
-//! ack over HTTP and over the WebSocket, pipelined durable sends, and live
-//! push latency (send -> pushed to a subscriber).
+//! ack over HTTP and over the WebSocket, pipelined durable sends, live
+//! push latency (send -> pushed to a subscriber), and a well-behaved
+//! client's send latency alone and while one key and one connection flood
+//! a relay with its default abuse limits.
 //!
 //! ```text
 //! cargo bench -p ferry-relay --bench relay_load -- [--seconds 5] [--clients 32] [--no-fsync]
@@ -303,6 +305,105 @@ async fn push_latency(url: &str, samples: usize, over_ws: bool) -> Vec<Duration>
     lat
 }
 
+/// A well-behaved sender: `rate` sends per second until `until`; returns
+/// each send's latency.
+async fn steady_sender(url: &str, rate: u32, until: Instant) -> Vec<Duration> {
+    let c = RelayClient::new(url).unwrap();
+    let m = mailbox(&c).await;
+    let payload = vec![0x11u8; 256];
+    let mut tick = tokio::time::interval(Duration::from_secs(1) / rate);
+    let mut lat = Vec::new();
+    while Instant::now() < until {
+        tick.tick().await;
+        let t = Instant::now();
+        c.send(m.id, &m.sender, payload.clone()).await.unwrap();
+        lat.push(t.elapsed());
+    }
+    lat
+}
+
+/// Sends as fast as possible with one key from `tasks` tasks; returns
+/// (accepted, refused as rate_limited).
+async fn key_flood(url: &str, tasks: usize, until: Instant) -> (u64, u64) {
+    let c = Arc::new(RelayClient::new(url).unwrap());
+    let m = Arc::new(mailbox(&c).await);
+    let jobs = (0..tasks).map(|_| {
+        let (c, m) = (Arc::clone(&c), Arc::clone(&m));
+        tokio::spawn(async move {
+            let (mut ok, mut limited) = (0, 0);
+            while Instant::now() < until {
+                match c.send(m.id, &m.sender, vec![0x22u8; 256]).await {
+                    Ok(_) => ok += 1,
+                    Err(e) if e.code() == Some(ferry_proto::ErrorCode::RateLimited) => limited += 1,
+                    Err(e) => panic!("flood: {e}"),
+                }
+            }
+            (ok, limited)
+        })
+    });
+    let mut total = (0, 0);
+    for j in futures_util::future::join_all(jobs).await {
+        let (a, b) = j.unwrap();
+        total = (total.0 + a, total.1 + b);
+    }
+    total
+}
+
+/// Unauthenticated requests as fast as possible on one keep-alive
+/// connection; returns (refused for auth, refused as rate_limited).
+async fn connection_flood(url: &str, until: Instant) -> (u64, u64) {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(1)
+        .build()
+        .unwrap();
+    let (mut unauth, mut limited) = (0, 0);
+    while Instant::now() < until {
+        let r = http
+            .post(format!("{url}/v1/sync"))
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        // Read to the end so the one connection is used again.
+        let _ = r.bytes().await;
+        match status {
+            429 => limited += 1,
+            _ => unauth += 1,
+        }
+    }
+    (unauth, limited)
+}
+
+/// The abuse phase, against a relay with the default limits.
+async fn abuse(url: &str, secs: u64) {
+    let rate = 50;
+    let mut alone = steady_sender(url, rate, Instant::now() + Duration::from_secs(secs)).await;
+    let until = Instant::now() + Duration::from_secs(secs);
+    let (flooded, keys, conns) = tokio::join!(
+        steady_sender(url, rate, until),
+        key_flood(url, 4, until),
+        connection_flood(url, until),
+    );
+    let mut flooded = flooded;
+    alone.sort_unstable();
+    flooded.sort_unstable();
+    println!(
+        "abuse (default limits): a client sending {rate}/s, alone: p50 {:.3} ms p99 {:.3} ms; \
+         during floods: p50 {:.3} ms p99 {:.3} ms ({:.2}x p99)",
+        pct(&alone, 0.5),
+        pct(&alone, 0.99),
+        pct(&flooded, 0.5),
+        pct(&flooded, 0.99),
+        pct(&flooded, 0.99) / pct(&alone, 0.99),
+    );
+    println!(
+        "  one key, 4 tasks: {} accepted, {} rate_limited; one connection: {} answered, {} rate_limited",
+        keys.0, keys.1, conns.0, conns.1
+    );
+}
+
 fn main() {
     let o = opts();
     let dir = tempfile::tempdir().unwrap();
@@ -312,6 +413,13 @@ fn main() {
     config.max_bytes_per_mailbox = 1 << 40;
     config.fsync = o.fsync;
     config.replay_cache_entries = 50_000_000;
+    // Throughput phases measure the relay, not its abuse limits (the last
+    // phase runs a second relay with the defaults).
+    config.rate_per_key = ferry_relay::limit::Rate::new(1e9, 1e9);
+    config.rate_per_connection = ferry_relay::limit::Rate::new(1e9, 1e9);
+    let mut defaults = RelayConfig::new(dir.path().join("abuse"));
+    defaults.listen = "127.0.0.1:0".parse().unwrap();
+    defaults.fsync = o.fsync;
 
     let relay_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -322,6 +430,8 @@ fn main() {
     let running =
         relay_rt.block_on(async { Relay::embedded(config).unwrap().start().await.unwrap() });
     let url = running.url();
+    let guarded =
+        relay_rt.block_on(async { Relay::embedded(defaults).unwrap().start().await.unwrap() });
 
     let client_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -374,6 +484,10 @@ fn main() {
             pct(&lat, 0.99),
             lat.len()
         );
+        abuse(&guarded.url(), o.seconds).await;
     });
-    relay_rt.block_on(async { running.shutdown().await.unwrap() });
+    relay_rt.block_on(async {
+        running.shutdown().await.unwrap();
+        guarded.shutdown().await.unwrap();
+    });
 }

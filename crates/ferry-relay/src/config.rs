@@ -48,6 +48,19 @@ pub struct RelayConfig {
     /// Serve HTTPS and WSS with this certificate and key (reloaded when
     /// the files change).
     pub tls: Option<crate::tls::TlsFiles>,
+    /// Requests (and WebSocket frames) per connection.
+    pub rate_per_connection: crate::limit::Rate,
+    /// Requests signed by one key.
+    pub rate_per_key: crate::limit::Rate,
+    /// Mailboxes subscribed on one WebSocket connection, in all.
+    pub max_subscriptions_per_connection: usize,
+    /// Open WebSocket connections on the whole relay.
+    pub max_ws_connections: usize,
+    /// Canaries waiting for one mailbox.
+    pub max_canaries_per_mailbox: u64,
+    /// Blob bytes one key may have reserved at a time (declared sizes of
+    /// its live blobs).
+    pub blob_budget_per_key: u64,
     /// How often the TLS files are checked for a change.
     pub tls_reload_interval: Duration,
     /// Serve plain HTTP on an address beyond loopback (behind a
@@ -91,6 +104,12 @@ impl RelayConfig {
             max_blob_size: 2 * 1024 * 1024 * 1024 + 32_768 * 16,
             max_blob_storage: 20 * 1024 * 1024 * 1024,
             blob_ttl: Duration::from_secs(48 * 3600),
+            rate_per_connection: crate::limit::Rate::new(100.0, 1000.0),
+            rate_per_key: crate::limit::Rate::new(20.0, 400.0),
+            max_ws_connections: 10_000,
+            max_subscriptions_per_connection: 1000,
+            max_canaries_per_mailbox: 4,
+            blob_budget_per_key: 4 * 1024 * 1024 * 1024 + 1024 * 1024,
             tls: None,
             tls_reload_interval: Duration::from_secs(30),
             plain_http: false,

@@ -65,13 +65,15 @@ pub(crate) fn status_of(code: ErrorCode) -> StatusCode {
         E::UnknownMailbox | E::NotFound | E::UnknownCanary => StatusCode::NOT_FOUND,
         E::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         E::MailboxExists | E::SenderKeyAlreadySet | E::CanaryExists => StatusCode::CONFLICT,
-        E::MailboxFull => StatusCode::TOO_MANY_REQUESTS,
+        E::MailboxFull | E::RateLimited | E::TooManyCanaries | E::BlobBudgetExceeded => {
+            StatusCode::TOO_MANY_REQUESTS
+        }
         E::OffsetMismatch | E::UploadIncomplete => StatusCode::CONFLICT,
         E::BlobStorageFull => StatusCode::INSUFFICIENT_STORAGE,
         E::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         E::TusVersionUnsupported => StatusCode::PRECONDITION_FAILED,
         E::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
-        E::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        E::Unavailable | E::TooManyConnections => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -84,6 +86,7 @@ impl From<StoreError> for ApiError {
             StoreError::SenderKeyAlreadySet => Self::new(ErrorCode::SenderKeyAlreadySet),
             StoreError::MailboxFull => Self::new(ErrorCode::MailboxFull),
             StoreError::CanaryExists => Self::new(ErrorCode::CanaryExists),
+            StoreError::TooManyCanaries => Self::new(ErrorCode::TooManyCanaries),
             StoreError::Closed => Self::new(ErrorCode::Unavailable).detail("store closed"),
             other => Self::new(ErrorCode::Internal).detail(other.to_string()),
         }
@@ -114,6 +117,12 @@ impl IntoResponse for ApiError {
             }),
         )
             .into_response();
+        if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+        }
         resp.extensions_mut().insert(self.code);
         resp
     }

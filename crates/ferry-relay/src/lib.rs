@@ -15,6 +15,7 @@ pub mod blob;
 pub mod clock;
 pub mod config;
 mod error;
+pub mod limit;
 mod metrics;
 mod push;
 mod records;

@@ -55,6 +55,8 @@ pub(crate) struct Metrics {
     pub(crate) messages_expired: AtomicU64,
     pub(crate) ws_connections: AtomicI64,
     pub(crate) ws_frames: AtomicU64,
+    /// Refusals by abuse limit.
+    pub(crate) limited: crate::limit::Refusals,
 }
 
 impl Metrics {
@@ -144,6 +146,7 @@ impl Metrics {
             "# HELP ferry_ws_connections Open WebSocket connections.\n# TYPE ferry_ws_connections gauge\nferry_ws_connections {}",
             self.ws_connections.load(Ordering::Relaxed)
         );
+        self.limited.render(&mut out);
         out
     }
 }

@@ -110,6 +110,10 @@ pub(crate) fn router(state: Shared) -> Router {
     }
     r.fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limit_connection,
+        ))
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }
@@ -144,6 +148,25 @@ async fn observe(State(s): State<Shared>, req: Request, next: Next) -> Response 
         "request"
     );
     resp
+}
+
+/// The per-connection rate limit, before any work is done for a request
+/// (health checks and metrics are exempt).
+async fn limit_connection(State(s): State<Shared>, req: Request, next: Next) -> Response {
+    let exempt = matches!(req.uri().path(), "/health" | "/metrics");
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|axum::extract::ConnectInfo(a)| *a);
+    if let (false, Some(peer)) = (exempt, peer)
+        && !s.per_connection.take(&peer, 1.0, Instant::now())
+    {
+        s.metrics.limited.count(crate::limit::Limit::Connection);
+        return ApiError::new(ErrorCode::RateLimited)
+            .detail("connection rate")
+            .into_response();
+    }
+    next.run(req).await
 }
 
 fn static_method(m: &Method) -> &'static str {

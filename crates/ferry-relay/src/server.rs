@@ -12,6 +12,7 @@ use crate::clock::{Clock, SystemClock};
 use axum::serve::ListenerExt as _;
 
 use crate::config::RelayConfig;
+use crate::limit::Buckets;
 use crate::metrics::Metrics;
 use crate::push::Hub;
 use crate::records::{RECORD_CACHE_ENTRIES, RecordCache};
@@ -28,6 +29,10 @@ pub(crate) struct AppState {
     pub(crate) hub: Hub,
     pub(crate) metrics: Metrics,
     pub(crate) records: RecordCache,
+    /// Token buckets by connection (peer address and port).
+    pub(crate) per_connection: Buckets<SocketAddr>,
+    /// Token buckets by signing key.
+    pub(crate) per_key: Buckets<[u8; 32]>,
 }
 
 pub(crate) type Shared = Arc<AppState>;
@@ -131,6 +136,8 @@ impl Relay {
             hub: Hub::default(),
             metrics: Metrics::default(),
             records: RecordCache::new(RECORD_CACHE_ENTRIES),
+            per_connection: Buckets::new(self.config.rate_per_connection),
+            per_key: Buckets::new(self.config.rate_per_key),
             config: self.config,
         });
         let (stop_tx, stop_rx) = watch::channel(false);

@@ -66,7 +66,10 @@ pub(crate) async fn authenticate(
         .check_time(auth.timestamp, now)
         .map_err(|e| ApiError::replay(e, now))?;
     let many = keys.len() > INLINE_VERIFY;
-    let verify = move || auth.verify(&keys, method, &path, &body).map(|()| auth);
+    let verify = move || {
+        auth.verify(&keys, method, &path, &body)
+            .map(|()| (auth, keys))
+    };
     let verified = if many {
         tokio::task::spawn_blocking(verify)
             .await
@@ -74,8 +77,15 @@ pub(crate) async fn authenticate(
     } else {
         verify()
     };
-    let auth =
+    let (auth, keys) =
         verified.map_err(|e| ApiError::new(ErrorCode::BadSignature).detail(e.to_string()))?;
+    // Charged only for requests the key really signed, so no one can spend
+    // another key's allowance.
+    let at = std::time::Instant::now();
+    if keys.iter().any(|k| !s.per_key.take(&k.to_bytes(), 1.0, at)) {
+        s.metrics.limited.count(crate::limit::Limit::Key);
+        return Err(ApiError::new(ErrorCode::RateLimited).detail("key rate"));
+    }
     let now = s.clock.now();
     s.replay
         .remember(auth.timestamp, &auth.nonce, now)

@@ -37,6 +37,7 @@ impl From<BlobError> for ApiError {
             BlobError::OffsetMismatch => ApiError::new(ErrorCode::OffsetMismatch),
             BlobError::TooLong => ApiError::new(ErrorCode::BodyTooLarge),
             BlobError::StorageFull => ApiError::new(ErrorCode::BlobStorageFull),
+            BlobError::OwnerBudget => ApiError::new(ErrorCode::BlobBudgetExceeded),
             BlobError::Backend(d) => ApiError::new(ErrorCode::Internal).detail(d),
         }
     }
@@ -100,29 +101,28 @@ pub(crate) async fn create(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     check_version(&headers)?;
-    if let Some(expected) = &s.config.access_token {
-        let given = headers
-            .get(ferry_proto::auth::HEADER_ACCESS_TOKEN)
-            .map(|v| v.as_bytes())
-            .unwrap_or_default();
-        if !bool::from(given.ct_eq(expected.as_bytes())) {
-            // Without the token: a contact of one of this relay's users,
-            // proven by a signature of the sender key of one of its
-            // secured mailboxes (what that contact already sends with).
-            let mailbox = headers
-                .get(ferry_proto::auth::HEADER_MAILBOX)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<ferry_proto::MailboxId>().ok())
-                .ok_or_else(|| ApiError::new(ErrorCode::AccessTokenRequired))?;
-            let sender = crate::service::lookup(&s, mailbox)
-                .await
-                .ok()
-                .and_then(|r| r.sender_key)
-                .ok_or_else(|| ApiError::new(ErrorCode::AccessTokenRequired))?;
-            crate::service::signed_by(&s, &headers, &uri, "POST", vec![sender], Bytes::new())
-                .await?;
+    // Only a contact of one of this relay's users may store a blob, on any
+    // relay: proven by a signature of the sender key of one of its secured
+    // mailboxes (what that contact already sends with). The key that signed
+    // owns the blob and has its own budget.
+    let refused = || {
+        if s.config.access_token.is_some() {
+            ApiError::new(ErrorCode::AccessTokenRequired)
+        } else {
+            ApiError::new(ErrorCode::MissingAuth).detail("blob creation needs a mailbox signature")
         }
-    }
+    };
+    let mailbox = headers
+        .get(ferry_proto::auth::HEADER_MAILBOX)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<ferry_proto::MailboxId>().ok())
+        .ok_or_else(refused)?;
+    let sender = crate::service::lookup(&s, mailbox)
+        .await
+        .ok()
+        .and_then(|r| r.sender_key)
+        .ok_or_else(refused)?;
+    crate::service::signed_by(&s, &headers, &uri, "POST", vec![sender], Bytes::new()).await?;
     let length = header_u64(&headers, "upload-length")?;
     if length > s.config.max_blob_size {
         return Err(ApiError::new(ErrorCode::BodyTooLarge));
@@ -137,9 +137,18 @@ pub(crate) async fn create(
             length,
             Sha256::digest(token).into(),
             expires_at,
-            s.config.max_blob_storage,
+            crate::blob::Reservation {
+                owner: sender.to_bytes(),
+                total: s.config.max_blob_storage,
+                per_owner: s.config.blob_budget_per_key,
+            },
         )
-        .await?;
+        .await
+        .inspect_err(|e| {
+            if matches!(e, BlobError::OwnerBudget) {
+                s.metrics.limited.count(crate::limit::Limit::BlobBudget);
+            }
+        })?;
     let mut resp = StatusCode::CREATED.into_response();
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&format!("/v1/blobs/{}", id.to_b64())) {

@@ -43,17 +43,38 @@ const IN_FLIGHT: usize = 64;
 /// Largest frame a client may send (a subscribe with 1000 signed mailboxes).
 const MAX_FRAME: usize = 512 * 1024;
 
+/// Counts an open WebSocket connection for as long as it lives (or until
+/// an upgrade that never completes is dropped).
+struct Open(Shared);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0
+            .metrics
+            .ws_connections
+            .fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 pub(crate) async fn upgrade(
     State(s): State<Shared>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
     _body: Result<Bytes, BytesRejection>,
 ) -> Response {
     match ws {
-        Ok(ws) => ws
-            .max_message_size(MAX_FRAME)
-            .max_frame_size(MAX_FRAME)
-            .on_upgrade(move |socket| run(socket, s))
-            .into_response(),
+        Ok(ws) => {
+            let open = s.metrics.ws_connections.fetch_add(1, Ordering::Relaxed);
+            let guard = Open(s.clone());
+            if usize::try_from(open).unwrap_or(0) >= s.config.max_ws_connections {
+                s.metrics.limited.count(crate::limit::Limit::WsConnections);
+                return ApiError::new(ErrorCode::TooManyConnections).into_response();
+            }
+            ws.max_message_size(MAX_FRAME)
+                .max_frame_size(MAX_FRAME)
+                .on_upgrade(move |socket| run(socket, s, peer, guard))
+                .into_response()
+        }
         Err(_) => ApiError::new(ErrorCode::BadRequest)
             .detail("not a websocket upgrade")
             .into_response(),
@@ -72,8 +93,7 @@ struct Conn {
     in_flight: Arc<Semaphore>,
 }
 
-async fn run(socket: WebSocket, s: Shared) {
-    s.metrics.ws_connections.fetch_add(1, Ordering::Relaxed);
+async fn run(socket: WebSocket, s: Shared, peer: std::net::SocketAddr, _open: Open) {
     let (push_tx, mut push_rx) = mpsc::channel::<Pushed>(PUSH_QUEUE);
     let (out_tx, mut out_rx) = mpsc::channel::<ServerFrame>(IN_FLIGHT * 2);
     let sub = s.hub.new_subscriber(push_tx);
@@ -93,7 +113,12 @@ async fn run(socket: WebSocket, s: Shared) {
             incoming = stream.next() => match incoming {
                 Some(Ok(WsMessage::Text(text))) => {
                     s.metrics.ws_frames.fetch_add(1, Ordering::Relaxed);
-                    conn.handle(text.as_str(), &mut frames).await;
+                    if s.per_connection.take(&peer, 1.0, std::time::Instant::now()) {
+                        conn.handle(text.as_str(), &mut frames).await;
+                    } else {
+                        s.metrics.limited.count(crate::limit::Limit::Connection);
+                        frames.push(error_frame(None, ErrorCode::RateLimited, None));
+                    }
                 }
                 Some(Ok(WsMessage::Binary(_))) => frames.push(error_frame(None, ErrorCode::BadRequest, None)),
                 Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => {}
@@ -123,7 +148,7 @@ async fn run(socket: WebSocket, s: Shared) {
         }
     }
     s.hub.unregister(sub.id, conn.delivered.keys().copied());
-    s.metrics.ws_connections.fetch_sub(1, Ordering::Relaxed);
+    s.per_connection.forget(&peer);
 }
 
 async fn write_all(
@@ -278,7 +303,11 @@ impl Conn {
         let sub: Subscribe = parse_body(&body)?;
         let ids: Vec<MailboxId> = sub.mailboxes.iter().map(|e| e.id).collect();
         check_mailbox_list(&self.s, &ids)?;
-        if self.delivered.len() + ids.len() > self.s.config.max_mailboxes_per_request {
+        if self.delivered.len() + ids.len() > self.s.config.max_subscriptions_per_connection {
+            self.s
+                .metrics
+                .limited
+                .count(crate::limit::Limit::Subscriptions);
             return Err(ApiError::new(ErrorCode::TooManyMailboxes));
         }
         let records = authenticate_many(

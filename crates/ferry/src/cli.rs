@@ -61,7 +61,7 @@ pub(crate) enum Command {
     /// Destroy this profile at once, without a passphrase. Irreversible.
     Panic,
     /// Run a relay (mailboxes, store-and-forward, live push).
-    Relay(RelayArgs),
+    Relay(Box<RelayArgs>),
     #[command(flatten)]
     Act(Act),
 }
@@ -278,6 +278,31 @@ pub(crate) struct RelayArgs {
     /// How long attachment blobs are kept.
     #[arg(long, default_value = "48h", value_parser = duration::parse)]
     pub(crate) blob_ttl: Duration,
+    /// Requests (and WebSocket frames) per second on one connection.
+    #[arg(long, default_value_t = 100.0, value_parser = positive)]
+    pub(crate) rate_per_connection: f64,
+    /// Requests one connection may send at once before its rate applies.
+    #[arg(long, default_value_t = 1000.0, value_parser = positive)]
+    pub(crate) burst_per_connection: f64,
+    /// Requests per second signed by one key.
+    #[arg(long, default_value_t = 20.0, value_parser = positive)]
+    pub(crate) rate_per_key: f64,
+    /// Requests one key may sign at once before its rate applies.
+    #[arg(long, default_value_t = 400.0, value_parser = positive)]
+    pub(crate) burst_per_key: f64,
+    /// Most open WebSocket connections.
+    #[arg(long, default_value_t = 10_000)]
+    pub(crate) max_ws_connections: usize,
+    /// Most mailboxes subscribed on one WebSocket connection.
+    #[arg(long, default_value_t = 1000)]
+    pub(crate) max_subscriptions: usize,
+    /// Most dead-man switches waiting for one mailbox (each also holds one
+    /// place in the mailbox's quota).
+    #[arg(long, default_value_t = 4)]
+    pub(crate) max_canaries_per_mailbox: u64,
+    /// Bytes of live attachment blobs one sender key may have reserved.
+    #[arg(long, default_value_t = 4 * 1024 * 1024 * 1024 + 1024 * 1024)]
+    pub(crate) blob_budget_per_key: u64,
     /// Serve HTTPS and WSS with this PEM certificate chain (needs
     /// --tls-key). Both files are reloaded when they change.
     #[arg(long, requires = "tls_key")]
@@ -307,6 +332,14 @@ fn duration_or_off(text: &str) -> Result<DurationOrOff, String> {
         Ok(DurationOrOff(None))
     } else {
         duration::parse(text).map(|d| DurationOrOff(Some(d)))
+    }
+}
+
+/// A finite number above zero.
+fn positive(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err("give a number above zero".to_owned()),
     }
 }
 

@@ -42,7 +42,7 @@ fn main() -> anyhow::Result<()> {
         out: output::Output { json: cli.json },
     };
     match cli.command {
-        Command::Relay(args) => run_relay(args),
+        Command::Relay(args) => run_relay(*args),
         Command::Panic => user::panic(&ctx),
         Command::Init {
             relay,
@@ -122,6 +122,13 @@ fn run_relay(args: RelayArgs) -> anyhow::Result<()> {
         _ => None,
     };
     config.tls_reload_interval = args.tls_reload_interval;
+    config.rate_per_connection =
+        ferry_relay::limit::Rate::new(args.rate_per_connection, args.burst_per_connection);
+    config.rate_per_key = ferry_relay::limit::Rate::new(args.rate_per_key, args.burst_per_key);
+    config.max_ws_connections = args.max_ws_connections;
+    config.max_subscriptions_per_connection = args.max_subscriptions;
+    config.max_canaries_per_mailbox = args.max_canaries_per_mailbox;
+    config.blob_budget_per_key = args.blob_budget_per_key;
     config.plain_http = args.plain_http;
     let private = config.access_token.is_some();
     let clock_file = args.clock_offset_file.clone();

@@ -22,7 +22,20 @@ const BURST: usize = 1000;
 
 #[test]
 fn a_watch_killed_mid_burst_loses_nothing_and_shows_nothing_twice() {
-    let relay = RelayProcess::start(bin(), &["--max-messages", "5000"]).unwrap();
+    let relay = RelayProcess::start(
+        bin(),
+        // A scripted burst far faster than a person types: not what the
+        // abuse limits are about here.
+        &[
+            "--max-messages",
+            "5000",
+            "--rate-per-key",
+            "100000",
+            "--burst-per-key",
+            "100000",
+        ],
+    )
+    .unwrap();
     let url = relay.url().to_owned();
     let dir = tempfile::tempdir().unwrap();
     let b = User::new(dir.path(), "b");

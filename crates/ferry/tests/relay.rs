@@ -36,6 +36,22 @@ async fn mailbox(c: &RelayClient) -> Box_ {
     b
 }
 
+/// A tus creation request signed by `b`'s sender key, as the relay now
+/// requires of every blob.
+fn signed_blob_post(http: &reqwest::Client, url: &str, b: &Box_) -> reqwest::RequestBuilder {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let auth = RequestAuth::sign(&[&b.sender], "POST", "/v1/blobs", b"", now, &mut OsRng);
+    http.post(format!("{url}/v1/blobs"))
+        .header("tus-resumable", "1.0.0")
+        .header(ferry_proto::auth::HEADER_MAILBOX, b.id.to_b64())
+        .header(HEADER_TIMESTAMP, auth.timestamp_value())
+        .header(HEADER_NONCE, auth.nonce_value())
+        .header(HEADER_SIGNATURE, auth.signatures_value())
+}
+
 fn payload(tag: u8, len: usize) -> Vec<u8> {
     let mut v = vec![tag; len];
     v[0] = 0xF0;
@@ -789,18 +805,24 @@ async fn tus_uploads_resume_after_cuts_and_kill_9_and_download_by_range() {
         .await
         .unwrap();
     assert_eq!(r412.status().as_u16(), 412);
-    let big = http
-        .post(format!("{url}/v1/blobs"))
-        .header("tus-resumable", "1.0.0")
+    let owner = mailbox(&RelayClient::new(&url).unwrap()).await;
+    let big = signed_blob_post(&http, &url, &owner)
         .header("upload-length", (3u64 << 30).to_string())
         .send()
         .await
         .unwrap();
     assert_eq!(big.status().as_u16(), 413);
-
-    let created = http
+    // Nobody stores anything without a mailbox's sender key, even here.
+    let anonymous = http
         .post(format!("{url}/v1/blobs"))
         .header("tus-resumable", "1.0.0")
+        .header("upload-length", "10")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401);
+
+    let created = signed_blob_post(&http, &url, &owner)
         .header("upload-length", blob.len().to_string())
         .send()
         .await
@@ -958,7 +980,6 @@ async fn tus_uploads_resume_after_cuts_and_kill_9_and_download_by_range() {
     assert_eq!(gone.status().as_u16(), 404);
 }
 
-
 /// A bare HTTP client for requests the Ferry client would never make.
 /// reqwest is built without a default TLS provider (Ferry configures
 /// rustls itself), so one is installed first.
@@ -969,8 +990,21 @@ fn http_client() -> reqwest::Client {
 
 #[test]
 fn a_third_party_tus_client_uploads_to_the_relay() {
-    // tuspy (PyPI), installed by .ci/run.
+    // tuspy (PyPI), installed by .ci/run. Creating a blob needs a mailbox
+    // signature, which a generic tus client cannot make: it is refused, and
+    // the upload the Ferry client created is then sent by tuspy.
     let r = relay(&[]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let created = rt.block_on(async {
+        let owner = mailbox(&RelayClient::new(r.url()).unwrap()).await;
+        signed_blob_post(&http_client(), r.url(), &owner)
+            .header("upload-length", "1500000")
+            .send()
+            .await
+            .unwrap()
+    });
+    assert_eq!(created.status().as_u16(), 201);
+    let location = created.headers()["location"].to_str().unwrap().to_owned();
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("upload.bin");
     let data: Vec<u8> = (0..1_500_000u32)
@@ -979,12 +1013,18 @@ fn a_third_party_tus_client_uploads_to_the_relay() {
     std::fs::write(&src, &data).unwrap();
     let script = format!(
         "from tusclient import client\n\
-         c = client.TusClient('{}/v1/blobs')\n\
-         u = c.uploader(file_path='{}', chunk_size=256*1024)\n\
+         from tusclient.exceptions import TusCommunicationError\n\
+         c = client.TusClient('{url}/v1/blobs')\n\
+         try:\n\
+         \x20   c.uploader(file_path='{src}', chunk_size=256*1024).upload()\n\
+         \x20   raise SystemExit('an unsigned creation was accepted')\n\
+         except TusCommunicationError as e:\n\
+         \x20   assert e.status_code == 401, e.status_code\n\
+         u = c.uploader(file_path='{src}', url='{url}{location}', chunk_size=256*1024)\n\
          u.upload()\n\
          print(u.url)\n",
-        r.url(),
-        src.display()
+        url = r.url(),
+        src = src.display()
     );
     let out = std::process::Command::new("python3")
         .arg("-c")

@@ -59,7 +59,10 @@ fn tls_problem(e: &(dyn std::error::Error + 'static)) -> Option<String> {
         }
         // An I/O error's `source` skips the error it wraps: descend into
         // the wrapped error itself (rustls's sits inside one or two).
-        cur = match err.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+        cur = match err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
             Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
             None => err.source(),
         };

@@ -7,13 +7,48 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use super::{BlobError, BlobId, BlobInfo, BlobStore};
+use super::{BlobError, BlobId, BlobInfo, BlobStore, Reservation};
+
+/// Declared lengths of live blobs, in all and by owner.
+#[derive(Default)]
+struct Reserved {
+    total: u64,
+    by_owner: std::collections::HashMap<[u8; 32], u64>,
+}
+
+impl Reserved {
+    fn add(&mut self, owner: [u8; 32], length: u64) {
+        self.total = self.total.saturating_add(length);
+        let o = self.by_owner.entry(owner).or_default();
+        *o = o.saturating_add(length);
+    }
+
+    fn remove(&mut self, owner: [u8; 32], length: u64) {
+        self.total = self.total.saturating_sub(length);
+        if let Some(o) = self.by_owner.get_mut(&owner) {
+            *o = o.saturating_sub(length);
+            if *o == 0 {
+                self.by_owner.remove(&owner);
+            }
+        }
+    }
+}
+
+/// A blob's metadata file: length, expiry, read-token hash and owner.
+/// Files written before owners were recorded (48 bytes) belong to the
+/// all-zero owner.
+struct Meta {
+    length: u64,
+    expires_at: u64,
+    token_hash: [u8; 32],
+    owner: [u8; 32],
+}
 
 /// Blobs as files.
 pub struct FsBlobStore {
     dir: PathBuf,
-    /// Declared lengths of all live blobs (counted at open, kept since).
-    reserved: std::sync::Mutex<u64>,
+    /// Declared lengths of live blobs (counted at open, kept since).
+    reserved: std::sync::Mutex<Reserved>,
 }
 
 fn io(e: std::io::Error) -> BlobError {
@@ -28,17 +63,17 @@ impl FsBlobStore {
     /// Opens (creating) `dir`.
     pub fn open(dir: &Path) -> Result<Self, BlobError> {
         std::fs::create_dir_all(dir).map_err(io)?;
-        let mut store = Self {
+        let store = Self {
             dir: dir.to_owned(),
-            reserved: std::sync::Mutex::new(0),
+            reserved: std::sync::Mutex::new(Reserved::default()),
         };
-        let mut total = 0u64;
+        let mut reserved = Reserved::default();
         for id in store.ids()? {
-            if let Some((length, _, _)) = store.read_meta(&id)? {
-                total = total.saturating_add(length);
+            if let Some(m) = store.read_meta(&id)? {
+                reserved.add(m.owner, m.length);
             }
         }
-        store.reserved = std::sync::Mutex::new(total);
+        *store.reserved.lock().unwrap_or_else(|e| e.into_inner()) = reserved;
         Ok(store)
     }
 
@@ -68,15 +103,8 @@ impl FsBlobStore {
         Ok(ids)
     }
 
-    fn adjust(&self, f: impl FnOnce(u64) -> Option<u64>) -> bool {
-        let mut r = self.reserved.lock().unwrap_or_else(|e| e.into_inner());
-        match f(*r) {
-            Some(v) => {
-                *r = v;
-                true
-            }
-            None => false,
-        }
+    fn reserved(&self) -> std::sync::MutexGuard<'_, Reserved> {
+        self.reserved.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn data(&self, id: &BlobId) -> PathBuf {
@@ -87,13 +115,13 @@ impl FsBlobStore {
         self.dir.join(format!("{}.meta", hex(id.as_bytes())))
     }
 
-    fn read_meta(&self, id: &BlobId) -> Result<Option<(u64, u64, [u8; 32])>, BlobError> {
+    fn read_meta(&self, id: &BlobId) -> Result<Option<Meta>, BlobError> {
         let bytes = match std::fs::read(self.meta(id)) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(io(e)),
         };
-        if bytes.len() != 48 {
+        if bytes.len() != 48 && bytes.len() != 80 {
             return Err(BlobError::Backend("damaged metadata".into()));
         }
         let mut l = [0u8; 8];
@@ -101,8 +129,17 @@ impl FsBlobStore {
         let mut e = [0u8; 8];
         e.copy_from_slice(&bytes[8..16]);
         let mut t = [0u8; 32];
-        t.copy_from_slice(&bytes[16..]);
-        Ok(Some((u64::from_be_bytes(l), u64::from_be_bytes(e), t)))
+        t.copy_from_slice(&bytes[16..48]);
+        let mut owner = [0u8; 32];
+        if let Some(o) = bytes.get(48..80) {
+            owner.copy_from_slice(o);
+        }
+        Ok(Some(Meta {
+            length: u64::from_be_bytes(l),
+            expires_at: u64::from_be_bytes(e),
+            token_hash: t,
+            owner,
+        }))
     }
 }
 
@@ -122,12 +159,26 @@ impl BlobStore for FsBlobStore {
         length: u64,
         token_hash: [u8; 32],
         expires_at: u64,
-        budget: u64,
+        budget: Reservation,
     ) -> Result<(), BlobError> {
-        let reserved = self.adjust(|r| r.checked_add(length).filter(|&after| after <= budget));
-        if !reserved {
-            return Err(BlobError::StorageFull);
+        {
+            let mut r = self.reserved();
+            if r.total
+                .checked_add(length)
+                .is_none_or(|after| after > budget.total)
+            {
+                return Err(BlobError::StorageFull);
+            }
+            let owned = r.by_owner.get(&budget.owner).copied().unwrap_or(0);
+            if owned
+                .checked_add(length)
+                .is_none_or(|after| after > budget.per_owner)
+            {
+                return Err(BlobError::OwnerBudget);
+            }
+            r.add(budget.owner, length);
         }
+        let owner = budget.owner;
         let (data, meta) = (self.data(&id), self.meta(&id));
         let created = blocking(move || {
             if meta.exists() {
@@ -140,6 +191,7 @@ impl BlobStore for FsBlobStore {
             let mut m = length.to_be_bytes().to_vec();
             m.extend_from_slice(&expires_at.to_be_bytes());
             m.extend_from_slice(&token_hash);
+            m.extend_from_slice(&owner);
             let tmp = meta.with_extension("tmp");
             std::fs::write(&tmp, &m).map_err(io)?;
             std::fs::File::open(&tmp)
@@ -150,17 +202,23 @@ impl BlobStore for FsBlobStore {
         })
         .await;
         if created.is_err() {
-            self.adjust(|r| Some(r.saturating_sub(length)));
+            self.reserved().remove(owner, length);
         }
         created
     }
 
     async fn reserved(&self) -> Result<u64, BlobError> {
-        Ok(*self.reserved.lock().unwrap_or_else(|e| e.into_inner()))
+        Ok(self.reserved().total)
     }
 
     async fn info(&self, id: BlobId) -> Result<Option<BlobInfo>, BlobError> {
-        let Some((length, expires_at, token_hash)) = self.read_meta(&id)? else {
+        let Some(Meta {
+            length,
+            expires_at,
+            token_hash,
+            ..
+        }) = self.read_meta(&id)?
+        else {
             return Ok(None);
         };
         let offset = std::fs::metadata(self.data(&id))
@@ -227,7 +285,7 @@ impl BlobStore for FsBlobStore {
     }
 
     async fn delete(&self, id: BlobId) -> Result<bool, BlobError> {
-        let length = self.read_meta(&id)?.map(|(l, _, _)| l);
+        let meta_then = self.read_meta(&id)?;
         let (data, meta) = (self.data(&id), self.meta(&id));
         let existed = blocking(move || {
             let existed = std::fs::remove_file(&meta).is_ok();
@@ -235,8 +293,8 @@ impl BlobStore for FsBlobStore {
             Ok(existed)
         })
         .await?;
-        if let (true, Some(l)) = (existed, length) {
-            self.adjust(|r| Some(r.saturating_sub(l)));
+        if let (true, Some(m)) = (existed, meta_then) {
+            self.reserved().remove(m.owner, m.length);
         }
         Ok(existed)
     }
@@ -244,8 +302,8 @@ impl BlobStore for FsBlobStore {
     async fn expire(&self, now: u64) -> Result<u64, BlobError> {
         let mut n = 0;
         for id in self.ids()? {
-            if let Some((_, expires_at, _)) = self.read_meta(&id)?
-                && expires_at <= now
+            if let Some(m) = self.read_meta(&id)?
+                && m.expires_at <= now
                 && self.delete(id).await?
             {
                 n += 1;

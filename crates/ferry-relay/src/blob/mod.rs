@@ -50,9 +50,34 @@ pub enum BlobError {
     /// Creating it would take the store past its budget.
     #[error("blob storage full")]
     StorageFull,
+    /// Creating it would take its owner past the owner's budget.
+    #[error("owner's blob budget exceeded")]
+    OwnerBudget,
     /// Storage failed.
     #[error("blob storage: {0}")]
     Backend(String),
+}
+
+/// Who creates a blob and the budgets it must fit in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reservation {
+    /// The key that signed the creation (its public key's bytes).
+    pub owner: [u8; 32],
+    /// Most declared bytes of all live blobs.
+    pub total: u64,
+    /// Most declared bytes of the live blobs of one owner.
+    pub per_owner: u64,
+}
+
+impl Reservation {
+    /// Only a total budget (an anonymous owner without a budget of its own).
+    pub fn total(total: u64) -> Self {
+        Self {
+            owner: [0; 32],
+            total,
+            per_owner: u64::MAX,
+        }
+    }
 }
 
 /// Storage of blobs.
@@ -60,14 +85,17 @@ pub enum BlobError {
 pub trait BlobStore: Send + Sync + 'static {
     /// Declares a new blob of `length` bytes, refused with
     /// [`BlobError::StorageFull`] if the declared lengths of all live blobs
-    /// would then exceed `budget` (checked and reserved atomically).
+    /// would then exceed the total budget, or [`BlobError::OwnerBudget`] if
+    /// those of the blobs created by the same owner would exceed the owner's
+    /// (both checked and reserved atomically, and counted again from what
+    /// is stored when the store opens).
     async fn create(
         &self,
         id: BlobId,
         length: u64,
         token_hash: [u8; 32],
         expires_at: u64,
-        budget: u64,
+        reservation: Reservation,
     ) -> Result<(), BlobError>;
     /// Declared lengths of all live blobs (what counts against the budget).
     async fn reserved(&self) -> Result<u64, BlobError>;

@@ -50,15 +50,24 @@ pub(crate) async fn deposit_canary(
     // The owner proves the key it registers; the sender key proves the
     // depositor may send to the mailbox, which the release will do.
     signed_by(&s, &headers, &uri, "PUT", vec![req.owner_key, sender], body).await?;
-    s.store
-        .put_canary(crate::store::Canary {
-            id,
-            owner: req.owner_key,
-            mailbox: req.mailbox,
-            release_at: req.release_at,
-            payload: Bytes::from(req.payload),
-        })
-        .await?;
+    let put = s
+        .store
+        .put_canary(
+            crate::store::Canary {
+                id,
+                owner: req.owner_key,
+                mailbox: req.mailbox,
+                release_at: req.release_at,
+                payload: Bytes::from(req.payload),
+            },
+            crate::service::quota(&s),
+            s.config.max_canaries_per_mailbox,
+        )
+        .await;
+    if matches!(put, Err(crate::store::StoreError::TooManyCanaries)) {
+        s.metrics.limited.count(crate::limit::Limit::Canaries);
+    }
+    put?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -285,14 +285,14 @@ pub async fn canaries_release_when_due_and_only_then<S: MailboxStore>(s: &S) {
         release_at,
         payload: payload(9, 256),
     };
-    s.put_canary(canary(100)).await.unwrap();
+    s.put_canary(canary(100), QUOTA, 4).await.unwrap();
     assert_eq!(s.canary_owner(id).await.unwrap(), Some(owner));
     let other = Canary {
         owner: key(),
         ..canary(100)
     };
     assert!(matches!(
-        s.put_canary(other).await,
+        s.put_canary(other, QUOTA, 4).await,
         Err(StoreError::CanaryExists)
     ));
     assert!(
@@ -316,7 +316,7 @@ pub async fn canaries_release_when_due_and_only_then<S: MailboxStore>(s: &S) {
     assert_eq!(got[0].messages[0].payload, payload(9, 256));
     assert!(s.canary_owner(id).await.unwrap().is_none(), "released once");
     // Fired on demand, whatever its time; deleted ones never fire.
-    s.put_canary(canary(10_000)).await.unwrap();
+    s.put_canary(canary(10_000), QUOTA, 4).await.unwrap();
     assert_eq!(
         s.release_canaries(0, Some(id), FAR, QUOTA)
             .await
@@ -324,13 +324,83 @@ pub async fn canaries_release_when_due_and_only_then<S: MailboxStore>(s: &S) {
             .len(),
         1
     );
-    s.put_canary(canary(5)).await.unwrap();
+    s.put_canary(canary(5), QUOTA, 4).await.unwrap();
     assert!(s.delete_canary(id).await.unwrap());
     assert!(
         s.release_canaries(1_000, None, FAR, QUOTA)
             .await
             .unwrap()
             .is_empty()
+    );
+}
+
+pub async fn canaries_reserve_quota_and_never_block_the_release<S: MailboxStore>(s: &S) {
+    use super::Canary;
+    let quota = Quota {
+        max_messages: 3,
+        max_bytes: 1 << 20,
+    };
+    let target = new_mailbox(s).await;
+    let canary = |mailbox, release_at| Canary {
+        id: MailboxId::random(&mut OsRng),
+        owner: key(),
+        mailbox,
+        release_at,
+        payload: payload(7, 256),
+    };
+    // Two canaries reserve two of the three places; a third is one too
+    // many for a mailbox; replacing one's own canary is not a new one.
+    s.put_canary(canary(target, 100), quota, 2).await.unwrap();
+    let second = canary(target, 100);
+    s.put_canary(second.clone(), quota, 2).await.unwrap();
+    assert!(matches!(
+        s.put_canary(canary(target, 100), quota, 2).await,
+        Err(StoreError::TooManyCanaries)
+    ));
+    s.put_canary(second, quota, 2).await.unwrap();
+    // One send fits in the place left; the next does not, nor does a
+    // canary allowed by the count but not by the quota.
+    s.append(target, payload(1, 256), FAR, quota).await.unwrap();
+    assert!(matches!(
+        s.append(target, payload(2, 256), FAR, quota).await,
+        Err(StoreError::MailboxFull)
+    ));
+    assert!(matches!(
+        s.put_canary(canary(target, 100), quota, 5).await,
+        Err(StoreError::MailboxFull)
+    ));
+    // Both release into the places they held.
+    let out = s.release_canaries(100, None, FAR, quota).await.unwrap();
+    assert_eq!(out.len(), 2);
+
+    // A thousand canaries that cannot be released (their mailbox's quota
+    // was lowered under them) do not starve another mailbox's canary.
+    let roomy = Quota {
+        max_messages: 2000,
+        max_bytes: 1 << 30,
+    };
+    let stuck = new_mailbox(s).await;
+    for _ in 0..1000 {
+        s.put_canary(canary(stuck, 10), roomy, 2000).await.unwrap();
+    }
+    let other = new_mailbox(s).await;
+    s.put_canary(canary(other, 20), roomy, 2000).await.unwrap();
+    let lowered = Quota {
+        max_messages: 999,
+        max_bytes: 1 << 30,
+    };
+    let first = s.release_canaries(30, None, FAR, lowered).await.unwrap();
+    let second = s.release_canaries(31, None, FAR, lowered).await.unwrap();
+    let released: Vec<MailboxId> = first.iter().chain(&second).map(|r| r.mailbox).collect();
+    assert_eq!(released, [other], "the other mailbox's canary went out");
+    // The postponed ones are tried again later.
+    let later = 30 + super::CANARY_RETRY_SECS;
+    assert_eq!(
+        s.release_canaries(later, None, FAR, roomy)
+            .await
+            .unwrap()
+            .len(),
+        1000
     );
 }
 
@@ -363,6 +433,7 @@ macro_rules! mailbox_store_conformance {
             case!(fetch_many_mailboxes_at_once);
             case!(concurrent_appends_get_distinct_seqs);
             case!(canaries_release_when_due_and_only_then);
+            case!(canaries_reserve_quota_and_never_block_the_release);
         }
     };
 }

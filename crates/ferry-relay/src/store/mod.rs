@@ -97,6 +97,9 @@ pub enum StoreError {
     /// The mailbox's quota is reached.
     #[error("mailbox quota reached")]
     MailboxFull,
+    /// The mailbox has as many canaries waiting as it may.
+    #[error("too many canaries for one mailbox")]
+    TooManyCanaries,
     /// The data was written by a newer relay version.
     #[error("store schema version {found} is newer than supported {supported}")]
     UnsupportedVersion {
@@ -163,8 +166,16 @@ pub trait MailboxStore: Send + Sync + 'static {
     /// Removes messages that expired at or before `now`; returns how many.
     async fn expire(&self, now: u64) -> Result<u64, StoreError>;
 
-    /// Deposits (or, for the same owner, replaces) a canary.
-    async fn put_canary(&self, canary: Canary) -> Result<(), StoreError>;
+    /// Deposits (or, for the same owner, replaces) a canary. A waiting
+    /// canary reserves one message and its payload's bytes in its mailbox's
+    /// quota (so sends cannot fill the mailbox before it is released), and
+    /// a mailbox holds at most `max_per_mailbox` of them.
+    async fn put_canary(
+        &self,
+        canary: Canary,
+        quota: Quota,
+        max_per_mailbox: u64,
+    ) -> Result<(), StoreError>;
 
     /// The owner key of a canary.
     async fn canary_owner(&self, id: MailboxId) -> Result<Option<PublicKey>, StoreError>;
@@ -177,8 +188,10 @@ pub trait MailboxStore: Send + Sync + 'static {
 
     /// Releases every canary due at `now` (or just `only`, whatever its time):
     /// its payload is appended to its mailbox (like a send) and the canary is
-    /// removed, in one transaction. A canary whose mailbox is gone is
-    /// dropped; one whose mailbox is full stays for the next sweep.
+    /// removed, in one transaction, oldest first. A canary whose mailbox is
+    /// gone is dropped; one whose mailbox is still full (its quota was
+    /// lowered since) is postponed by [`CANARY_RETRY_SECS`], so it never
+    /// holds back the canaries behind it.
     async fn release_canaries(
         &self,
         now: u64,
@@ -187,6 +200,9 @@ pub trait MailboxStore: Send + Sync + 'static {
         quota: Quota,
     ) -> Result<Vec<Released>, StoreError>;
 }
+
+/// How long a canary that could not be released waits before the next try.
+pub const CANARY_RETRY_SECS: u64 = 300;
 
 /// A dead-man switch: a sealed alert the relay delivers at `release_at`
 /// unless its owner renews it first. The relay cannot read the payload; it

@@ -23,7 +23,7 @@ use super::{
 };
 
 /// Schema version written to `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 /// Most operations committed together.
 const MAX_BATCH: usize = 1024;
@@ -208,7 +208,10 @@ impl Drop for SqliteStore {
 /// Schema migrations: entry `i` takes a store from version `i + 1` to
 /// `i + 2`. Empty while version 1 is current; a change to the tables adds
 /// a step here (and bumps `SCHEMA_VERSION`), never edits `SCHEMA`.
-const MIGRATIONS: &[&str] = &[];
+const MIGRATIONS: &[&str] = &[
+    // 1 → 2: canaries reserve quota in their mailbox, counted per mailbox.
+    "CREATE INDEX canaries_mailbox ON canaries (mailbox);",
+];
 
 /// Creates a new store or brings an older one forward, in one transaction;
 /// a store from a newer relay is refused untouched.
@@ -425,7 +428,7 @@ impl MailboxStore for SqliteStore {
         expires_at: u64,
         quota: Quota,
     ) -> Result<Seq, StoreError> {
-        self.write(move |c| append_in(c, &id, &payload, expires_at, quota))
+        self.write(move |c| append_in(c, &id, &payload, expires_at, quota, None))
             .await
     }
 
@@ -550,8 +553,13 @@ impl MailboxStore for SqliteStore {
         .await
     }
 
-    async fn put_canary(&self, canary: Canary) -> Result<(), StoreError> {
-        self.canary_put(canary).await
+    async fn put_canary(
+        &self,
+        canary: Canary,
+        quota: Quota,
+        max_per_mailbox: u64,
+    ) -> Result<(), StoreError> {
+        self.canary_put(canary, quota, max_per_mailbox).await
     }
 
     async fn canary_owner(&self, id: MailboxId) -> Result<Option<PublicKey>, StoreError> {
@@ -603,7 +611,7 @@ impl MailboxStore for SqliteStore {
                     .and_then(|mut st| st.query_map([&id.as_bytes()[..]], map)?.collect())
                     .map_err(backend)?,
                 None => c
-                    .prepare_cached("SELECT id, mailbox, payload FROM canaries WHERE release_at <= ?1 LIMIT 1000")
+                    .prepare_cached("SELECT id, mailbox, payload FROM canaries WHERE release_at <= ?1 ORDER BY release_at LIMIT 1000")
                     .and_then(|mut st| st.query_map([time_to_sql(now)], map)?.collect())
                     .map_err(backend)?,
             };
@@ -613,9 +621,16 @@ impl MailboxStore for SqliteStore {
                     continue;
                 };
                 let mailbox = MailboxId::from_bytes(mb);
-                match append_in(c, &mailbox, &payload, expires_at, quota) {
+                match append_in(c, &mailbox, &payload, expires_at, quota, Some(&cid)) {
                     Ok(seq) => out.push(Released { mailbox, seq, payload: Bytes::from(payload) }),
-                    Err(StoreError::MailboxFull) => continue,
+                    Err(StoreError::MailboxFull) => {
+                        c.prepare_cached("UPDATE canaries SET release_at = ?2 WHERE id = ?1")
+                            .and_then(|mut s| {
+                                s.execute(params![&cid[..], time_to_sql(now.saturating_add(super::CANARY_RETRY_SECS))])
+                            })
+                            .map_err(backend)?;
+                        continue;
+                    }
                     Err(StoreError::UnknownMailbox) => {}
                     Err(e) => return Err(e),
                 }
@@ -629,13 +644,35 @@ impl MailboxStore for SqliteStore {
     }
 }
 
+/// Messages and bytes that waiting canaries reserve in a mailbox, leaving
+/// out the canary `except`.
+fn reserved(
+    c: &Connection,
+    mailbox: &MailboxId,
+    except: Option<&[u8]>,
+) -> Result<(u64, u64), StoreError> {
+    c.prepare_cached(
+        "SELECT COUNT(*), COALESCE(SUM(LENGTH(payload)), 0) FROM canaries WHERE mailbox = ?1 AND id IS NOT ?2",
+    )
+    .and_then(|mut s| {
+        s.query_row(params![&mailbox.as_bytes()[..], except], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+        })
+    })
+    .map(|(n, b)| (u64::try_from(n).unwrap_or(u64::MAX), u64::try_from(b).unwrap_or(u64::MAX)))
+    .map_err(backend)
+}
+
 /// Appends inside a write transaction (shared by send and canary release).
+/// Waiting canaries' reservations count against the quota, except that of
+/// `canary`, the one being released.
 fn append_in(
     c: &Connection,
     id: &MailboxId,
     payload: &[u8],
     expires_at: u64,
     quota: Quota,
+    canary: Option<&[u8]>,
 ) -> Result<Seq, StoreError> {
     let row: Option<(i64, i64, i64)> = c
         .prepare_cached("SELECT next_seq, msg_count, msg_bytes FROM mailboxes WHERE id = ?1")
@@ -648,8 +685,14 @@ fn append_in(
         .map_err(backend)?;
     let (seq, count, bytes) = row.ok_or(StoreError::UnknownMailbox)?;
     let size = i64::try_from(payload.len()).unwrap_or(i64::MAX);
-    let count_after = u64::try_from(count).unwrap_or(u64::MAX).saturating_add(1);
-    let bytes_after = u64::try_from(bytes.saturating_add(size)).unwrap_or(u64::MAX);
+    let (held, held_bytes) = reserved(c, id, canary)?;
+    let count_after = u64::try_from(count)
+        .unwrap_or(u64::MAX)
+        .saturating_add(1)
+        .saturating_add(held);
+    let bytes_after = u64::try_from(bytes.saturating_add(size))
+        .unwrap_or(u64::MAX)
+        .saturating_add(held_bytes);
     if count_after > quota.max_messages || bytes_after > quota.max_bytes {
         return Err(StoreError::MailboxFull);
     }
@@ -669,7 +712,12 @@ fn append_in(
 }
 
 impl SqliteStore {
-    pub(crate) async fn canary_put(&self, canary: Canary) -> Result<(), StoreError> {
+    pub(crate) async fn canary_put(
+        &self,
+        canary: Canary,
+        quota: Quota,
+        max_per_mailbox: u64,
+    ) -> Result<(), StoreError> {
         self.write(move |c| {
             let owner: Option<Vec<u8>> = c
                 .prepare_cached("SELECT owner FROM canaries WHERE id = ?1")
@@ -677,6 +725,27 @@ impl SqliteStore {
                 .map_err(backend)?;
             if owner.is_some_and(|o| o != canary.owner.to_bytes()) {
                 return Err(StoreError::CanaryExists);
+            }
+            let own = &canary.id.as_bytes()[..];
+            let (held, held_bytes) = reserved(c, &canary.mailbox, Some(own))?;
+            if held >= max_per_mailbox {
+                return Err(StoreError::TooManyCanaries);
+            }
+            let row: Option<(i64, i64)> = c
+                .prepare_cached("SELECT msg_count, msg_bytes FROM mailboxes WHERE id = ?1")
+                .and_then(|mut s| {
+                    s.query_row([&canary.mailbox.as_bytes()[..]], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .optional()
+                })
+                .map_err(backend)?;
+            let (count, bytes) = row.ok_or(StoreError::UnknownMailbox)?;
+            let count_after = u64::try_from(count).unwrap_or(u64::MAX).saturating_add(held).saturating_add(1);
+            let bytes_after = u64::try_from(bytes)
+                .unwrap_or(u64::MAX)
+                .saturating_add(held_bytes)
+                .saturating_add(canary.payload.len() as u64);
+            if count_after > quota.max_messages || bytes_after > quota.max_bytes {
+                return Err(StoreError::MailboxFull);
             }
             c.prepare_cached(
                 "INSERT OR REPLACE INTO canaries (id, owner, mailbox, release_at, payload) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -761,7 +830,7 @@ mod tests {
             err,
             StoreError::UnsupportedVersion {
                 found: 99,
-                supported: 1
+                supported: SCHEMA_VERSION
             }
         ));
     }

@@ -1,0 +1,303 @@
+//! The relay's abuse limits, each tried as an abuser would, against the
+//! real binary: a key and a connection that flood, too many WebSockets and
+//! subscriptions, canaries piled on one mailbox, and blob space grabbed
+//! without a key or beyond a key's budget. Each refusal carries its code
+//! and is counted in /metrics; well-behaved clients lose nothing.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{User, bin};
+use ferry_client::RelayClient;
+use ferry_client::transfer::BlobClient;
+use ferry_proto::api::ServerFrame;
+use ferry_proto::{ErrorCode, MailboxId, MailboxKey, Seq};
+use ferry_testkit::RelayProcess;
+use rand_core::OsRng;
+
+struct Box_ {
+    id: MailboxId,
+    recipient: MailboxKey,
+    sender: MailboxKey,
+}
+
+async fn mailbox(c: &RelayClient) -> Box_ {
+    let b = Box_ {
+        id: MailboxId::random(&mut OsRng),
+        recipient: MailboxKey::generate(&mut OsRng),
+        sender: MailboxKey::generate(&mut OsRng),
+    };
+    c.create_mailbox(b.id, &b.recipient).await.unwrap();
+    c.set_sender(b.id, &b.recipient, b.sender.public())
+        .await
+        .unwrap();
+    b
+}
+
+fn http() -> reqwest::Client {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(1)
+        .build()
+        .unwrap()
+}
+
+/// The count of refusals by `limit` in /metrics (served to loopback).
+async fn limited(url: &str, limit: &str) -> u64 {
+    let text = http()
+        .get(format!("{url}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let line = format!("ferry_limited_total{{limit=\"{limit}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(line.as_str()))
+        .unwrap_or_else(|| panic!("no {line} in metrics"))
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooding_key_is_limited_while_another_key_is_served() {
+    let r = RelayProcess::start(bin(), &["--rate-per-key", "5", "--burst-per-key", "10"]).unwrap();
+    let c = RelayClient::new(r.url()).unwrap();
+    let (flood, calm) = (mailbox(&c).await, mailbox(&c).await);
+    let (mut accepted, mut refused) = (0u64, 0u64);
+    for i in 0..40u8 {
+        match c.send(flood.id, &flood.sender, vec![i; 256]).await {
+            Ok(_) => accepted += 1,
+            Err(e) => {
+                assert_eq!(e.code(), Some(ErrorCode::RateLimited), "{e}");
+                assert!(!e.is_permanent(), "a client retries rate_limited");
+                refused += 1;
+            }
+        }
+    }
+    assert!(refused >= 20, "{accepted} accepted, {refused} refused");
+    assert!((10..=15).contains(&accepted), "{accepted} accepted");
+    // Another key is not held back.
+    for i in 0..5u8 {
+        c.send(calm.id, &calm.sender, vec![i; 256]).await.unwrap();
+    }
+    // What was accepted is all there, once, in order; the flooder's
+    // allowance comes back with time.
+    let got = c
+        .fetch(flood.id, &flood.recipient, Seq(0), None)
+        .await
+        .unwrap();
+    assert_eq!(got.messages.len() as u64, accepted);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    c.send(flood.id, &flood.sender, vec![0xEE; 256])
+        .await
+        .unwrap();
+    assert!(limited(r.url(), "key").await >= refused);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooding_connection_is_limited_and_others_are_not() {
+    let r = RelayProcess::start(
+        bin(),
+        &["--rate-per-connection", "5", "--burst-per-connection", "10"],
+    )
+    .unwrap();
+    let one = http();
+    let mut statuses = Vec::new();
+    let mut retry_after = None;
+    for _ in 0..30 {
+        let resp = one
+            .post(format!("{}/v1/sync", r.url()))
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        statuses.push(status);
+        if status == 429 {
+            retry_after = resp.headers().get("retry-after").cloned();
+        }
+        // Read to the end so the connection is used again.
+        let body: serde_json::Value = resp.json().await.unwrap();
+        if status == 429 {
+            assert_eq!(body["code"], "rate_limited");
+        }
+    }
+    let refused = statuses.iter().filter(|&&s| s == 429).count();
+    assert!(refused >= 15, "{statuses:?}");
+    assert_eq!(retry_after.unwrap(), "1");
+    // A new connection has its own allowance: answered on the request's
+    // own merits, not refused for the other's flood.
+    let other = http()
+        .post(format!("{}/v1/sync", r.url()))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(other.status().as_u16(), 429);
+    assert!(limited(r.url(), "connection").await >= refused as u64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_connections_and_subscriptions_are_capped() {
+    let r = RelayProcess::start(
+        bin(),
+        &["--max-ws-connections", "2", "--max-subscriptions", "1"],
+    )
+    .unwrap();
+    let c = RelayClient::new(r.url()).unwrap();
+    let (a, b) = (mailbox(&c).await, mailbox(&c).await);
+    let mut first = c.connect_live().await.unwrap();
+    let second = c.connect_live().await.unwrap();
+    let third = c.connect_live().await.unwrap_err();
+    assert_eq!(third.code(), Some(ErrorCode::TooManyConnections), "{third}");
+    assert!(!third.is_permanent());
+    // One mailbox per connection here: the second is refused.
+    let req = first
+        .subscribe(&[(a.id, &a.recipient, Seq(0))])
+        .await
+        .unwrap();
+    first.wait_for(req, |_| {}).await.unwrap();
+    let req = first
+        .subscribe(&[(b.id, &b.recipient, Seq(0))])
+        .await
+        .unwrap();
+    let answer = first.wait_for(req, |_| {}).await.unwrap();
+    assert!(
+        matches!(
+            answer,
+            ServerFrame::Error {
+                code: ErrorCode::TooManyMailboxes,
+                ..
+            }
+        ),
+        "{answer:?}"
+    );
+    // A closed connection frees its place.
+    second.close().await.unwrap();
+    let mut again = None;
+    for _ in 0..50 {
+        if let Ok(conn) = c.connect_live().await {
+            again = Some(conn);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(again.is_some(), "the freed place was never given back");
+    assert!(limited(r.url(), "ws_connections").await >= 1);
+    assert!(limited(r.url(), "subscriptions").await >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn canaries_are_capped_per_mailbox_and_hold_a_place_in_its_quota() {
+    let r = RelayProcess::start(
+        bin(),
+        &["--max-canaries-per-mailbox", "1", "--max-messages", "2"],
+    )
+    .unwrap();
+    let c = RelayClient::new(r.url()).unwrap();
+    let target = mailbox(&c).await;
+    let release = c.now() + 3600;
+    let owner = MailboxKey::generate(&mut OsRng);
+    let deposit =
+        |id| c.deposit_canary(id, &owner, &target.sender, target.id, release, vec![7; 256]);
+    let first = MailboxId::random(&mut OsRng);
+    deposit(first).await.unwrap();
+    // Renewing or replacing one's own canary is fine; a second is not.
+    deposit(first).await.unwrap();
+    let err = deposit(MailboxId::random(&mut OsRng)).await.unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::TooManyCanaries), "{err}");
+    // The canary holds one of the two places: one message fits, then the
+    // mailbox is full, so the canary can always be delivered.
+    c.send(target.id, &target.sender, vec![1; 256])
+        .await
+        .unwrap();
+    let full = c
+        .send(target.id, &target.sender, vec![2; 256])
+        .await
+        .unwrap_err();
+    assert_eq!(full.code(), Some(ErrorCode::MailboxFull));
+    c.fire_canary(first, &owner).await.unwrap();
+    let got = c
+        .fetch(target.id, &target.recipient, Seq(0), None)
+        .await
+        .unwrap();
+    assert_eq!(got.messages.len(), 2, "the message and the canary");
+    assert!(limited(r.url(), "canaries").await >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blob_space_needs_a_key_and_each_key_has_its_own_budget() {
+    let r = RelayProcess::start(bin(), &["--blob-budget-per-key", "1000"]).unwrap();
+    let c = RelayClient::new(r.url()).unwrap();
+    let (greedy, other) = (mailbox(&c).await, mailbox(&c).await);
+    let blobs = BlobClient::new(r.url()).unwrap();
+    // No key, no space (this relay is public).
+    let anonymous = blobs.create(10, None).await.unwrap_err();
+    assert_eq!(
+        anonymous.code(),
+        Some(ErrorCode::MissingAuth),
+        "{anonymous}"
+    );
+    blobs
+        .create(600, Some((greedy.id, &greedy.sender)))
+        .await
+        .unwrap();
+    let over = blobs
+        .create(600, Some((greedy.id, &greedy.sender)))
+        .await
+        .unwrap_err();
+    assert_eq!(over.code(), Some(ErrorCode::BlobBudgetExceeded), "{over}");
+    // Another key is not held back.
+    blobs
+        .create(1000, Some((other.id, &other.sender)))
+        .await
+        .unwrap();
+    assert!(limited(r.url(), "blob_budget").await >= 1);
+}
+
+#[test]
+fn well_behaved_users_lose_nothing_under_tight_limits() {
+    // Limits far tighter than the defaults: the client waits and retries
+    // (or keeps the message queued) and every message arrives once.
+    let relay = RelayProcess::start(
+        bin(),
+        &[
+            "--rate-per-key",
+            "4",
+            "--burst-per-key",
+            "6",
+            "--rate-per-connection",
+            "20",
+            "--burst-per-connection",
+            "30",
+        ],
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (User::new(dir.path(), "a"), User::new(dir.path(), "b"));
+    a.run(&["init", "--relay", relay.url()]);
+    b.run(&["init", "--relay", relay.url()]);
+    let link = a.invite("Bashir");
+    b.run(&["accept", &link, "--alias", "Amina"]);
+    a.run(&["sync"]);
+    b.run(&["sync"]);
+    let sent: Vec<String> = (0..12).map(|i| format!("message {i}")).collect();
+    for text in &sent {
+        a.run(&["send", "Bashir", text]);
+    }
+    let mut got = Vec::new();
+    for _ in 0..10 {
+        a.try_run(&["sync"]); // flushes anything still queued
+        got.extend(b.run(&["sync"]).texts());
+        if got.len() >= sent.len() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert_eq!(got, sent);
+}
