@@ -13,7 +13,7 @@ use crate::duration;
 
 /// Ferry: end-to-end encrypted messaging for people whose messages are evidence.
 #[derive(Parser)]
-#[command(name = "ferry", version)]
+#[command(name = "ferry", version, args_override_self = true)]
 pub(crate) struct Cli {
     /// Profile directory [default: the user's data dir]/ferry/profile.
     #[arg(long, global = true)]
@@ -238,6 +238,11 @@ pub(crate) enum DuressCmd {
 /// `ferry relay`: its options.
 #[derive(Args)]
 pub(crate) struct RelayArgs {
+    /// Read options from this TOML file first (keys are the long option
+    /// names, e.g. `listen = "0.0.0.0:443"`); options given on the command
+    /// line override it.
+    #[arg(long)]
+    pub(crate) config: Option<PathBuf>,
     /// Address to listen on. Port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:7070")]
     pub(crate) listen: SocketAddr,

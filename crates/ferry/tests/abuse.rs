@@ -194,11 +194,16 @@ async fn websocket_connections_and_subscriptions_are_capped() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn canaries_are_capped_per_mailbox_and_hold_a_place_in_its_quota() {
-    let r = RelayProcess::start(
-        bin(),
-        &["--max-canaries-per-mailbox", "1", "--max-messages", "2"],
+    // The limits come from a config file here (and the command line would
+    // override them).
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("relay.toml");
+    std::fs::write(
+        &config,
+        "# a relay for one family\nmax-canaries-per-mailbox = 1\nmax_messages = 2\n",
     )
     .unwrap();
+    let r = RelayProcess::start(bin(), &["--config", config.to_str().unwrap()]).unwrap();
     let c = RelayClient::new(r.url()).unwrap();
     let target = mailbox(&c).await;
     let release = c.now() + 3600;

@@ -1,0 +1,141 @@
+//! `ferry relay --config FILE`: a TOML file whose keys are the relay's long
+//! option names. Its settings are turned into options placed before those
+//! on the command line, and parsed by the same parsers; a later option
+//! overrides an earlier one, so the command line wins. Unknown keys and
+//! values of the wrong kind are refused with the file's name.
+
+use std::ffi::OsString;
+use std::path::Path;
+
+use anyhow::{Context as _, bail};
+use clap::CommandFactory as _;
+
+use crate::cli::Cli;
+
+/// The command line with the file's options inserted right after `relay`.
+pub(crate) fn expand(argv: Vec<OsString>, file: &Path) -> anyhow::Result<Vec<OsString>> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read the relay config {}", file.display()))?;
+    let options = options(&text).with_context(|| format!("in {}", file.display()))?;
+    let at = argv
+        .iter()
+        .position(|a| a == "relay")
+        .context("no `relay` command on the command line")?;
+    let mut out = argv;
+    let tail = out.split_off(at + 1);
+    out.extend(options);
+    out.extend(tail);
+    Ok(out)
+}
+
+/// The options a config file stands for.
+fn options(text: &str) -> anyhow::Result<Vec<OsString>> {
+    let table: toml::Table = toml::from_str(text).context("not valid TOML")?;
+    let command = Cli::command();
+    let relay = command
+        .find_subcommand("relay")
+        .context("no relay command")?;
+    let mut out = Vec::new();
+    for (key, value) in table {
+        let name = key.replace('_', "-");
+        let Some(arg) = relay
+            .get_arguments()
+            .find(|a| a.get_long() == Some(name.as_str()))
+        else {
+            bail!(
+                "unknown setting `{key}` (the relay's options are listed by `ferry relay --help`)"
+            );
+        };
+        if name == "config" {
+            bail!("a config file cannot name another one");
+        }
+        let flag = format!("--{name}");
+        let takes_value = arg.get_action().takes_values();
+        match value {
+            toml::Value::Boolean(on) if !takes_value => {
+                if on {
+                    out.push(flag.into());
+                }
+            }
+            toml::Value::String(s) if takes_value => {
+                out.push(flag.into());
+                out.push(s.into());
+            }
+            toml::Value::Integer(n) if takes_value => {
+                out.push(flag.into());
+                out.push(n.to_string().into());
+            }
+            toml::Value::Float(f) if takes_value => {
+                out.push(flag.into());
+                out.push(f.to_string().into());
+            }
+            other => bail!(
+                "`{key}` cannot be {}",
+                match other {
+                    toml::Value::Boolean(_) => "true or false",
+                    toml::Value::Array(_) => "a list",
+                    toml::Value::Table(_) => "a table",
+                    _ => "this value",
+                }
+            ),
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(text: &str) -> Vec<String> {
+        options(text)
+            .unwrap()
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn keys_are_option_names() {
+        let got = args(
+            "listen = \"0.0.0.0:443\"\nmax_messages = 50\nrate-per-key = 2.5\nno-fsync = true\nplain-http = false\n",
+        );
+        assert!(got.windows(2).any(|w| w == ["--listen", "0.0.0.0:443"]));
+        assert!(got.windows(2).any(|w| w == ["--max-messages", "50"]));
+        assert!(got.windows(2).any(|w| w == ["--rate-per-key", "2.5"]));
+        assert!(got.contains(&"--no-fsync".to_owned()));
+        assert!(!got.contains(&"--plain-http".to_owned()));
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        for (text, says) in [
+            ("lisen = \"x\"", "unknown setting `lisen`"),
+            ("no-fsync = \"yes\"", "`no-fsync` cannot be"),
+            ("listen = true", "`listen` cannot be true or false"),
+            ("config = \"other.toml\"", "cannot name another"),
+            ("listen = ", "not valid TOML"),
+        ] {
+            let err = format!("{:#}", options(text).unwrap_err());
+            assert!(err.contains(says), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_command_line_wins() {
+        use clap::Parser as _;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("relay.toml");
+        std::fs::write(&file, "max-messages = 50\nmessage-ttl = \"2d\"\n").unwrap();
+        let argv: Vec<OsString> = ["ferry", "relay", "--max-messages", "7"]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        let cli = Cli::parse_from(expand(argv, &file).unwrap());
+        let crate::cli::Command::Relay(r) = cli.command else {
+            panic!("not relay")
+        };
+        assert_eq!(r.max_messages, 7);
+        assert_eq!(r.message_ttl, std::time::Duration::from_secs(2 * 86_400));
+    }
+}
