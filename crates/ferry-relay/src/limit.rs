@@ -75,6 +75,35 @@ impl<K: Hash + Eq + Clone> Buckets<K> {
         }
     }
 
+    /// Takes one token from each key's bucket if every one of them has
+    /// one; otherwise takes nothing and returns false.
+    pub(crate) fn take_each(&self, keys: &[K], now: Instant) -> bool {
+        let Ok(mut table) = self.table.lock() else {
+            return true;
+        };
+        let rate = self.rate;
+        if table.len() >= PRUNE_AT {
+            table.retain(|_, b| refill(rate, *b, now).tokens < rate.burst);
+        }
+        let enough = keys.iter().all(|k| {
+            table
+                .get(k)
+                .is_none_or(|b| refill(rate, *b, now).tokens >= 1.0)
+        });
+        if !enough {
+            return false;
+        }
+        for k in keys {
+            let b = table.entry(k.clone()).or_insert(Bucket {
+                tokens: rate.burst,
+                at: now,
+            });
+            *b = refill(rate, *b, now);
+            b.tokens -= 1.0;
+        }
+        true
+    }
+
     /// Forgets a key (a closed connection).
     pub(crate) fn forget(&self, key: &K) {
         if let Ok(mut t) = self.table.lock() {
@@ -180,6 +209,17 @@ mod tests {
             assert!(b.take(&1u8, 1.0, much_later));
         }
         assert!(!b.take(&1u8, 1.0, much_later), "never more than the burst");
+    }
+
+    #[test]
+    fn several_keys_are_charged_all_or_none() {
+        let b = Buckets::new(Rate::new(0.001, 2.0));
+        let t0 = Instant::now();
+        assert!(b.take(&1u8, 2.0, t0), "key 1 spends its burst");
+        assert!(!b.take_each(&[2u8, 1u8], t0), "key 1 has nothing left");
+        assert!(b.take_each(&[2u8, 3u8], t0));
+        assert!(b.take_each(&[2u8], t0), "key 2 was charged once, not twice");
+        assert!(!b.take_each(&[2u8], t0));
     }
 
     #[test]

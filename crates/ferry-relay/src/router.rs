@@ -150,6 +150,9 @@ async fn observe(State(s): State<Shared>, req: Request, next: Next) -> Response 
     resp
 }
 
+/// Most body bytes read from a request refused by the connection limit.
+const DRAIN_ON_REFUSAL: usize = 128 * 1024;
+
 /// The per-connection rate limit, before any work is done for a request
 /// (health checks and metrics are exempt).
 async fn limit_connection(State(s): State<Shared>, req: Request, next: Next) -> Response {
@@ -162,6 +165,10 @@ async fn limit_connection(State(s): State<Shared>, req: Request, next: Next) -> 
         && !s.per_connection.take(&peer, 1.0, Instant::now())
     {
         s.metrics.limited.count(crate::limit::Limit::Connection);
+        // Read (and drop) a small body so the connection stays open with
+        // its empty bucket: closing it would hand the client a fresh one on
+        // reconnect. A large body closes the connection instead.
+        let _ = axum::body::to_bytes(req.into_body(), DRAIN_ON_REFUSAL).await;
         return ApiError::new(ErrorCode::RateLimited)
             .detail("connection rate")
             .into_response();

@@ -79,17 +79,19 @@ pub(crate) async fn authenticate(
     };
     let (auth, keys) =
         verified.map_err(|e| ApiError::new(ErrorCode::BadSignature).detail(e.to_string()))?;
-    // Charged only for requests the key really signed, so no one can spend
-    // another key's allowance.
-    let at = std::time::Instant::now();
-    if keys.iter().any(|k| !s.per_key.take(&k.to_bytes(), 1.0, at)) {
-        s.metrics.limited.count(crate::limit::Limit::Key);
-        return Err(ApiError::new(ErrorCode::RateLimited).detail("key rate"));
-    }
     let now = s.clock.now();
     s.replay
         .remember(auth.timestamp, &auth.nonce, now)
-        .map_err(|e| ApiError::replay(e, now))
+        .map_err(|e| ApiError::replay(e, now))?;
+    // Charged only for fresh requests the keys really signed (after the
+    // signatures verify and the nonce is new), so neither a forger nor a
+    // replayer can spend another key's allowance; all keys or none.
+    let keys: Vec<[u8; 32]> = keys.iter().map(PublicKey::to_bytes).collect();
+    if !s.per_key.take_each(&keys, std::time::Instant::now()) {
+        s.metrics.limited.count(crate::limit::Limit::Key);
+        return Err(ApiError::new(ErrorCode::RateLimited).detail("key rate"));
+    }
+    Ok(())
 }
 
 pub(crate) async fn lookup(s: &Shared, id: MailboxId) -> Result<MailboxRecord, ApiError> {

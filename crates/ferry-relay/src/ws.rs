@@ -120,7 +120,14 @@ async fn run(socket: WebSocket, s: Shared, peer: std::net::SocketAddr, _open: Op
                         frames.push(error_frame(None, ErrorCode::RateLimited, None));
                     }
                 }
-                Some(Ok(WsMessage::Binary(_))) => frames.push(error_frame(None, ErrorCode::BadRequest, None)),
+                Some(Ok(WsMessage::Binary(_))) => {
+                    if s.per_connection.take(&peer, 1.0, std::time::Instant::now()) {
+                        frames.push(error_frame(None, ErrorCode::BadRequest, None));
+                    } else {
+                        s.metrics.limited.count(crate::limit::Limit::Connection);
+                        frames.push(error_frame(None, ErrorCode::RateLimited, None));
+                    }
+                }
                 Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => {}
                 Some(Ok(WsMessage::Close(_))) | Some(Err(_)) | None => break,
             },
@@ -343,6 +350,15 @@ impl Conn {
         let auth = parse_signed(ts, nonce, sigs)?;
         let req: AuthorizeSend = parse_body(&body)?;
         check_mailbox_list(&self.s, &req.mailboxes)?;
+        if self.may_send.len() + req.mailboxes.len()
+            > self.s.config.max_subscriptions_per_connection
+        {
+            self.s
+                .metrics
+                .limited
+                .count(crate::limit::Limit::Subscriptions);
+            return Err(ApiError::new(ErrorCode::TooManyMailboxes));
+        }
         let records = authenticate_many(
             &self.s,
             auth,

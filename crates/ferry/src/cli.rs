@@ -44,9 +44,10 @@ pub(crate) enum Command {
         #[arg(long)]
         relay_token_file: Option<PathBuf>,
         /// Reach relays only through this SOCKS5 proxy, e.g. Tor's
-        /// socks5h://127.0.0.1:9050 (see `ferry proxy`).
-        #[arg(long, value_parser = proxy_url)]
-        proxy: Option<ProxyUrl>,
+        /// socks5h://127.0.0.1:9050 (see `ferry proxy`); FERRY_PROXY works
+        /// too and keeps credentials out of the command line.
+        #[arg(long, env = "FERRY_PROXY", hide_env_values = true)]
+        proxy: Option<String>,
     },
     /// Stay connected and print messages as they arrive; locks itself after
     /// an idle period or a maximum unlocked time.
@@ -83,9 +84,9 @@ pub(crate) enum Act {
         #[arg(long)]
         alias: String,
         /// Set the profile's proxy first, before any connection (see
-        /// `ferry proxy`).
-        #[arg(long, value_parser = proxy_url)]
-        proxy: Option<ProxyUrl>,
+        /// `ferry proxy`); FERRY_PROXY works too.
+        #[arg(long, env = "FERRY_PROXY", hide_env_values = true)]
+        proxy: Option<String>,
     },
     /// Reach relays only through a SOCKS5 proxy that resolves names itself
     /// (Tor: socks5h://127.0.0.1:9050), or `off` to connect directly. Set
@@ -93,9 +94,10 @@ pub(crate) enum Act {
     /// this profile and of its duress decoy. If the proxy is down nothing
     /// goes out.
     Proxy {
-        /// socks5h://HOST:PORT (optionally USER:PASS@), or `off`.
-        #[arg(value_parser = proxy_or_off)]
-        setting: ProxyOrOff,
+        /// socks5h://HOST:PORT (optionally USER:PASS@, better given in
+        /// FERRY_PROXY, which keeps it out of shell history), or `off`.
+        #[arg(env = "FERRY_PROXY", hide_env_values = true)]
+        setting: String,
     },
     /// Send a text message.
     Send {
@@ -348,19 +350,13 @@ fn positive(text: &str) -> Result<f64, String> {
     }
 }
 
-/// A proxy URL, or `off` (`None`).
-#[derive(Clone)]
-pub(crate) struct ProxyOrOff(pub(crate) Option<ProxyUrl>);
-
-fn proxy_url(text: &str) -> Result<ProxyUrl, String> {
-    text.parse::<ProxyUrl>().map_err(|e| e.to_string())
-}
-
-fn proxy_or_off(text: &str) -> Result<ProxyOrOff, String> {
+/// A proxy setting as typed: a URL, or `off` (`None`). Parsed here rather
+/// than by clap, whose errors repeat the value (and with it any password).
+pub(crate) fn proxy_setting(text: &str) -> Result<Option<ProxyUrl>, ferry_client::ProxyError> {
     if text == "off" {
-        Ok(ProxyOrOff(None))
+        Ok(None)
     } else {
-        proxy_url(text).map(|p| ProxyOrOff(Some(p)))
+        text.parse::<ProxyUrl>().map(Some)
     }
 }
 

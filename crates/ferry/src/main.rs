@@ -21,13 +21,8 @@ mod user;
 use cli::{Cli, Command, RelayArgs};
 
 fn main() -> anyhow::Result<()> {
-    let mut cli = Cli::parse();
-    if let Command::Relay(args) = &cli.command
-        && let Some(file) = &args.config
-    {
-        let argv = relay_config::expand(std::env::args_os().collect(), file)?;
-        cli = Cli::try_parse_from(argv).unwrap_or_else(|e| e.exit());
-    }
+    let argv = relay_config::preprocess(std::env::args_os().collect())?;
+    let cli = Cli::parse_from(argv);
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG").unwrap_or_else(|_| {

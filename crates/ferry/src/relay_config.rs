@@ -12,15 +12,59 @@ use clap::CommandFactory as _;
 
 use crate::cli::Cli;
 
-/// The command line with the file's options inserted right after `relay`.
-pub(crate) fn expand(argv: Vec<OsString>, file: &Path) -> anyhow::Result<Vec<OsString>> {
+/// Global options that take a value (so their value is not a command).
+const GLOBAL_WITH_VALUE: [&str; 2] = ["--home", "--passphrase-file"];
+
+/// The position of the command in `argv` (after the program name and
+/// global options).
+fn command_at(argv: &[OsString]) -> Option<usize> {
+    let mut i = 1;
+    while let Some(a) = argv.get(i) {
+        let s = a.to_string_lossy();
+        if GLOBAL_WITH_VALUE.contains(&s.as_ref()) {
+            i += 2;
+        } else if s.starts_with('-') {
+            i += 1;
+        } else {
+            return Some(i);
+        }
+    }
+    None
+}
+
+/// For `ferry relay ... --config FILE ...`, the command line with the
+/// file's options in front of the relay's own (before clap sees any of
+/// it, so options split between file and command line are checked
+/// together); any other command line as it is.
+pub(crate) fn preprocess(argv: Vec<OsString>) -> anyhow::Result<Vec<OsString>> {
+    let Some(at) = command_at(&argv) else {
+        return Ok(argv);
+    };
+    if argv.get(at).is_none_or(|a| a != "relay") {
+        return Ok(argv);
+    }
+    let mut file = None;
+    let mut rest = argv.iter().skip(at + 1);
+    while let Some(a) = rest.next() {
+        let s = a.to_string_lossy();
+        if s == "--config" {
+            file = rest.next().cloned();
+        } else if let Some(v) = s.strip_prefix("--config=") {
+            file = Some(OsString::from(v));
+        }
+    }
+    match file {
+        Some(f) => expand(argv, Path::new(&f), at),
+        None => Ok(argv),
+    }
+}
+
+/// The command line with the file's options inserted right after the
+/// `relay` command at `at`.
+fn expand(argv: Vec<OsString>, file: &Path, at: usize) -> anyhow::Result<Vec<OsString>> {
     let text = std::fs::read_to_string(file)
         .with_context(|| format!("cannot read the relay config {}", file.display()))?;
     let options = options(&text).with_context(|| format!("in {}", file.display()))?;
-    let at = argv
-        .iter()
-        .position(|a| a == "relay")
-        .context("no `relay` command on the command line")?;
     let mut out = argv;
     let tail = out.split_off(at + 1);
     out.extend(options);
@@ -126,16 +170,35 @@ mod tests {
         use clap::Parser as _;
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("relay.toml");
-        std::fs::write(&file, "max-messages = 50\nmessage-ttl = \"2d\"\n").unwrap();
-        let argv: Vec<OsString> = ["ferry", "relay", "--max-messages", "7"]
-            .iter()
-            .map(OsString::from)
-            .collect();
-        let cli = Cli::parse_from(expand(argv, &file).unwrap());
+        std::fs::write(
+            &file,
+            "max-messages = 50\nmessage-ttl = \"2d\"\ntls-key = \"k.pem\"\n",
+        )
+        .unwrap();
+        // A global option whose value is `relay`, and an option pair split
+        // between the file and the command line.
+        let argv: Vec<OsString> = [
+            "ferry",
+            "--home",
+            "relay",
+            "relay",
+            "--max-messages",
+            "7",
+            "--tls-cert",
+            "c.pem",
+            "--config",
+            file.to_str().unwrap(),
+        ]
+        .iter()
+        .map(OsString::from)
+        .collect();
+        let cli = Cli::try_parse_from(preprocess(argv).unwrap()).unwrap();
         let crate::cli::Command::Relay(r) = cli.command else {
             panic!("not relay")
         };
         assert_eq!(r.max_messages, 7);
         assert_eq!(r.message_ttl, std::time::Duration::from_secs(2 * 86_400));
+        assert_eq!(r.tls_key.as_deref(), Some(Path::new("k.pem")));
+        assert_eq!(cli.home.as_deref(), Some(Path::new("relay")));
     }
 }

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use ferry_client::{Network, Session, SessionError};
 
+use crate::cli::proxy_setting;
+
 use crate::cli::{Act, DuressCmd, PhraseCmd};
 use crate::output::{Line, Output};
 use crate::secrets::{self, Secret};
@@ -23,7 +25,7 @@ pub(crate) enum Run {
     Init {
         relay: String,
         relay_token_file: Option<PathBuf>,
-        proxy: Option<ferry_client::ProxyUrl>,
+        proxy: Option<String>,
     },
     Watch(ferry_client::LockLimits),
     Act(Act),
@@ -51,6 +53,14 @@ impl From<SessionError> for Failure {
             _ => e.to_string(),
         };
         Self { code, message }
+    }
+}
+
+/// A proxy setting that does not parse (the message never repeats it).
+fn usage(e: ferry_client::ProxyError) -> Failure {
+    Failure {
+        code: "usage",
+        message: e.to_string(),
     }
 }
 
@@ -133,6 +143,10 @@ async fn execute(ctx: &Context, run: Run) -> Result<(), Failure> {
                 file: ctx.passphrase_file.as_deref(),
                 new: true,
             })?;
+            let proxy = match proxy.as_deref() {
+                Some(p) => proxy_setting(p).map_err(usage)?,
+                None => None,
+            };
             let mut session = Session::init(&home, &pass, &relay, token)?;
             if let Some(p) = proxy {
                 // Stored before anything could connect.
@@ -146,10 +160,11 @@ async fn execute(ctx: &Context, run: Run) -> Result<(), Failure> {
             // A proxy given with the command applies before the unlock's
             // own connections.
             let network = match &act {
-                Act::Proxy { setting } => {
-                    Some(setting.0.clone().map_or_else(Network::direct, Network::via))
-                }
-                Act::Accept { proxy: Some(p), .. } => Some(Network::via(p.clone())),
+                Act::Proxy { setting: p } | Act::Accept { proxy: Some(p), .. } => Some(
+                    proxy_setting(p)
+                        .map_err(usage)?
+                        .map_or_else(Network::direct, Network::via),
+                ),
                 _ => None,
             };
             let mut session = open(ctx, &home, network).await?;

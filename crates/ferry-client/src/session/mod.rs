@@ -234,18 +234,24 @@ impl Session {
         network: Option<crate::net::Network>,
     ) -> Result<Self, SessionError> {
         let mut vault = Vault::unlock(home, pass, &mut OsRng)?;
-        if let Some(net) = &network {
-            vault.transaction(|tx| network::store(tx, net))?;
-            if let Some(mut decoy) = vault.open_decoy()? {
-                decoy.transaction(|tx| network::store(tx, net))?;
-            }
-        }
+        // A failure to store the given setting must not hold back the
+        // duress warnings: they go out the way asked for, and the error is
+        // reported after.
+        let stored = match &network {
+            Some(net) => network::store_everywhere(&mut vault, net),
+            None => Ok(()),
+        };
         // The warnings go out the way the profile says (its proxy), or not
         // at all if that setting cannot be read.
-        let coerced = match network::load(&vault) {
+        let way_out = match network {
+            Some(net) => Ok(net),
+            None => network::load(&vault),
+        };
+        let coerced = match way_out {
             Ok(net) => seizure::fire_capsule(&mut vault, &net).await,
             Err(_) => false,
         };
+        stored?;
         let mut s = Self::open(vault)?;
         s.expire()?;
         if !coerced {

@@ -38,7 +38,28 @@ pub(super) fn store(tx: &Tx<'_>, network: &Network) -> Result<(), VaultError> {
     tx.put_json(NETWORK_BLOB, NETWORK_VERSION, &stored)
 }
 
+/// Stores `network` in `vault` and in its decoy, if it has one (decoy
+/// first).
+pub(super) fn store_everywhere(vault: &mut Vault, network: &Network) -> Result<(), SessionError> {
+    if let Some(mut decoy) = vault.open_decoy()? {
+        decoy.transaction(|tx| store(tx, network))?;
+    }
+    vault.transaction(|tx| store(tx, network))?;
+    Ok(())
+}
+
 impl Session {
+    /// Copies this profile's network setting into the decoy again (done at
+    /// every [`Session::finish`], so a decoy that missed a change catches
+    /// up).
+    pub(super) fn mirror_network(&self) -> Result<(), SessionError> {
+        if let Some(mut decoy) = self.vault.open_decoy()? {
+            let net = self.network.clone();
+            decoy.transaction(|tx| store(tx, &net))?;
+        }
+        Ok(())
+    }
+
     /// How this profile reaches relays.
     pub fn network(&self) -> &Network {
         &self.network
@@ -49,10 +70,9 @@ impl Session {
     /// in this profile and, when a duress decoy exists, in the decoy too,
     /// so a duress unlock goes out the same way.
     pub fn set_network(&mut self, network: Network) -> Result<(), SessionError> {
-        self.vault.transaction(|tx| store(tx, &network))?;
-        if let Some(mut decoy) = self.vault.open_decoy()? {
-            decoy.transaction(|tx| store(tx, &network))?;
-        }
+        // The decoy first: if this fails half way, the duress unlock is
+        // never the one left going out the old way.
+        store_everywhere(&mut self.vault, &network)?;
         self.network = network;
         // Clients made for the old setting must not be used again.
         self.relays.clear();

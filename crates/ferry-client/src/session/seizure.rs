@@ -75,6 +75,7 @@ impl Session {
             let capsule = self.engine().capsule();
             decoy.transaction(|tx| tx.put_json(CAPSULE_BLOB, CAPSULE_VERSION, &capsule))?;
         }
+        self.mirror_network()?;
         Ok(self.vault.equalize(&mut OsRng)?)
     }
 

@@ -357,7 +357,7 @@ pub async fn canaries_reserve_quota_and_never_block_the_release<S: MailboxStore>
         s.put_canary(canary(target, 100), quota, 2).await,
         Err(StoreError::TooManyCanaries)
     ));
-    s.put_canary(second, quota, 2).await.unwrap();
+    s.put_canary(second.clone(), quota, 2).await.unwrap();
     // One send fits in the place left; the next does not, nor does a
     // canary allowed by the count but not by the quota.
     s.append(target, payload(1, 256), FAR, quota).await.unwrap();
@@ -369,6 +369,14 @@ pub async fn canaries_reserve_quota_and_never_block_the_release<S: MailboxStore>
         s.put_canary(canary(target, 100), quota, 5).await,
         Err(StoreError::MailboxFull)
     ));
+    // But a renewal (the same canary deposited again) is never refused,
+    // even with the mailbox full and the limits lowered: refusing it would
+    // let the old release time fire a false alarm.
+    let lowered = Quota {
+        max_messages: 1,
+        max_bytes: 1 << 20,
+    };
+    s.put_canary(second, lowered, 1).await.unwrap();
     // Both release into the places they held.
     let out = s.release_canaries(100, None, FAR, quota).await.unwrap();
     assert_eq!(out.len(), 2);

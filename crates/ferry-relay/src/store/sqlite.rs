@@ -723,12 +723,17 @@ impl SqliteStore {
                 .prepare_cached("SELECT owner FROM canaries WHERE id = ?1")
                 .and_then(|mut s| s.query_row([&canary.id.as_bytes()[..]], |r| r.get(0)).optional())
                 .map_err(backend)?;
-            if owner.is_some_and(|o| o != canary.owner.to_bytes()) {
+            if owner.as_ref().is_some_and(|o| *o != canary.owner.to_bytes()) {
                 return Err(StoreError::CanaryExists);
             }
+            // Renewing by depositing again replaces a canary that already
+            // holds its place (or was deposited before places were held):
+            // it is never refused, or a lowered limit would let the old
+            // release time fire a false alarm.
+            let replacing = owner.is_some();
             let own = &canary.id.as_bytes()[..];
             let (held, held_bytes) = reserved(c, &canary.mailbox, Some(own))?;
-            if held >= max_per_mailbox {
+            if !replacing && held >= max_per_mailbox {
                 return Err(StoreError::TooManyCanaries);
             }
             let row: Option<(i64, i64)> = c
@@ -744,7 +749,7 @@ impl SqliteStore {
                 .unwrap_or(u64::MAX)
                 .saturating_add(held_bytes)
                 .saturating_add(canary.payload.len() as u64);
-            if count_after > quota.max_messages || bytes_after > quota.max_bytes {
+            if !replacing && (count_after > quota.max_messages || bytes_after > quota.max_bytes) {
                 return Err(StoreError::MailboxFull);
             }
             c.prepare_cached(
