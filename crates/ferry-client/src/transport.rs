@@ -70,6 +70,8 @@ impl ClientError {
                     | ErrorCode::OffsetMismatch
                     | ErrorCode::RateLimited
                     | ErrorCode::TooManyConnections
+                    // A newer relay's code: keep what was queued and retry.
+                    | ErrorCode::Unknown
             ),
             Self::Transport(_) | Self::Protocol(_) | Self::Certificate(_) | Self::Proxy(_) => false,
         }

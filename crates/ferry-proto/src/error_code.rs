@@ -75,6 +75,11 @@ pub enum ErrorCode {
     Unavailable,
     /// Something failed inside the relay.
     Internal,
+    /// A code this version does not know (from a newer relay). Never sent
+    /// by this relay; lets an older client read a newer relay's refusals
+    /// instead of failing to parse them.
+    #[serde(other)]
+    Unknown,
 }
 
 impl ErrorCode {
@@ -114,6 +119,7 @@ impl ErrorCode {
             Self::BlobBudgetExceeded => "blob_budget_exceeded",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
+            Self::Unknown => "unknown",
         }
     }
 
@@ -158,6 +164,12 @@ impl ErrorCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_code_from_a_newer_relay_still_parses() {
+        let c: ErrorCode = serde_json::from_str("\"a_code_added_later\"").unwrap();
+        assert_eq!(c, ErrorCode::Unknown);
+    }
 
     #[test]
     fn text_form_matches_serde() {
