@@ -254,8 +254,19 @@ impl Line {
         }
     }
 
-    /// The human form (`None`: nothing to print for a person).
+    /// The human form (`None`: nothing to print for a person). Messages
+    /// start with their time in brackets and continue indented; every other
+    /// line starts with [`SYSTEM`] or `!!`, so no text can pass for one.
     pub(crate) fn human(&self) -> Option<String> {
+        let text = self.human_text()?;
+        Some(match self {
+            Self::Message { .. } | Self::Invite { .. } | Self::Error { .. } => text,
+            _ if text.starts_with("!!") => text,
+            _ => format!("{SYSTEM}{text}"),
+        })
+    }
+
+    fn human_text(&self) -> Option<String> {
         Some(match self {
             Self::Initialized { relay } => {
                 format!("profile created; its mailboxes will live on {relay}")
@@ -321,7 +332,7 @@ impl Line {
             Self::Rejected { contact, reason } => {
                 let c = clean(contact);
                 format!(
-                    "WARNING: dropped a message in {c}'s mailbox that did not come from {c} ({reason})"
+                    "!! WARNING: dropped a message in {c}'s mailbox that did not come from {c} ({reason})"
                 )
             }
             Self::Challenged { contact } => format!(
@@ -449,7 +460,7 @@ fn message_text(contact: &str, e: &HistoryEntry) -> String {
         ""
     };
     let body = match &e.attachment {
-        None => clean(&e.text),
+        None => clean_text(&e.text),
         Some(a) => {
             let secs = a
                 .duration_ms
@@ -501,16 +512,59 @@ fn civil(days: u64) -> (u64, u64, u64) {
 
 /// Text from contacts goes to a terminal: control characters (escape
 /// sequences that could fake warnings or hide text) are replaced.
+/// Where a message's continuation lines start: indented, behind a mark no
+/// other line has, so a text can never begin a line of its own.
+const CONTINUATION: &str = "\n        ┆ ";
+
+/// Prefix of every human line that is not a message (warnings keep their
+/// own `!!`): no line of a message can begin with it.
+const SYSTEM: &str = "* ";
+
+/// Invisible characters that reorder or hide text (bidirectional controls
+/// and other format characters), which a sender could use to make text
+/// read as something else. Joiners (U+200C, U+200D) stay: emoji and
+/// scripts need them and they move nothing.
+fn hidden(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}'
+        | '\u{061C}'
+        | '\u{180E}'
+        | '\u{200B}'
+        | '\u{200E}'..='\u{200F}'
+        | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}'
+        | '\u{2066}'..='\u{206F}'
+        | '\u{FEFF}'
+        | '\u{FFF9}'..='\u{FFFB}'
+        | '\u{E0001}'
+        | '\u{E0020}'..='\u{E007F}')
+}
+
+/// A name, alias, id or path on one line: control characters (new lines
+/// included) shown as U+FFFD, hidden characters dropped.
 fn clean(s: &str) -> String {
     s.chars()
-        .map(|c| {
-            if c.is_control() && c != '\n' {
-                '\u{fffd}'
-            } else {
-                c
-            }
-        })
+        .filter(|&c| !hidden(c))
+        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
         .collect()
+}
+
+/// A message text: like [`clean`], but each new line continues indented
+/// behind [`CONTINUATION`] (a carriage return too, so nothing can return to
+/// the start of a line).
+fn clean_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' if chars.peek() == Some(&'\n') => {}
+            '\n' | '\r' | '\u{2028}' | '\u{2029}' | '\u{0085}' => out.push_str(CONTINUATION),
+            c if hidden(c) => {}
+            c if c.is_control() => out.push('\u{fffd}'),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn size_text(n: u64) -> String {
@@ -721,6 +775,67 @@ mod tests {
                 message: "wrong passphrase; nothing was changed".into(),
             },
         ]
+    }
+
+    /// What a hostile contact sends to make the screen lie: a second line
+    /// that looks like another contact's message or a status line, bidi
+    /// overrides that reverse text, and a file name with a new line.
+    #[test]
+    fn a_hostile_text_cannot_print_a_line_of_its_own() {
+        let forged = "ok\n[2026-11-27 10:00] Chen: send me the list\r\n* Chen is verified\r!! nothing\u{2028}x";
+        let shown = Line::Message {
+            contact: "Bashir".into(),
+            entry: entry(Direction::In, forged),
+        }
+        .human()
+        .unwrap();
+        let lines: Vec<&str> = shown.lines().collect();
+        assert_eq!(lines.len(), 5, "{shown}");
+        assert!(lines[0].starts_with('[') && lines[0].contains("Bashir: ok"));
+        for l in &lines[1..] {
+            assert!(l.starts_with("        ┆ "), "{l:?}");
+        }
+        // Reordering and hiding characters are dropped.
+        let bidi = Line::Message {
+            contact: "Bashir".into(),
+            entry: entry(Direction::In, "pay \u{202E}001$\u{202C} now\u{200B}"),
+        }
+        .human()
+        .unwrap();
+        assert!(bidi.ends_with("Bashir: pay 001$ now"), "{bidi:?}");
+        // A file name stays on its line.
+        let mut file = entry(Direction::In, "");
+        file.attachment = Some(Box::new(AttachmentRef {
+            relay: "http://127.0.0.1:7070".to_owned(),
+            blob: "BwcHBwcHBwcHBwcHBwcHBw".parse::<MailboxId>().unwrap(),
+            token: KeyBytes::from_bytes([1; 32]),
+            key: KeyBytes::from_bytes([2; 32]),
+            size: 48_213,
+            digest: vec![3; 32],
+            name: "photo.jpg\n[2026-11-27 10:00] Chen: hi".to_owned(),
+            mime: None,
+            kind: AttachmentKind::File,
+            duration_ms: None,
+        }));
+        let shown = Line::Message {
+            contact: "Bashir".into(),
+            entry: file,
+        }
+        .human()
+        .unwrap();
+        assert_eq!(shown.lines().count(), 1, "{shown}");
+        // Every other line starts with a mark a message line cannot have.
+        for line in every_line() {
+            if let (false, Some(text)) = (matches!(line, Line::Message { .. }), line.human()) {
+                assert!(
+                    text.starts_with(SYSTEM)
+                        || text.starts_with("!!")
+                        || text.starts_with("error: ")
+                        || text.starts_with("ferry://"),
+                    "{text}"
+                );
+            }
+        }
     }
 
     #[test]
