@@ -79,6 +79,10 @@ pub enum VaultError {
     /// The passphrase is empty.
     #[error("the passphrase must not be empty")]
     EmptyPassphrase,
+    /// The duress passphrase given is the profile's own passphrase: it
+    /// would open the real profile, never the decoy.
+    #[error("the duress passphrase must differ from your passphrase")]
+    DuressIsPassphrase,
     /// The profile files are damaged or from a newer Ferry.
     #[error("profile is damaged or from a newer version: {0}")]
     Corrupt(String),
@@ -316,6 +320,14 @@ impl Vault {
     ) -> Result<(), VaultError> {
         if duress.expose_secret().is_empty() {
             return Err(VaultError::EmptyPassphrase);
+        }
+        // Typed under coercion it would open the real profile (unlock tries
+        // both slots); refused here, before anything changes.
+        let real = db_path(&self.dir, self.slot);
+        let salt = read_salt(&real)?;
+        let key = derive_key(duress, &salt)?;
+        if try_open(&real, &key, &salt)?.is_some() {
+            return Err(VaultError::DuressIsPassphrase);
         }
         let other = 1 - self.slot;
         let (mut decoy, key, salt) =

@@ -167,6 +167,50 @@ fn duress_opens_the_decoy_and_destroys_the_real_profile() {
     assert!(Vault::unlock(&p, &pass("duress"), &mut OsRng).is_ok());
 }
 
+/// Under coercion, a "duress passphrase" equal to the real one would open
+/// the real profile. It is refused, and nothing is written.
+#[test]
+fn a_duress_passphrase_equal_to_the_passphrase_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("profile");
+    let mut real = Vault::create(&p, &pass("same words"), &mut OsRng).unwrap();
+    real.transaction(|tx| tx.put_blob("who", b"real")).unwrap();
+    let before: Vec<(String, Vec<u8>)> = std::fs::read_dir(&p)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    let mut prepared = false;
+    let err = real
+        .set_duress(&pass("same words"), &mut OsRng, |_| {
+            prepared = true;
+            Ok(())
+        })
+        .unwrap_err();
+    assert!(matches!(err, VaultError::DuressIsPassphrase), "{err}");
+    assert!(!prepared, "no decoy was made");
+    assert!(real.open_decoy().unwrap().is_none());
+    drop(real);
+    let after: Vec<(String, Vec<u8>)> = std::fs::read_dir(&p)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(before, after, "nothing was written");
+    let again = Vault::unlock(&p, &pass("same words"), &mut OsRng).unwrap();
+    assert_eq!(again.blob("who").unwrap().unwrap().as_slice(), b"real");
+}
+
 #[test]
 fn slots_keep_equal_sizes() {
     let dir = tempfile::tempdir().unwrap();

@@ -55,6 +55,7 @@ impl SessionError {
             Self::Vault(VaultError::NotFound) => "no_profile",
             Self::Vault(VaultError::AlreadyExists) => "profile_exists",
             Self::Vault(VaultError::InUse) => "profile_in_use",
+            Self::Vault(VaultError::DuressIsPassphrase) => "duress_is_passphrase",
             Self::Vault(_) => "vault",
             Self::Core(CoreError::AliasTaken) => "alias_taken",
             Self::Core(CoreError::UnknownContact) => "unknown_contact",
