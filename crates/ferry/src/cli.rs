@@ -52,7 +52,8 @@ pub(crate) enum Command {
     /// Stay connected and print messages as they arrive; locks itself after
     /// an idle period or a maximum unlocked time.
     Watch {
-        /// Lock after this long without a message in or out.
+        /// Lock after this long (incoming messages do not count as
+        /// activity: a captor could keep sending them).
         #[arg(long, default_value = "15m", value_parser = duration::parse)]
         idle_lock: Duration,
         /// Lock after this long unlocked, whatever happens.

@@ -187,7 +187,6 @@ pub const STREAM_BACKLOG: usize = 4096;
 pub(crate) struct Hub {
     listener: Option<Listener>,
     subscribers: Vec<mpsc::Sender<Event>>,
-    emitted: u64,
 }
 
 impl Hub {
@@ -201,13 +200,7 @@ impl Hub {
         rx
     }
 
-    /// How many events were emitted so far.
-    pub(crate) fn emitted(&self) -> u64 {
-        self.emitted
-    }
-
     pub(crate) fn emit(&mut self, ev: Event) {
-        self.emitted += 1;
         if let Some(l) = self.listener.as_mut() {
             l(&ev);
         }

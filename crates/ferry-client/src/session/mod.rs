@@ -45,7 +45,10 @@ pub const INVITE_TTL_SECS: u64 = 7 * 24 * 3600;
 /// When a long-running session locks itself.
 #[derive(Debug, Clone, Copy)]
 pub struct LockLimits {
-    /// Lock after this long without any message in or out.
+    /// Lock after this long without local input. Messages pushed from
+    /// outside are not activity (whoever holds a seized phone could keep
+    /// sending them), and a `watch` has no input, so it locks after this
+    /// long whatever arrives.
     pub idle: Duration,
     /// Lock after this long unlocked, whatever happens.
     pub max_unlocked: Duration,

@@ -150,7 +150,10 @@ impl Session {
     ) -> Result<Option<LockReason>, SessionError> {
         tokio::pin!(stop);
         let started = tokio::time::Instant::now();
-        let mut last_activity = started;
+        // Only local input counts as activity, and a watch has none: what
+        // the network pushes (which whoever holds a seized phone could keep
+        // sending) never keeps a session unlocked.
+        let last_activity = started;
         let lock_at = |last: tokio::time::Instant| -> (tokio::time::Instant, LockReason) {
             let idle = last + limits.idle;
             let max = started + limits.max_unlocked;
@@ -163,11 +166,7 @@ impl Session {
         let mut backoff = Duration::from_millis(200);
         let mut expiry = tokio::time::interval(Duration::from_secs(1));
         loop {
-            let before = self.hub.emitted();
             self.sync().await?;
-            if self.hub.emitted() > before {
-                last_activity = tokio::time::Instant::now();
-            }
             let relay_url = self.engine().relay().to_owned();
             let mut live = match self.relay(&relay_url)?.connect_live().await {
                 Ok(l) => l,
@@ -196,7 +195,6 @@ impl Session {
                 let (deadline, reason) = lock_at(last_activity);
                 if let Some((mailbox, message)) = pending.pop_front() {
                     self.handle_pushed(&mut live, mailbox, message).await?;
-                    last_activity = tokio::time::Instant::now();
                     continue;
                 }
                 let frame = tokio::select! {
@@ -214,7 +212,6 @@ impl Session {
                 };
                 match frame {
                     Some(Ok(ServerFrame::Message { mailbox, message })) => {
-                        last_activity = tokio::time::Instant::now();
                         if !self.handle_pushed(&mut live, mailbox, message).await? {
                             break;
                         }
