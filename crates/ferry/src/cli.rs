@@ -79,7 +79,8 @@ pub(crate) enum Act {
     },
     /// Accept an invite link.
     Accept {
-        /// The invite link.
+        /// The invite link, or `-` to read it from standard input (kept out
+        /// of shell history).
         link: String,
         /// The name you will know this contact by.
         #[arg(long)]
@@ -104,7 +105,8 @@ pub(crate) enum Act {
     Send {
         /// Contact alias.
         alias: String,
-        /// The message.
+        /// The message, or `-` alone to read it from standard input (kept
+        /// out of shell history and the process list).
         #[arg(required = true, num_args = 1..)]
         text: Vec<String>,
         /// The receiver's first display destroys it; you keep no copy.

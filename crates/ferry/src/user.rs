@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use ferry_client::{Network, Session, SessionError};
+use zeroize::Zeroizing;
 
 use crate::cli::proxy_setting;
 
@@ -54,6 +55,41 @@ impl From<SessionError> for Failure {
         };
         Self { code, message }
     }
+}
+
+/// Longest text read from standard input for `send ALIAS -`.
+const MAX_TEXT: usize = 64 * 1024;
+/// Longest invite link read from standard input for `accept -`.
+const MAX_LINK: usize = 4 * 1024;
+
+/// Reads standard input to its end (at most `max` bytes of UTF-8), without
+/// the final line break.
+fn stdin_text(max: usize) -> Result<Zeroizing<String>, Failure> {
+    use std::io::Read as _;
+    let mut raw = Zeroizing::new(Vec::new());
+    std::io::stdin()
+        .lock()
+        .take(max as u64 + 1)
+        .read_to_end(&mut raw)
+        .map_err(|e| Failure {
+            code: "usage",
+            message: format!("cannot read standard input: {e}"),
+        })?;
+    if raw.len() > max {
+        return Err(Failure {
+            code: "usage",
+            message: format!("standard input holds more than {max} bytes"),
+        });
+    }
+    let text = std::str::from_utf8(&raw).map_err(|_| Failure {
+        code: "usage",
+        message: "standard input is not UTF-8 text".to_owned(),
+    })?;
+    let text = text
+        .strip_suffix("\r\n")
+        .or_else(|| text.strip_suffix('\n'))
+        .unwrap_or(text);
+    Ok(Zeroizing::new(text.to_owned()))
 }
 
 /// A proxy setting that does not parse (the message never repeats it).
@@ -255,6 +291,11 @@ async fn act_on(ctx: &Context, session: &mut Session, act: Act) -> Result<(), Fa
             address: session.network().proxy().map(|p| format!("{p:?}")),
         },
         Act::Accept { link, alias, .. } => {
+            let link = if link == "-" {
+                Zeroizing::new(stdin_text(MAX_LINK)?.trim().to_owned())
+            } else {
+                Zeroizing::new(link)
+            };
             session.accept(&link, &alias).await?;
             Line::Contact {
                 alias,
@@ -268,9 +309,14 @@ async fn act_on(ctx: &Context, session: &mut Session, act: Act) -> Result<(), Fa
             view_once,
             force,
         } => {
-            let entry = session
-                .send(&alias, &text.join(" "), view_once, force)
-                .await?;
+            // `-` alone: the text comes from standard input, so it never
+            // lands in shell history or /proc/PID/cmdline.
+            let text = if text == ["-"] {
+                stdin_text(MAX_TEXT)?
+            } else {
+                Zeroizing::new(text.join(" "))
+            };
+            let entry = session.send(&alias, &text, view_once, force).await?;
             Line::Message {
                 contact: alias,
                 entry,

@@ -345,6 +345,53 @@ fn panic_destroys_the_profile_without_a_passphrase() {
     assert_eq!(User::run_cmd(c).error_code().as_deref(), Some("no_profile"));
 }
 
+/// What lands in shell history and /proc/PID/cmdline is readable by anyone
+/// who gets the phone or a process list: texts and invite links can come
+/// from standard input instead.
+#[test]
+fn texts_and_links_can_come_from_standard_input() {
+    use std::io::Write as _;
+    let run_with_stdin = |u: &User, args: &[&str], input: &str| {
+        let mut c = u.cmd(args);
+        c.stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let w = world();
+    let d = User::new(w.dir.path(), "d");
+    d.run(&["init", "--relay", w.relay.url()]);
+    let link = w.a.invite("Dara");
+    run_with_stdin(
+        &d,
+        &["accept", "-", "--alias", "Amina"],
+        &format!("{link}\n"),
+    );
+    w.a.run(&["sync"]);
+    d.run(&["sync"]);
+    run_with_stdin(
+        &w.a,
+        &["send", "Dara", "-"],
+        "the address is\nbehind the market\n",
+    );
+    assert_eq!(
+        d.run(&["sync"]).texts(),
+        ["the address is\nbehind the market"]
+    );
+}
+
 #[test]
 fn watch_locks_itself_when_idle_and_after_the_maximum_time() {
     let w = world();
