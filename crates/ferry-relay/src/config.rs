@@ -48,6 +48,9 @@ pub struct RelayConfig {
     /// Serve HTTPS and WSS with this certificate and key (reloaded when
     /// the files change).
     pub tls: Option<crate::tls::TlsFiles>,
+    /// How long the id of a deleted mailbox stays taken (longer than any
+    /// invite lives, so a leaked link cannot re-create its mailbox).
+    pub tombstone_ttl: Duration,
     /// Requests (and WebSocket frames) per connection.
     pub rate_per_connection: crate::limit::Rate,
     /// Requests signed by one key.
@@ -104,6 +107,7 @@ impl RelayConfig {
             max_blob_size: 2 * 1024 * 1024 * 1024 + 32_768 * 16,
             max_blob_storage: 20 * 1024 * 1024 * 1024,
             blob_ttl: Duration::from_secs(48 * 3600),
+            tombstone_ttl: Duration::from_secs(30 * 24 * 3600),
             rate_per_connection: crate::limit::Rate::new(100.0, 1000.0),
             rate_per_key: crate::limit::Rate::new(20.0, 400.0),
             max_ws_connections: 10_000,

@@ -288,6 +288,10 @@ pub(crate) struct RelayArgs {
     /// How long attachment blobs are kept.
     #[arg(long, default_value = "48h", value_parser = duration::parse)]
     pub(crate) blob_ttl: Duration,
+    /// How long the id of a deleted mailbox stays taken (longer than any
+    /// invite lives).
+    #[arg(long, default_value = "30d", value_parser = duration::parse)]
+    pub(crate) tombstone_ttl: Duration,
     /// Requests (and WebSocket frames) per second on one connection.
     #[arg(long, default_value_t = 100.0, value_parser = positive)]
     pub(crate) rate_per_connection: f64,

@@ -124,6 +124,7 @@ fn run_relay(args: RelayArgs) -> anyhow::Result<()> {
         _ => None,
     };
     config.tls_reload_interval = args.tls_reload_interval;
+    config.tombstone_ttl = args.tombstone_ttl;
     config.rate_per_connection =
         ferry_relay::limit::Rate::new(args.rate_per_connection, args.burst_per_connection);
     config.rate_per_key = ferry_relay::limit::Rate::new(args.rate_per_key, args.burst_per_key);

@@ -52,6 +52,27 @@ fn signed_blob_post(http: &reqwest::Client, url: &str, b: &Box_) -> reqwest::Req
         .header(HEADER_SIGNATURE, auth.signatures_value())
 }
 
+/// Whoever learns an invite link after its mailbox was deleted cannot
+/// re-create that mailbox (with their own key) and sit in the middle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_mailbox_id_cannot_be_taken_again() {
+    let r = relay(&[]);
+    let c = RelayClient::new(r.url()).unwrap();
+    let invite = mailbox(&c).await;
+    c.delete_mailbox(invite.id, &invite.recipient)
+        .await
+        .unwrap();
+    let thief = MailboxKey::generate(&mut OsRng);
+    let err = c.create_mailbox(invite.id, &thief).await.unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::MailboxExists), "{err}");
+    // The owner cannot bring it back either: the id is spent.
+    let again = c
+        .create_mailbox(invite.id, &invite.recipient)
+        .await
+        .unwrap_err();
+    assert_eq!(again.code(), Some(ErrorCode::MailboxExists));
+}
+
 fn payload(tag: u8, len: usize) -> Vec<u8> {
     let mut v = vec![tag; len];
     v[0] = 0xF0;

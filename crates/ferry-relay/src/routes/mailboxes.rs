@@ -56,7 +56,11 @@ pub(crate) async fn delete_mailbox(
     let id = parse_id(&raw)?;
     let rec = lookup(&s, id).await?;
     signed_by(&s, &headers, &uri, "DELETE", vec![rec.recipient_key], body).await?;
-    s.store.delete_mailbox(id).await?;
+    let keep_until = s
+        .clock
+        .now()
+        .saturating_add(s.config.tombstone_ttl.as_secs());
+    s.store.delete_mailbox(id, keep_until).await?;
     s.records.forget(&id);
     Ok(StatusCode::NO_CONTENT)
 }

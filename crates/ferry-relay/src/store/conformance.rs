@@ -229,8 +229,8 @@ pub async fn expired_messages_are_hidden_then_removed<S: MailboxStore>(s: &S) {
 pub async fn delete_removes_everything<S: MailboxStore>(s: &S) {
     let id = new_mailbox(s).await;
     s.append(id, payload(1, 10), FAR, QUOTA).await.unwrap();
-    assert!(s.delete_mailbox(id).await.unwrap());
-    assert!(!s.delete_mailbox(id).await.unwrap());
+    assert!(s.delete_mailbox(id, 5_000).await.unwrap());
+    assert!(!s.delete_mailbox(id, 5_000).await.unwrap());
     assert!(s.mailboxes(vec![id]).await.unwrap()[0].is_none());
     assert!(
         s.fetch(vec![(id, Seq(0))], LIMITS, 1).await.unwrap()[0]
@@ -240,6 +240,32 @@ pub async fn delete_removes_everything<S: MailboxStore>(s: &S) {
     assert!(matches!(
         s.append(id, payload(1, 10), FAR, QUOTA).await,
         Err(StoreError::UnknownMailbox)
+    ));
+}
+
+/// A leaked invite link must not let anyone re-create its mailbox once
+/// deleted (and so sit in the middle): the id stays taken until the
+/// tombstone expires, whatever the key.
+pub async fn deleted_ids_stay_taken_until_their_tombstone_expires<S: MailboxStore>(s: &S) {
+    let id = MailboxId::random(&mut OsRng);
+    let owner = key();
+    s.create_mailbox(id, owner, 1).await.unwrap();
+    assert!(s.delete_mailbox(id, 5_000).await.unwrap());
+    for k in [key(), owner] {
+        assert!(matches!(
+            s.create_mailbox(id, k, 2).await,
+            Err(StoreError::MailboxExists)
+        ));
+    }
+    s.expire(4_999).await.unwrap();
+    assert!(matches!(
+        s.create_mailbox(id, key(), 3).await,
+        Err(StoreError::MailboxExists)
+    ));
+    s.expire(5_000).await.unwrap();
+    assert!(matches!(
+        s.create_mailbox(id, key(), 4).await,
+        Ok(super::Created::New)
     ));
 }
 
@@ -438,6 +464,7 @@ macro_rules! mailbox_store_conformance {
             case!(quotas_refuse_and_free);
             case!(expired_messages_are_hidden_then_removed);
             case!(delete_removes_everything);
+            case!(deleted_ids_stay_taken_until_their_tombstone_expires);
             case!(fetch_many_mailboxes_at_once);
             case!(concurrent_appends_get_distinct_seqs);
             case!(canaries_release_when_due_and_only_then);

@@ -161,7 +161,13 @@ pub trait MailboxStore: Send + Sync + 'static {
     async fn ack(&self, acks: Vec<(MailboxId, Seq)>) -> Result<Vec<u64>, StoreError>;
 
     /// Deletes a mailbox and everything in it; `false` if it did not exist.
-    async fn delete_mailbox(&self, id: MailboxId) -> Result<bool, StoreError>;
+    ///
+    /// The id stays taken until `keep_until` (a tombstone): creating a
+    /// mailbox with it is refused with [`StoreError::MailboxExists`], so
+    /// whoever learns an invite link after its mailbox was deleted cannot
+    /// re-create the mailbox and sit in the middle. [`MailboxStore::expire`]
+    /// forgets tombstones whose time has come.
+    async fn delete_mailbox(&self, id: MailboxId, keep_until: u64) -> Result<bool, StoreError>;
 
     /// Removes messages that expired at or before `now`; returns how many.
     async fn expire(&self, now: u64) -> Result<u64, StoreError>;

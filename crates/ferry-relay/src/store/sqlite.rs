@@ -23,7 +23,7 @@ use super::{
 };
 
 /// Schema version written to `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// Most operations committed together.
 const MAX_BATCH: usize = 1024;
@@ -211,6 +211,9 @@ impl Drop for SqliteStore {
 const MIGRATIONS: &[&str] = &[
     // 1 → 2: canaries reserve quota in their mailbox, counted per mailbox.
     "CREATE INDEX canaries_mailbox ON canaries (mailbox);",
+    // 2 → 3: ids of deleted mailboxes stay taken for a while.
+    "CREATE TABLE tombstones (id BLOB PRIMARY KEY, keep_until INTEGER NOT NULL) WITHOUT ROWID;
+     CREATE INDEX tombstones_keep_until ON tombstones (keep_until);",
 ];
 
 /// Creates a new store or brings an older one forward, in one transaction;
@@ -349,9 +352,14 @@ impl MailboxStore for SqliteStore {
                 .prepare_cached("SELECT recipient_key FROM mailboxes WHERE id = ?1")
                 .and_then(|mut s| s.query_row([&id.as_bytes()[..]], |r| r.get(0)).optional())
                 .map_err(backend)?;
+            let buried: Option<i64> = c
+                .prepare_cached("SELECT 1 FROM tombstones WHERE id = ?1")
+                .and_then(|mut s| s.query_row([&id.as_bytes()[..]], |r| r.get(0)).optional())
+                .map_err(backend)?;
             match existing {
                 Some(k) if k == recipient_key.to_bytes() => Ok(Created::Existing),
                 Some(_) => Err(StoreError::MailboxExists),
+                None if buried.is_some() => Err(StoreError::MailboxExists),
                 None => {
                     c.prepare_cached(
                         "INSERT INTO mailboxes (id, recipient_key, created_at) VALUES (?1, ?2, ?3)",
@@ -520,7 +528,7 @@ impl MailboxStore for SqliteStore {
         .await
     }
 
-    async fn delete_mailbox(&self, id: MailboxId) -> Result<bool, StoreError> {
+    async fn delete_mailbox(&self, id: MailboxId, keep_until: u64) -> Result<bool, StoreError> {
         self.write(move |c| {
             c.prepare_cached("DELETE FROM messages WHERE mailbox = ?1")
                 .and_then(|mut s| s.execute([&id.as_bytes()[..]]))
@@ -529,6 +537,13 @@ impl MailboxStore for SqliteStore {
                 .prepare_cached("DELETE FROM mailboxes WHERE id = ?1")
                 .and_then(|mut s| s.execute([&id.as_bytes()[..]]))
                 .map_err(backend)?;
+            if n > 0 {
+                c.prepare_cached(
+                    "INSERT OR REPLACE INTO tombstones (id, keep_until) VALUES (?1, ?2)",
+                )
+                .and_then(|mut s| s.execute(params![&id.as_bytes()[..], time_to_sql(keep_until)]))
+                .map_err(backend)?;
+            }
             Ok(n > 0)
         })
         .await
@@ -547,6 +562,8 @@ impl MailboxStore for SqliteStore {
             .map_err(backend)?;
             let n = c
                 .execute("DELETE FROM messages WHERE expires_at <= ?1", [now])
+                .map_err(backend)?;
+            c.execute("DELETE FROM tombstones WHERE keep_until <= ?1", [now])
                 .map_err(backend)?;
             Ok(u64::try_from(n).unwrap_or(0))
         })
