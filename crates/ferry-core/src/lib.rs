@@ -25,6 +25,7 @@ mod envelope;
 pub mod invite;
 pub mod mls_store;
 mod reject;
+mod safety;
 mod secret;
 mod state;
 #[cfg(any(test, feature = "testing"))]

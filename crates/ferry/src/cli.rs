@@ -178,6 +178,13 @@ pub(crate) enum Act {
         #[arg(allow_hyphen_values = true)]
         msg_id: String,
     },
+    /// Show the conversation's safety code: compare it with your contact's
+    /// (in person or on a call you trust); if they differ, someone is in
+    /// between.
+    Safety {
+        /// Contact alias.
+        alias: String,
+    },
     /// Fetch everything, finish handshakes, print new messages.
     Sync,
     /// List contacts.

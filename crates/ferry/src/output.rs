@@ -88,6 +88,11 @@ pub(crate) enum Line {
     WipeAfter {
         attempts: u32,
     },
+    /// A conversation's safety code.
+    Safety {
+        contact: String,
+        code: String,
+    },
     /// The proxy now in use (`socks5h://HOST:PORT`, no credentials), or
     /// none for direct connections.
     Proxy {
@@ -231,6 +236,9 @@ impl Line {
             Self::Alerted { contacts } => json!({"type": "alerted", "contacts": contacts}),
             Self::WipeAfter { attempts } => json!({"type": "wipe_after", "attempts": attempts}),
             Self::Proxy { address } => json!({"type": "proxy", "proxy": address}),
+            Self::Safety { contact, code } => {
+                json!({"type": "safety", "contact": contact, "code": code})
+            }
             Self::Locked { reason } => json!({"type": "locked", "reason": reason.as_str()}),
             Self::Wiped { millis } => json!({"type": "wiped", "millis": millis}),
             Self::Progress { phase, done, total } => {
@@ -391,6 +399,10 @@ impl Line {
             }
             Self::Proxy { address: Some(a) } => format!(
                 "this profile reaches relays only through the proxy {a}; if it is down, nothing is sent"
+            ),
+            Self::Safety { contact, code } => format!(
+                "safety code with {}: {code}\n  compare it with theirs in person or on a call you trust; if it differs, someone is in between",
+                clean(contact)
             ),
             Self::Proxy { address: None } => {
                 "this profile connects to relays directly (no proxy)".to_owned()
@@ -730,6 +742,10 @@ mod tests {
                 reason: AlertReason::Canary,
             },
             Line::DuressSet,
+            Line::Safety {
+                contact: "Bashir".into(),
+                code: "01234 56789 01234 56789 01234 56789".into(),
+            },
             Line::Canary {
                 seconds: Some(259_200),
                 deposited: 2,

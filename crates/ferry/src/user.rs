@@ -287,6 +287,10 @@ async fn act_on(ctx: &Context, session: &mut Session, act: Act) -> Result<(), Fa
                 tty: std::io::stdout().is_terminal(),
             }
         }
+        Act::Safety { alias } => Line::Safety {
+            code: session.safety_code(&alias)?,
+            contact: alias,
+        },
         Act::Proxy { .. } => Line::Proxy {
             address: session.network().proxy().map(|p| format!("{p:?}")),
         },

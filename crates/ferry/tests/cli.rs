@@ -392,6 +392,25 @@ fn texts_and_links_can_come_from_standard_input() {
     );
 }
 
+/// Both sides of a conversation see the same safety code; another
+/// conversation has another one.
+#[test]
+fn safety_codes_match_on_both_sides() {
+    let w = world();
+    let code = |u: &User, alias: &str| {
+        u.run(&["safety", alias]).of_type("safety")[0]["code"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let ab = code(&w.a, "Bashir");
+    assert_eq!(ab, code(&w.b, "Amina"));
+    assert_eq!(ab.len(), 35, "{ab}");
+    let ac = code(&w.a, "Chen");
+    assert_eq!(ac, code(&w.c, "Amina"));
+    assert_ne!(ab, ac);
+}
+
 #[test]
 fn watch_locks_itself_when_idle_and_after_the_maximum_time() {
     let w = world();

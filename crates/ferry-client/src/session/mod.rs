@@ -444,6 +444,13 @@ impl Session {
             .collect()
     }
 
+    /// The conversation's safety code: compared with the contact's (in
+    /// person or on a channel both trust), equal codes mean nobody sits
+    /// between the two devices.
+    pub fn safety_code(&mut self, alias: &str) -> Result<String, SessionError> {
+        Ok(self.engine.safety_code(alias)?)
+    }
+
     /// The conversation's timer.
     pub fn timer(&self, alias: &str) -> Result<Option<u64>, SessionError> {
         Ok(self.engine.timer(alias)?)
