@@ -263,6 +263,7 @@ impl Engine {
                 reason: RejectReason::MalformedVerifiers,
             };
         }
+        let first = c.proof.their_real.is_none();
         if let Some(current) = &c.proof.their_real {
             let group = c.group_id();
             let ok = prev_sig.is_some_and(|s| {
@@ -281,7 +282,7 @@ impl Engine {
         }
         c.proof.their_real = Some(real.to_vec());
         c.proof.their_duress = Some(duress.to_vec());
-        Event::VerifiersUpdated { alias }
+        Event::VerifiersUpdated { alias, first }
     }
 
     pub(crate) fn on_challenge(&mut self, idx: usize, nonce: Vec<u8>) -> Event {

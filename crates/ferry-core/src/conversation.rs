@@ -269,6 +269,24 @@ impl Engine {
         };
         let id = ferry_proto::b64::encode(&m.id);
         let flagged = c.compromised.is_some();
+        // A contact reported compromised may be a captor with the phone:
+        // their messages are shown flagged, but nothing they send changes
+        // anything here.
+        if flagged
+            && matches!(
+                m.body,
+                Body::Timer { .. }
+                    | Body::Verifiers { .. }
+                    | Body::Challenge { .. }
+                    | Body::Delete { .. }
+            )
+        {
+            return Ok(Event::Ignored { alias });
+        }
+        // What arrives disappears after the shorter of the sender's timer
+        // and this device's: a contact can never make something stay here
+        // longer than the user chose.
+        let expire_after = shorter(m.expire_after, c.timer);
         let incoming =
             |text: String, attachment: Option<AttachmentRef>, view_once: bool| Event::Message {
                 contact: c.id,
@@ -278,7 +296,7 @@ impl Engine {
                     direction: Direction::In,
                     text,
                     sent_at: m.sent_at,
-                    expires_at: m.expire_after.map(|t| now.saturating_add(t)),
+                    expires_at: expire_after.map(|t| now.saturating_add(t)),
                     view_once,
                     flagged,
                     attachment: attachment.map(Box::new),
@@ -301,8 +319,17 @@ impl Engine {
                 Ok(incoming(String::new(), Some(attachment), view_once))
             }
             Body::Timer { secs } => {
-                self.state.contacts.get_mut(idx).timer = secs;
-                Ok(Event::TimerChanged { alias, secs })
+                // Followed when it shortens this device's timer; a longer
+                // (or no) timer from the contact leaves this one as it is.
+                let applied = shorter(secs, c.timer);
+                if applied == c.timer {
+                    return Ok(Event::Ignored { alias });
+                }
+                self.state.contacts.get_mut(idx).timer = applied;
+                Ok(Event::TimerChanged {
+                    alias,
+                    secs: applied,
+                })
             }
             Body::Delete { target } => Ok(Event::Deleted {
                 contact: c.id,
@@ -317,6 +344,15 @@ impl Engine {
             Body::Challenge { nonce } => Ok(self.on_challenge(idx, nonce)),
             Body::Answer { nonce, sig } => Ok(self.on_answer(idx, &nonce, &sig)),
         }
+    }
+}
+
+/// The shorter of two timers (`None`: never).
+fn shorter(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (Some(x), None) | (None, Some(x)) => Some(x),
+        (None, None) => None,
     }
 }
 
@@ -356,11 +392,52 @@ mod tests {
             matches!(&ev[..], [Event::Message { entry, .. }] if entry.expires_at == Some(362) && entry.view_once)
         );
 
+        // Turning the timer off (or lengthening it) on one side does not
+        // change the other: each device keeps the shorter of the two.
         b.set_timer(400, &mut OsRng, "a", None).unwrap();
-        seq.deliver(&mut b, &mut a, 401);
-        assert_eq!(a.timer("b").unwrap(), None);
-        let (_, out) = a.send_text(500, &mut OsRng, "b", "z", false).unwrap();
+        let ev = seq.deliver(&mut b, &mut a, 401);
+        assert!(matches!(&ev[..], [Event::Ignored { .. }]), "{ev:?}");
+        assert_eq!(a.timer("b").unwrap(), Some(60));
+        // And what b now sends without a timer still disappears here.
+        let (_, out) = b.send_text(500, &mut OsRng, "a", "z", false).unwrap();
         assert_eq!(out.expires_at, None);
+        let ev = seq.deliver(&mut b, &mut a, 502);
+        assert!(
+            matches!(&ev[..], [Event::Message { entry, .. }] if entry.expires_at == Some(562)),
+            "{ev:?}"
+        );
+    }
+
+    /// A captor holding a compromised contact's phone cannot change the
+    /// timer, the verifiers, or delete anything here.
+    #[test]
+    fn a_compromised_contact_changes_nothing_here() {
+        let (mut a, mut b, mut seq) = pair();
+        b.alert(10, &mut OsRng, None, crate::AlertReason::Manual)
+            .unwrap();
+        let ev = seq.deliver(&mut b, &mut a, 11);
+        assert!(matches!(&ev[..], [Event::Compromised { .. }]), "{ev:?}");
+        let (_, sent) = a
+            .send_text_to(12, &mut OsRng, "b", "keep this", false, true)
+            .unwrap();
+        seq.deliver(&mut a, &mut b, 12);
+        b.set_timer(20, &mut OsRng, "a", Some(1)).unwrap();
+        b.delete_for_both(21, &mut OsRng, "a", &sent.id).unwrap();
+        let ev = seq.deliver(&mut b, &mut a, 22);
+        assert!(
+            matches!(&ev[..], [Event::Ignored { .. }, Event::Ignored { .. }]),
+            "{ev:?}"
+        );
+        assert_eq!(a.timer("b").unwrap(), Some(crate::DEFAULT_TIMER_SECS));
+        // Their texts still arrive, flagged.
+        b.send_text_to(30, &mut OsRng, "a", "trust me", false, true)
+            .unwrap();
+        let ev = seq.deliver(&mut b, &mut a, 31);
+        assert!(
+            ev.iter()
+                .all(|e| matches!(e, Event::Message { entry, .. } if entry.flagged)),
+            "{ev:?}"
+        );
     }
 
     #[test]

@@ -63,6 +63,7 @@ pub(crate) enum Line {
     },
     Verifiers {
         contact: String,
+        first: bool,
     },
     Alert {
         contact: String,
@@ -158,8 +159,9 @@ impl Line {
                 contact: contact.clone(),
                 result: *result,
             },
-            Event::Verifiers { contact } => Self::Verifiers {
+            Event::Verifiers { contact, first } => Self::Verifiers {
                 contact: contact.clone(),
+                first: *first,
             },
             Event::Compromised { contact, reason } => Self::Alert {
                 contact: contact.clone(),
@@ -220,7 +222,9 @@ impl Line {
             Self::Proof { contact, result } => {
                 json!({"type": "challenge_result", "contact": contact, "result": result.as_str()})
             }
-            Self::Verifiers { contact } => json!({"type": "verifiers", "contact": contact}),
+            Self::Verifiers { contact, first } => {
+                json!({"type": "verifiers", "contact": contact, "first": first})
+            }
             Self::Alert { contact, reason } => {
                 json!({"type": "alert", "contact": contact, "reason": reason.as_str()})
             }
@@ -361,8 +365,19 @@ impl Line {
                     clean(contact)
                 ),
             },
-            Self::Verifiers { contact } => format!(
-                "{} set a phrase: you can now `ferry challenge {}`",
+            Self::Verifiers {
+                contact,
+                first: true,
+            } => format!(
+                "{} set a phrase for the first time; Ferry takes it on trust. If they did not tell you (in person) that they would, treat it as suspicious. You can now `ferry challenge {}`",
+                clean(contact),
+                clean(contact)
+            ),
+            Self::Verifiers {
+                contact,
+                first: false,
+            } => format!(
+                "{} changed their phrase (signed with the old one): you can `ferry challenge {}`",
                 clean(contact),
                 clean(contact)
             ),
@@ -736,6 +751,11 @@ mod tests {
             },
             Line::Verifiers {
                 contact: "Bashir".into(),
+                first: true,
+            },
+            Line::Verifiers {
+                contact: "Bashir".into(),
+                first: false,
             },
             Line::Alert {
                 contact: "Chen".into(),

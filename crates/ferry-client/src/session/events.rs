@@ -139,6 +139,8 @@ pub enum Event {
     Verifiers {
         /// Contact alias.
         contact: String,
+        /// Their first phrase: taken on trust, so say so plainly.
+        first: bool,
     },
     /// An attachment transfer moved on.
     Transfer(Progress),

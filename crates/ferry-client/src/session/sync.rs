@@ -61,7 +61,13 @@ impl Session {
                         contact: alias,
                         result,
                     },
-                    CoreEvent::VerifiersUpdated { alias } => Event::Verifiers { contact: alias },
+                    CoreEvent::VerifiersUpdated { alias, first } => Event::Verifiers {
+                        contact: alias,
+                        first,
+                    },
+                    // Nothing changed here: a compromised contact's control
+                    // message, or a timer longer than this device's.
+                    CoreEvent::Ignored { .. } => continue,
                     CoreEvent::Compromised { alias, reason } => Event::Compromised {
                         contact: alias,
                         reason,

@@ -192,6 +192,14 @@ pub enum Event {
     VerifiersUpdated {
         /// Contact alias.
         alias: String,
+        /// The first ever: taken on trust, so the user must hear of it.
+        first: bool,
+    },
+    /// A control message (timer, verifiers, challenge) from a contact
+    /// reported compromised, or a timer longer than this device's: ignored.
+    Ignored {
+        /// Contact alias.
+        alias: String,
     },
     /// Already processed before (a retried fetch): nothing to do.
     Duplicate,
@@ -209,6 +217,7 @@ impl std::fmt::Debug for Event {
             Self::ChallengeReceived { .. } => "Event::ChallengeReceived(..)",
             Self::ChallengeResult { .. } => "Event::ChallengeResult(..)",
             Self::VerifiersUpdated { .. } => "Event::VerifiersUpdated(..)",
+            Self::Ignored { .. } => "Event::Ignored(..)",
             Self::Duplicate => "Event::Duplicate",
         })
     }
