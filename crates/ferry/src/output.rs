@@ -447,7 +447,21 @@ impl Line {
     }
 }
 
+/// Erases the scrollback (`CSI 3 J`), moves home and erases the screen.
+pub(crate) const CLEAR_TERMINAL: &str = "\x1b[3J\x1b[H\x1b[2J";
+
 impl Output {
+    /// On a terminal (human output), erases the screen and its scrollback,
+    /// so messages shown before a lock or exit cannot be scrolled back to.
+    pub(crate) fn clear_terminal(self) {
+        use std::io::Write as _;
+        if !self.json && std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(CLEAR_TERMINAL.as_bytes());
+            let _ = out.flush();
+        }
+    }
+
     /// Prints one line in the chosen form (human errors go to stderr).
     pub(crate) fn print(self, line: &Line) {
         if self.json {

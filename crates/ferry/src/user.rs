@@ -244,8 +244,11 @@ async fn watch(
             let _ = tokio::signal::ctrl_c().await;
         };
         session.set_listener(Some(Box::new(move |ev| out.event(ev))));
-        let reason = session.watch(stop, limits).await?;
-        let Some(reason) = reason else {
+        let reason = session.watch(stop, limits).await;
+        // Whatever ended it, what was shown leaves the screen and the
+        // scrollback first.
+        out.clear_terminal();
+        let Some(reason) = reason? else {
             let _ = session.finish();
             return Ok(());
         };

@@ -392,6 +392,34 @@ fn texts_and_links_can_come_from_standard_input() {
     );
 }
 
+/// A seized phone whose `watch` locked (or was stopped) must not let the
+/// captor scroll back to the messages it showed: the screen and the
+/// scrollback are erased. Run on a real terminal (a pty from `script`).
+#[test]
+fn watch_erases_the_screen_and_scrollback_when_it_locks() {
+    let w = world();
+    w.a.run(&["send", "Bashir", "MARKER-on-screen"]);
+    let command = format!(
+        "'{}' --home '{}' watch --idle-lock 3s",
+        bin().display(),
+        w.b.home.display()
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qefc", &command, "/dev/null"])
+        .env("FERRY_PASSPHRASE", &w.b.pass)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let shown = text
+        .find("MARKER-on-screen")
+        .expect("the message was shown");
+    let cleared = text.find("\x1b[3J").expect("the scrollback was erased");
+    assert!(cleared > shown, "{text:?}");
+    assert!(text[cleared..].contains("locked (idle)"), "{text:?}");
+    assert!(!text[cleared..].contains("MARKER"), "{text:?}");
+}
+
 /// Both sides of a conversation see the same safety code; another
 /// conversation has another one.
 #[test]
