@@ -217,6 +217,56 @@ fn a_300_mb_file_arrives_identical_through_cut_connections_and_relay_kills() {
     assert_eq!(again.error_code().as_deref(), Some("destination_exists"));
 }
 
+/// A save cut short leaves decrypted bytes on disk to resume from: they are
+/// readable by the owner only, and they go when their message goes.
+#[test]
+fn a_partial_download_is_private_and_goes_with_its_message() {
+    let relay = RelayProcess::start(bin(), &[]).unwrap();
+    let proxy = CutProxy::start(relay.port()).unwrap();
+    let url = proxy.url();
+    let w = world_at(relay, &url);
+    let src = w.dir.path().join("clip.mp4");
+    write_pattern(&src, 40 * MIB, 3);
+    w.a.run(&["send-file", "Bashir", src.to_str().unwrap()]);
+    let (id, _) = attachment_id(&w.b.run(&["sync"]));
+    // The phone dies in the middle of the save.
+    let out = w.dir.path().join("clip-saved.mp4");
+    let base = proxy.forwarded(Direction::Down);
+    let down = run_while(
+        &w.b,
+        &["save", "Amina", &id, out.to_str().unwrap()],
+        |child| {
+            if proxy.forwarded(Direction::Down) >= base + 8 * MIB {
+                let _ = child.kill();
+                return true;
+            }
+            false
+        },
+    );
+    assert_ne!(down.code, 0, "the save was meant to be cut short");
+    let parts = part_files(w.dir.path());
+    assert_eq!(parts.len(), 1, "a partial file to resume from");
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&parts[0]).unwrap().permissions().mode();
+        assert_eq!(
+            mode & 0o777,
+            0o600,
+            "only the owner may read decrypted bytes"
+        );
+    }
+    // The sender deletes the message for both: the partial file goes with
+    // it at the receiver's next command.
+    w.a.run(&["delete", "Bashir", &id]);
+    w.b.run(&["sync"]);
+    w.b.run(&["contacts"]);
+    assert!(
+        part_files(w.dir.path()).is_empty(),
+        "the partial file outlived its message"
+    );
+    assert!(!out.exists());
+}
+
 #[test]
 fn a_tampered_chunk_is_refused_and_nothing_is_saved() {
     let w = world();

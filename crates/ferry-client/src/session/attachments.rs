@@ -398,12 +398,20 @@ impl Session {
             dest.to_owned()
         };
         let client = self.blob_client(&a.relay)?;
+        let contact = self.contact_id(alias)?;
+        // The partial file holds decrypted bytes: remembered, so that it is
+        // shredded when its message goes, if the save never finishes.
+        self.remember_download(contact, &entry.id, &transfer::part_path(&path, &a))?;
         let hub = &mut self.hub;
-        let stats = transfer::download(&client, &a, &path, RetryPolicy::default(), &mut |p| {
+        let result = transfer::download(&client, &a, &path, RetryPolicy::default(), &mut |p| {
             progress(p);
             hub.emit(super::Event::Transfer(p));
         })
-        .await?;
+        .await;
+        if result.is_ok() || !transfer::part_path(&path, &a).exists() {
+            self.forget_download(contact, &entry.id)?;
+        }
+        let stats = result?;
         let mut destroyed = false;
         if entry.view_once {
             let contact = self.contact_id(alias)?;

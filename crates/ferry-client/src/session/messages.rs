@@ -101,6 +101,9 @@ impl Session {
     /// Destroys every message whose timer ran out; returns how many.
     pub fn expire(&mut self) -> Result<usize, SessionError> {
         let count = self.vault.expire(now())?;
+        // Partial downloads of messages that are gone go too (this also
+        // catches messages deleted for both or viewed once since).
+        self.shred_orphan_downloads()?;
         if count > 0 {
             self.emit(Event::Expired { count });
         }

@@ -25,6 +25,7 @@ use secrecy::SecretString;
 use crate::relay::RelayClient;
 
 mod attachments;
+mod downloads;
 mod error;
 mod events;
 mod messages;

@@ -155,13 +155,18 @@ async fn download_into(
     progress: &mut (dyn FnMut(Progress) + Send),
 ) -> Result<TransferStats, TransferError> {
     let total = layout.blob_len();
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(part)
-        .map_err(io)?;
+    // Decrypted bytes: readable by this user only, from the first byte.
+    let mut file = {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(part)
+            .map_err(io)?
+    };
     // Resume at the first segment not completely written.
     let have = file.metadata().map_err(io)?.len().min(layout.size);
     let mut seg = have / SEGMENT;
