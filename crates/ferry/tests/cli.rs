@@ -543,9 +543,12 @@ fn disappearing_view_once_and_delete_for_both() {
     assert_eq!(w.a.run(&["history", "Bashir"]).texts(), ["default timer"]);
     assert_eq!(w.b.run(&["history", "Amina"]).texts(), ["default timer"]);
 
-    // Off must be explicit; then messages stay.
+    // Off must be explicit, on each device: one side turning it off does
+    // not turn it off on the other (each keeps the shorter of the two).
     w.b.run(&["timer", "Amina", "off"]);
-    assert!(w.a.run(&["sync"]).of_type("timer")[0]["seconds"].is_null());
+    assert!(w.a.run(&["sync"]).of_type("timer").is_empty());
+    w.a.run(&["timer", "Bashir", "off"]);
+    assert!(w.b.run(&["sync"]).of_type("timer").is_empty());
     let bad = w.a.try_run(&["timer", "Bashir", "soon"]);
     assert_ne!(bad.code, 0);
 
