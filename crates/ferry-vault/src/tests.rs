@@ -175,16 +175,7 @@ fn a_duress_passphrase_equal_to_the_passphrase_is_refused() {
     let p = dir.path().join("profile");
     let mut real = Vault::create(&p, &pass("same words"), &mut OsRng).unwrap();
     real.transaction(|tx| tx.put_blob("who", b"real")).unwrap();
-    let before: Vec<(String, Vec<u8>)> = std::fs::read_dir(&p)
-        .unwrap()
-        .map(|e| {
-            let e = e.unwrap();
-            (
-                e.file_name().to_string_lossy().into_owned(),
-                std::fs::read(e.path()).unwrap(),
-            )
-        })
-        .collect();
+    let before = snapshot(&p);
     let mut prepared = false;
     let err = real
         .set_duress(&pass("same words"), &mut OsRng, |_| {
@@ -196,16 +187,7 @@ fn a_duress_passphrase_equal_to_the_passphrase_is_refused() {
     assert!(!prepared, "no decoy was made");
     assert!(real.open_decoy().unwrap().is_none());
     drop(real);
-    let after: Vec<(String, Vec<u8>)> = std::fs::read_dir(&p)
-        .unwrap()
-        .map(|e| {
-            let e = e.unwrap();
-            (
-                e.file_name().to_string_lossy().into_owned(),
-                std::fs::read(e.path()).unwrap(),
-            )
-        })
-        .collect();
+    let after = snapshot(&p);
     assert_eq!(before, after, "nothing was written");
     let again = Vault::unlock(&p, &pass("same words"), &mut OsRng).unwrap();
     assert_eq!(again.blob("who").unwrap().unwrap().as_slice(), b"real");

@@ -659,6 +659,23 @@ mod tests {
         }
     }
 
+    /// A received attachment named `name` (a voice note lasts 4.2 s).
+    fn attachment(name: &str, kind: AttachmentKind) -> Box<AttachmentRef> {
+        let voice = kind == AttachmentKind::Voice;
+        Box::new(AttachmentRef {
+            relay: "http://127.0.0.1:7070".to_owned(),
+            blob: "BwcHBwcHBwcHBwcHBwcHBw".parse::<MailboxId>().unwrap(),
+            token: KeyBytes::from_bytes([1; 32]),
+            key: KeyBytes::from_bytes([2; 32]),
+            size: 48_213,
+            digest: vec![3; 32],
+            name: name.to_owned(),
+            mime: voice.then(|| "audio/ogg".to_owned()),
+            kind,
+            duration_ms: voice.then_some(4_200),
+        })
+    }
+
     /// One of every line, as a person and a script see it.
     fn every_line() -> Vec<Line> {
         let compromise = Compromise {
@@ -670,18 +687,7 @@ mod tests {
         let mut flagged = entry(Direction::In, "did the parcel arrive?");
         flagged.flagged = true;
         let mut voice = entry(Direction::In, "");
-        voice.attachment = Some(Box::new(AttachmentRef {
-            relay: "http://127.0.0.1:7070".to_owned(),
-            blob: "BwcHBwcHBwcHBwcHBwcHBw".parse::<MailboxId>().unwrap(),
-            token: KeyBytes::from_bytes([1; 32]),
-            key: KeyBytes::from_bytes([2; 32]),
-            size: 48_213,
-            digest: vec![3; 32],
-            name: "note.ogg".to_owned(),
-            mime: Some("audio/ogg".to_owned()),
-            kind: AttachmentKind::Voice,
-            duration_ms: Some(4_200),
-        }));
+        voice.attachment = Some(attachment("note.ogg", AttachmentKind::Voice));
         let stats = TransferStats {
             blob_len: 65_536,
             wire_bytes: 65_536,
@@ -855,18 +861,10 @@ mod tests {
         assert!(bidi.ends_with("Bashir: pay 001$ now"), "{bidi:?}");
         // A file name stays on its line.
         let mut file = entry(Direction::In, "");
-        file.attachment = Some(Box::new(AttachmentRef {
-            relay: "http://127.0.0.1:7070".to_owned(),
-            blob: "BwcHBwcHBwcHBwcHBwcHBw".parse::<MailboxId>().unwrap(),
-            token: KeyBytes::from_bytes([1; 32]),
-            key: KeyBytes::from_bytes([2; 32]),
-            size: 48_213,
-            digest: vec![3; 32],
-            name: "photo.jpg\n[2026-11-27 10:00] Chen: hi".to_owned(),
-            mime: None,
-            kind: AttachmentKind::File,
-            duration_ms: None,
-        }));
+        file.attachment = Some(attachment(
+            "photo.jpg\n[2026-11-27 10:00] Chen: hi",
+            AttachmentKind::File,
+        ));
         let shown = Line::Message {
             contact: "Bashir".into(),
             entry: file,

@@ -10,32 +10,13 @@ mod common;
 
 use std::time::Duration;
 
-use common::{User, bin};
+use common::{User, bin, mailbox};
 use ferry_client::RelayClient;
 use ferry_client::transfer::BlobClient;
 use ferry_proto::api::ServerFrame;
 use ferry_proto::{ErrorCode, MailboxId, MailboxKey, Seq};
 use ferry_testkit::RelayProcess;
 use rand_core::OsRng;
-
-struct Box_ {
-    id: MailboxId,
-    recipient: MailboxKey,
-    sender: MailboxKey,
-}
-
-async fn mailbox(c: &RelayClient) -> Box_ {
-    let b = Box_ {
-        id: MailboxId::random(&mut OsRng),
-        recipient: MailboxKey::generate(&mut OsRng),
-        sender: MailboxKey::generate(&mut OsRng),
-    };
-    c.create_mailbox(b.id, &b.recipient).await.unwrap();
-    c.set_sender(b.id, &b.recipient, b.sender.public())
-        .await
-        .unwrap();
-    b
-}
 
 fn http() -> reqwest::Client {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();

@@ -486,8 +486,11 @@ fn view_once_timer_and_crashes_mid_upload_and_mid_save() {
     let r =
         w.b.try_run(&["save", "Amina", &id, dir.join("late.bin").to_str().unwrap()]);
     assert_eq!(r.error_code().as_deref(), Some("no_attachment"));
+    // Off again, on each device (each keeps the shorter of the two).
     w.a.run(&["timer", "Bashir", "off"]);
+    w.b.run(&["timer", "Amina", "off"]);
     w.b.run(&["sync"]);
+    w.a.run(&["sync"]);
 
     // The sender dies after two parts; the next sync finishes the upload
     // from where the relay stands and sends the message.

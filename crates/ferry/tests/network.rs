@@ -19,6 +19,18 @@ use ferry_testkit::net::{Nginx, Socks, TestCa};
 use ferry_testkit::proxy::CutProxy;
 use serde_json::Value;
 
+/// A relay serving TLS itself with `crt` and `key`, plus `extra` options.
+fn tls_relay(crt: &Path, key: &Path, extra: &[&str]) -> RelayProcess {
+    let mut args = vec![
+        "--tls-cert",
+        crt.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    RelayProcess::start(bin(), &args).unwrap()
+}
+
 /// Users whose commands trust `ca` through SSL_CERT_FILE.
 fn users(dir: &Path, ca: Option<&Path>) -> (User, User) {
     let (mut a, mut b) = (User::new(dir, "a"), User::new(dir, "b"));
@@ -93,16 +105,7 @@ fn a_relay_serving_tls_itself_carries_a_whole_conversation() {
     let (crt, key) = ca
         .issue(dir.path(), "relay", &["127.0.0.1", "localhost"])
         .unwrap();
-    let relay = RelayProcess::start(
-        bin(),
-        &[
-            "--tls-cert",
-            crt.to_str().unwrap(),
-            "--tls-key",
-            key.to_str().unwrap(),
-        ],
-    )
-    .unwrap();
+    let relay = tls_relay(&crt, &key, &[]);
     assert!(relay.url().starts_with("https://"), "{}", relay.url());
     let (a, b) = users(dir.path(), Some(&ca_file));
     converse(&a, &b, relay.url(), &[]);
@@ -120,16 +123,7 @@ fn an_untrusted_certificate_is_reported_as_a_certificate_problem() {
     let dir = tempfile::tempdir().unwrap();
     let ca = TestCa::new("Unknown CA").unwrap();
     let (crt, key) = ca.issue(dir.path(), "relay", &["127.0.0.1"]).unwrap();
-    let relay = RelayProcess::start(
-        bin(),
-        &[
-            "--tls-cert",
-            crt.to_str().unwrap(),
-            "--tls-key",
-            key.to_str().unwrap(),
-        ],
-    )
-    .unwrap();
+    let relay = tls_relay(&crt, &key, &[]);
     let (a, _) = users(dir.path(), None);
     a.run(&["init", "--relay", relay.url()]);
     let r = a.try_run(&["invite", "--alias", "Bashir"]);
@@ -150,16 +144,7 @@ fn an_untrusted_certificate_is_reported_as_a_certificate_problem() {
     let ca_file = dir.path().join("ca.pem");
     ca.write_pem(&ca_file).unwrap();
     let (wrong_crt, wrong_key) = ca.issue(dir.path(), "other", &["relay.example"]).unwrap();
-    let other = RelayProcess::start(
-        bin(),
-        &[
-            "--tls-cert",
-            wrong_crt.to_str().unwrap(),
-            "--tls-key",
-            wrong_key.to_str().unwrap(),
-        ],
-    )
-    .unwrap();
+    let other = tls_relay(&wrong_crt, &wrong_key, &[]);
     let mut b = User::new(dir.path(), "b");
     b.env
         .push(("SSL_CERT_FILE".into(), ca_file.display().to_string()));
@@ -181,18 +166,7 @@ fn the_relay_serves_a_renewed_certificate_without_a_restart() {
     let live = dir.path().join("live");
     std::fs::create_dir(&live).unwrap();
     let (crt, key) = old_ca.issue(&live, "relay", &["127.0.0.1"]).unwrap();
-    let relay = RelayProcess::start(
-        bin(),
-        &[
-            "--tls-cert",
-            crt.to_str().unwrap(),
-            "--tls-key",
-            key.to_str().unwrap(),
-            "--tls-reload-interval",
-            "1s",
-        ],
-    )
-    .unwrap();
+    let relay = tls_relay(&crt, &key, &["--tls-reload-interval", "1s"]);
     let mut a = User::new(dir.path(), "a");
     a.env
         .push(("SSL_CERT_FILE".into(), old_file.display().to_string()));

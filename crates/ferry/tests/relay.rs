@@ -2,8 +2,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+mod common;
+
 use std::time::Duration;
 
+use common::{Box_, mailbox};
 use ferry_client::RelayClient;
 use ferry_client::relay::SyncItem;
 use ferry_proto::api::{ErrorBody, ServerFrame};
@@ -14,26 +17,6 @@ use rand_core::OsRng;
 
 fn relay(extra: &[&str]) -> RelayProcess {
     RelayProcess::start(std::path::Path::new(env!("CARGO_BIN_EXE_ferry")), extra).unwrap()
-}
-
-/// A mailbox with both keys, created and secured.
-struct Box_ {
-    id: MailboxId,
-    recipient: MailboxKey,
-    sender: MailboxKey,
-}
-
-async fn mailbox(c: &RelayClient) -> Box_ {
-    let b = Box_ {
-        id: MailboxId::random(&mut OsRng),
-        recipient: MailboxKey::generate(&mut OsRng),
-        sender: MailboxKey::generate(&mut OsRng),
-    };
-    c.create_mailbox(b.id, &b.recipient).await.unwrap();
-    c.set_sender(b.id, &b.recipient, b.sender.public())
-        .await
-        .unwrap();
-    b
 }
 
 /// A tus creation request signed by `b`'s sender key, as the relay now

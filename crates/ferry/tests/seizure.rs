@@ -261,8 +261,10 @@ fn forensic_search_finds_nothing_after_expiry_view_once_duress_and_panic() {
         }
     }
 
-    // (c) Duress: B's real messages and contacts are gone from every file.
+    // (c) Duress: B's real messages and contacts are gone from every file
+    // (the timer is off on both devices, so nothing expires meanwhile).
     w.b.run(&["timer", "Amina", "off"]);
+    w.a.run(&["timer", "Bashir", "off"]);
     w.a.run(&["sync"]);
     w.a.run(&["send", "Bashir", &real_only]);
     w.b.run(&["sync"]);

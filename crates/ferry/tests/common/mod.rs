@@ -9,6 +9,28 @@ use std::process::{Command, Output};
 use ferry_testkit::RelayProcess;
 use serde_json::Value;
 
+/// A secured mailbox made straight through the relay API.
+pub struct Box_ {
+    pub id: ferry_proto::MailboxId,
+    pub recipient: ferry_proto::MailboxKey,
+    pub sender: ferry_proto::MailboxKey,
+}
+
+/// Creates a mailbox and sets its sender key.
+pub async fn mailbox(c: &ferry_client::RelayClient) -> Box_ {
+    use rand_core::OsRng;
+    let b = Box_ {
+        id: ferry_proto::MailboxId::random(&mut OsRng),
+        recipient: ferry_proto::MailboxKey::generate(&mut OsRng),
+        sender: ferry_proto::MailboxKey::generate(&mut OsRng),
+    };
+    c.create_mailbox(b.id, &b.recipient).await.unwrap();
+    c.set_sender(b.id, &b.recipient, b.sender.public())
+        .await
+        .unwrap();
+    b
+}
+
 pub fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_ferry"))
 }
