@@ -29,6 +29,11 @@ impl Rate {
     }
 }
 
+/// How long a refused request waits for its answer. Requests on one
+/// connection come one after another, so this slows a flood down instead
+/// of letting it keep the relay busy answering refusals.
+pub(crate) const REFUSAL_DELAY: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// Forget idle buckets once the table holds this many.
 const PRUNE_AT: usize = 100_000;
 

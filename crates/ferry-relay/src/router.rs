@@ -169,6 +169,10 @@ async fn limit_connection(State(s): State<Shared>, req: Request, next: Next) -> 
         // its empty bucket: closing it would hand the client a fresh one on
         // reconnect. A large body closes the connection instead.
         let _ = axum::body::to_bytes(req.into_body(), DRAIN_ON_REFUSAL).await;
+        // A flooding connection waits before each refusal: requests on one
+        // connection come one after another, so this slows the flood itself
+        // instead of letting it keep the relay busy with refusals.
+        tokio::time::sleep(crate::limit::REFUSAL_DELAY).await;
         return ApiError::new(ErrorCode::RateLimited)
             .detail("connection rate")
             .into_response();

@@ -89,6 +89,8 @@ pub(crate) async fn authenticate(
     let keys: Vec<[u8; 32]> = keys.iter().map(PublicKey::to_bytes).collect();
     if !s.per_key.take_each(&keys, std::time::Instant::now()) {
         s.metrics.limited.count(crate::limit::Limit::Key);
+        // Slows the flood itself, as the connection limit does.
+        tokio::time::sleep(crate::limit::REFUSAL_DELAY).await;
         return Err(ApiError::new(ErrorCode::RateLimited).detail("key rate"));
     }
     Ok(())

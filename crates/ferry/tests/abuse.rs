@@ -137,7 +137,7 @@ impl RawConnection {
 fn a_flooding_connection_is_limited_and_others_are_not() {
     let r = RelayProcess::start(
         bin(),
-        &["--rate-per-connection", "5", "--burst-per-connection", "10"],
+        &["--rate-per-connection", "0.5", "--burst-per-connection", "10"],
     )
     .unwrap();
     let mut one = RawConnection::open(r.url());
@@ -150,8 +150,11 @@ fn a_flooding_connection_is_limited_and_others_are_not() {
             assert!(body.contains("rate_limited"), "{body}");
         }
     }
+    // The burst of 10 passes; then about one request in eight (each refusal
+    // is answered after a pause, during which the bucket refills a little).
     let refused = statuses.iter().filter(|&&s| s == 429).count();
-    assert!(refused >= 15, "{statuses:?}");
+    assert!(statuses[..10].iter().all(|&s| s != 429), "{statuses:?}");
+    assert!(refused >= 12, "{statuses:?}");
     // A new connection has its own allowance: answered on the request's
     // own merits, not refused for the other's flood.
     let (status, _, _) = RawConnection::open(r.url()).post_sync();
