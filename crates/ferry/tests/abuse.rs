@@ -137,7 +137,12 @@ impl RawConnection {
 fn a_flooding_connection_is_limited_and_others_are_not() {
     let r = RelayProcess::start(
         bin(),
-        &["--rate-per-connection", "0.5", "--burst-per-connection", "10"],
+        &[
+            "--rate-per-connection",
+            "0.5",
+            "--burst-per-connection",
+            "10",
+        ],
     )
     .unwrap();
     let mut one = RawConnection::open(r.url());
