@@ -57,27 +57,10 @@ impl<K: Hash + Eq + Clone> Buckets<K> {
         }
     }
 
-    /// Takes `n` tokens from `key`'s bucket; false (taking nothing) if it
-    /// holds fewer.
-    pub(crate) fn take(&self, key: &K, n: f64, now: Instant) -> bool {
-        let Ok(mut table) = self.table.lock() else {
-            return true;
-        };
-        if table.len() >= PRUNE_AT && !table.contains_key(key) {
-            let rate = self.rate;
-            table.retain(|_, b| refill(rate, *b, now).tokens < rate.burst);
-        }
-        let b = table.entry(key.clone()).or_insert(Bucket {
-            tokens: self.rate.burst,
-            at: now,
-        });
-        *b = refill(self.rate, *b, now);
-        if b.tokens >= n {
-            b.tokens -= n;
-            true
-        } else {
-            false
-        }
+    /// Takes one token from `key`'s bucket; false (taking nothing) if it
+    /// is empty.
+    pub(crate) fn take(&self, key: &K, now: Instant) -> bool {
+        self.take_each(std::slice::from_ref(key), now)
     }
 
     /// Takes one token from each key's bucket if every one of them has
@@ -202,25 +185,28 @@ mod tests {
         let b = Buckets::new(Rate::new(10.0, 5.0));
         let t0 = Instant::now();
         for _ in 0..5 {
-            assert!(b.take(&1u8, 1.0, t0));
+            assert!(b.take(&1u8, t0));
         }
-        assert!(!b.take(&1u8, 1.0, t0), "burst spent");
-        assert!(b.take(&2u8, 1.0, t0), "another key has its own bucket");
+        assert!(!b.take(&1u8, t0), "burst spent");
+        assert!(b.take(&2u8, t0), "another key has its own bucket");
         let later = t0 + Duration::from_millis(100);
-        assert!(b.take(&1u8, 1.0, later), "one token back after 100 ms");
-        assert!(!b.take(&1u8, 1.0, later));
+        assert!(b.take(&1u8, later), "one token back after 100 ms");
+        assert!(!b.take(&1u8, later));
         let much_later = t0 + Duration::from_secs(60);
         for _ in 0..5 {
-            assert!(b.take(&1u8, 1.0, much_later));
+            assert!(b.take(&1u8, much_later));
         }
-        assert!(!b.take(&1u8, 1.0, much_later), "never more than the burst");
+        assert!(!b.take(&1u8, much_later), "never more than the burst");
     }
 
     #[test]
     fn several_keys_are_charged_all_or_none() {
         let b = Buckets::new(Rate::new(0.001, 2.0));
         let t0 = Instant::now();
-        assert!(b.take(&1u8, 2.0, t0), "key 1 spends its burst");
+        assert!(
+            b.take(&1u8, t0) && b.take(&1u8, t0),
+            "key 1 spends its burst"
+        );
         assert!(!b.take_each(&[2u8, 1u8], t0), "key 1 has nothing left");
         assert!(b.take_each(&[2u8, 3u8], t0));
         assert!(b.take_each(&[2u8], t0), "key 2 was charged once, not twice");
@@ -232,10 +218,10 @@ mod tests {
         let b = Buckets::new(Rate::new(1000.0, 1.0));
         let t0 = Instant::now();
         for k in 0..PRUNE_AT as u32 {
-            b.take(&k, 1.0, t0);
+            b.take(&k, t0);
         }
         let later = t0 + Duration::from_secs(1);
-        assert!(b.take(&u32::MAX, 1.0, later));
+        assert!(b.take(&u32::MAX, later));
         assert!(b.table.lock().unwrap().len() < 10);
     }
 }

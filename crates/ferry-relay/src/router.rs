@@ -162,7 +162,7 @@ async fn limit_connection(State(s): State<Shared>, req: Request, next: Next) -> 
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|axum::extract::ConnectInfo(a)| *a);
     if let (false, Some(peer)) = (exempt, peer)
-        && !s.per_connection.take(&peer, 1.0, Instant::now())
+        && !s.per_connection.take(&peer, Instant::now())
     {
         s.metrics.limited.count(crate::limit::Limit::Connection);
         // Read (and drop) a small body so the connection stays open with

@@ -113,7 +113,7 @@ async fn run(socket: WebSocket, s: Shared, peer: std::net::SocketAddr, _open: Op
             incoming = stream.next() => match incoming {
                 Some(Ok(WsMessage::Text(text))) => {
                     s.metrics.ws_frames.fetch_add(1, Ordering::Relaxed);
-                    if s.per_connection.take(&peer, 1.0, std::time::Instant::now()) {
+                    if s.per_connection.take(&peer, std::time::Instant::now()) {
                         conn.handle(text.as_str(), &mut frames).await;
                     } else {
                         s.metrics.limited.count(crate::limit::Limit::Connection);
@@ -121,7 +121,7 @@ async fn run(socket: WebSocket, s: Shared, peer: std::net::SocketAddr, _open: Op
                     }
                 }
                 Some(Ok(WsMessage::Binary(_))) => {
-                    if s.per_connection.take(&peer, 1.0, std::time::Instant::now()) {
+                    if s.per_connection.take(&peer, std::time::Instant::now()) {
                         frames.push(error_frame(None, ErrorCode::BadRequest, None));
                     } else {
                         s.metrics.limited.count(crate::limit::Limit::Connection);

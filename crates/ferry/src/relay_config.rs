@@ -12,16 +12,20 @@ use clap::CommandFactory as _;
 
 use crate::cli::Cli;
 
-/// Global options that take a value (so their value is not a command).
-const GLOBAL_WITH_VALUE: [&str; 2] = ["--home", "--passphrase-file"];
-
 /// The position of the command in `argv` (after the program name and
 /// global options).
 fn command_at(argv: &[OsString]) -> Option<usize> {
+    // The top-level options that take a value (whose value is not a
+    // command), as the command-line model declares them.
+    let with_value: Vec<String> = Cli::command()
+        .get_arguments()
+        .filter(|a| a.get_action().takes_values())
+        .filter_map(|a| a.get_long().map(|l| format!("--{l}")))
+        .collect();
     let mut i = 1;
     while let Some(a) = argv.get(i) {
         let s = a.to_string_lossy();
-        if GLOBAL_WITH_VALUE.contains(&s.as_ref()) {
+        if with_value.iter().any(|w| *w == s) {
             i += 2;
         } else if s.starts_with('-') {
             i += 1;
