@@ -256,7 +256,9 @@ impl RelayClient {
     }
 
     /// Deposits (or replaces) a dead-man switch for `mailbox`, signed by the
-    /// canary's owner key and the mailbox's sender key.
+    /// canary's owner key and the mailbox's sender key; `fire` is the public
+    /// fire-only key and the alert a fire releases.
+    #[allow(clippy::too_many_arguments)]
     pub async fn deposit_canary(
         &self,
         id: MailboxId,
@@ -265,12 +267,16 @@ impl RelayClient {
         mailbox: MailboxId,
         release_at: u64,
         payload: Vec<u8>,
+        fire: Option<(ferry_proto::PublicKey, Vec<u8>)>,
     ) -> Result<(), ClientError> {
+        let (fire_key, fire_payload) = fire.unzip();
         let body = serde_json::to_vec(&ferry_proto::api::DepositCanary {
             owner_key: owner.public(),
             mailbox,
             release_at,
             payload,
+            fire_key,
+            fire_payload,
         })
         .map_err(|e| ClientError::Protocol(e.to_string()))?;
         let path = format!("/v1/canaries/{}", id.to_b64());
@@ -286,7 +292,24 @@ impl RelayClient {
         .map(|_| ())
     }
 
-    /// Releases a canary now.
+    /// Moves a canary's release time (signed by its owner key), or, signed
+    /// by its fire-only key, releases it now: the two requests look alike.
+    pub async fn renew_canary(
+        &self,
+        id: MailboxId,
+        key: &MailboxKey,
+        release_at: u64,
+    ) -> Result<(), ClientError> {
+        let body = serde_json::to_vec(&ferry_proto::api::RenewCanary { release_at })
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let path = format!("/v1/canaries/{}/renew", id.to_b64());
+        self.call(Method::POST, &path, &[key], body, "application/json", false)
+            .await
+            .map(|_| ())
+    }
+
+    /// Releases a canary now (owner-signed; the client's own sessions fire
+    /// with the fire key through [`RelayClient::renew_canary`]).
     pub async fn fire_canary(&self, id: MailboxId, owner: &MailboxKey) -> Result<(), ClientError> {
         let path = format!("/v1/canaries/{}/fire", id.to_b64());
         self.call(

@@ -16,9 +16,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::{Action, AlertReason, Compromise, CoreError, Engine, Event, mls};
 use crate::envelope;
-use crate::invite::{open, seal};
+use crate::invite::{open, seal as seal_with};
 use crate::secret::KeyBytes;
-use ferry_proto::{MailboxId, padding};
+use ferry_proto::MailboxId;
 
 const LABEL: &[u8] = b"ferry alert v1";
 
@@ -40,30 +40,33 @@ struct AlertBody {
     at: u64,
 }
 
-/// What the duress capsule keeps per contact: enough to warn them with
-/// nothing else of the profile left (no alias, no history).
+/// What the duress capsule keeps per contact: only what can fire that
+/// contact's canary. The relay stored the public half of the fire key at
+/// deposit; the key can neither renew nor delete the canary, nor send, nor
+/// reveal the contact's mailbox, keys or anything else of the profile.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct CapsuleEntry {
-    /// The contact's relay.
+    /// The relay holding the canary.
     pub relay: String,
-    /// The contact's mailbox for us.
-    pub mailbox: MailboxId,
-    /// Its sender key.
-    pub sender: KeyBytes,
-    /// The pair's alert key.
-    pub alert_key: KeyBytes,
-    /// Our canary for this contact at their relay, to fire at once.
-    #[serde(default)]
-    pub canary: Option<CanaryRef>,
+    /// The canary's id.
+    pub canary: MailboxId,
+    /// The fire-only key.
+    pub fire: KeyBytes,
 }
 
-/// A canary deposited at a contact's relay: its id and owner key.
+/// A canary deposited at a contact's relay: its id, owner key (renews,
+/// deletes) and fire-only key (releases it at once, as a duress unlock
+/// does).
 #[derive(Clone, Serialize, Deserialize)]
 pub struct CanaryRef {
     /// Canary id.
     pub id: MailboxId,
-    /// Owner key (authorizes renew, fire, delete).
+    /// Owner key (authorizes deposit, renew and delete).
     pub owner: KeyBytes,
+    /// Fire-only key; `None` for canaries deposited before it existed (a
+    /// key is assigned at the next deposit).
+    #[serde(default)]
+    pub fire: Option<KeyBytes>,
 }
 
 /// A canary to (re)deposit: one per contact, at the relay of the contact's
@@ -80,9 +83,19 @@ pub struct CanaryDeposit {
     pub sender: KeyBytes,
     /// When the relay releases it unless renewed.
     pub release_at: u64,
-    /// The sealed alert.
+    /// The sealed alert released when the canary is not renewed.
     pub payload: Vec<u8>,
+    /// The sealed alert released when the fire key fires it (a duress
+    /// unlock).
+    pub fire_payload: Vec<u8>,
+    /// The relay does not hold it as it is (new, or a new fire key): it
+    /// must be deposited, not just renewed.
+    pub fresh: bool,
 }
+
+/// With the dead-man switch off, a canary is released only after this long
+/// without an unlock (the longest a relay accepts is 366 days).
+pub const RELEASE_WHEN_OFF: u64 = 365 * 24 * 3600;
 
 impl std::fmt::Debug for CapsuleEntry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -90,8 +103,26 @@ impl std::fmt::Debug for CapsuleEntry {
     }
 }
 
-/// A padded alert payload for `entry`'s mailbox.
-pub fn alert_payload(
+/// An alert payload for the contact's `mailbox`, sealed for it with `seal`
+/// like any message.
+pub(crate) fn alert_payload(
+    alert_key: &KeyBytes,
+    seal: &KeyBytes,
+    mailbox: &MailboxId,
+    reason: AlertReason,
+    now: u64,
+    rng: &mut impl CryptoRngCore,
+) -> Result<Vec<u8>, CoreError> {
+    let body = serde_json::to_vec(&AlertBody { reason, at: now })
+        .map_err(|e| CoreError::State(e.to_string()))?;
+    let sealed = seal_with(alert_key, LABEL, &body, rng);
+    crate::mailbox_seal::seal(seal, mailbox, envelope::ALERT, &sealed, rng)
+        .ok_or(CoreError::TooLong)
+}
+
+/// An alert in the framing of releases before sealing, for a capsule they
+/// wrote: its contact's conversation predates sealing too, so it takes it.
+pub fn legacy_alert_payload(
     alert_key: &KeyBytes,
     reason: AlertReason,
     now: u64,
@@ -99,25 +130,24 @@ pub fn alert_payload(
 ) -> Result<Vec<u8>, CoreError> {
     let body = serde_json::to_vec(&AlertBody { reason, at: now })
         .map_err(|e| CoreError::State(e.to_string()))?;
-    let sealed = seal(alert_key, LABEL, &body, rng);
-    padding::pad(&envelope::wrap(envelope::ALERT, &sealed)).map_err(|_| CoreError::TooLong)
+    let sealed = seal_with(alert_key, LABEL, &body, rng);
+    ferry_proto::padding::pad(&envelope::wrap(envelope::ALERT, &sealed))
+        .map_err(|_| CoreError::TooLong)
 }
 
 impl Engine {
-    /// The duress capsule: every set-up contact's address and alert key.
+    /// The duress capsule: the fire-only key of every deposited canary.
     pub fn capsule(&self) -> Vec<CapsuleEntry> {
         self.state
             .contacts
             .iter()
             .filter_map(|c| {
                 let e = c.established()?;
-                let out = &e.outbound;
+                let canary = c.canary.as_ref()?;
                 Some(CapsuleEntry {
-                    relay: out.relay.clone(),
-                    mailbox: out.mailbox,
-                    sender: out.sender.clone(),
-                    alert_key: e.alert_key.clone()?,
-                    canary: c.canary.clone(),
+                    relay: e.outbound.relay.clone(),
+                    canary: canary.id,
+                    fire: canary.fire.clone()?,
                 })
             })
             .collect()
@@ -128,56 +158,65 @@ impl Engine {
         self.state.settings().canary_interval
     }
 
-    /// Sets the dead-man switch interval; returns the canaries to remove
-    /// from relays when it is turned off.
-    pub fn set_canary_interval(&mut self, secs: Option<u64>) -> Vec<(String, CanaryRef)> {
+    /// Sets the dead-man switch interval (`None`: off). The canaries stay
+    /// either way: a duress unlock fires them. With the switch off they are
+    /// released only after [`RELEASE_WHEN_OFF`] without an unlock.
+    pub fn set_canary_interval(&mut self, secs: Option<u64>) {
         self.state.settings_mut().canary_interval = secs;
-        if secs.is_some() {
-            return Vec::new();
-        }
-        self.state
-            .contacts
-            .iter_mut()
-            .filter_map(|c| {
-                let relay = c.established()?.outbound.relay.clone();
-                Some((relay, c.canary.take()?))
-            })
-            .collect()
     }
 
-    /// Canaries to (re)deposit after an unlock with the real passphrase,
-    /// released `interval` from now unless renewed (ids and owner keys are
-    /// created the first time).
+    /// Whether a set-up contact has no canary yet (or one without a fire
+    /// key): [`Engine::canary_deposits`] with `only_fresh` places them.
+    pub fn canary_missing(&self) -> bool {
+        self.state.contacts.iter().any(|c| {
+            c.established().is_some_and(|e| e.alert_key.is_some())
+                && c.canary.as_ref().is_none_or(|k| k.fire.is_none())
+        })
+    }
+
+    /// Canaries to renew or deposit (only those the relay does not hold
+    /// yet with `only_fresh`), released after the switch's interval unless
+    /// renewed (ids and keys are created the first time).
     pub fn canary_deposits(
         &mut self,
         now: u64,
         rng: &mut impl CryptoRngCore,
+        only_fresh: bool,
     ) -> Result<Vec<CanaryDeposit>, CoreError> {
-        let Some(interval) = self.state.settings().canary_interval else {
-            return Ok(Vec::new());
-        };
+        let interval = self
+            .state
+            .settings()
+            .canary_interval
+            .unwrap_or(RELEASE_WHEN_OFF);
         let mut out = Vec::new();
         for idx in 0..self.state.contacts.len() {
             let c = &self.state.contacts[idx];
-            let Some((addr, Some(key))) = c
-                .established()
-                .map(|e| (e.outbound.clone(), e.alert_key.clone()))
-            else {
+            let Some(key) = c.established().and_then(|e| e.alert_key.clone()) else {
                 continue;
             };
-            // Only a contact given its first canary changes (and is written).
-            let canary = match &c.canary {
-                Some(existing) => existing.clone(),
-                None => self
+            let id = c.id;
+            // Only a contact given its first canary (or its first fire key)
+            // changes, and is written.
+            let fresh = c.canary.as_ref().is_none_or(|k| k.fire.is_none());
+            if only_fresh && !fresh {
+                continue;
+            }
+            if fresh {
+                let canary = self
                     .state
                     .contacts
                     .get_mut(idx)
                     .canary
-                    .insert(CanaryRef {
+                    .get_or_insert_with(|| CanaryRef {
                         id: MailboxId::random(rng),
                         owner: KeyBytes::random(rng),
-                    })
-                    .clone(),
+                        fire: None,
+                    });
+                canary.fire = Some(KeyBytes::random(rng));
+            }
+            let (addr, seal) = self.outbound_seal(id)?;
+            let Some(canary) = self.state.contacts[idx].canary.clone() else {
+                continue;
             };
             out.push(CanaryDeposit {
                 relay: addr.relay,
@@ -185,7 +224,16 @@ impl Engine {
                 mailbox: addr.mailbox,
                 sender: addr.sender,
                 release_at: now.saturating_add(interval),
-                payload: alert_payload(&key, AlertReason::Canary, now, rng)?,
+                payload: alert_payload(&key, &seal, &addr.mailbox, AlertReason::Canary, now, rng)?,
+                fire_payload: alert_payload(
+                    &key,
+                    &seal,
+                    &addr.mailbox,
+                    AlertReason::Duress,
+                    now,
+                    rng,
+                )?,
+                fresh,
             });
         }
         Ok(out)
@@ -206,19 +254,22 @@ impl Engine {
             return Err(CoreError::UnknownContact);
         }
         let mut actions = Vec::new();
+        let mut targets = Vec::new();
         for c in &self.state.contacts {
             if alias.is_some_and(|a| a != c.alias) {
                 continue;
             }
-            let Some((out, Some(key))) = c.established().map(|e| (&e.outbound, &e.alert_key))
-            else {
-                continue;
-            };
+            if let Some(key) = c.established().and_then(|e| e.alert_key.clone()) {
+                targets.push((c.id, key));
+            }
+        }
+        for (id, key) in targets {
+            let (out, seal) = self.outbound_seal(id)?;
             actions.push(Action::Send {
                 relay: out.relay.clone(),
                 mailbox: out.mailbox,
                 sender: out.sender.clone(),
-                payload: alert_payload(key, reason, now, rng)?,
+                payload: alert_payload(&key, &seal, &out.mailbox, reason, now, rng)?,
             });
         }
         let n = actions.len();

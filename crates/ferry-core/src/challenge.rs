@@ -53,41 +53,22 @@ impl ProofResult {
 #[derive(Clone, Default, Serialize, Deserialize)]
 pub(crate) struct ProofState {
     /// Our salt for this contact (not secret).
-    #[serde(default, with = "opt_bytes")]
+    #[serde(default, with = "ferry_proto::b64::opt_bytes")]
     salt: Option<Vec<u8>>,
     /// Whether we already gave this contact verifiers.
     #[serde(default)]
     sent: bool,
     /// The contact's verifiers.
-    #[serde(default, with = "opt_bytes")]
+    #[serde(default, with = "ferry_proto::b64::opt_bytes")]
     their_real: Option<Vec<u8>>,
-    #[serde(default, with = "opt_bytes")]
+    #[serde(default, with = "ferry_proto::b64::opt_bytes")]
     their_duress: Option<Vec<u8>>,
     /// Our open challenge to them.
-    #[serde(default, with = "opt_bytes")]
+    #[serde(default, with = "ferry_proto::b64::opt_bytes")]
     asked: Option<Vec<u8>>,
     /// Their open challenge to us.
-    #[serde(default, with = "opt_bytes")]
+    #[serde(default, with = "ferry_proto::b64::opt_bytes")]
     asked_by_them: Option<Vec<u8>>,
-}
-
-pub(crate) mod opt_bytes {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(crate) fn serialize<S: Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
-        match v {
-            Some(b) => s.serialize_some(&ferry_proto::b64::encode(b)),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Option<Vec<u8>>, D::Error> {
-        Option::<String>::deserialize(d)?
-            .map(|s| ferry_proto::b64::decode(&s).map_err(serde::de::Error::custom))
-            .transpose()
-    }
 }
 
 /// The Ed25519 key for `phrase` in one conversation.

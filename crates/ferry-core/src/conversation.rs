@@ -16,8 +16,8 @@ use crate::engine::{
     Action, Contact, CoreError, Direction, Engine, Event, HistoryEntry, mls, random_id, rejected,
 };
 use crate::envelope::{self, AppMessage, Body};
+use crate::mailbox_seal;
 use crate::reject::RejectReason;
-use ferry_proto::padding;
 
 /// Longest text message, in bytes.
 pub const MAX_TEXT: usize = 16 * 1024;
@@ -45,11 +45,7 @@ impl Engine {
         c: &Contact,
         body: Body,
     ) -> Result<String, CoreError> {
-        let out = c
-            .established()
-            .ok_or(CoreError::NotEstablished)?
-            .outbound
-            .clone();
+        let (out, seal) = self.outbound_seal(c.id)?;
         let id = random_id(rng);
         let app = AppMessage {
             id: id.to_vec(),
@@ -57,8 +53,7 @@ impl Engine {
             expire_after: c.timer,
             body,
         };
-        let bytes =
-            Zeroizing::new(serde_json::to_vec(&app).map_err(|e| CoreError::State(e.to_string()))?);
+        let bytes = crate::wire::encode(&app).map_err(|e| CoreError::State(e.to_string()))?;
         let (group, signer, provider) = self.group_mut(c)?;
         let mls_msg = match group.create_message(provider, signer, &bytes) {
             Ok(m) => m,
@@ -67,9 +62,9 @@ impl Engine {
                 return Err(mls(e));
             }
         };
-        let wire = mls_msg.tls_serialize_detached().map_err(mls)?;
-        let payload =
-            padding::pad(&envelope::wrap(envelope::MLS, &wire)).map_err(|_| CoreError::TooLong)?;
+        let wire = Zeroizing::new(mls_msg.tls_serialize_detached().map_err(mls)?);
+        let payload = mailbox_seal::seal(&seal, &out.mailbox, envelope::MLS, &wire, rng)
+            .ok_or(CoreError::TooLong)?;
         self.state.outbox.push(Action::Send {
             relay: out.relay,
             mailbox: out.mailbox,
@@ -264,7 +259,7 @@ impl Engine {
             return rejected(&alias, RejectReason::UnexpectedHandshake);
         };
         let bytes = Zeroizing::new(app.into_bytes());
-        let Ok(m) = serde_json::from_slice::<AppMessage>(&bytes) else {
+        let Some(m) = crate::wire::decode(&bytes) else {
             return rejected(&alias, RejectReason::MalformedContent);
         };
         let id = ferry_proto::b64::encode(&m.id);

@@ -63,7 +63,7 @@ pub(crate) enum Body {
         real: Vec<u8>,
         #[serde(with = "ferry_proto::b64::bytes")]
         duress: Vec<u8>,
-        #[serde(default, with = "crate::challenge::opt_bytes")]
+        #[serde(default, with = "ferry_proto::b64::opt_bytes")]
         prev_sig: Option<Vec<u8>>,
     },
     /// "Prove it's you."

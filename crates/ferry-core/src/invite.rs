@@ -137,6 +137,17 @@ pub(crate) fn seal_key(secret: &KeyBytes) -> KeyBytes {
     expand(secret, b"handshake seal key")
 }
 
+/// The key sealing what is stored in the invite mailbox.
+pub(crate) fn invite_box_key(secret: &KeyBytes) -> KeyBytes {
+    expand(secret, b"invite mailbox seal key")
+}
+
+/// The key sealing what is stored in the invitee's mailbox until the
+/// conversation is set up (the welcome).
+pub(crate) fn reply_box_key(secret: &KeyBytes) -> KeyBytes {
+    expand(secret, b"reply mailbox seal key")
+}
+
 /// Seals `plain` (XChaCha20-Poly1305, random 24-byte nonce, `label` as
 /// associated data): `nonce || ciphertext`.
 pub(crate) fn seal(

@@ -23,6 +23,7 @@ mod conversation;
 mod engine;
 mod envelope;
 pub mod invite;
+pub mod mailbox_seal;
 pub mod mls_store;
 mod reject;
 mod safety;
@@ -30,6 +31,7 @@ mod secret;
 mod state;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+mod wire;
 
 pub use conversation::MAX_TEXT;
 pub use engine::{

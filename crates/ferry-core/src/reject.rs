@@ -10,6 +10,11 @@
 pub enum RejectReason {
     /// The padding is malformed.
     MalformedPadding,
+    /// Not sealed with this mailbox's key (not from the contact, or moved
+    /// from another mailbox).
+    NotSealedForMailbox,
+    /// Sealed by the contact with a framing of another Ferry release.
+    OtherVersion,
     /// The message is empty.
     Empty,
     /// This kind of message is not expected from this contact now.
@@ -75,6 +80,8 @@ impl RejectReason {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::MalformedPadding => "malformed padding",
+            Self::NotSealedForMailbox => "not sealed for this mailbox",
+            Self::OtherVersion => "sent by another Ferry version; both sides need the same release",
             Self::Empty => "empty message",
             Self::UnexpectedForContact => "unexpected message for this contact",
             Self::InviteUsed => "invite already used",

@@ -163,12 +163,6 @@ impl Contacts {
         self.list.iter()
     }
 
-    /// Every contact, for changing (all are written at the next commit).
-    pub(crate) fn iter_mut(&mut self) -> std::slice::IterMut<'_, Contact> {
-        self.changed.extend(self.list.iter().map(|c| c.id));
-        self.list.iter_mut()
-    }
-
     pub(crate) fn len(&self) -> usize {
         self.list.len()
     }

@@ -136,9 +136,22 @@ pub struct DepositCanary {
     /// Padded sealed alert.
     #[serde(with = "crate::b64::bytes")]
     pub payload: Vec<u8>,
+    /// Key that may only fire the canary: a renewal signed by it releases
+    /// `fire_payload` at once instead of moving the release time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fire_key: Option<PublicKey>,
+    /// What a fire releases (same size as `payload`); needs `fire_key`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::b64::opt_bytes"
+    )]
+    pub fire_payload: Option<Vec<u8>>,
 }
 
-/// `POST /v1/canaries/{id}/renew`: move the release time (owner-signed).
+/// `POST /v1/canaries/{id}/renew`: move the release time, signed by the
+/// owner key; signed by the fire key instead, release the canary now. The
+/// two look alike on the wire.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RenewCanary {

@@ -45,6 +45,26 @@ pub fn decode_array<const N: usize>(text: &str) -> Result<[u8; N], B64Error> {
         .map_err(|_| B64Error::Length { expected: N, got })
 }
 
+/// `serde(with = "ferry_proto::b64::opt_bytes")` for `Option<Vec<u8>>` fields.
+pub mod opt_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Serializes as base64url text or null.
+    pub fn serialize<S: Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(b) => s.serialize_some(&super::encode(b)),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// Deserializes from base64url text or null.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+        Option::<std::borrow::Cow<'de, str>>::deserialize(d)?
+            .map(|s| super::decode(&s).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
 /// `serde(with = "ferry_proto::b64::bytes")` for `Vec<u8>` fields.
 pub mod bytes {
     use serde::{Deserialize, Deserializer, Serializer};

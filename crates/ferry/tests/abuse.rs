@@ -234,8 +234,17 @@ async fn canaries_are_capped_per_mailbox_and_hold_a_place_in_its_quota() {
     let target = mailbox(&c).await;
     let release = c.now() + 3600;
     let owner = MailboxKey::generate(&mut OsRng);
-    let deposit =
-        |id| c.deposit_canary(id, &owner, &target.sender, target.id, release, vec![7; 256]);
+    let deposit = |id| {
+        c.deposit_canary(
+            id,
+            &owner,
+            &target.sender,
+            target.id,
+            release,
+            vec![7; 256],
+            None,
+        )
+    };
     let first = MailboxId::random(&mut OsRng);
     deposit(first).await.unwrap();
     // Renewing or replacing one's own canary is fine; a second is not.

@@ -721,26 +721,34 @@ async fn canaries_need_both_keys_and_only_the_owner_controls_them() {
     let later = now() + 3600;
     // The sender key must co-sign: a stranger cannot aim a canary at b.
     let e = c
-        .deposit_canary(id, &owner, &stranger, b.id, later, payload(1, 256))
+        .deposit_canary(id, &owner, &stranger, b.id, later, payload(1, 256), None)
         .await
         .unwrap_err();
     assert_eq!(e.code(), Some(ErrorCode::BadSignature));
     let e = c
-        .deposit_canary(id, &owner, &b.sender, b.id, now() - 10, payload(1, 256))
+        .deposit_canary(
+            id,
+            &owner,
+            &b.sender,
+            b.id,
+            now() - 10,
+            payload(1, 256),
+            None,
+        )
         .await
         .unwrap_err();
     assert_eq!(e.code(), Some(ErrorCode::BadReleaseTime));
     let e = c
-        .deposit_canary(id, &owner, &b.sender, b.id, later, vec![0; 300])
+        .deposit_canary(id, &owner, &b.sender, b.id, later, vec![0; 300], None)
         .await
         .unwrap_err();
     assert_eq!(e.code(), Some(ErrorCode::PayloadSizeNotBucket));
-    c.deposit_canary(id, &owner, &b.sender, b.id, later, payload(7, 256))
+    c.deposit_canary(id, &owner, &b.sender, b.id, later, payload(7, 256), None)
         .await
         .unwrap();
     // Another owner cannot take the id over, fire it or delete it.
     let e = c
-        .deposit_canary(id, &stranger, &b.sender, b.id, later, payload(8, 256))
+        .deposit_canary(id, &stranger, &b.sender, b.id, later, payload(8, 256), None)
         .await
         .unwrap_err();
     assert_eq!(e.code(), Some(ErrorCode::CanaryExists));
@@ -758,6 +766,76 @@ async fn canaries_need_both_keys_and_only_the_owner_controls_them() {
     assert_eq!(waiting(&c, &b).await, vec![(1, payload(7, 256))]);
     assert_eq!(
         c.fire_canary(id, &owner).await.unwrap_err().code(),
+        Some(ErrorCode::UnknownCanary)
+    );
+}
+
+/// What a duress unlock holds is a fire-only key: signed by it, a renewal
+/// (the very request a real session makes) releases the duress alert at
+/// once; it cannot delete, replace or postpone the canary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fire_key_only_fires_and_looks_like_a_renewal() {
+    let r = relay(&[]);
+    let c = RelayClient::new(r.url()).unwrap();
+    let b = mailbox(&c).await;
+    let owner = MailboxKey::generate(&mut OsRng);
+    let fire = MailboxKey::generate(&mut OsRng);
+    let id = MailboxId::random(&mut OsRng);
+    let later = now() + 3600;
+    let armed = Some((fire.public(), payload(9, 256)));
+    // The fire payload must have the ordinary payload's size.
+    let e = c
+        .deposit_canary(
+            id,
+            &owner,
+            &b.sender,
+            b.id,
+            later,
+            payload(7, 256),
+            Some((fire.public(), payload(9, 1024))),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::PayloadSizeNotBucket));
+    c.deposit_canary(
+        id,
+        &owner,
+        &b.sender,
+        b.id,
+        later,
+        payload(7, 256),
+        armed.clone(),
+    )
+    .await
+    .unwrap();
+    // The owner renews: nothing is released.
+    c.renew_canary(id, &owner, later + 60).await.unwrap();
+    assert!(waiting(&c, &b).await.is_empty());
+    // The fire key can neither delete nor replace it.
+    assert_eq!(
+        c.delete_canary(id, &fire).await.unwrap_err().code(),
+        Some(ErrorCode::BadSignature)
+    );
+    assert_eq!(
+        c.deposit_canary(id, &fire, &b.sender, b.id, later, payload(1, 256), None)
+            .await
+            .unwrap_err()
+            .code(),
+        Some(ErrorCode::CanaryExists)
+    );
+    let stranger = MailboxKey::generate(&mut OsRng);
+    assert_eq!(
+        c.renew_canary(id, &stranger, later)
+            .await
+            .unwrap_err()
+            .code(),
+        Some(ErrorCode::BadSignature)
+    );
+    // A "renewal" signed by the fire key releases the duress alert now.
+    c.renew_canary(id, &fire, later).await.unwrap();
+    assert_eq!(waiting(&c, &b).await, vec![(1, payload(9, 256))]);
+    assert_eq!(
+        c.renew_canary(id, &fire, later).await.unwrap_err().code(),
         Some(ErrorCode::UnknownCanary)
     );
 }

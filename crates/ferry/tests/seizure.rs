@@ -605,7 +605,18 @@ fn dead_man_switch_warns_contacts_when_the_owner_stops_unlocking() {
     assert_eq!(a.of_type("alert")[0]["reason"], "canary");
     assert_eq!(c.of_type("alert").len(), 1, "{:?}", c.lines);
     assert_eq!(c.of_type("alert")[0]["contact"], "Bashir");
-    // Turning it off removes the canaries from the relay.
+    // Turned off, the canaries stay (a duress unlock fires them) but the
+    // relay holds them for a year: hours later nothing has fired.
     let off = w.a.run(&["canary", "off"]);
-    assert_eq!(off.of_type("canary")[0]["deposited"], 0);
+    assert_eq!(off.of_type("canary")[0]["deposited"], 2);
+    std::fs::write(&clock, "300000").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    for u in [&w.b, &w.c] {
+        let r = u.run(&["sync"]);
+        assert!(
+            r.of_type("alert").iter().all(|a| a["contact"] != "Amina"),
+            "{:?}",
+            r.lines
+        );
+    }
 }

@@ -197,6 +197,7 @@ impl Session {
         if s.engine.has_changes() {
             s.update(|_| Ok(((), Vec::new())))?;
         }
+        seizure::ensure_capsule_region(&mut s.vault)?;
         Ok(s)
     }
 

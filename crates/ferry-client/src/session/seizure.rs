@@ -9,60 +9,154 @@ use secrecy::SecretString;
 use super::{Session, SessionError, now};
 use ferry_vault::Vault;
 
-use crate::relay::RelayClient;
-use crate::transport::retry;
+use ferry_core::DEFAULT_CANARY_SECS;
+use ferry_proto::ErrorCode;
+use zeroize::Zeroizing;
 
-/// The duress capsule, kept in the decoy only.
+use crate::relay::RelayClient;
+
+/// The duress capsule: in the decoy, the fire-only keys of the real
+/// profile's canaries; in every other profile, a region of the same size
+/// holding none.
 const CAPSULE_BLOB: &str = "capsule";
-/// Format of the capsule.
-const CAPSULE_VERSION: u8 = 1;
+/// Format of the capsule: `version ‖ JSON`, padded with spaces.
+const CAPSULE_VERSION: u8 = 2;
+/// The first format: contacts' addresses and alert keys.
+const LEGACY_CAPSULE_VERSION: u8 = 1;
+/// Every capsule region has this size, whatever it holds.
+pub(crate) const CAPSULE_SIZE: usize = 128 * 1024;
+
+/// The capsule region's bytes for `entries` (as many as fit).
+fn capsule_bytes(entries: &[CapsuleEntry]) -> Zeroizing<Vec<u8>> {
+    let mut n = entries.len();
+    loop {
+        let mut out = Zeroizing::new(vec![CAPSULE_VERSION]);
+        // Serializing plain data cannot fail.
+        let _ = serde_json::to_writer(&mut *out, &entries[..n]);
+        if out.len() <= CAPSULE_SIZE || n == 0 {
+            out.resize(CAPSULE_SIZE, b' ');
+            return out;
+        }
+        n -= 1;
+    }
+}
+
+/// Gives a profile without one an empty capsule region: every profile
+/// holds one of the same size (one with entries left to fire keeps them).
+pub(super) fn ensure_capsule_region(vault: &mut Vault) -> Result<(), SessionError> {
+    if vault.blob(CAPSULE_BLOB)?.is_none() {
+        vault.transaction(|tx| tx.put_blob(CAPSULE_BLOB, &capsule_bytes(&[])))?;
+    }
+    Ok(())
+}
+
+/// What a capsule holds.
+enum Capsule {
+    Entries(Vec<CapsuleEntry>),
+    /// Written by a release before fire-only keys.
+    Legacy(Vec<LegacyEntry>),
+}
+
+/// A capsule entry of the first format.
+#[derive(serde::Deserialize, serde::Serialize)]
+struct LegacyEntry {
+    relay: String,
+    mailbox: ferry_proto::MailboxId,
+    sender: ferry_core::KeyBytes,
+    alert_key: ferry_core::KeyBytes,
+}
+
+fn read_capsule(vault: &Vault) -> Result<Option<Capsule>, ()> {
+    let Some(bytes) = vault.blob(CAPSULE_BLOB).map_err(|_| ())? else {
+        return Ok(None);
+    };
+    match bytes.split_first() {
+        Some((&CAPSULE_VERSION, json)) => serde_json::from_slice(json)
+            .map(|e| Some(Capsule::Entries(e)))
+            .map_err(|_| ()),
+        Some((&LEGACY_CAPSULE_VERSION, json)) => serde_json::from_slice(json)
+            .map(|e| Some(Capsule::Legacy(e)))
+            .map_err(|_| ()),
+        Some((b'[', _)) => serde_json::from_slice(&bytes)
+            .map(|e| Some(Capsule::Legacy(e)))
+            .map_err(|_| ()),
+        _ => Err(()),
+    }
+}
 
 /// After an unlock: if the vault is a decoy opened by the duress
-/// passphrase, warns every contact of the destroyed profile from the
-/// capsule, silently, fires their canaries, and forgets each entry once its
-/// relay took the alert (the rest is retried at the next unlock). Needs the
-/// vault alone. Returns whether a capsule was found (a duress unlock).
+/// passphrase, fires every canary of the destroyed profile from the
+/// capsule, silently, each with one request shaped like a real session's
+/// renewal, and forgets each entry once its relay took it (the rest is
+/// retried by [`Session::retry_capsule`] and at the next unlock). Needs the
+/// vault alone. Returns whether a capsule with entries was found (a duress
+/// unlock).
 pub(super) async fn fire_capsule(vault: &mut Vault, network: &crate::net::Network) -> bool {
-    let entries = match vault.json::<Vec<CapsuleEntry>>(CAPSULE_BLOB, CAPSULE_VERSION) {
-        Ok(Some(entries)) => entries,
-        Ok(None) => return false,
+    let entries = match read_capsule(vault) {
+        Ok(Some(Capsule::Entries(e))) if !e.is_empty() => e,
+        Ok(Some(Capsule::Legacy(e))) => return fire_legacy(vault, network, e).await,
+        Ok(_) => return false,
         // A capsule is there (a duress unlock) even if it cannot be read.
-        Err(_) => return true,
+        Err(()) => return true,
     };
     let mut left = Vec::new();
     for e in entries {
         let Ok(c) = RelayClient::with_network(&e.relay, network) else {
             continue;
         };
-        let sent = match ferry_core::alert::alert_payload(
+        // Looks like a renewal to the network; the relay releases the
+        // canary's duress alert. One try, like a renewal: what fails waits
+        // for the next one.
+        let fired = match c
+            .renew_canary(e.canary, &e.fire.mailbox_key(), now() + DEFAULT_CANARY_SECS)
+            .await
+        {
+            Ok(()) => true,
+            // Released already (or never deposited): nothing left to fire.
+            Err(err) => err.code() == Some(ErrorCode::UnknownCanary),
+        };
+        if !fired {
+            left.push(e);
+        }
+    }
+    let _ = vault.transaction(|tx| tx.put_blob(CAPSULE_BLOB, &capsule_bytes(&left)));
+    true
+}
+
+/// A capsule of the first format: alerts sent straight to each contact's
+/// mailbox (their conversation predates sealing, so they take it).
+async fn fire_legacy(
+    vault: &mut Vault,
+    network: &crate::net::Network,
+    entries: Vec<LegacyEntry>,
+) -> bool {
+    let mut left = Vec::new();
+    for e in entries {
+        let Ok(c) = RelayClient::with_network(&e.relay, network) else {
+            continue;
+        };
+        let Ok(payload) = ferry_core::alert::legacy_alert_payload(
             &e.alert_key,
             AlertReason::Duress,
             now(),
             &mut OsRng,
-        ) {
-            Ok(payload) => {
-                let key = e.sender.mailbox_key();
-                retry(|| c.send(e.mailbox, &key, payload.clone()))
-                    .await
-                    .is_ok()
-            }
-            Err(_) => true, // cannot ever be built: drop it
+        ) else {
+            continue;
         };
-        // The canary goes too, at once: it also reaches the contact if
-        // this alert was lost, and it cannot be renewed any more.
-        if let Some(canary) = &e.canary {
-            let owner = canary.owner.mailbox_key();
-            let _ = c.fire_canary(canary.id, &owner).await;
-        }
-        if !sent {
+        if c.send(e.mailbox, &e.sender.mailbox_key(), payload)
+            .await
+            .is_err()
+        {
             left.push(e);
         }
     }
-    let _ = if left.is_empty() {
-        vault.transaction(|tx| tx.delete_blob(CAPSULE_BLOB))
-    } else {
-        vault.transaction(|tx| tx.put_json(CAPSULE_BLOB, CAPSULE_VERSION, &left))
-    };
+    let _ = vault.transaction(|tx| {
+        if left.is_empty() {
+            tx.put_blob(CAPSULE_BLOB, &capsule_bytes(&[]))
+        } else {
+            tx.put_json(CAPSULE_BLOB, LEGACY_CAPSULE_VERSION, &left)
+        }
+    });
     true
 }
 
@@ -72,31 +166,67 @@ impl Session {
     /// and keeps both slots the same size.
     pub fn finish(&self) -> Result<(), SessionError> {
         if let Some(mut decoy) = self.vault.open_decoy()? {
-            let capsule = self.engine().capsule();
-            decoy.transaction(|tx| tx.put_json(CAPSULE_BLOB, CAPSULE_VERSION, &capsule))?;
+            let capsule = capsule_bytes(&self.engine().capsule());
+            decoy.transaction(|tx| tx.put_blob(CAPSULE_BLOB, &capsule))?;
         }
+
         self.mirror_network()?;
         Ok(self.vault.equalize(&mut OsRng)?)
     }
 
-    /// Deposits or renews every contact's dead-man switch. Failures are left
-    /// for the next unlock.
+    /// Renews every contact's dead-man switch (owner-signed renewal), or
+    /// deposits it when it is new, has a new fire key, or the relay lost
+    /// it. Failures are left for the next unlock. Returns how many are in
+    /// place.
     pub async fn renew_canaries(&mut self) -> Result<usize, SessionError> {
-        let deposits = self.update(|e| Ok((e.canary_deposits(now(), &mut OsRng)?, Vec::new())))?;
+        self.place_canaries(false).await
+    }
+
+    /// Deposits the canaries of contacts set up since (after a sync): a
+    /// new contact is covered by a duress unlock from the start.
+    pub(super) async fn deposit_new_canaries(&mut self) {
+        if self.engine().canary_missing() {
+            let _ = self.place_canaries(true).await;
+        }
+    }
+
+    async fn place_canaries(&mut self, only_fresh: bool) -> Result<usize, SessionError> {
+        let deposits = self.update(|e| {
+            Ok((
+                e.canary_deposits(now(), &mut OsRng, only_fresh)?,
+                Vec::new(),
+            ))
+        })?;
         let mut ok = 0;
         for d in deposits {
             let Ok(client) = self.relay(&d.relay) else {
                 continue;
             };
-            let (owner, sender) = (d.canary.owner.mailbox_key(), d.sender.mailbox_key());
+            let owner = d.canary.owner.mailbox_key();
+            if !d.fresh {
+                match client.renew_canary(d.canary.id, &owner, d.release_at).await {
+                    Ok(()) => {
+                        ok += 1;
+                        continue;
+                    }
+                    Err(e) if e.code() == Some(ErrorCode::UnknownCanary) => {}
+                    Err(_) => continue,
+                }
+            }
+            let fire = d
+                .canary
+                .fire
+                .as_ref()
+                .map(|f| (f.mailbox_key().public(), d.fire_payload.clone()));
             if client
                 .deposit_canary(
                     d.canary.id,
                     &owner,
-                    &sender,
+                    &d.sender.mailbox_key(),
                     d.mailbox,
                     d.release_at,
                     d.payload.clone(),
+                    fire,
                 )
                 .await
                 .is_ok()
@@ -107,16 +237,25 @@ impl Session {
         Ok(ok)
     }
 
-    /// Sets the dead-man switch interval (`None`: off, removing the
-    /// canaries from the relays).
+    /// Sets the dead-man switch interval (`None`: off; the canaries stay,
+    /// released only after a year without an unlock, since a duress
+    /// unlock fires them). Returns how many are in place.
     pub async fn set_canary(&mut self, secs: Option<u64>) -> Result<usize, SessionError> {
-        let removed = self.update(|e| Ok((e.set_canary_interval(secs), Vec::new())))?;
-        for (relay, c) in removed {
-            if let Ok(client) = self.relay(&relay) {
-                let _ = client.delete_canary(c.id, &c.owner.mailbox_key()).await;
-            }
-        }
+        self.update(|e| {
+            e.set_canary_interval(secs);
+            Ok(((), Vec::new()))
+        })?;
         self.renew_canaries().await
+    }
+
+    /// In a decoy opened by the duress passphrase, fires what the capsule
+    /// still holds (the app and `watch` call it while they run); does
+    /// nothing in any other profile.
+    pub async fn retry_capsule(&mut self) {
+        let Ok(network) = super::network::load(&self.vault) else {
+            return;
+        };
+        fire_capsule(&mut self.vault, &network).await;
     }
 
     /// Gives every set-up contact verifiers for `phrase` and `duress`;

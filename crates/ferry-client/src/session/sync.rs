@@ -132,6 +132,7 @@ impl Session {
                 }
             }
             if fetched.is_empty() {
+                self.deposit_new_canaries().await;
                 return Ok(());
             }
             self.process(fetched)?;

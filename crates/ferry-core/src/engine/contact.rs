@@ -71,6 +71,16 @@ pub(crate) struct Established {
     /// set-up): authenticates compromise alerts. `None` only for
     /// conversations set up before alerts existed.
     pub(crate) alert_key: Option<KeyBytes>,
+    /// Seals what we store in the contact's mailbox (MLS exporter, see
+    /// [`crate::mailbox_seal`]). `None` only in records written before
+    /// payloads were sealed: derived at first use.
+    pub(crate) seal_out: Option<KeyBytes>,
+    /// Open what arrives in our mailbox, newest first.
+    pub(crate) seal_in: Vec<KeyBytes>,
+    /// Set for conversations that began before payloads were sealed: the
+    /// contact may still send (or have left on the relay) unsealed
+    /// payloads, accepted until the first sealed one arrives.
+    pub(crate) legacy_in: bool,
 }
 
 /// Where a contact stands in the handshake; each stage holds exactly what
@@ -152,7 +162,7 @@ struct ContactRecord {
     outbound: Option<Address>,
     invite_secret: Option<KeyBytes>,
     invite_expires_at: u64,
-    #[serde(default, with = "opt_b64")]
+    #[serde(default, with = "ferry_proto::b64::opt_bytes")]
     group_id: Option<Vec<u8>>,
     #[serde(with = "ferry_proto::b64::bytes")]
     signer_public: Vec<u8>,
@@ -164,6 +174,12 @@ struct ContactRecord {
     proof: crate::challenge::ProofState,
     #[serde(default)]
     canary: Option<crate::alert::CanaryRef>,
+    #[serde(default)]
+    seal_out: Option<KeyBytes>,
+    #[serde(default)]
+    seal_in: Vec<KeyBytes>,
+    #[serde(default)]
+    legacy_in: bool,
 }
 
 impl TryFrom<ContactRecord> for Contact {
@@ -192,6 +208,9 @@ impl TryFrom<ContactRecord> for Contact {
                     .clone()
                     .ok_or("an established contact has no address")?,
                 alert_key: r.alert_key.clone(),
+                seal_out: r.seal_out.clone(),
+                seal_in: r.seal_in.clone(),
+                legacy_in: r.legacy_in,
             }),
         };
         Ok(Self {
@@ -229,7 +248,13 @@ impl From<Contact> for ContactRecord {
             invite_expires_at: pending.as_ref().map_or(0, |p| p.expires_at),
             group_id: established.as_ref().map(|e| e.group_id.clone()),
             signer_public: c.signer_public,
-            alert_key: established.and_then(|e| e.alert_key),
+            alert_key: established.as_ref().and_then(|e| e.alert_key.clone()),
+            seal_out: established.as_ref().and_then(|e| e.seal_out.clone()),
+            seal_in: established
+                .as_ref()
+                .map(|e| e.seal_in.clone())
+                .unwrap_or_default(),
+            legacy_in: established.as_ref().is_some_and(|e| e.legacy_in),
             compromised: c.compromised,
             proof: c.proof,
             canary: c.canary,
@@ -283,25 +308,6 @@ pub(crate) fn default_canary() -> Option<u64> {
 #[allow(clippy::unnecessary_wraps)]
 pub(crate) fn default_timer() -> Option<u64> {
     Some(DEFAULT_TIMER_SECS)
-}
-
-mod opt_b64 {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
-        match v {
-            Some(b) => s.serialize_some(&ferry_proto::b64::encode(b)),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Option<Vec<u8>>, D::Error> {
-        Option::<String>::deserialize(d)?
-            .map(|s| ferry_proto::b64::decode(&s).map_err(serde::de::Error::custom))
-            .transpose()
-    }
 }
 
 impl std::fmt::Debug for ContactInfo {

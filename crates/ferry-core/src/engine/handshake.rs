@@ -1,7 +1,7 @@
 //! Turning a one-time invite into a two-member MLS conversation (see the
 //! module documentation of [`crate::engine`]).
 
-use ferry_proto::{MailboxId, padding};
+use ferry_proto::MailboxId;
 use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};
 use openmls::prelude::*;
 use rand_core::CryptoRngCore;
@@ -14,6 +14,7 @@ use super::{
 };
 use crate::envelope::{self, Address, Hello, WelcomeMsg};
 use crate::invite::{self, InviteLink};
+use crate::mailbox_seal;
 use crate::reject::RejectReason;
 use crate::secret::KeyBytes;
 
@@ -112,8 +113,14 @@ impl Engine {
             &hello_json,
             rng,
         );
-        let payload = padding::pad(&envelope::wrap(envelope::HELLO, &sealed))
-            .map_err(|_| CoreError::TooLong)?;
+        let payload = mailbox_seal::seal(
+            &invite::invite_box_key(&link.secret),
+            &link.mailbox,
+            envelope::HELLO,
+            &sealed,
+            rng,
+        )
+        .ok_or(CoreError::TooLong)?;
         self.state.outbox.push(Action::CreateMailbox {
             relay: inbound.relay.clone(),
             mailbox: inbound.mailbox,
@@ -219,9 +226,17 @@ impl Engine {
             &json,
             rng,
         );
-        let payload = padding::pad(&envelope::wrap(envelope::WELCOME, &sealed))
-            .map_err(|_| CoreError::TooLong)?;
         let reply = hello.reply_to;
+        let payload = mailbox_seal::seal(
+            &invite::reply_box_key(secret),
+            &reply.mailbox,
+            envelope::WELCOME,
+            &sealed,
+            rng,
+        )
+        .ok_or(CoreError::TooLong)?;
+        let seal_out = mailbox_seal::export_key(&group, &self.provider, &reply.mailbox)?;
+        let seal_in = mailbox_seal::export_key(&group, &self.provider, &inbound.mailbox)?;
         self.state.outbox.push(Action::CreateMailbox {
             relay: inbound.relay.clone(),
             mailbox: inbound.mailbox,
@@ -245,6 +260,9 @@ impl Engine {
             group_id: group.group_id().as_slice().to_vec(),
             outbound: reply,
             alert_key: Some(alert_key),
+            seal_out: Some(seal_out),
+            seal_in: vec![seal_in],
+            legacy_in: false,
         });
         Ok(Event::Established {
             alias: contact.alias.clone(),
@@ -283,11 +301,16 @@ impl Engine {
             Err(_) => return rejected(&alias, RejectReason::WelcomeRefused),
         };
         let alert_key = crate::alert::export_key(&group, &self.provider)?;
+        let seal_out = mailbox_seal::export_key(&group, &self.provider, &msg.reply_to.mailbox)?;
+        let seal_in = mailbox_seal::export_key(&group, &self.provider, &c.inbound.mailbox)?;
         let contact = self.state.contacts.get_mut(idx);
         contact.stage = Stage::Established(Established {
             group_id: group.group_id().as_slice().to_vec(),
             outbound: msg.reply_to,
             alert_key: Some(alert_key),
+            seal_out: Some(seal_out),
+            seal_in: vec![seal_in],
+            legacy_in: false,
         });
         Ok(Event::Established {
             alias: contact.alias.clone(),

@@ -23,8 +23,11 @@ use openmls::prelude::*;
 use openmls_basic_credential::SignatureKeyPair;
 use rand_core::CryptoRngCore;
 
-use crate::envelope;
+use zeroize::Zeroizing;
+
+use crate::envelope::{self, Address};
 use crate::invite::InviteError;
+use crate::mailbox_seal;
 use crate::mls_store::{Provider, TrackedStorage};
 use crate::reject::RejectReason;
 use crate::secret::KeyBytes;
@@ -39,7 +42,7 @@ mod types;
 pub use contact::{
     AlertReason, Compromise, ContactInfo, ContactState, DEFAULT_CANARY_SECS, DEFAULT_TIMER_SECS,
 };
-pub(crate) use contact::{Contact, Inbound, default_canary, default_timer};
+pub(crate) use contact::{Contact, Inbound, Stage, default_canary, default_timer};
 pub use types::{Action, Direction, Event, HistoryEntry, InboundMailbox};
 
 const CIPHERSUITE: Ciphersuite = Ciphersuite::MLS_128_DHKEMX25519_CHACHA20POLY1305_SHA256_Ed25519;
@@ -117,6 +120,9 @@ fn valid_relay_url(url: &str) -> bool {
         && url.len() <= 512
         && !url.chars().any(|c| c.is_control() || c.is_whitespace())
 }
+
+/// A payload's kind and body, opened.
+type Opened = (u8, Zeroizing<Vec<u8>>);
 
 /// A payload dropped as not from the contact (or damaged), for `alias`.
 pub(crate) fn rejected(alias: &str, reason: RejectReason) -> Result<Event, CoreError> {
@@ -349,12 +355,11 @@ impl Engine {
         }
         self.state.contacts.get_mut(idx).inbound.cursor = seq;
         let alias = self.state.contacts[idx].alias.clone();
-        let Ok(content) = padding::unpad(payload) else {
-            return rejected(&alias, RejectReason::MalformedPadding);
+        let (kind, body) = match self.open_payload(idx, mailbox, payload)? {
+            Ok(v) => v,
+            Err(reason) => return rejected(&alias, reason),
         };
-        let Some((&kind, body)) = content.split_first() else {
-            return rejected(&alias, RejectReason::Empty);
-        };
+        let body = &body[..];
         let state = self.state.contacts[idx].stage.state();
         let result = match (state, kind) {
             (ContactState::Invited, envelope::HELLO) => self.on_hello(now, rng, idx, body),
@@ -373,6 +378,87 @@ impl Engine {
             Err(_) => rejected(&alias, RejectReason::Unprocessable),
             ok => ok,
         }
+    }
+
+    /// Opens a payload from our mailbox for contact `idx`: its kind and
+    /// body, or why it is refused (the outer error: a broken saved state).
+    fn open_payload(
+        &mut self,
+        idx: usize,
+        mailbox: MailboxId,
+        payload: &[u8],
+    ) -> Result<Result<Opened, RejectReason>, CoreError> {
+        self.ensure_seal(idx)?;
+        let c = &self.state.contacts[idx];
+        let (keys, legacy) = match &c.stage {
+            Stage::Invited(p) => (vec![crate::invite::invite_box_key(&p.secret)], true),
+            Stage::Accepted(p) => (vec![crate::invite::reply_box_key(&p.secret)], true),
+            Stage::Established(e) => (e.seal_in.clone(), e.legacy_in),
+        };
+        match mailbox_seal::open(&keys, &mailbox, payload) {
+            Ok(o) if o.version != mailbox_seal::VERSION => Ok(Err(RejectReason::OtherVersion)),
+            Ok(o) => {
+                // The contact now seals: nothing unsealed is taken any more.
+                if legacy && let Stage::Established(e) = &mut self.state.contacts.get_mut(idx).stage
+                {
+                    e.legacy_in = false;
+                }
+                Ok(Ok((o.kind, o.body)))
+            }
+            Err(mailbox_seal::OpenError::Malformed) => Ok(Err(RejectReason::MalformedPadding)),
+            // What a release before sealing sent (or left on the relay).
+            Err(mailbox_seal::OpenError::NotForThisMailbox) if legacy => {
+                match padding::unpad(payload).map(<[u8]>::split_first) {
+                    Ok(Some((&kind, body))) => Ok(Ok((kind, Zeroizing::new(body.to_vec())))),
+                    Ok(None) => Ok(Err(RejectReason::Empty)),
+                    Err(_) => Ok(Err(RejectReason::NotSealedForMailbox)),
+                }
+            }
+            Err(mailbox_seal::OpenError::NotForThisMailbox) => {
+                Ok(Err(RejectReason::NotSealedForMailbox))
+            }
+        }
+    }
+
+    /// Derives the mailbox seal keys of a conversation set up before
+    /// payloads were sealed (from its MLS group, as a new one does); its
+    /// contact's unsealed payloads are taken until a sealed one arrives.
+    pub(crate) fn ensure_seal(&mut self, idx: usize) -> Result<(), CoreError> {
+        let c = self.state.contacts[idx].clone();
+        let Some(e) = c.established() else {
+            return Ok(());
+        };
+        if e.seal_out.is_some() {
+            return Ok(());
+        }
+        let (out_box, in_box) = (e.outbound.mailbox, c.inbound.mailbox);
+        let (group, _, provider) = self.group_mut(&c)?;
+        let out = mailbox_seal::export_key(group, provider, &out_box)?;
+        let inbound = mailbox_seal::export_key(group, provider, &in_box)?;
+        if let Stage::Established(e) = &mut self.state.contacts.get_mut(idx).stage {
+            e.seal_out = Some(out);
+            e.seal_in = vec![inbound];
+            e.legacy_in = true;
+        }
+        Ok(())
+    }
+
+    /// Where to send to contact `id`, and the key sealing it there.
+    pub(crate) fn outbound_seal(&mut self, id: u64) -> Result<(Address, KeyBytes), CoreError> {
+        let idx = self
+            .state
+            .contacts
+            .position(|c| c.id == id)
+            .ok_or(CoreError::UnknownContact)?;
+        self.ensure_seal(idx)?;
+        let e = self.state.contacts[idx]
+            .established()
+            .ok_or(CoreError::NotEstablished)?;
+        let seal = e
+            .seal_out
+            .clone()
+            .ok_or_else(|| CoreError::State("mailbox seal key missing".into()))?;
+        Ok((e.outbound.clone(), seal))
     }
 
     /// The conversation's MLS group and this side's signer, loaded once.

@@ -229,9 +229,9 @@ fn a_duplicate_changes_nothing_to_write() {
 fn renewing_canaries_rewrites_only_contacts_without_one() {
     let (mut a, _b, _relay) = pair();
     a.take_changes().unwrap();
-    assert_eq!(a.canary_deposits(10, &mut OsRng).unwrap().len(), 1);
+    assert_eq!(a.canary_deposits(10, &mut OsRng, false).unwrap().len(), 1);
     assert_eq!(a.take_changes().unwrap().contacts.len(), 1, "first canary");
-    assert_eq!(a.canary_deposits(20, &mut OsRng).unwrap().len(), 1);
+    assert_eq!(a.canary_deposits(20, &mut OsRng, false).unwrap().len(), 1);
     assert!(
         a.take_changes().unwrap().contacts.is_empty(),
         "a renewal rewrote contacts"
@@ -326,4 +326,107 @@ fn invites_refuse_expiry_reuse_and_bad_aliases() {
         b.send_text(52, &mut OsRng, "alice", "x", false),
         Err(CoreError::NotEstablished)
     ));
+}
+
+/// The payloads `e` queued for relays, taken out of its outbox.
+fn sent_payloads(e: &mut Engine) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    while let Some((id, action)) = e.outbox_first() {
+        e.outbox_remove(id);
+        if let Action::Send { payload, .. } = action {
+            out.push(payload);
+        }
+    }
+    out
+}
+
+/// Whether `a` and `b` share a run of `n` bytes.
+fn share_run(a: &[u8], b: &[u8], n: usize) -> bool {
+    let runs: std::collections::HashSet<&[u8]> = a.windows(n).collect();
+    b.windows(n).any(|w| runs.contains(w))
+}
+
+/// What a relay stores for a short text and for an alert: the same size
+/// (the smallest bucket), bytes that look random, and nothing shared
+/// between the two mailboxes of a pair (before, each payload began with
+/// its length, a kind byte and the MLS group id, the same both ways).
+#[test]
+fn the_relay_cannot_tell_texts_from_alerts_or_link_a_pair() {
+    let (mut a, mut b, mut seqs) = pair();
+    a.send_text(10, &mut OsRng, "bob", "hi", false).unwrap();
+    let text = sent_payloads(&mut a).remove(0);
+    a.alert(11, &mut OsRng, Some("bob"), AlertReason::Manual)
+        .unwrap();
+    let alert = sent_payloads(&mut a).remove(0);
+    b.send_text(12, &mut OsRng, "alice", "hi", false).unwrap();
+    let reply = sent_payloads(&mut b).remove(0);
+    assert_eq!(
+        (text.len(), alert.len(), reply.len()),
+        (256, 256, 256),
+        "a short text takes the smallest bucket, like an alert"
+    );
+    assert!(
+        !share_run(&text, &reply, 8),
+        "the two directions share bytes"
+    );
+    assert!(!share_run(&text, &alert, 8));
+    assert!(!share_run(&alert, &reply, 8));
+
+    // Many payloads of both kinds: every byte value about equally often.
+    let mut counts = [0u64; 256];
+    for i in 0..100 {
+        a.send_text(20 + i, &mut OsRng, "bob", "hi", false).unwrap();
+        a.alert(20 + i, &mut OsRng, Some("bob"), AlertReason::Manual)
+            .unwrap();
+    }
+    let many = sent_payloads(&mut a);
+    assert_eq!(many.len(), 200);
+    for p in &many {
+        assert_eq!(p.len(), 256);
+        for &x in p {
+            counts[usize::from(x)] += 1;
+        }
+    }
+    let expected = (200 * 256) as f64 / 256.0;
+    let chi2: f64 = counts
+        .iter()
+        .map(|&c| (c as f64 - expected).powi(2) / expected)
+        .sum();
+    // 255 degrees of freedom: mean 255, standard deviation about 22.6.
+    assert!(chi2 < 400.0, "chi-square {chi2:.0}: not uniform");
+
+    // And they still arrive as what they are.
+    sent_payloads(&mut b);
+    a.send_text(500, &mut OsRng, "bob", "hi", false).unwrap();
+    let ev = seqs.deliver(&mut a, &mut b, 501);
+    assert!(
+        matches!(&ev[..], [Event::Message { entry, .. }] if entry.text == "hi"),
+        "{ev:?}"
+    );
+}
+
+/// A payload moved by the relay from one mailbox of the pair to the other,
+/// or one from a newer Ferry, is refused with the reason said plainly.
+#[test]
+fn a_payload_for_another_mailbox_is_refused() {
+    let (mut a, mut b, _) = pair();
+    a.send_text(10, &mut OsRng, "bob", "for bob", false)
+        .unwrap();
+    let to_bob = sent_payloads(&mut a).remove(0);
+    // Reflected into alice's own mailbox for bob.
+    let alice_box = a.inbound()[0].mailbox;
+    let ev = a.receive(11, &mut OsRng, alice_box, 100, &to_bob).unwrap();
+    assert!(
+        matches!(
+            &ev,
+            Event::Rejected {
+                reason: RejectReason::NotSealedForMailbox,
+                ..
+            }
+        ),
+        "{ev:?}"
+    );
+    let bob_box = b.inbound()[0].mailbox;
+    let ev = b.receive(12, &mut OsRng, bob_box, 100, &to_bob).unwrap();
+    assert!(matches!(&ev, Event::Message { .. }), "{ev:?}");
 }

@@ -9,7 +9,10 @@ use ferry_proto::{ErrorCode, MailboxId, PublicKey, padding};
 use super::{body_bytes, parse_id, parse_json};
 use crate::error::ApiError;
 use crate::server::Shared;
-use crate::service::{lookup, release_canaries, signed_by};
+use crate::service::{
+    authenticate, lookup, release_canaries, request_auth, signed_by, signed_path,
+};
+use crate::store::CanaryKeys;
 
 /// Longest a canary may be set ahead.
 const MAX_CANARY_AHEAD: u64 = 366 * 24 * 3600;
@@ -22,11 +25,15 @@ fn check_release(s: &Shared, release_at: u64) -> Result<(), ApiError> {
     Ok(())
 }
 
-async fn canary_owner(s: &Shared, id: MailboxId) -> Result<PublicKey, ApiError> {
+async fn canary_keys(s: &Shared, id: MailboxId) -> Result<CanaryKeys, ApiError> {
     s.store
-        .canary_owner(id)
+        .canary_keys(id)
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::UnknownCanary))
+}
+
+async fn canary_owner(s: &Shared, id: MailboxId) -> Result<PublicKey, ApiError> {
+    Ok(canary_keys(s, id).await?.owner)
 }
 
 pub(crate) async fn deposit_canary(
@@ -39,8 +46,18 @@ pub(crate) async fn deposit_canary(
     let body = body_bytes(body)?;
     let id = parse_id(&raw)?;
     let req: ferry_proto::api::DepositCanary = parse_json(&body)?;
-    if !padding::is_bucket_size(req.payload.len()) {
+    if !padding::is_bucket_size(req.payload.len())
+        || req
+            .fire_payload
+            .as_ref()
+            .is_some_and(|f| f.len() != req.payload.len())
+    {
         return Err(ApiError::new(ErrorCode::PayloadSizeNotBucket));
+    }
+    if req.fire_payload.is_some() != req.fire_key.is_some() {
+        return Err(
+            ApiError::new(ErrorCode::BadRequest).detail("fire_key and fire_payload go together")
+        );
     }
     check_release(&s, req.release_at)?;
     let target = lookup(&s, req.mailbox).await?;
@@ -59,6 +76,8 @@ pub(crate) async fn deposit_canary(
                 mailbox: req.mailbox,
                 release_at: req.release_at,
                 payload: Bytes::from(req.payload),
+                fire_key: req.fire_key,
+                fire_payload: req.fire_payload.map(Bytes::from),
             },
             crate::service::quota(&s),
             s.config.max_canaries_per_mailbox,
@@ -82,9 +101,30 @@ pub(crate) async fn renew_canary(
     let id = parse_id(&raw)?;
     let req: ferry_proto::api::RenewCanary = parse_json(&body)?;
     check_release(&s, req.release_at)?;
-    let owner = canary_owner(&s, id).await?;
-    signed_by(&s, &headers, &uri, "POST", vec![owner], body).await?;
-    if !s.store.renew_canary(id, req.release_at).await? {
+    let keys = canary_keys(&s, id).await?;
+    // Signed by the fire key, the same request fires the canary: a duress
+    // session makes no request a real one does not.
+    let auth = request_auth(&headers)?;
+    let fired = keys.fire.is_some_and(|fire| {
+        auth.verify(&[fire], "POST", signed_path(&uri), &body)
+            .is_ok()
+    });
+    let signer = match keys.fire {
+        Some(fire) if fired => fire,
+        _ => keys.owner,
+    };
+    authenticate(
+        &s,
+        auth,
+        vec![signer],
+        "POST",
+        signed_path(&uri).to_owned(),
+        body,
+    )
+    .await?;
+    if fired {
+        release_canaries(&s, Some(id)).await?;
+    } else if !s.store.renew_canary(id, req.release_at).await? {
         return Err(ApiError::new(ErrorCode::UnknownCanary));
     }
     Ok(StatusCode::NO_CONTENT)

@@ -310,9 +310,12 @@ pub async fn canaries_release_when_due_and_only_then<S: MailboxStore>(s: &S) {
         mailbox: target,
         release_at,
         payload: payload(9, 256),
+        fire_key: None,
+        fire_payload: None,
     };
     s.put_canary(canary(100), QUOTA, 4).await.unwrap();
-    assert_eq!(s.canary_owner(id).await.unwrap(), Some(owner));
+    let keys = s.canary_keys(id).await.unwrap().unwrap();
+    assert_eq!((keys.owner, keys.fire), (owner, None));
     let other = Canary {
         owner: key(),
         ..canary(100)
@@ -340,7 +343,7 @@ pub async fn canaries_release_when_due_and_only_then<S: MailboxStore>(s: &S) {
     assert_eq!(out[0].mailbox, target);
     let got = s.fetch(vec![(target, Seq(0))], LIMITS, 1).await.unwrap();
     assert_eq!(got[0].messages[0].payload, payload(9, 256));
-    assert!(s.canary_owner(id).await.unwrap().is_none(), "released once");
+    assert!(s.canary_keys(id).await.unwrap().is_none(), "released once");
     // Fired on demand, whatever its time; deleted ones never fire.
     s.put_canary(canary(10_000), QUOTA, 4).await.unwrap();
     assert_eq!(
@@ -350,6 +353,21 @@ pub async fn canaries_release_when_due_and_only_then<S: MailboxStore>(s: &S) {
             .len(),
         1
     );
+    // A canary with a fire key releases its fire payload when fired, and
+    // its ordinary payload when it times out.
+    let fire = key();
+    let armed = |release_at| Canary {
+        fire_key: Some(fire),
+        fire_payload: Some(payload(8, 256)),
+        ..canary(release_at)
+    };
+    s.put_canary(armed(10_000), QUOTA, 4).await.unwrap();
+    assert_eq!(s.canary_keys(id).await.unwrap().unwrap().fire, Some(fire));
+    let out = s.release_canaries(0, Some(id), FAR, QUOTA).await.unwrap();
+    assert_eq!(out[0].payload, payload(8, 256));
+    s.put_canary(armed(300), QUOTA, 4).await.unwrap();
+    let out = s.release_canaries(300, None, FAR, QUOTA).await.unwrap();
+    assert_eq!(out[0].payload, payload(9, 256));
     s.put_canary(canary(5), QUOTA, 4).await.unwrap();
     assert!(s.delete_canary(id).await.unwrap());
     assert!(
@@ -373,6 +391,8 @@ pub async fn canaries_reserve_quota_and_never_block_the_release<S: MailboxStore>
         mailbox,
         release_at,
         payload: payload(7, 256),
+        fire_key: None,
+        fire_payload: None,
     };
     // Two canaries reserve two of the three places; a third is one too
     // many for a mailbox; replacing one's own canary is not a new one.

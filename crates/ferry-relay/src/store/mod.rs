@@ -183,8 +183,8 @@ pub trait MailboxStore: Send + Sync + 'static {
         max_per_mailbox: u64,
     ) -> Result<(), StoreError>;
 
-    /// The owner key of a canary.
-    async fn canary_owner(&self, id: MailboxId) -> Result<Option<PublicKey>, StoreError>;
+    /// The keys of a canary.
+    async fn canary_keys(&self, id: MailboxId) -> Result<Option<CanaryKeys>, StoreError>;
 
     /// Moves a canary's release time; `false` if there is none.
     async fn renew_canary(&self, id: MailboxId, release_at: u64) -> Result<bool, StoreError>;
@@ -192,8 +192,9 @@ pub trait MailboxStore: Send + Sync + 'static {
     /// Removes a canary unreleased; `false` if there was none.
     async fn delete_canary(&self, id: MailboxId) -> Result<bool, StoreError>;
 
-    /// Releases every canary due at `now` (or just `only`, whatever its time):
-    /// its payload is appended to its mailbox (like a send) and the canary is
+    /// Releases every canary due at `now` (or fires just `only`, whatever
+    /// its time, releasing its fire payload when it has one): its payload is
+    /// appended to its mailbox (like a send) and the canary is
     /// removed, in one transaction, oldest first. A canary whose mailbox is
     /// gone is dropped; one whose mailbox is still full (its quota was
     /// lowered since) is postponed by [`CANARY_RETRY_SECS`], so it never
@@ -225,6 +226,19 @@ pub struct Canary {
     pub release_at: u64,
     /// The padded, sealed alert.
     pub payload: Bytes,
+    /// Key that may only fire the canary (release it now).
+    pub fire_key: Option<PublicKey>,
+    /// What a fire releases instead of `payload` (same size).
+    pub fire_payload: Option<Bytes>,
+}
+
+/// Who may act on a canary.
+#[derive(Debug, Clone, Copy)]
+pub struct CanaryKeys {
+    /// Renews, replaces, deletes.
+    pub owner: PublicKey,
+    /// Only fires.
+    pub fire: Option<PublicKey>,
 }
 
 impl std::fmt::Debug for Canary {

@@ -1,0 +1,354 @@
+//! The compact binary form of an [`AppMessage`] inside MLS, so a short text
+//! (like an alert) fits the smallest padding bucket.
+//!
+//! ```text
+//! message = FORMAT (0xF1) || id (bytes) || sent_at (varint)
+//!           || expire_after (0 | 1 varint) || body
+//! body    = tag (1) || fields, by tag:
+//!   1 text        view_once (1) || text (bytes)
+//!   2 attachment  view_once (1) || reference as JSON (bytes)
+//!   3 timer       secs (0 | 1 varint)
+//!   4 delete      target (bytes)
+//!   5 verifiers   real (bytes) || duress (bytes) || prev_sig (0 | 1 bytes)
+//!   6 challenge   nonce (bytes)
+//!   7 answer      nonce (bytes) || sig (bytes)
+//! bytes   = length (varint) || bytes
+//! varint  = unsigned LEB128, at most 10 bytes
+//! ```
+//!
+//! Messages from releases before this framing are JSON (they start with
+//! `{`) and still read.
+
+use zeroize::Zeroizing;
+
+use crate::envelope::{AppMessage, Body};
+
+const FORMAT: u8 = 0xF1;
+
+const TEXT: u8 = 1;
+const ATTACHMENT: u8 = 2;
+const TIMER: u8 = 3;
+const DELETE: u8 = 4;
+const VERIFIERS: u8 = 5;
+const CHALLENGE: u8 = 6;
+const ANSWER: u8 = 7;
+
+struct Writer(Zeroizing<Vec<u8>>);
+
+impl Writer {
+    fn byte(&mut self, b: u8) {
+        self.0.push(b);
+    }
+
+    fn varint(&mut self, mut v: u64) {
+        loop {
+            let low = (v & 0x7f) as u8;
+            v >>= 7;
+            if v == 0 {
+                self.0.push(low);
+                return;
+            }
+            self.0.push(low | 0x80);
+        }
+    }
+
+    fn bytes(&mut self, b: &[u8]) {
+        self.varint(b.len() as u64);
+        self.0.extend_from_slice(b);
+    }
+
+    fn opt(&mut self, v: Option<u64>) {
+        match v {
+            None => self.byte(0),
+            Some(x) => {
+                self.byte(1);
+                self.varint(x);
+            }
+        }
+    }
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn byte(&mut self) -> Option<u8> {
+        let (&b, rest) = self.0.split_first()?;
+        self.0 = rest;
+        Some(b)
+    }
+
+    fn varint(&mut self) -> Option<u64> {
+        let mut v: u64 = 0;
+        for i in 0..10 {
+            let b = self.byte()?;
+            let bits = u64::from(b & 0x7f);
+            if i == 9 && bits > 1 {
+                return None;
+            }
+            v |= bits << (7 * i);
+            if b & 0x80 == 0 {
+                return Some(v);
+            }
+        }
+        None
+    }
+
+    fn bytes(&mut self) -> Option<&'a [u8]> {
+        let len = usize::try_from(self.varint()?).ok()?;
+        if len > self.0.len() {
+            return None;
+        }
+        let (b, rest) = self.0.split_at(len);
+        self.0 = rest;
+        Some(b)
+    }
+
+    fn flag(&mut self) -> Option<bool> {
+        match self.byte()? {
+            0 => Some(false),
+            1 => Some(true),
+            _ => None,
+        }
+    }
+
+    fn opt(&mut self) -> Option<Option<u64>> {
+        if self.flag()? {
+            Some(Some(self.varint()?))
+        } else {
+            Some(None)
+        }
+    }
+
+    fn text(&mut self) -> Option<String> {
+        String::from_utf8(self.bytes()?.to_vec()).ok()
+    }
+}
+
+/// Encodes a message for MLS.
+pub(crate) fn encode(m: &AppMessage) -> Result<Zeroizing<Vec<u8>>, serde_json::Error> {
+    let mut w = Writer(Zeroizing::new(Vec::with_capacity(64)));
+    w.byte(FORMAT);
+    w.bytes(&m.id);
+    w.varint(m.sent_at);
+    w.opt(m.expire_after);
+    match &m.body {
+        Body::Text { text, view_once } => {
+            w.byte(TEXT);
+            w.byte(u8::from(*view_once));
+            w.bytes(text.as_bytes());
+        }
+        Body::Attachment {
+            attachment,
+            view_once,
+        } => {
+            w.byte(ATTACHMENT);
+            w.byte(u8::from(*view_once));
+            w.bytes(&Zeroizing::new(serde_json::to_vec(attachment)?));
+        }
+        Body::Timer { secs } => {
+            w.byte(TIMER);
+            w.opt(*secs);
+        }
+        Body::Delete { target } => {
+            w.byte(DELETE);
+            w.bytes(target.as_bytes());
+        }
+        Body::Verifiers {
+            real,
+            duress,
+            prev_sig,
+        } => {
+            w.byte(VERIFIERS);
+            w.bytes(real);
+            w.bytes(duress);
+            match prev_sig {
+                None => w.byte(0),
+                Some(s) => {
+                    w.byte(1);
+                    w.bytes(s);
+                }
+            }
+        }
+        Body::Challenge { nonce } => {
+            w.byte(CHALLENGE);
+            w.bytes(nonce);
+        }
+        Body::Answer { nonce, sig } => {
+            w.byte(ANSWER);
+            w.bytes(nonce);
+            w.bytes(sig);
+        }
+    }
+    Ok(w.0)
+}
+
+/// Decodes a message from MLS (this framing or the JSON of older releases);
+/// `None` if it is neither, or has bytes left over.
+pub(crate) fn decode(b: &[u8]) -> Option<AppMessage> {
+    match b.first()? {
+        &FORMAT => decode_binary(&b[1..]),
+        b'{' => serde_json::from_slice(b).ok(),
+        _ => None,
+    }
+}
+
+fn decode_binary(b: &[u8]) -> Option<AppMessage> {
+    let mut r = Reader(b);
+    let id = r.bytes()?.to_vec();
+    let sent_at = r.varint()?;
+    let expire_after = r.opt()?;
+    let body = match r.byte()? {
+        TEXT => {
+            let view_once = r.flag()?;
+            Body::Text {
+                text: r.text()?,
+                view_once,
+            }
+        }
+        ATTACHMENT => {
+            let view_once = r.flag()?;
+            Body::Attachment {
+                attachment: serde_json::from_slice(r.bytes()?).ok()?,
+                view_once,
+            }
+        }
+        TIMER => Body::Timer { secs: r.opt()? },
+        DELETE => Body::Delete { target: r.text()? },
+        VERIFIERS => {
+            let real = r.bytes()?.to_vec();
+            let duress = r.bytes()?.to_vec();
+            let prev_sig = if r.flag()? {
+                Some(r.bytes()?.to_vec())
+            } else {
+                None
+            };
+            Body::Verifiers {
+                real,
+                duress,
+                prev_sig,
+            }
+        }
+        CHALLENGE => Body::Challenge {
+            nonce: r.bytes()?.to_vec(),
+        },
+        ANSWER => Body::Answer {
+            nonce: r.bytes()?.to_vec(),
+            sig: r.bytes()?.to_vec(),
+        },
+        _ => return None,
+    };
+    if !r.0.is_empty() {
+        return None;
+    }
+    Some(AppMessage {
+        id,
+        sent_at,
+        expire_after,
+        body,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn text(t: &str) -> AppMessage {
+        AppMessage {
+            id: vec![9; 16],
+            sent_at: 1_790_000_000,
+            expire_after: Some(86_400),
+            body: Body::Text {
+                text: t.into(),
+                view_once: false,
+            },
+        }
+    }
+
+    fn same(a: &AppMessage, b: &AppMessage) -> bool {
+        serde_json::to_vec(a).ok() == serde_json::to_vec(b).ok()
+    }
+
+    #[test]
+    fn short_text_is_small_and_round_trips() {
+        let m = text("hi");
+        let e = encode(&m).unwrap();
+        let json = serde_json::to_vec(&m).unwrap();
+        assert!(e.len() <= 40, "{} bytes", e.len());
+        assert!(json.len() > 2 * e.len());
+        assert!(same(&decode(&e).unwrap(), &m));
+        // What older releases sent still reads.
+        assert!(same(&decode(&json).unwrap(), &m));
+    }
+
+    #[test]
+    fn every_body_round_trips() {
+        let bodies = vec![
+            Body::Timer { secs: None },
+            Body::Timer {
+                secs: Some(u64::MAX),
+            },
+            Body::Delete {
+                target: "abc".into(),
+            },
+            Body::Verifiers {
+                real: vec![1; 32],
+                duress: vec![2; 32],
+                prev_sig: Some(vec![3; 64]),
+            },
+            Body::Verifiers {
+                real: vec![],
+                duress: vec![],
+                prev_sig: None,
+            },
+            Body::Challenge { nonce: vec![4; 16] },
+            Body::Answer {
+                nonce: vec![4; 16],
+                sig: vec![5; 64],
+            },
+        ];
+        for body in bodies {
+            let m = AppMessage {
+                id: vec![1; 16],
+                sent_at: 0,
+                expire_after: None,
+                body,
+            };
+            assert!(same(&decode(&encode(&m).unwrap()).unwrap(), &m));
+        }
+    }
+
+    #[test]
+    fn trailing_or_truncated_bytes_are_refused() {
+        let e = encode(&text("hello")).unwrap();
+        let mut longer = e.to_vec();
+        longer.push(0);
+        assert!(decode(&longer).is_none());
+        for n in 0..e.len() {
+            assert!(decode(&e[..n]).is_none(), "prefix of {n} bytes");
+        }
+        // An over-long varint.
+        assert!(
+            decode(&[
+                FORMAT, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f
+            ])
+            .is_none()
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn decode_never_panics(data in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let mut d = data.clone();
+            d.insert(0, FORMAT);
+            let _ = decode(&d);
+            let _ = decode(&data);
+        }
+
+        #[test]
+        fn text_round_trips(t in "\\PC{0,200}", sent in any::<u64>(), exp in proptest::option::of(any::<u64>()), vo in any::<bool>()) {
+            let m = AppMessage { id: vec![7; 16], sent_at: sent, expire_after: exp, body: Body::Text { text: t, view_once: vo } };
+            prop_assert!(same(&decode(&encode(&m).unwrap()).unwrap(), &m));
+        }
+    }
+}
