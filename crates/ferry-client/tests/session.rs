@@ -145,3 +145,77 @@ async fn a_duress_unlock_warns_contacts_even_when_the_decoy_cannot_load() {
     ));
     running.shutdown().await.unwrap();
 }
+
+/// The captor forces the duress passphrase and reads the decoy with a tool
+/// of their own (nothing fires): its capsule holds, per contact, only a
+/// relay, a canary id and a key that can fire that canary, in a region as
+/// large as in every profile; the key can neither delete the canary nor
+/// reveal where the contacts' mailboxes are, and using it warns them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_decoy_capsule_holds_only_what_can_fire() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = RelayConfig::new(dir.path().join("relay"));
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    let running = Relay::embedded(config).unwrap().start().await.unwrap();
+    let url = running.url();
+    let pass = SecretString::from("real passphrase".to_owned());
+    let duress = SecretString::from("duress passphrase".to_owned());
+    let home = dir.path().join("me");
+    drop(Session::init(&home, &pass, &url, None).unwrap());
+    let mut s = Session::unlock(&home, &pass).await.unwrap();
+    let mut peers = peer::add_peers(&mut s, &url, 2, 0).await;
+    drop(s);
+    // A profile without duress already holds a capsule region.
+    let region = {
+        let v = ferry_vault::Vault::unlock(&home, &pass, &mut OsRng).unwrap();
+        v.blob("capsule").unwrap().expect("no capsule region").len()
+    };
+    let mut s = Session::unlock(&home, &pass).await.unwrap();
+    s.set_duress(&duress, &url).unwrap();
+    s.finish().unwrap();
+    drop(s);
+
+    let decoy = ferry_vault::Vault::unlock(&home, &duress, &mut OsRng).unwrap();
+    let capsule = decoy.blob("capsule").unwrap().unwrap();
+    assert_eq!(capsule.len(), region, "the capsule's size gives it away");
+    let text = std::str::from_utf8(&capsule[1..]).unwrap();
+    let entries: Vec<serde_json::Value> = serde_json::from_str(text.trim_end()).unwrap();
+    assert_eq!(entries.len(), 2);
+    for e in &entries {
+        let fields: Vec<&String> = e.as_object().unwrap().keys().collect();
+        assert_eq!(fields, ["canary", "fire", "relay"], "{fields:?}");
+    }
+    for p in &peers {
+        let mailbox = p.engine.inbound()[0].mailbox.to_b64();
+        assert!(
+            !text.contains(&mailbox),
+            "a contact's mailbox is in the capsule"
+        );
+    }
+    drop(decoy);
+
+    // The captor tries the keys: no deletion; a fire warns the contact.
+    let client = ferry_client::RelayClient::new(&url).unwrap();
+    let first = &entries[0];
+    let id: ferry_proto::MailboxId = first["canary"].as_str().unwrap().parse().unwrap();
+    let fire = ferry_proto::b64::decode_array::<32>(first["fire"].as_str().unwrap()).unwrap();
+    let fire = ferry_proto::MailboxKey::from_secret_bytes(&fire);
+    assert_eq!(
+        client.delete_canary(id, &fire).await.unwrap_err().code(),
+        Some(ferry_proto::ErrorCode::BadSignature)
+    );
+    client
+        .renew_canary(id, &fire, ferry_client::session::now() + 3600)
+        .await
+        .unwrap();
+    let mut warned = 0;
+    for p in &mut peers {
+        p.receive().await;
+        if let Some(c) = p.engine.contacts()[0].compromised {
+            assert_eq!(c.reason, ferry_core::AlertReason::Duress);
+            warned += 1;
+        }
+    }
+    assert_eq!(warned, 1, "exactly the fired canary's contact is warned");
+    running.shutdown().await.unwrap();
+}

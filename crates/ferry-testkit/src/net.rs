@@ -114,7 +114,7 @@ impl Drop for Killed {
 pub struct Nginx {
     _child: Killed,
     port: u16,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Nginx {
@@ -133,7 +133,8 @@ pid {d}/nginx.pid;
 error_log {d}/error.log info;
 events {{ worker_connections 256; }}
 http {{
-    access_log {d}/access.log;
+    log_format ferry '$request_method $uri $request_length $status';
+    access_log {d}/access.log ferry;
     client_body_temp_path {d}/body;
     proxy_temp_path {d}/proxy;
     fastcgi_temp_path {d}/fastcgi;
@@ -186,13 +187,24 @@ http {{
         Ok(Self {
             _child: child,
             port,
-            _dir: dir,
+            dir,
         })
     }
 
     /// `https://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         format!("https://127.0.0.1:{}", self.port)
+    }
+
+    /// What nginx logged of each request so far, one line per request:
+    /// `METHOD PATH REQUEST_BYTES STATUS` (what a proxy in front of the
+    /// relay sees; the query string is left out).
+    pub fn access_log(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.path().join("access.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
     }
 }
 

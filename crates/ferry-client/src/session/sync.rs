@@ -13,6 +13,9 @@ use crate::LiveConnection;
 use crate::relay::{ClientError, SyncItem};
 use crate::transport::retry;
 
+/// How often (in one-second ticks) `watch` retries a duress capsule's fires.
+const CAPSULE_RETRY_TICKS: u64 = 60;
+
 impl Session {
     /// Processes fetched messages with the engine in memory, commits once,
     /// then reports them (view-once texts are destroyed once reported).
@@ -172,7 +175,11 @@ impl Session {
         };
         let mut backoff = Duration::from_millis(200);
         let mut expiry = tokio::time::interval(Duration::from_secs(1));
+        let mut ticks: u64 = 0;
         loop {
+            // In a decoy opened under duress, canaries not fired yet are
+            // fired as soon as the relay can be reached (nothing is shown).
+            self.retry_capsule().await;
             self.sync().await?;
             let relay_url = self.engine().relay().to_owned();
             let mut live = match self.relay(&relay_url)?.connect_live().await {
@@ -213,6 +220,10 @@ impl Session {
                         }
                         // Disappearing messages go while watch runs, too.
                         self.expire()?;
+                        ticks += 1;
+                        if ticks.is_multiple_of(CAPSULE_RETRY_TICKS) {
+                            self.retry_capsule().await;
+                        }
                         continue;
                     }
                     f = live.next() => f,
