@@ -67,6 +67,9 @@ pub struct CanaryRef {
     /// key is assigned at the next deposit).
     #[serde(default)]
     pub fire: Option<KeyBytes>,
+    /// Its alerts were sealed with keys of an earlier epoch: deposit again.
+    #[serde(default)]
+    pub stale: bool,
 }
 
 /// A canary to (re)deposit: one per contact, at the relay of the contact's
@@ -170,7 +173,9 @@ impl Engine {
     pub fn canary_missing(&self) -> bool {
         self.state.contacts.iter().any(|c| {
             c.established().is_some_and(|e| e.alert_key.is_some())
-                && c.canary.as_ref().is_none_or(|k| k.fire.is_none())
+                && c.canary
+                    .as_ref()
+                    .is_none_or(|k| k.fire.is_none() || k.stale)
         })
     }
 
@@ -197,7 +202,10 @@ impl Engine {
             let id = c.id;
             // Only a contact given its first canary (or its first fire key)
             // changes, and is written.
-            let fresh = c.canary.as_ref().is_none_or(|k| k.fire.is_none());
+            let fresh = c
+                .canary
+                .as_ref()
+                .is_none_or(|k| k.fire.is_none() || k.stale);
             if only_fresh && !fresh {
                 continue;
             }
@@ -211,8 +219,12 @@ impl Engine {
                         id: MailboxId::random(rng),
                         owner: KeyBytes::random(rng),
                         fire: None,
+                        stale: false,
                     });
-                canary.fire = Some(KeyBytes::random(rng));
+                if canary.fire.is_none() {
+                    canary.fire = Some(KeyBytes::random(rng));
+                }
+                canary.stale = false;
             }
             let (addr, seal) = self.outbound_seal(id)?;
             let Some(canary) = self.state.contacts[idx].canary.clone() else {
@@ -283,15 +295,16 @@ impl Engine {
         idx: usize,
         body: &[u8],
     ) -> Result<Event, CoreError> {
+        let keys = self.alert_keys(idx);
         let c = self.state.contacts.get_mut(idx);
         let alias = c.alias.clone();
-        let Some(key) = c.established().and_then(|e| e.alert_key.as_ref()) else {
+        if keys.is_empty() {
             return Ok(Event::Rejected {
                 alias,
                 reason: RejectReason::AlertWithoutKey,
             });
-        };
-        let Some(plain) = open(key, LABEL, body) else {
+        }
+        let Some(plain) = keys.iter().find_map(|k| open(k, LABEL, body)) else {
             return Ok(Event::Rejected {
                 alias,
                 reason: RejectReason::ForgedAlert,
@@ -303,6 +316,13 @@ impl Engine {
                 reason: RejectReason::MalformedAlert,
             });
         };
+        // Direction is bound by the mailbox seal (each direction has its
+        // own key); a replay, or an alert made before the newest one taken
+        // (a canary a relay held back), changes nothing.
+        if c.alert_floor > 0 && a.at <= c.alert_floor {
+            return Ok(Event::Ignored { alias });
+        }
+        c.alert_floor = c.alert_floor.max(a.at);
         if c.compromised.is_none() {
             c.compromised = Some(Compromise {
                 reason: a.reason,
@@ -313,5 +333,114 @@ impl Engine {
             alias,
             reason: a.reason,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand_core::OsRng;
+    use secrecy::SecretString;
+
+    use crate::challenge::ProofResult;
+    use crate::testing::pair;
+    use crate::{Action, AlertReason, Event};
+
+    fn secret(s: &str) -> SecretString {
+        SecretString::from(s.to_owned())
+    }
+
+    /// A quarantine is lifted by the real phrase only, and the user is told;
+    /// a relay replaying the old alert afterwards changes nothing; the
+    /// duress phrase quarantines again.
+    #[test]
+    fn only_the_real_phrase_lifts_a_quarantine_and_old_alerts_cannot_renew_it() {
+        let (mut a, mut b, mut relay) = pair("b", "a");
+        b.set_phrase(
+            1,
+            &mut OsRng,
+            "a",
+            &secret("blue river"),
+            &secret("grey sky"),
+            None,
+        )
+        .unwrap();
+        relay.deliver(&mut b, &mut a, 2);
+        b.alert(3, &mut OsRng, Some("a"), AlertReason::Manual)
+            .unwrap();
+        let (
+            _,
+            Action::Send {
+                mailbox, payload, ..
+            },
+        ) = b.outbox_first().unwrap()
+        else {
+            panic!("not a send");
+        };
+        let ev = relay.deliver(&mut b, &mut a, 4);
+        assert!(matches!(&ev[..], [Event::Compromised { .. }]), "{ev:?}");
+
+        // The wrong phrase lifts nothing.
+        a.challenge(5, &mut OsRng, "b").unwrap();
+        relay.deliver(&mut a, &mut b, 6);
+        b.answer(7, &mut OsRng, "a", &secret("something else"))
+            .unwrap();
+        let ev = relay.deliver(&mut b, &mut a, 8);
+        assert!(
+            matches!(
+                &ev[..],
+                [Event::ChallengeResult {
+                    result: ProofResult::Failed,
+                    lifted: false,
+                    ..
+                }]
+            ),
+            "{ev:?}"
+        );
+        assert!(a.contact("b").unwrap().compromised.is_some());
+
+        // The real one does, and says so.
+        a.challenge(9, &mut OsRng, "b").unwrap();
+        relay.deliver(&mut a, &mut b, 10);
+        b.answer(11, &mut OsRng, "a", &secret("blue river"))
+            .unwrap();
+        let ev = relay.deliver(&mut b, &mut a, 12);
+        assert!(
+            matches!(
+                &ev[..],
+                [Event::ChallengeResult {
+                    result: ProofResult::Verified,
+                    lifted: true,
+                    ..
+                }]
+            ),
+            "{ev:?}"
+        );
+        assert!(a.contact("b").unwrap().compromised.is_none());
+
+        // The relay replays the old alert: nothing changes.
+        let seq = relay.next_seq(mailbox);
+        let ev = a.receive(13, &mut OsRng, mailbox, seq, &payload).unwrap();
+        assert!(matches!(ev, Event::Ignored { .. }), "{ev:?}");
+        assert!(a.contact("b").unwrap().compromised.is_none());
+
+        // An answer with the duress phrase quarantines.
+        a.challenge(14, &mut OsRng, "b").unwrap();
+        relay.deliver(&mut a, &mut b, 15);
+        b.answer(16, &mut OsRng, "a", &secret("grey sky")).unwrap();
+        let ev = relay.deliver(&mut b, &mut a, 17);
+        assert!(
+            matches!(
+                &ev[..],
+                [Event::ChallengeResult {
+                    result: ProofResult::Coerced,
+                    ..
+                }]
+            ),
+            "{ev:?}"
+        );
+        assert_eq!(
+            a.contact("b").unwrap().compromised.map(|c| c.reason),
+            Some(AlertReason::Duress)
+        );
     }
 }

@@ -280,7 +280,9 @@ impl Engine {
         }
     }
 
-    pub(crate) fn on_answer(&mut self, idx: usize, nonce: &[u8], sig: &[u8]) -> Event {
+    /// An answer to our challenge. The real phrase lifts a quarantine (the
+    /// only way one is lifted); the duress phrase quarantines the contact.
+    pub(crate) fn on_answer(&mut self, now: u64, idx: usize, nonce: &[u8], sig: &[u8]) -> Event {
         let c = self.state.contacts.get_mut(idx);
         let alias = c.alias.clone();
         if c.proof.asked.as_deref() != Some(nonce) {
@@ -297,6 +299,17 @@ impl Engine {
             (_, Some(d)) if verify(d, &msg, sig) => ProofResult::Coerced,
             _ => ProofResult::Failed,
         };
-        Event::ChallengeResult { alias, result }
+        let lifted = result == ProofResult::Verified && c.compromised.take().is_some();
+        if result == ProofResult::Coerced && c.compromised.is_none() {
+            c.compromised = Some(crate::Compromise {
+                reason: crate::AlertReason::Duress,
+                at: now,
+            });
+        }
+        Event::ChallengeResult {
+            alias,
+            result,
+            lifted,
+        }
     }
 }

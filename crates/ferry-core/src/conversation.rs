@@ -71,6 +71,10 @@ impl Engine {
             sender: out.sender,
             payload,
         });
+        if let Some(idx) = self.state.contacts.position(|x| x.id == c.id) {
+            // Refreshed at the next message if it cannot be now.
+            let _ = self.count_message(now, rng, idx);
+        }
         Ok(ferry_proto::b64::encode(&id))
     }
 
@@ -238,7 +242,13 @@ impl Engine {
         Ok(c.id)
     }
 
-    pub(crate) fn on_mls(&mut self, now: u64, idx: usize, body: &[u8]) -> Result<Event, CoreError> {
+    pub(crate) fn on_mls(
+        &mut self,
+        now: u64,
+        rng: &mut impl CryptoRngCore,
+        idx: usize,
+        body: &[u8],
+    ) -> Result<Event, CoreError> {
         let c = self.state.contacts[idx].clone();
         let alias = c.alias.clone();
         let Ok(msg) = MlsMessageIn::tls_deserialize_exact(body) else {
@@ -247,17 +257,58 @@ impl Engine {
         let Ok(pm) = msg.try_into_protocol_message() else {
             return rejected(&alias, RejectReason::NotMlsProtocolMessage);
         };
+        let handshake = pm.is_handshake_message();
+        let epoch = pm.epoch().as_u64();
+        let commit = pm.content_type() == ContentType::Commit;
+        if commit {
+            if let Some(ev) = self.check_fork(now, idx, epoch, body)? {
+                return Ok(ev);
+            }
+            self.restore_proposal(idx)?;
+        }
         let (group, _, provider) = self.group_mut(&c)?;
+        let current = group.epoch().as_u64();
         let processed = match group.process_message(provider, pm) {
             Ok(p) => p,
             Err(_) => {
+                if commit {
+                    self.shelve_proposal(idx)?;
+                }
                 self.evict_group(&c);
+                // A proposal overtaken by a commit: the contact proposes
+                // again.
+                if handshake && epoch < current {
+                    return Ok(Event::Ignored { alias });
+                }
                 return rejected(&alias, RejectReason::DoesNotDecrypt);
             }
         };
-        let ProcessedMessageContent::ApplicationMessage(app) = processed.into_content() else {
-            return rejected(&alias, RejectReason::UnexpectedHandshake);
-        };
+        self.saw_epoch(idx, epoch);
+        match processed.into_content() {
+            ProcessedMessageContent::ApplicationMessage(app) => {
+                let ev = self.on_app(now, idx, &c, app)?;
+                // A refresh that cannot be made now is tried at the next
+                // message; the message itself is not lost for it.
+                let _ = self.count_message(now, rng, idx);
+                Ok(ev)
+            }
+            ProcessedMessageContent::ProposalMessage(p) => self.on_proposal(now, rng, idx, *p),
+            ProcessedMessageContent::StagedCommitMessage(sc) => {
+                self.on_commit(now, idx, *sc, epoch, body)
+            }
+            _ => rejected(&alias, RejectReason::UnexpectedHandshake),
+        }
+    }
+
+    /// An application message from contact `idx` (`c`, as it was before).
+    fn on_app(
+        &mut self,
+        now: u64,
+        idx: usize,
+        c: &Contact,
+        app: ApplicationMessage,
+    ) -> Result<Event, CoreError> {
+        let alias = c.alias.clone();
         let bytes = Zeroizing::new(app.into_bytes());
         let Some(m) = crate::wire::decode(&bytes) else {
             return rejected(&alias, RejectReason::MalformedContent);
@@ -337,7 +388,7 @@ impl Engine {
                 prev_sig,
             } => Ok(self.on_verifiers(idx, &real, &duress, prev_sig.as_deref())),
             Body::Challenge { nonce } => Ok(self.on_challenge(idx, nonce)),
-            Body::Answer { nonce, sig } => Ok(self.on_answer(idx, &nonce, &sig)),
+            Body::Answer { nonce, sig } => Ok(self.on_answer(now, idx, &nonce, &sig)),
         }
     }
 }

@@ -11,10 +11,11 @@
 //! hands back for the encrypted vault, and never panic on input from the
 //! network or from an invite link.
 //!
-//! Commit discipline (no MLS fork is possible): in every conversation the
-//! inviter creates the group and is the only member that ever commits; the
-//! invitee only sends application messages. Two members therefore never
-//! race to advance the epoch.
+//! Commit discipline: in every conversation the inviter creates the group
+//! and is the only member that ever commits; the invitee sends application
+//! messages and proposals to refresh its leaf ([`pcs`]). Two members
+//! therefore never race to advance the epoch, and two commits for one epoch
+//! mean a copy of a phone is in use.
 
 pub mod alert;
 pub mod attachment;
@@ -25,6 +26,7 @@ mod envelope;
 pub mod invite;
 pub mod mailbox_seal;
 pub mod mls_store;
+pub mod pcs;
 mod reject;
 mod safety;
 mod secret;

@@ -39,6 +39,13 @@ impl LoopRelay {
         events
     }
 
+    /// The next sequence number of `mailbox` (counted as used).
+    pub fn next_seq(&mut self, mailbox: MailboxId) -> u64 {
+        let seq = self.seqs.entry(mailbox).or_insert(0);
+        *seq += 1;
+        *seq
+    }
+
     /// Makes the next sequence number of `mailbox` `after + 1`.
     pub fn set_seq(&mut self, mailbox: MailboxId, after: u64) {
         self.seqs.insert(mailbox, after);

@@ -60,6 +60,7 @@ pub(crate) enum Line {
     Proof {
         contact: String,
         result: ProofResult,
+        lifted: bool,
     },
     Verifiers {
         contact: String,
@@ -155,9 +156,14 @@ impl Line {
             Event::Challenged { contact } => Self::Challenged {
                 contact: contact.clone(),
             },
-            Event::Proof { contact, result } => Self::Proof {
+            Event::Proof {
+                contact,
+                result,
+                lifted,
+            } => Self::Proof {
                 contact: contact.clone(),
                 result: *result,
+                lifted: *lifted,
             },
             Event::Verifiers { contact, first } => Self::Verifiers {
                 contact: contact.clone(),
@@ -219,8 +225,12 @@ impl Line {
                 json!({"type": "rejected", "contact": contact, "reason": reason.as_str()})
             }
             Self::Challenged { contact } => json!({"type": "challenge", "contact": contact}),
-            Self::Proof { contact, result } => {
-                json!({"type": "challenge_result", "contact": contact, "result": result.as_str()})
+            Self::Proof {
+                contact,
+                result,
+                lifted,
+            } => {
+                json!({"type": "challenge_result", "contact": contact, "result": result.as_str(), "quarantine_lifted": lifted})
             }
             Self::Verifiers { contact, first } => {
                 json!({"type": "verifiers", "contact": contact, "first": first})
@@ -352,12 +362,20 @@ impl Line {
                 clean(contact),
                 clean(contact)
             ),
-            Self::Proof { contact, result } => match result {
+            Self::Proof {
+                contact,
+                result,
+                lifted,
+            } => match result {
+                ProofResult::Verified if *lifted => format!(
+                    "{}: verified, they know the phrase. Their quarantine is LIFTED: their messages show as normal again.",
+                    clean(contact)
+                ),
                 ProofResult::Verified => {
                     format!("{}: verified, they know the phrase", clean(contact))
                 }
                 ProofResult::Coerced => format!(
-                    "!! WARNING: {} answered with the DURESS phrase: they are being forced. Do not reveal anything.",
+                    "!! WARNING: {} answered with the DURESS phrase: they are being forced and are now quarantined. Do not reveal anything.",
                     clean(contact)
                 ),
                 ProofResult::Failed => format!(
@@ -760,14 +778,22 @@ mod tests {
             Line::Proof {
                 contact: "Bashir".into(),
                 result: ProofResult::Verified,
+                lifted: false,
+            },
+            Line::Proof {
+                contact: "Bashir".into(),
+                result: ProofResult::Verified,
+                lifted: true,
             },
             Line::Proof {
                 contact: "Bashir".into(),
                 result: ProofResult::Coerced,
+                lifted: false,
             },
             Line::Proof {
                 contact: "Bashir".into(),
                 result: ProofResult::Failed,
+                lifted: false,
             },
             Line::Verifiers {
                 contact: "Bashir".into(),

@@ -537,9 +537,16 @@ fn prove_its_you_verified_failed_coerced_and_no_reset_by_the_phone_holder() {
             ("FERRY_CURRENT_PHRASE", "wrong"),
         ],
     );
+    // (The coerced answer quarantined B: what it sends changes nothing.)
     let r = w.a.run(&["sync"]);
     assert!(r.of_type("verifiers").is_empty());
-    assert_eq!(r.of_type("rejected").len(), 1, "{:?}", r.lines);
+    assert_eq!(
+        r.of_type("compromised")[0]["reason"],
+        "duress",
+        "{:?}",
+        r.lines
+    );
+    // Only the real phrase lifts the quarantine, and A is told.
     w.a.run(&["challenge", "Bashir"]);
     w.b.run(&["sync"]);
     with(
@@ -547,10 +554,12 @@ fn prove_its_you_verified_failed_coerced_and_no_reset_by_the_phone_holder() {
         &["answer", "Amina"],
         &[("FERRY_PHRASE", "blue river 1987")],
     );
-    assert_eq!(
-        w.a.run(&["sync"]).of_type("challenge_result")[0]["result"],
-        "verified"
-    );
+    let r = w.a.run(&["sync"]);
+    let result = &r.of_type("challenge_result")[0];
+    assert_eq!(result["result"], "verified");
+    assert_eq!(result["quarantine_lifted"], true);
+    let r = w.a.run(&["sync"]);
+    assert!(r.of_type("compromised").is_empty(), "{:?}", r.lines);
     // The owner can change it with the current phrase.
     with(
         &w.b,

@@ -134,6 +134,8 @@ pub enum Event {
         contact: String,
         /// Outcome.
         result: ProofResult,
+        /// The real phrase lifted the contact's quarantine.
+        lifted: bool,
     },
     /// The contact set or changed their phrase verifiers.
     Verifiers {

@@ -60,9 +60,14 @@ impl Session {
                         Event::Deleted { contact: alias, id }
                     }
                     CoreEvent::ChallengeReceived { alias } => Event::Challenged { contact: alias },
-                    CoreEvent::ChallengeResult { alias, result } => Event::Proof {
+                    CoreEvent::ChallengeResult {
+                        alias,
+                        result,
+                        lifted,
+                    } => Event::Proof {
                         contact: alias,
                         result,
+                        lifted,
                     },
                     CoreEvent::VerifiersUpdated { alias, first } => Event::Verifiers {
                         contact: alias,
@@ -70,7 +75,7 @@ impl Session {
                     },
                     // Nothing changed here: a compromised contact's control
                     // message, or a timer longer than this device's.
-                    CoreEvent::Ignored { .. } => continue,
+                    CoreEvent::Ignored { .. } | CoreEvent::Rekeyed { .. } => continue,
                     CoreEvent::Compromised { alias, reason } => Event::Compromised {
                         contact: alias,
                         reason,

@@ -81,6 +81,11 @@ pub(crate) struct Established {
     /// contact may still send (or have left on the relay) unsealed
     /// payloads, accepted until the first sealed one arrives.
     pub(crate) legacy_in: bool,
+    /// Alert keys of earlier epochs, newest first (alerts and canaries
+    /// sealed before a rotation still verify).
+    pub(crate) alert_prev: Vec<KeyBytes>,
+    /// Post-compromise security bookkeeping (see [`crate::pcs`]).
+    pub(crate) pcs: crate::pcs::Pcs,
 }
 
 /// Where a contact stands in the handshake; each stage holds exactly what
@@ -92,7 +97,7 @@ pub(crate) enum Stage {
     /// We accepted their invite and wait for their welcome.
     Accepted(Pending),
     /// The conversation is set up.
-    Established(Established),
+    Established(Box<Established>),
 }
 
 impl Stage {
@@ -126,13 +131,17 @@ pub(crate) struct Contact {
     pub(crate) proof: crate::challenge::ProofState,
     /// Our dead-man switch for this contact, once assigned.
     pub(crate) canary: Option<crate::alert::CanaryRef>,
+    /// The sending time of the newest alert taken from this contact: an
+    /// alert made at or before it (a replay, or one held back by a relay
+    /// and released after the quarantine was lifted) changes nothing.
+    pub(crate) alert_floor: u64,
 }
 
 impl Contact {
     /// The conversation, once set up.
     pub(crate) fn established(&self) -> Option<&Established> {
         match &self.stage {
-            Stage::Established(e) => Some(e),
+            Stage::Established(e) => Some(e.as_ref()),
             _ => None,
         }
     }
@@ -175,11 +184,17 @@ struct ContactRecord {
     #[serde(default)]
     canary: Option<crate::alert::CanaryRef>,
     #[serde(default)]
+    alert_floor: u64,
+    #[serde(default)]
     seal_out: Option<KeyBytes>,
     #[serde(default)]
     seal_in: Vec<KeyBytes>,
     #[serde(default)]
     legacy_in: bool,
+    #[serde(default)]
+    alert_prev: Vec<KeyBytes>,
+    #[serde(default)]
+    pcs: crate::pcs::Pcs,
 }
 
 impl TryFrom<ContactRecord> for Contact {
@@ -198,7 +213,7 @@ impl TryFrom<ContactRecord> for Contact {
         let stage = match r.state {
             ContactState::Invited => Stage::Invited(pending(&r)?),
             ContactState::Accepted => Stage::Accepted(pending(&r)?),
-            ContactState::Established => Stage::Established(Established {
+            ContactState::Established => Stage::Established(Box::new(Established {
                 group_id: r
                     .group_id
                     .clone()
@@ -211,7 +226,9 @@ impl TryFrom<ContactRecord> for Contact {
                 seal_out: r.seal_out.clone(),
                 seal_in: r.seal_in.clone(),
                 legacy_in: r.legacy_in,
-            }),
+                alert_prev: r.alert_prev.clone(),
+                pcs: r.pcs.clone(),
+            })),
         };
         Ok(Self {
             id: r.id,
@@ -224,6 +241,7 @@ impl TryFrom<ContactRecord> for Contact {
             compromised: r.compromised,
             proof: r.proof,
             canary: r.canary,
+            alert_floor: r.alert_floor,
         })
     }
 }
@@ -255,9 +273,15 @@ impl From<Contact> for ContactRecord {
                 .map(|e| e.seal_in.clone())
                 .unwrap_or_default(),
             legacy_in: established.as_ref().is_some_and(|e| e.legacy_in),
+            alert_prev: established
+                .as_ref()
+                .map(|e| e.alert_prev.clone())
+                .unwrap_or_default(),
+            pcs: established.map(|e| e.pcs).unwrap_or_default(),
             compromised: c.compromised,
             proof: c.proof,
             canary: c.canary,
+            alert_floor: c.alert_floor,
         }
     }
 }
@@ -281,6 +305,9 @@ pub enum AlertReason {
     Canary,
     /// The contact raised it by hand.
     Manual,
+    /// Two different histories of the conversation arrived: a copy of the
+    /// contact's phone (or of its saved state) is in use.
+    Fork,
 }
 
 impl AlertReason {
@@ -290,6 +317,7 @@ impl AlertReason {
             Self::Duress => "duress",
             Self::Canary => "canary",
             Self::Manual => "manual",
+            Self::Fork => "fork",
         }
     }
 }

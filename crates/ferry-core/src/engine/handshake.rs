@@ -63,6 +63,7 @@ impl Engine {
             compromised: None,
             proof: Default::default(),
             canary: None,
+            alert_floor: 0,
         });
         Ok(link)
     }
@@ -152,6 +153,7 @@ impl Engine {
             compromised: None,
             proof: Default::default(),
             canary: None,
+            alert_floor: 0,
         });
         Ok(())
     }
@@ -199,6 +201,7 @@ impl Engine {
         let config = MlsGroupCreateConfig::builder()
             .ciphersuite(CIPHERSUITE)
             .use_ratchet_tree_extension(true)
+            .max_past_epochs(crate::pcs::PAST_EPOCHS)
             .build();
         let mut group = MlsGroup::new(&self.provider, &signer, &config, Self::credential(&signer))
             .map_err(mls)?;
@@ -256,20 +259,27 @@ impl Engine {
         });
         let contact = self.state.contacts.get_mut(idx);
         contact.inbound = inbound;
-        contact.stage = Stage::Established(Established {
+        contact.stage = Stage::Established(Box::new(Established {
             group_id: group.group_id().as_slice().to_vec(),
             outbound: reply,
             alert_key: Some(alert_key),
             seal_out: Some(seal_out),
             seal_in: vec![seal_in],
             legacy_in: false,
-        });
+            alert_prev: Vec::new(),
+            pcs: crate::pcs::Pcs::new(now),
+        }));
         Ok(Event::Established {
             alias: contact.alias.clone(),
         })
     }
 
-    pub(super) fn on_welcome(&mut self, idx: usize, sealed: &[u8]) -> Result<Event, CoreError> {
+    pub(super) fn on_welcome(
+        &mut self,
+        now: u64,
+        idx: usize,
+        sealed: &[u8],
+    ) -> Result<Event, CoreError> {
         let c = self.state.contacts[idx].clone();
         let alias = c.alias.clone();
         let Stage::Accepted(Pending { secret, .. }) = &c.stage else {
@@ -291,9 +301,7 @@ impl Engine {
         let MlsMessageBodyIn::Welcome(welcome) = mls_in.extract() else {
             return rejected(&alias, RejectReason::NotMlsWelcome);
         };
-        let join = MlsGroupJoinConfig::builder()
-            .use_ratchet_tree_extension(true)
-            .build();
+        let join = crate::pcs::join_config();
         let group = match StagedWelcome::new_from_welcome(&self.provider, &join, welcome, None)
             .and_then(|s| s.into_group(&self.provider))
         {
@@ -304,14 +312,16 @@ impl Engine {
         let seal_out = mailbox_seal::export_key(&group, &self.provider, &msg.reply_to.mailbox)?;
         let seal_in = mailbox_seal::export_key(&group, &self.provider, &c.inbound.mailbox)?;
         let contact = self.state.contacts.get_mut(idx);
-        contact.stage = Stage::Established(Established {
+        contact.stage = Stage::Established(Box::new(Established {
             group_id: group.group_id().as_slice().to_vec(),
             outbound: msg.reply_to,
             alert_key: Some(alert_key),
             seal_out: Some(seal_out),
             seal_in: vec![seal_in],
             legacy_in: false,
-        });
+            alert_prev: Vec::new(),
+            pcs: crate::pcs::Pcs::new(now),
+        }));
         Ok(Event::Established {
             alias: contact.alias.clone(),
         })

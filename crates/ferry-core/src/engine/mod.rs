@@ -363,8 +363,8 @@ impl Engine {
         let state = self.state.contacts[idx].stage.state();
         let result = match (state, kind) {
             (ContactState::Invited, envelope::HELLO) => self.on_hello(now, rng, idx, body),
-            (ContactState::Accepted, envelope::WELCOME) => self.on_welcome(idx, body),
-            (ContactState::Established, envelope::MLS) => self.on_mls(now, idx, body),
+            (ContactState::Accepted, envelope::WELCOME) => self.on_welcome(now, idx, body),
+            (ContactState::Established, envelope::MLS) => self.on_mls(now, rng, idx, body),
             (ContactState::Established, envelope::ALERT) => self.on_alert(now, idx, body),
             (ContactState::Established, envelope::HELLO) => {
                 rejected(&alias, RejectReason::InviteUsed)
@@ -468,9 +468,16 @@ impl Engine {
     ) -> Result<(&mut MlsGroup, &SignatureKeyPair, &Provider), CoreError> {
         let gid = &c.established().ok_or(CoreError::NotEstablished)?.group_id;
         if !self.groups.contains_key(gid) {
-            let group = MlsGroup::load(self.provider.storage(), &GroupId::from_slice(gid))
+            let mut group = MlsGroup::load(self.provider.storage(), &GroupId::from_slice(gid))
                 .map_err(mls)?
                 .ok_or_else(|| CoreError::State("conversation state missing".into()))?;
+            // Groups made before epochs advanced keep no past epochs.
+            let config = crate::pcs::join_config();
+            if group.configuration() != &config {
+                group
+                    .set_configuration(self.provider.storage(), &config)
+                    .map_err(mls)?;
+            }
             self.groups.insert(gid.clone(), group);
         }
         if !self.signers.contains_key(&c.signer_public) {

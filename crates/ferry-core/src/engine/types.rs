@@ -187,6 +187,8 @@ pub enum Event {
         alias: String,
         /// The outcome.
         result: crate::challenge::ProofResult,
+        /// The real phrase lifted the contact's quarantine.
+        lifted: bool,
     },
     /// The contact set or changed their phrase verifiers.
     VerifiersUpdated {
@@ -198,6 +200,12 @@ pub enum Event {
     /// A control message (timer, verifiers, challenge) from a contact
     /// reported compromised, or a timer longer than this device's: ignored.
     Ignored {
+        /// Contact alias.
+        alias: String,
+    },
+    /// The conversation moved to a new epoch (leaf keys refreshed): nothing
+    /// to show.
+    Rekeyed {
         /// Contact alias.
         alias: String,
     },
@@ -218,6 +226,7 @@ impl std::fmt::Debug for Event {
             Self::ChallengeResult { .. } => "Event::ChallengeResult(..)",
             Self::VerifiersUpdated { .. } => "Event::VerifiersUpdated(..)",
             Self::Ignored { .. } => "Event::Ignored(..)",
+            Self::Rekeyed { .. } => "Event::Rekeyed(..)",
             Self::Duplicate => "Event::Duplicate",
         })
     }

@@ -1,0 +1,623 @@
+//! Post-compromise security: both members' MLS leaf keys are refreshed at
+//! least every [`UPDATE_EVERY_MSGS`] messages or [`UPDATE_EVERY_SECS`] in a
+//! conversation, so a copy of one side's keys stops reading it.
+//!
+//! The inviter stays the only committer: when due, it commits an update of
+//! its own leaf; the invitee instead proposes an update of its leaf, which
+//! the inviter commits as soon as it arrives (with a fresh path of its own).
+//! Only after the invitee's update is committed is the invitee's old leaf
+//! key useless; only after any commit by the inviter is the inviter's.
+//!
+//! Every epoch change rotates the keys exported from the group: the mailbox
+//! seal keys (older ones kept to open what was sent before) and the alert
+//! key (older ones kept to verify alerts and canaries sealed before; the
+//! canary is deposited again).
+//!
+//! Forks: the invitee remembers the hash of the commit it merged in each of
+//! the last epochs. A different commit for an epoch already passed (as a
+//! stale copy of the inviter's phone would send), or any commit from the
+//! invitee (who never commits), quarantines the contact instead of being
+//! followed.
+
+use openmls::prelude::tls_codec::Serialize as _;
+use openmls::prelude::*;
+use rand_core::CryptoRngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use crate::engine::{
+    Action, AlertReason, Compromise, CoreError, Engine, Event, Stage, mls, rejected,
+};
+use crate::envelope;
+use crate::mailbox_seal;
+use crate::reject::RejectReason;
+use crate::secret::KeyBytes;
+
+/// A side refreshes its leaf after this many messages (both ways).
+pub const UPDATE_EVERY_MSGS: u32 = 50;
+/// ... or this long after its last refresh, whichever comes first.
+pub const UPDATE_EVERY_SECS: u64 = 24 * 3600;
+/// Past epochs whose messages still decrypt (sent before the sender saw a
+/// commit).
+pub(crate) const PAST_EPOCHS: usize = 4;
+/// Older keys kept per contact (seal keys, alert keys), and commit hashes
+/// remembered for fork detection.
+const KEEP: usize = 4;
+
+/// Per-conversation bookkeeping, saved with the contact.
+#[derive(Clone, Default, Serialize, Deserialize)]
+pub(crate) struct Pcs {
+    /// Messages (both ways) since this side's leaf was refreshed.
+    msgs: u32,
+    /// When this side's leaf was last refreshed (0: never, so due).
+    since: u64,
+    /// The epoch in which this side (the invitee) last proposed an update.
+    proposed: Option<u64>,
+    /// The commits merged here: (epoch they were made in, SHA-256).
+    commits: Vec<(u64, [u8; 32])>,
+    /// The newest epoch a message from the contact was made in: the
+    /// inviter commits again only once the contact caught up with its last
+    /// commit, so the contact is never more than one epoch behind.
+    #[serde(default)]
+    peer_epoch: u64,
+    /// This side's update proposal awaiting the inviter's commit, kept out
+    /// of the group's proposal store (openmls sends nothing while a
+    /// proposal is pending) and put back only to process a commit.
+    #[serde(default)]
+    pending: Option<String>,
+}
+
+impl Pcs {
+    pub(crate) fn new(now: u64) -> Self {
+        Self {
+            since: now,
+            ..Self::default()
+        }
+    }
+
+    fn due(&self, now: u64) -> bool {
+        self.msgs >= UPDATE_EVERY_MSGS || now.saturating_sub(self.since) >= UPDATE_EVERY_SECS
+    }
+
+    fn refreshed(&mut self, now: u64) {
+        self.msgs = 0;
+        self.since = now;
+        self.proposed = None;
+    }
+
+    fn remember(&mut self, epoch: u64, hash: [u8; 32]) {
+        self.commits.insert(0, (epoch, hash));
+        self.commits.truncate(KEEP);
+    }
+}
+
+/// How every conversation's group runs.
+pub(crate) fn join_config() -> MlsGroupJoinConfig {
+    MlsGroupJoinConfig::builder()
+        .use_ratchet_tree_extension(true)
+        .max_past_epochs(PAST_EPOCHS)
+        .build()
+}
+
+fn hash(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+impl Engine {
+    fn pcs_mut(&mut self, idx: usize) -> Option<&mut Pcs> {
+        match &mut self.state.contacts.get_mut(idx).stage {
+            Stage::Established(e) => Some(&mut e.pcs),
+            _ => None,
+        }
+    }
+
+    fn pcs(&self, idx: usize) -> Option<&Pcs> {
+        self.state.contacts[idx].established().map(|e| &e.pcs)
+    }
+
+    /// Counts one message of conversation `idx` (sent or received) and, when
+    /// due, refreshes this side's leaf: a commit (inviter) or a proposal
+    /// (invitee, once per epoch).
+    pub(crate) fn count_message(
+        &mut self,
+        now: u64,
+        rng: &mut impl CryptoRngCore,
+        idx: usize,
+    ) -> Result<(), CoreError> {
+        if let Some(p) = self.pcs_mut(idx) {
+            p.msgs = p.msgs.saturating_add(1);
+        }
+        let Some(p) = self.pcs(idx) else {
+            return Ok(());
+        };
+        if !p.due(now) {
+            return Ok(());
+        }
+        let (proposed, peer_epoch) = (p.proposed, p.peer_epoch);
+        let c = self.state.contacts[idx].clone();
+        let (group, _, _) = self.group_mut(&c)?;
+        let epoch = group.epoch().as_u64();
+        if group.own_leaf_index().u32() == 0 {
+            if peer_epoch < epoch {
+                // The contact has not seen the last commit yet.
+                return Ok(());
+            }
+            self.commit_update(now, rng, idx)
+        } else if proposed != Some(epoch) {
+            self.propose_update(rng, idx, epoch)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Notes that the contact sent something made in `epoch`.
+    pub(crate) fn saw_epoch(&mut self, idx: usize, epoch: u64) {
+        if let Some(p) = self.pcs_mut(idx)
+            && epoch > p.peer_epoch
+        {
+            p.peer_epoch = epoch;
+        }
+    }
+
+    /// Seals an MLS handshake message for the contact's mailbox and queues
+    /// it (with the seal key of the epoch the contact is in).
+    fn queue_handshake(
+        &mut self,
+        rng: &mut impl CryptoRngCore,
+        idx: usize,
+        msg: &MlsMessageOut,
+    ) -> Result<Vec<u8>, CoreError> {
+        let wire = Zeroizing::new(msg.tls_serialize_detached().map_err(mls)?);
+        let id = self.state.contacts[idx].id;
+        let (out, seal) = self.outbound_seal(id)?;
+        let payload = mailbox_seal::seal(&seal, &out.mailbox, envelope::MLS, &wire, rng)
+            .ok_or(CoreError::TooLong)?;
+        self.state.outbox.push(Action::Send {
+            relay: out.relay,
+            mailbox: out.mailbox,
+            sender: out.sender,
+            payload,
+        });
+        Ok(wire.to_vec())
+    }
+
+    fn propose_update(
+        &mut self,
+        rng: &mut impl CryptoRngCore,
+        idx: usize,
+        epoch: u64,
+    ) -> Result<(), CoreError> {
+        let c = self.state.contacts[idx].clone();
+        let (group, signer, provider) = self.group_mut(&c)?;
+        let (msg, _) =
+            match group.propose_self_update(provider, signer, LeafNodeParameters::default()) {
+                Ok(v) => v,
+                Err(e) => {
+                    self.evict_group(&c);
+                    return Err(mls(e));
+                }
+            };
+        let queued: Vec<QueuedProposal> = group.pending_proposals().cloned().collect();
+        group
+            .clear_pending_proposals(provider.storage())
+            .map_err(mls)?;
+        let pending =
+            serde_json::to_string(&queued).map_err(|e| CoreError::State(e.to_string()))?;
+        self.queue_handshake(rng, idx, &msg)?;
+        if let Some(p) = self.pcs_mut(idx) {
+            p.proposed = Some(epoch);
+            p.pending = Some(pending);
+        }
+        Ok(())
+    }
+
+    /// The inviter commits: its own fresh leaf, and the invitee's pending
+    /// update if one arrived.
+    fn commit_update(
+        &mut self,
+        now: u64,
+        rng: &mut impl CryptoRngCore,
+        idx: usize,
+    ) -> Result<(), CoreError> {
+        let c = self.state.contacts[idx].clone();
+        let (group, signer, provider) = self.group_mut(&c)?;
+        let epoch = group.epoch().as_u64();
+        let bundle = match group.self_update(provider, signer, LeafNodeParameters::default()) {
+            Ok(b) => b,
+            Err(e) => {
+                self.evict_group(&c);
+                return Err(mls(e));
+            }
+        };
+        let commit = bundle.commit().clone();
+        if let Err(e) = group.merge_pending_commit(provider) {
+            self.evict_group(&c);
+            return Err(mls(e));
+        }
+        // The commit is sealed for the epoch the invitee is still in.
+        let wire = self.queue_handshake(rng, idx, &commit)?;
+        self.rotate_keys(idx)?;
+        if let Some(p) = self.pcs_mut(idx) {
+            p.refreshed(now);
+            p.remember(epoch, hash(&wire));
+        }
+        Ok(())
+    }
+
+    /// After an epoch change: the keys exported from the group rotate.
+    fn rotate_keys(&mut self, idx: usize) -> Result<(), CoreError> {
+        let c = self.state.contacts[idx].clone();
+        let Some(e) = c.established() else {
+            return Ok(());
+        };
+        let (out_box, in_box) = (e.outbound.mailbox, c.inbound.mailbox);
+        let (group, _, provider) = self.group_mut(&c)?;
+        let alert = crate::alert::export_key(group, provider)?;
+        let seal_out = mailbox_seal::export_key(group, provider, &out_box)?;
+        let seal_in = mailbox_seal::export_key(group, provider, &in_box)?;
+        let contact = self.state.contacts.get_mut(idx);
+        if let Stage::Established(e) = &mut contact.stage {
+            if let Some(old) = e.alert_key.replace(alert) {
+                e.alert_prev.insert(0, old);
+                e.alert_prev.truncate(KEEP);
+            }
+            e.seal_out = Some(seal_out);
+            e.seal_in.insert(0, seal_in);
+            e.seal_in.truncate(KEEP + 1);
+        }
+        // The canary's alerts were sealed with the old keys.
+        if let Some(canary) = &mut contact.canary {
+            canary.stale = true;
+        }
+        Ok(())
+    }
+
+    /// An update proposal from the invitee: committed at once.
+    pub(crate) fn on_proposal(
+        &mut self,
+        now: u64,
+        rng: &mut impl CryptoRngCore,
+        idx: usize,
+        proposal: QueuedProposal,
+    ) -> Result<Event, CoreError> {
+        let c = self.state.contacts[idx].clone();
+        let alias = c.alias.clone();
+        let (group, _, provider) = self.group_mut(&c)?;
+        let from_other =
+            matches!(proposal.sender(), Sender::Member(i) if *i != group.own_leaf_index());
+        if group.own_leaf_index().u32() != 0
+            || !from_other
+            || !matches!(proposal.proposal(), Proposal::Update(_))
+        {
+            return rejected(&alias, RejectReason::UnexpectedHandshake);
+        }
+        group
+            .store_pending_proposal(provider.storage(), proposal)
+            .map_err(mls)?;
+        self.commit_update(now, rng, idx)?;
+        Ok(Event::Rekeyed { alias })
+    }
+
+    /// Before processing a commit made in `epoch`: `Some` event if it is a
+    /// replay (ignored) or a fork (the contact is quarantined).
+    pub(crate) fn check_fork(
+        &mut self,
+        now: u64,
+        idx: usize,
+        epoch: u64,
+        wire: &[u8],
+    ) -> Result<Option<Event>, CoreError> {
+        let c = self.state.contacts[idx].clone();
+        let (group, _, _) = self.group_mut(&c)?;
+        let current = group.epoch().as_u64();
+        if group.own_leaf_index().u32() == 0 {
+            // The invitee never commits.
+            return Ok(Some(self.forked(now, idx)));
+        }
+        if epoch >= current {
+            return Ok(None);
+        }
+        let seen = self
+            .pcs(idx)
+            .and_then(|p| p.commits.iter().find(|(e, _)| *e == epoch).map(|(_, h)| *h));
+        Ok(Some(match seen {
+            Some(h) if h == hash(wire) => Event::Ignored { alias: c.alias },
+            _ => self.forked(now, idx),
+        }))
+    }
+
+    /// Puts this side's outstanding proposal back in the group's store, for
+    /// the commit about to be processed.
+    pub(crate) fn restore_proposal(&mut self, idx: usize) -> Result<(), CoreError> {
+        let Some(pending) = self.pcs(idx).and_then(|p| p.pending.clone()) else {
+            return Ok(());
+        };
+        let queued: Vec<QueuedProposal> =
+            serde_json::from_str(&pending).map_err(|e| CoreError::State(e.to_string()))?;
+        let c = self.state.contacts[idx].clone();
+        let (group, _, provider) = self.group_mut(&c)?;
+        for q in queued {
+            group
+                .store_pending_proposal(provider.storage(), q)
+                .map_err(mls)?;
+        }
+        Ok(())
+    }
+
+    /// Takes it out again (the commit did not merge).
+    pub(crate) fn shelve_proposal(&mut self, idx: usize) -> Result<(), CoreError> {
+        let c = self.state.contacts[idx].clone();
+        let (group, _, provider) = self.group_mut(&c)?;
+        group
+            .clear_pending_proposals(provider.storage())
+            .map_err(mls)
+    }
+
+    /// The contact's history split in two: quarantined, the user warned.
+    fn forked(&mut self, now: u64, idx: usize) -> Event {
+        let contact = self.state.contacts.get_mut(idx);
+        if contact.compromised.is_none() {
+            contact.compromised = Some(Compromise {
+                reason: AlertReason::Fork,
+                at: now,
+            });
+        }
+        Event::Compromised {
+            alias: contact.alias.clone(),
+            reason: AlertReason::Fork,
+        }
+    }
+
+    /// A commit from the inviter: merged if it only updates leaves.
+    pub(crate) fn on_commit(
+        &mut self,
+        now: u64,
+        idx: usize,
+        staged: StagedCommit,
+        epoch: u64,
+        wire: &[u8],
+    ) -> Result<Event, CoreError> {
+        let c = self.state.contacts[idx].clone();
+        let alias = c.alias.clone();
+        let (group, _, provider) = self.group_mut(&c)?;
+        let me = group.own_leaf_index();
+        // Nobody is ever added to or removed from a conversation.
+        let only_updates = staged
+            .queued_proposals()
+            .all(|q| matches!(q.proposal(), Proposal::Update(_)));
+        if !only_updates || staged.self_removed() {
+            self.shelve_proposal(idx)?;
+            self.evict_group(&c);
+            return rejected(&alias, RejectReason::UnexpectedHandshake);
+        }
+        let mine = staged
+            .update_proposals()
+            .any(|u| matches!(u.sender(), Sender::Member(i) if *i == me));
+        if let Err(e) = group.merge_staged_commit(provider, staged) {
+            self.shelve_proposal(idx)?;
+            self.evict_group(&c);
+            return Err(mls(e));
+        }
+        self.rotate_keys(idx)?;
+        if let Some(p) = self.pcs_mut(idx) {
+            p.remember(epoch, hash(wire));
+            p.pending = None;
+            if mine {
+                p.refreshed(now);
+            } else {
+                p.proposed = None;
+            }
+        }
+        Ok(Event::Rekeyed { alias })
+    }
+
+    /// The alert keys a contact's alert may be sealed with, newest first.
+    pub(crate) fn alert_keys(&self, idx: usize) -> Vec<KeyBytes> {
+        self.state.contacts[idx]
+            .established()
+            .map(|e| {
+                e.alert_key
+                    .iter()
+                    .chain(e.alert_prev.iter())
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ferry_proto::MailboxId;
+    use rand_core::OsRng;
+
+    use super::*;
+    use crate::testing::{LoopRelay, pair};
+
+    /// Everything the relay stored, in order: (mailbox, seq, payload).
+    type Recording = Vec<(MailboxId, u64, Vec<u8>)>;
+
+    /// Delivers `from`'s queued sends to `to`, recording them.
+    fn carry(
+        relay: &mut LoopRelay,
+        rec: &mut Recording,
+        from: &mut Engine,
+        to: &mut Engine,
+        now: u64,
+    ) -> Vec<Event> {
+        let mut events = Vec::new();
+        while let Some((id, action)) = from.outbox_first() {
+            from.outbox_remove(id);
+            if let Action::Send {
+                mailbox, payload, ..
+            } = action
+            {
+                let seq = relay.next_seq(mailbox);
+                rec.push((mailbox, seq, payload.clone()));
+                events.push(to.receive(now, &mut OsRng, mailbox, seq, &payload).unwrap());
+            }
+        }
+        events
+    }
+
+    /// What a copy of a profile reads from the recorded traffic to its own
+    /// mailbox: the texts it can show.
+    fn read_with(copy: &mut Engine, rec: &Recording) -> Vec<String> {
+        let mine = copy.inbound()[0].mailbox;
+        let mut texts = Vec::new();
+        for (mailbox, seq, payload) in rec {
+            if *mailbox != mine {
+                continue;
+            }
+            if let Ok(Event::Message { entry, .. }) =
+                copy.receive(0, &mut OsRng, *mailbox, *seq, payload)
+            {
+                texts.push(entry.text);
+            }
+        }
+        texts
+    }
+
+    fn epoch(e: &mut Engine) -> u64 {
+        let c = e.state.contacts[0].clone();
+        e.group_mut(&c).unwrap().0.epoch().as_u64()
+    }
+
+    /// A copy of either side's profile taken at T, run against everything
+    /// the relay stored after T, reads nothing sent after both sides'
+    /// next refresh (today, without refreshes, it read everything).
+    #[test]
+    fn a_stolen_copy_reads_nothing_after_both_sides_refresh() {
+        let (mut a, mut b, mut relay) = pair("b", "a");
+        let mut rec = Recording::new();
+        let mut copy_a = Engine::load(a.save().unwrap()).unwrap();
+        let mut copy_b = Engine::load(b.save().unwrap()).unwrap();
+        let start = epoch(&mut a);
+        // Sixty messages each way, one at a time.
+        for i in 0..60 {
+            a.send_text(100 + i, &mut OsRng, "b", &format!("a{i}"), false)
+                .unwrap();
+            carry(&mut relay, &mut rec, &mut a, &mut b, 100 + i);
+            b.send_text(100 + i, &mut OsRng, "a", &format!("b{i}"), false)
+                .unwrap();
+            carry(&mut relay, &mut rec, &mut b, &mut a, 100 + i);
+        }
+        assert!(epoch(&mut a) > start, "no refresh in 60 messages");
+        assert_eq!(epoch(&mut a), epoch(&mut b));
+        // Both leaves were refreshed: what follows is out of the copies' reach.
+        for i in 0..5 {
+            a.send_text(500, &mut OsRng, "b", &format!("after a{i}"), false)
+                .unwrap();
+            let ev = carry(&mut relay, &mut rec, &mut a, &mut b, 500);
+            assert!(matches!(&ev[..], [Event::Message { .. }]), "{ev:?}");
+            b.send_text(500, &mut OsRng, "a", &format!("after b{i}"), false)
+                .unwrap();
+            let ev = carry(&mut relay, &mut rec, &mut b, &mut a, 500);
+            assert!(matches!(&ev[..], [Event::Message { .. }]), "{ev:?}");
+        }
+        let by_b_copy = read_with(&mut copy_b, &rec);
+        let by_a_copy = read_with(&mut copy_a, &rec);
+        // The copies did read what came before the refresh: the recording
+        // is sound.
+        assert!(by_b_copy.contains(&"a0".to_owned()), "{by_b_copy:?}");
+        assert!(by_a_copy.contains(&"b0".to_owned()), "{by_a_copy:?}");
+        for t in by_b_copy.iter().chain(&by_a_copy) {
+            assert!(!t.starts_with("after"), "a stolen copy read {t:?}");
+        }
+        // And not the last of the sixty either.
+        assert!(!by_b_copy.contains(&"a59".to_owned()), "{by_b_copy:?}");
+        assert!(!by_a_copy.contains(&"b59".to_owned()), "{by_a_copy:?}");
+    }
+
+    /// Messages sent in the epoch the other side just left still open.
+    #[test]
+    fn messages_in_flight_across_a_commit_still_arrive() {
+        let (mut a, mut b, mut relay) = pair("b", "a");
+        a.commit_update(10, &mut OsRng, 0).unwrap();
+        let commit = a.outbox_first().unwrap();
+        a.outbox_remove(commit.0);
+        // B has not seen the commit yet and writes in the old epoch.
+        b.send_text(11, &mut OsRng, "a", "sent before the commit", false)
+            .unwrap();
+        let ev = relay.deliver(&mut b, &mut a, 12);
+        assert!(
+            matches!(&ev[..], [Event::Message { entry, .. }] if entry.text == "sent before the commit"),
+            "{ev:?}"
+        );
+        // Then the commit reaches B, and both go on in the new epoch.
+        let Action::Send {
+            mailbox, payload, ..
+        } = commit.1
+        else {
+            panic!("not a send");
+        };
+        let seq = relay.next_seq(mailbox);
+        let ev = b.receive(13, &mut OsRng, mailbox, seq, &payload).unwrap();
+        assert!(matches!(ev, Event::Rekeyed { .. }), "{ev:?}");
+        a.send_text(14, &mut OsRng, "b", "new epoch", false)
+            .unwrap();
+        let ev = relay.deliver(&mut a, &mut b, 15);
+        assert!(matches!(&ev[..], [Event::Message { .. }]), "{ev:?}");
+    }
+
+    /// A stale copy of the inviter's phone commits in an epoch the real
+    /// inviter also committed in: whichever comes second, B quarantines
+    /// A instead of following either history silently.
+    #[test]
+    fn two_commits_for_one_epoch_quarantine_the_contact() {
+        for stale_first in [false, true] {
+            let (mut a, mut b, mut relay) = pair("b", "a");
+            let mut stale = Engine::load(a.save().unwrap()).unwrap();
+            a.commit_update(10, &mut OsRng, 0).unwrap();
+            stale.commit_update(10, &mut OsRng, 0).unwrap();
+            let (first, second) = if stale_first {
+                (&mut stale, &mut a)
+            } else {
+                (&mut a, &mut stale)
+            };
+            let ev = relay.deliver(first, &mut b, 11);
+            assert!(matches!(&ev[..], [Event::Rekeyed { .. }]), "{ev:?}");
+            let ev = relay.deliver(second, &mut b, 12);
+            assert!(
+                matches!(
+                    &ev[..],
+                    [Event::Compromised {
+                        reason: AlertReason::Fork,
+                        ..
+                    }]
+                ),
+                "{ev:?}"
+            );
+            assert_eq!(
+                b.contact("a").unwrap().compromised.map(|c| c.reason),
+                Some(AlertReason::Fork)
+            );
+        }
+    }
+
+    /// A canary deposited before a rotation still warns after it.
+    #[test]
+    fn an_alert_sealed_before_a_rotation_still_verifies() {
+        let (mut a, mut b, mut relay) = pair("b", "a");
+        let deposit = b.canary_deposits(5, &mut OsRng, false).unwrap().remove(0);
+        a.commit_update(10, &mut OsRng, 0).unwrap();
+        relay.deliver(&mut a, &mut b, 11);
+        // The rotation asks for the canary to be deposited again.
+        assert!(b.canary_missing());
+        let seq = relay.next_seq(deposit.mailbox);
+        let ev = a
+            .receive(20, &mut OsRng, deposit.mailbox, seq, &deposit.fire_payload)
+            .unwrap();
+        assert!(
+            matches!(
+                ev,
+                Event::Compromised {
+                    reason: AlertReason::Duress,
+                    ..
+                }
+            ),
+            "{ev:?}"
+        );
+    }
+}
