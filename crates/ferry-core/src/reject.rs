@@ -15,6 +15,8 @@ pub enum RejectReason {
     NotSealedForMailbox,
     /// Sealed by the contact with a framing of another Ferry release.
     OtherVersion,
+    /// A sequence number far beyond anything the relay could have stored.
+    ImplausibleSequence,
     /// The message is empty.
     Empty,
     /// This kind of message is not expected from this contact now.
@@ -82,6 +84,7 @@ impl RejectReason {
             Self::MalformedPadding => "malformed padding",
             Self::NotSealedForMailbox => "not sealed for this mailbox",
             Self::OtherVersion => "sent by another Ferry version; both sides need the same release",
+            Self::ImplausibleSequence => "implausible sequence number from the relay",
             Self::Empty => "empty message",
             Self::UnexpectedForContact => "unexpected message for this contact",
             Self::InviteUsed => "invite already used",

@@ -1,6 +1,8 @@
-//! Ferry's voice notes: turns a WAV recording into an Ogg Opus file (RFC
-//! 7845) in memory, ready to be sent as an attachment, and reads the two
-//! facts the client shows about a received one (is it Ogg Opus, how long).
+//! Ferry's media: turns a WAV recording into an Ogg Opus voice note (RFC
+//! 7845) in memory, ready to be sent as an attachment, reads the two facts
+//! the client shows about a received one (is it Ogg Opus, how long), and
+//! removes the metadata of photos and videos before they are sent
+//! ([`strip`]).
 //!
 //! Encoding goes through the reference libopus 1.3.1 translated to Rust
 //! (`unsafe-libopus`, wrapped safely in `codec`), so no C library or cmake
@@ -18,6 +20,7 @@ use std::fmt;
 mod codec;
 mod ogg_opus;
 mod resample;
+pub mod strip;
 mod wav;
 
 pub use ogg_opus::{is_ogg_opus, ogg_opus_duration_ms};

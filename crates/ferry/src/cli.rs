@@ -220,6 +220,10 @@ pub(crate) struct FileArgs {
     /// Send even though the contact's device was reported compromised.
     #[arg(long)]
     pub(crate) force: bool,
+    /// Send a photo or video as it is, with its name, location, dates and
+    /// camera details (removed by default).
+    #[arg(long)]
+    pub(crate) keep_metadata: bool,
 }
 
 /// `ferry phrase ...`

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use ferry_client::AttachmentKind;
 use ferry_client::FileMeta;
-use ferry_client::transfer::{Progress, Source};
+use ferry_client::transfer::{Patch, Progress, Source};
+use ferry_media::strip::{self, Media};
 use zeroize::Zeroizing;
 
 use crate::output::Output;
@@ -56,21 +57,99 @@ fn io_failure(e: &std::io::Error) -> Failure {
     }
 }
 
-/// A file sent as it is.
-pub(crate) fn file_source(path: &Path) -> Result<(Source, FileMeta), Failure> {
-    let source = Source::file(path).map_err(|e| Failure {
-        code: "io",
-        message: format!("cannot send that path: {e}"),
-    })?;
-    Ok((
-        source,
-        FileMeta {
-            name: name_of(path),
-            mime: mime_of(path),
-            kind: AttachmentKind::File,
-            duration_ms: None,
-        },
-    ))
+/// Largest photo cleaned of its metadata (in memory).
+const MAX_PHOTO: u64 = 64 * 1024 * 1024;
+
+fn metadata_failure(what: &str) -> Failure {
+    Failure {
+        code: "metadata",
+        message: format!(
+            "Ferry cannot remove the location and other details from this {what}; \
+             convert it to JPEG, PNG or MP4, or send it as it is with --keep-metadata"
+        ),
+    }
+}
+
+/// A file to send. A photo or video loses its metadata (location, dates,
+/// camera) and gets a generic name, unless `keep_metadata`; one whose
+/// metadata cannot be removed is refused.
+pub(crate) fn file_source(path: &Path, keep_metadata: bool) -> Result<(Source, FileMeta), Failure> {
+    let source = |s: Result<Source, _>| {
+        s.map_err(|e| Failure {
+            code: "io",
+            message: format!("cannot send that path: {e}"),
+        })
+    };
+    let meta = |name: String, mime: Option<String>| FileMeta {
+        name,
+        mime,
+        kind: AttachmentKind::File,
+        duration_ms: None,
+    };
+    let as_is = || -> Result<(Source, FileMeta), Failure> {
+        Ok((
+            source(Source::file(path))?,
+            meta(name_of(path), mime_of(path)),
+        ))
+    };
+    if keep_metadata {
+        return as_is();
+    }
+    let mut head = [0u8; 16];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .map_err(|e| io_failure(&e))?;
+    let Some(kind) = strip::sniff(&head[..n]) else {
+        return as_is();
+    };
+    let photo = |clean: fn(&[u8]) -> Result<Vec<u8>, strip::StripError>, name: &str, mime: &str| {
+        let size = std::fs::metadata(path).map_err(|e| io_failure(&e))?.len();
+        if size > MAX_PHOTO {
+            return Err(metadata_failure("large picture"));
+        }
+        let all = Zeroizing::new(std::fs::read(path).map_err(|e| io_failure(&e))?);
+        let cleaned = clean(&all).map_err(|e| Failure {
+            code: "metadata",
+            message: format!("cannot remove the picture's metadata: {e}"),
+        })?;
+        Ok((
+            Source::Memory(Arc::new(Zeroizing::new(cleaned))),
+            meta(name.to_owned(), Some(mime.to_owned())),
+        ))
+    };
+    match kind {
+        Media::Jpeg => photo(strip::strip_jpeg, "photo.jpg", "image/jpeg"),
+        Media::Png => photo(strip::strip_png, "image.png", "image/png"),
+        Media::Webp => photo(strip::strip_webp, "image.webp", "image/webp"),
+        Media::Video => {
+            let mut f = std::fs::File::open(path).map_err(|e| io_failure(&e))?;
+            let size = f.metadata().map_err(|e| io_failure(&e))?.len();
+            let patches = strip::video_patches(&mut f, size)
+                .map_err(|e| Failure {
+                    code: "metadata",
+                    message: format!("cannot remove the video's metadata: {e}"),
+                })?
+                .into_iter()
+                .map(|p| Patch {
+                    at: p.at,
+                    len: p.len,
+                    bytes: p.bytes,
+                })
+                .collect();
+            let mov = mime_of(path).as_deref() == Some("video/quicktime");
+            let (name, mime) = if mov {
+                ("video.mov", "video/quicktime")
+            } else {
+                ("video.mp4", "video/mp4")
+            };
+            Ok((
+                source(Source::file_patched(path, patches))?,
+                meta(name.to_owned(), Some(mime.to_owned())),
+            ))
+        }
+        Media::Unsupported(what) => Err(metadata_failure(what)),
+        _ => Err(metadata_failure("file")),
+    }
 }
 
 /// A voice message: Ogg/Opus as is, WAV encoded to Opus in memory (the

@@ -440,7 +440,7 @@ async fn send_file(
     let (source, meta) = if voice {
         crate::media::voice_source(&args.path)?
     } else {
-        crate::media::file_source(&args.path)?
+        crate::media::file_source(&args.path, args.keep_metadata)?
     };
     let mut bar = crate::media::ProgressView::new(out, "upload");
     let (entry, stats) = session

@@ -64,6 +64,9 @@ enum PendingSource {
         path: Vec<u8>,
         size: u64,
         modified: Option<(u64, u32)>,
+        /// Metadata removed as it is read.
+        #[serde(default)]
+        patches: Vec<crate::transfer::Patch>,
     },
     Memory(#[serde(with = "ferry_proto::b64::bytes")] Vec<u8>),
 }
@@ -121,12 +124,14 @@ impl PendingSource {
                 path,
                 size,
                 modified,
+                patches,
             } => Self::File {
                 path: path.as_os_str().as_bytes().to_vec(),
                 size: *size,
                 modified: modified
                     .and_then(|m| m.duration_since(UNIX_EPOCH).ok())
                     .map(|d| (d.as_secs(), d.subsec_nanos())),
+                patches: patches.to_vec(),
             },
             Source::Memory(b) => Self::Memory(b.to_vec()),
         }
@@ -138,10 +143,12 @@ impl PendingSource {
                 path,
                 size,
                 modified,
+                patches,
             } => Source::File {
                 path: PathBuf::from(std::ffi::OsString::from_vec(path.clone())),
                 size: *size,
                 modified: modified.map(|(s, n)| UNIX_EPOCH + Duration::new(s, n)),
+                patches: Arc::new(patches.clone()),
             },
             Self::Memory(b) => Source::Memory(Arc::new(Zeroizing::new(b.clone()))),
         }

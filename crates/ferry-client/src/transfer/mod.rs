@@ -27,7 +27,7 @@ mod upload;
 
 pub use blob_client::BlobClient;
 pub use download::{download, part_path};
-pub use upload::{Source, upload};
+pub use upload::{Patch, Source, upload};
 
 /// Sealed segments per upload `PATCH`: the most an interruption can make
 /// the client send twice (about 4 MiB).

@@ -29,6 +29,9 @@ pub enum Source {
         size: u64,
         /// Its modification time when the transfer started.
         modified: Option<SystemTime>,
+        /// Same-length overwrites applied as it is read (metadata removed
+        /// from a video without copying it), sorted by offset.
+        patches: Arc<Vec<Patch>>,
     },
     /// Bytes in memory (an encoded voice message).
     Memory(Arc<Zeroizing<Vec<u8>>>),
@@ -51,7 +54,28 @@ impl Source {
             path: path.to_owned(),
             size: meta.len(),
             modified: meta.modified().ok(),
+            patches: Arc::new(Vec::new()),
         })
+    }
+
+    /// A file source read with `patches` (offset, bytes) written over it;
+    /// patches must lie within the file.
+    pub fn file_patched(path: &Path, mut patches: Vec<Patch>) -> Result<Self, TransferError> {
+        let mut s = Self::file(path)?;
+        if let Self::File {
+            size, patches: p, ..
+        } = &mut s
+        {
+            if patches.iter().any(|p| {
+                p.at.saturating_add(p.len) > *size
+                    || p.bytes.as_ref().is_some_and(|b| b.len() as u64 != p.len)
+            }) {
+                return Err(TransferError::Io("a patch lies outside the file".into()));
+            }
+            patches.sort_by_key(|p| p.at);
+            *p = Arc::new(patches);
+        }
+        Ok(s)
     }
 
     /// Size in bytes.
@@ -68,9 +92,10 @@ impl Source {
                 path,
                 size,
                 modified,
+                patches,
             } => {
                 let f = File::open(path).map_err(io)?;
-                let r = Reader::File(f, *size, *modified);
+                let r = Reader::File(f, *size, *modified, patches.clone(), 0);
                 r.unchanged()?;
                 Ok(r)
             }
@@ -80,15 +105,52 @@ impl Source {
 }
 
 enum Reader {
-    /// The file, with the size and modification time it must keep.
-    File(File, u64, Option<SystemTime>),
+    /// The file, with the size and modification time it must keep, the
+    /// overwrites to apply and the position.
+    File(File, u64, Option<SystemTime>, Arc<Vec<Patch>>, u64),
     Memory(Arc<Zeroizing<Vec<u8>>>, usize),
+}
+
+/// A same-length overwrite of a file as it is read: `len` bytes at `at`
+/// become zeros, or `bytes`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Patch {
+    /// Offset in the file.
+    pub at: u64,
+    /// Bytes replaced.
+    pub len: u64,
+    /// What replaces them (`len` bytes); `None`: zeros.
+    pub bytes: Option<Vec<u8>>,
+}
+
+/// Writes the parts of `patches` that fall in `buf` (read at `at`) over it.
+fn overlay(buf: &mut [u8], at: u64, patches: &[Patch]) {
+    let end = at + buf.len() as u64;
+    for p in patches {
+        let p_end = p.at.saturating_add(p.len);
+        if p_end <= at || p.at >= end {
+            continue;
+        }
+        let from = p.at.max(at);
+        let to = p_end.min(end);
+        // In range by the checks above.
+        let (b0, b1) = ((from - at) as usize, (to - at) as usize);
+        match &p.bytes {
+            Some(bytes) => {
+                let (s0, s1) = ((from - p.at) as usize, (to - p.at) as usize);
+                if let Some(src) = bytes.get(s0..s1) {
+                    buf[b0..b1].copy_from_slice(src);
+                }
+            }
+            None => buf[b0..b1].fill(0),
+        }
+    }
 }
 
 impl Reader {
     /// Fails if the file's size or modification time changed.
     fn unchanged(&self) -> Result<(), TransferError> {
-        if let Self::File(f, size, modified) = self {
+        if let Self::File(f, size, modified, ..) = self {
             let meta = f.metadata().map_err(io)?;
             if meta.len() != *size || meta.modified().ok() != *modified {
                 return Err(TransferError::FileChanged);
@@ -99,7 +161,10 @@ impl Reader {
 
     fn seek(&mut self, to: u64) -> Result<(), TransferError> {
         match self {
-            Self::File(f, ..) => f.seek(SeekFrom::Start(to)).map(|_| ()).map_err(io),
+            Self::File(f, .., pos) => {
+                *pos = to;
+                f.seek(SeekFrom::Start(to)).map(|_| ()).map_err(io)
+            }
             Self::Memory(b, at) => {
                 *at = usize::try_from(to).unwrap_or(usize::MAX).min(b.len());
                 Ok(())
@@ -110,13 +175,18 @@ impl Reader {
     /// Fills `buf` completely; a short read means the file shrank.
     fn fill(&mut self, buf: &mut [u8]) -> Result<(), TransferError> {
         match self {
-            Self::File(f, ..) => f.read_exact(buf).map_err(|e| {
-                if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                    TransferError::FileChanged
-                } else {
-                    io(e)
-                }
-            }),
+            Self::File(f, _, _, patches, pos) => {
+                f.read_exact(buf).map_err(|e| {
+                    if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                        TransferError::FileChanged
+                    } else {
+                        io(e)
+                    }
+                })?;
+                overlay(buf, *pos, patches);
+                *pos += buf.len() as u64;
+                Ok(())
+            }
             Self::Memory(b, at) => {
                 let src = b
                     .get(*at..*at + buf.len())

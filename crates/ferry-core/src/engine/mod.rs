@@ -121,6 +121,10 @@ fn valid_relay_url(url: &str) -> bool {
         && !url.chars().any(|c| c.is_control() || c.is_whitespace())
 }
 
+/// The furthest a mailbox's sequence number may jump ahead of its cursor
+/// (far beyond any relay's quota; a forged number is refused outright).
+const MAX_SEQ_JUMP: u64 = 1 << 32;
+
 /// A payload's kind and body, opened.
 type Opened = (u8, Zeroizing<Vec<u8>>);
 
@@ -348,12 +352,36 @@ impl Engine {
         else {
             return Ok(Event::Duplicate);
         };
-        if seq <= self.state.contacts[idx].inbound.cursor {
+        let cursor = self.state.contacts[idx].inbound.cursor;
+        if seq <= cursor {
             // Seen before (a fetch retried after a crash): nothing changes,
             // nothing is written.
             return Ok(Event::Duplicate);
         }
-        self.state.contacts.get_mut(idx).inbound.cursor = seq;
+        let alias = self.state.contacts[idx].alias.clone();
+        if seq - cursor > MAX_SEQ_JUMP {
+            return rejected(&alias, RejectReason::ImplausibleSequence);
+        }
+        let event = self.dispatch(now, rng, idx, mailbox, payload)?;
+        // Only what the contact really sent moves the cursor: a relay that
+        // serves junk or a replay under a forged sequence number cannot
+        // make this mailbox skip the messages after it.
+        if !matches!(event, Event::Rejected { .. } | Event::Ignored { .. })
+            && self.state.contacts[idx].inbound.mailbox == mailbox
+        {
+            self.state.contacts.get_mut(idx).inbound.cursor = seq;
+        }
+        Ok(event)
+    }
+
+    fn dispatch(
+        &mut self,
+        now: u64,
+        rng: &mut impl CryptoRngCore,
+        idx: usize,
+        mailbox: MailboxId,
+        payload: &[u8],
+    ) -> Result<Event, CoreError> {
         let alias = self.state.contacts[idx].alias.clone();
         let (kind, body) = match self.open_payload(idx, mailbox, payload)? {
             Ok(v) => v,

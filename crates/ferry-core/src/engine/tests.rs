@@ -430,3 +430,34 @@ fn a_payload_for_another_mailbox_is_refused() {
     let ev = b.receive(12, &mut OsRng, bob_box, 100, &to_bob).unwrap();
     assert!(matches!(&ev, Event::Message { .. }), "{ev:?}");
 }
+
+/// A relay that serves junk or a replay under a forged sequence number
+/// (huge, or just ahead) cannot make the mailbox skip what follows.
+#[test]
+fn a_forged_sequence_number_skips_nothing() {
+    let (mut a, mut b, mut seqs) = pair();
+    a.send_text(10, &mut OsRng, "bob", "first", false).unwrap();
+    let first = sent_payloads(&mut a).remove(0);
+    let bob_box = b.inbound()[0].mailbox;
+    let seq = seqs.next_seq(bob_box);
+    let ev = b.receive(11, &mut OsRng, bob_box, seq, &first).unwrap();
+    assert!(matches!(ev, Event::Message { .. }), "{ev:?}");
+    let ev = b
+        .receive(12, &mut OsRng, bob_box, u64::MAX, &[0; 256])
+        .unwrap();
+    assert!(matches!(ev, Event::Rejected { .. }), "{ev:?}");
+    let ev = b
+        .receive(12, &mut OsRng, bob_box, seq + 1000, &[7; 256])
+        .unwrap();
+    assert!(matches!(ev, Event::Rejected { .. }), "{ev:?}");
+    let ev = b
+        .receive(12, &mut OsRng, bob_box, seq + 2000, &first)
+        .unwrap();
+    assert!(matches!(ev, Event::Rejected { .. }), "a replay: {ev:?}");
+    a.send_text(13, &mut OsRng, "bob", "second", false).unwrap();
+    let ev = seqs.deliver(&mut a, &mut b, 14);
+    assert!(
+        matches!(&ev[..], [Event::Message { entry, .. }] if entry.text == "second"),
+        "{ev:?}"
+    );
+}
