@@ -19,8 +19,9 @@
 //! so the files neither reveal which slot is in use nor change when the real
 //! profile is destroyed.
 //!
-//! Message records are encrypted under per-message keys kept in the slab and
-//! destroyed with the message (see [`slab`]).
+//! Message records, MLS values and named blobs are encrypted under keys of
+//! their own kept in the slab, destroyed with the message or when the value
+//! is replaced (see [`slab`]).
 
 mod counter;
 mod lock;
@@ -440,7 +441,7 @@ impl Vault {
 
     /// Reads a named blob.
     pub fn blob(&self, name: &str) -> Result<Option<Zeroizing<Vec<u8>>>, VaultError> {
-        read_blob(&self.conn, name)
+        read_blob(&self.conn, &self.slab, name)
     }
 
     /// Every message record of a contact, oldest first. A record whose key
@@ -474,7 +475,7 @@ impl Vault {
 
     /// The whole MLS key-value state.
     pub fn mls_state(&self) -> Result<MlsEntries, VaultError> {
-        read_mls_state(&self.conn)
+        read_mls_state(&self.conn, &self.slab)
     }
 
     /// Every record of a table, by id.
@@ -524,12 +525,24 @@ impl Vault {
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(db)?;
+        let doomed = std::cell::RefCell::new(Vec::new());
         let out = f(&Tx {
             tx: &tx,
             slab: &self.slab,
+            doomed: &doomed,
         })?;
         self.slab.sync()?;
         tx.commit().map_err(db)?;
+        // Keys of replaced values go only once the replacement is durable
+        // (a failed transaction keeps the old values readable).
+        let doomed = doomed.into_inner();
+        if !doomed.is_empty() {
+            for idx in doomed {
+                self.slab
+                    .destroy(u64::try_from(idx).unwrap_or(0), &mut rand_core::OsRng)?;
+            }
+            self.slab.sync()?;
+        }
         Ok(out)
     }
 }

@@ -4,10 +4,12 @@
 use rusqlite::{Connection, OptionalExtension as _};
 use zeroize::Zeroizing;
 
+use crate::record::open_record;
+use crate::slab::Slab;
 use crate::{MlsEntries, VaultError, db};
 
 /// The schema this release writes; older files are migrated forward.
-pub(crate) const SCHEMA_VERSION: i64 = 2;
+pub(crate) const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE blobs (name TEXT PRIMARY KEY, value BLOB NOT NULL);
@@ -36,6 +38,13 @@ const MIGRATIONS: &[&str] = &[
     "CREATE TABLE contacts (id INTEGER PRIMARY KEY, record BLOB NOT NULL);
      CREATE TABLE outbox (id INTEGER PRIMARY KEY, record BLOB NOT NULL);
      CREATE INDEX messages_key ON messages (key_idx);",
+    // 2 -> 3: MLS values and named blobs sealed under slab keys of their
+    // own, destroyed when the value is replaced (rows written before stay
+    // as they are until then).
+    "ALTER TABLE mls ADD COLUMN key_idx INTEGER;
+     ALTER TABLE blobs ADD COLUMN key_idx INTEGER;
+     CREATE INDEX mls_key ON mls (key_idx);
+     CREATE INDEX blobs_key ON blobs (key_idx);",
 ];
 
 /// A table of numbered records.
@@ -86,14 +95,41 @@ pub(crate) fn full_schema() -> String {
 
 pub(crate) fn read_blob(
     conn: &Connection,
+    slab: &Slab,
     name: &str,
 ) -> Result<Option<Zeroizing<Vec<u8>>>, VaultError> {
-    conn.query_row("SELECT value FROM blobs WHERE name = ?1", [name], |r| {
-        r.get::<_, Vec<u8>>(0)
-    })
-    .optional()
-    .map(|o| o.map(Zeroizing::new))
-    .map_err(db)
+    let row: Option<(Vec<u8>, Option<i64>)> = conn
+        .query_row(
+            "SELECT value, key_idx FROM blobs WHERE name = ?1",
+            [name],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(db)?;
+    row.map(|(v, idx)| unseal(slab, idx, BLOB_DOMAIN, name.as_bytes(), v))
+        .transpose()
+}
+
+/// Record domains in the AEAD's associated data (messages use contact ids).
+pub(crate) const MLS_DOMAIN: u64 = u64::MAX;
+pub(crate) const BLOB_DOMAIN: u64 = u64::MAX - 1;
+
+/// Opens a value sealed under slab entry `idx` (`None`: written before
+/// values were sealed, as it is).
+pub(crate) fn unseal(
+    slab: &Slab,
+    idx: Option<i64>,
+    domain: u64,
+    name: &[u8],
+    v: Vec<u8>,
+) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+    let v = Zeroizing::new(v);
+    let Some(idx) = idx else {
+        return Ok(v);
+    };
+    let key = slab.key(u64::try_from(idx).unwrap_or(0))?;
+    open_record(&key, domain, name, &v)
+        .ok_or_else(|| VaultError::Corrupt("a sealed value does not open".into()))
 }
 
 /// Numbered records, values wiped on drop.
@@ -117,15 +153,23 @@ pub(crate) fn read_records(conn: &Connection, table: Table) -> Result<Records, V
     rows.map(|r| r.map_err(db)).collect()
 }
 
-pub(crate) fn read_mls_state(conn: &Connection) -> Result<MlsEntries, VaultError> {
-    let mut stmt = conn.prepare_cached("SELECT k, v FROM mls").map_err(db)?;
+pub(crate) fn read_mls_state(conn: &Connection, slab: &Slab) -> Result<MlsEntries, VaultError> {
+    let mut stmt = conn
+        .prepare_cached("SELECT k, v, key_idx FROM mls")
+        .map_err(db)?;
     let rows = stmt
         .query_map([], |r| {
             Ok((
                 r.get::<_, Vec<u8>>(0)?,
-                Zeroizing::new(r.get::<_, Vec<u8>>(1)?),
+                r.get::<_, Vec<u8>>(1)?,
+                r.get::<_, Option<i64>>(2)?,
             ))
         })
         .map_err(db)?;
-    rows.map(|r| r.map_err(db)).collect()
+    rows.map(|r| {
+        let (k, v, idx) = r.map_err(db)?;
+        let v = unseal(slab, idx, MLS_DOMAIN, &k, v)?;
+        Ok((k, v))
+    })
+    .collect()
 }

@@ -253,7 +253,10 @@ fn old_files_are_migrated_and_newer_ones_refused_untouched() {
     // Make it look like a file of the first release: schema 1 only.
     v.conn
         .execute_batch(
-            "DROP TABLE contacts; DROP TABLE outbox; DROP INDEX messages_key; PRAGMA user_version = 1;",
+            "DROP TABLE contacts; DROP TABLE outbox; DROP INDEX messages_key;
+             DROP INDEX mls_key; DROP INDEX blobs_key;
+             ALTER TABLE mls DROP COLUMN key_idx; ALTER TABLE blobs DROP COLUMN key_idx;
+             PRAGMA user_version = 1;",
         )
         .unwrap();
     drop(v);
@@ -344,4 +347,87 @@ fn panic_wipe_leaves_nothing() {
         Vault::unlock(&p, &pass("pw"), &mut OsRng),
         Err(VaultError::NotFound)
     ));
+}
+
+/// A replaced MLS secret (an old epoch) or blob (the keys of a pending
+/// upload) cannot be read from an old copy of its row (freed pages, the
+/// journal), even with the passphrase; a transaction that fails keeps the
+/// old value readable.
+#[test]
+fn replaced_mls_secrets_and_blobs_cannot_be_read_from_an_old_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("profile");
+    let mut v = Vault::create(&p, &pass("pw"), &mut OsRng).unwrap();
+    v.transaction(|tx| {
+        tx.update_mls([(&b"epoch secret"[..], Some(&b"epoch 1 secret"[..]))])?;
+        tx.put_blob("uploads", b"attachment key 1")
+    })
+    .unwrap();
+    let row = |v: &Vault, sql: &str| -> (i64, Vec<u8>) {
+        v.conn
+            .query_row(sql, [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+    };
+    let (m_idx, m_old) = row(&v, "SELECT key_idx, v FROM mls");
+    let (b_idx, b_old) = row(
+        &v,
+        "SELECT key_idx, value FROM blobs WHERE name = 'uploads'",
+    );
+    assert!(
+        !m_old.windows(5).any(|w| w == b"epoch"),
+        "stored in the clear"
+    );
+    let open = |v: &Vault, idx: i64, domain: u64, name: &[u8], sealed: &[u8]| {
+        open_record(&v.slab.key(idx as u64).unwrap(), domain, name, sealed).is_some()
+    };
+    assert!(open(
+        &v,
+        m_idx,
+        crate::schema::MLS_DOMAIN,
+        b"epoch secret",
+        &m_old
+    ));
+
+    // A transaction that replaces them and then fails changes nothing.
+    let failed = v.transaction(|tx| {
+        tx.update_mls([(&b"epoch secret"[..], Some(&b"never"[..]))])?;
+        tx.put_blob("uploads", b"never")?;
+        Err::<(), _>(VaultError::Db("interrupted".into()))
+    });
+    assert!(failed.is_err());
+    assert_eq!(v.mls_state().unwrap()[0].1.as_slice(), b"epoch 1 secret");
+    assert_eq!(
+        v.blob("uploads").unwrap().unwrap().as_slice(),
+        b"attachment key 1"
+    );
+
+    // Replaced: the new values read, the old copies no longer open.
+    v.transaction(|tx| {
+        tx.update_mls([(&b"epoch secret"[..], Some(&b"epoch 2 secret"[..]))])?;
+        tx.put_blob("uploads", b"attachment key 2")
+    })
+    .unwrap();
+    assert_eq!(v.mls_state().unwrap()[0].1.as_slice(), b"epoch 2 secret");
+    assert_eq!(
+        v.blob("uploads").unwrap().unwrap().as_slice(),
+        b"attachment key 2"
+    );
+    assert!(!open(
+        &v,
+        m_idx,
+        crate::schema::MLS_DOMAIN,
+        b"epoch secret",
+        &m_old
+    ));
+    assert!(!open(
+        &v,
+        b_idx,
+        crate::schema::BLOB_DOMAIN,
+        b"uploads",
+        &b_old
+    ));
+    drop(v);
+    // And across a reopen.
+    let v = Vault::unlock(&p, &pass("pw"), &mut OsRng).unwrap();
+    assert_eq!(v.mls_state().unwrap()[0].1.as_slice(), b"epoch 2 secret");
 }

@@ -5,7 +5,9 @@ use rusqlite::{OptionalExtension as _, params};
 use zeroize::Zeroizing;
 
 use crate::record::seal_record;
-use crate::schema::{Records, Table, read_blob, read_mls_state, read_records};
+use crate::schema::{
+    BLOB_DOMAIN, MLS_DOMAIN, Records, Table, read_blob, read_mls_state, read_records,
+};
 use crate::slab::Slab;
 use crate::{MlsEntries, VaultError, db};
 
@@ -13,25 +15,39 @@ use crate::{MlsEntries, VaultError, db};
 pub struct Tx<'a> {
     pub(crate) tx: &'a rusqlite::Transaction<'a>,
     pub(crate) slab: &'a Slab,
+    /// Slab entries of values replaced in this transaction: freed now,
+    /// destroyed once it commits, never reused before.
+    pub(crate) doomed: &'a std::cell::RefCell<Vec<i64>>,
 }
 
 impl Tx<'_> {
     /// Reads a named blob.
     pub fn blob(&self, name: &str) -> Result<Option<Zeroizing<Vec<u8>>>, VaultError> {
-        read_blob(self.tx, name)
+        read_blob(self.tx, self.slab, name)
     }
 
     /// The whole MLS key-value state.
     pub fn mls_state(&self) -> Result<MlsEntries, VaultError> {
-        read_mls_state(self.tx)
+        read_mls_state(self.tx, self.slab)
     }
 
     /// Sets a named blob.
     pub fn put_blob(&self, name: &str, value: &[u8]) -> Result<(), VaultError> {
+        let old: Option<Option<i64>> = self
+            .tx
+            .query_row("SELECT key_idx FROM blobs WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(db)?;
+        if let Some(Some(idx)) = old {
+            self.doom(idx)?;
+        }
+        let (idx, sealed) = self.seal(BLOB_DOMAIN, name.as_bytes(), value)?;
         self.tx
             .execute(
-                "INSERT INTO blobs (name, value) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
-                params![name, value],
+                "INSERT INTO blobs (name, value, key_idx) VALUES (?1, ?2, ?3) ON CONFLICT(name) DO UPDATE SET value = excluded.value, key_idx = excluded.key_idx",
+                params![name, sealed, idx],
             )
             .map(|_| ())
             .map_err(db)
@@ -59,19 +75,61 @@ impl Tx<'_> {
         self.put_blob(name, &crate::versioned::encode(version, value)?)
     }
 
-    /// Removes a named blob.
+    /// Removes a named blob (its key destroyed once this commits).
     pub fn delete_blob(&self, name: &str) -> Result<(), VaultError> {
+        let old: Option<Option<i64>> = self
+            .tx
+            .query_row("SELECT key_idx FROM blobs WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(db)?;
+        if let Some(Some(idx)) = old {
+            self.doom(idx)?;
+        }
         self.tx
             .execute("DELETE FROM blobs WHERE name = ?1", [name])
             .map(|_| ())
             .map_err(db)
     }
 
+    /// Frees slab entry `idx`, to be destroyed when this commits.
+    fn doom(&self, idx: i64) -> Result<(), VaultError> {
+        self.doomed.borrow_mut().push(idx);
+        self.tx
+            .execute("INSERT OR IGNORE INTO slab_free (idx) VALUES (?1)", [idx])
+            .map(|_| ())
+            .map_err(db)
+    }
+
+    /// Seals `value` under a fresh slab key: (entry, sealed bytes).
+    fn seal(&self, domain: u64, name: &[u8], value: &[u8]) -> Result<(i64, Vec<u8>), VaultError> {
+        let idx = self.alloc_key()?;
+        let key = self.slab.fresh(idx, &mut OsRng)?;
+        let sealed = seal_record(&key, domain, name, value)?;
+        Ok((i64::try_from(idx).unwrap_or(i64::MAX), sealed))
+    }
+
     fn alloc_key(&self) -> Result<u64, VaultError> {
-        let free: Option<i64> = self
-            .tx
-            .query_row("SELECT min(idx) FROM slab_free", [], |r| r.get(0))
-            .map_err(db)?;
+        let doomed = self.doomed.borrow();
+        let free: Option<i64> = {
+            let mut stmt = self
+                .tx
+                .prepare_cached("SELECT idx FROM slab_free ORDER BY idx")
+                .map_err(db)?;
+            let mut rows = stmt.query([]).map_err(db)?;
+            let mut found = None;
+            while let Some(r) = rows.next().map_err(db)? {
+                let idx: i64 = r.get(0).map_err(db)?;
+                // An entry freed in this transaction keeps its key until
+                // the transaction commits.
+                if !doomed.contains(&idx) {
+                    found = Some(idx);
+                    break;
+                }
+            }
+            found
+        };
         if let Some(idx) = free {
             self.tx
                 .execute("DELETE FROM slab_free WHERE idx = ?1", [idx])
@@ -81,7 +139,7 @@ impl Tx<'_> {
         let next: i64 = self
             .tx
             .query_row(
-                "SELECT max(coalesce((SELECT max(key_idx) FROM messages), -1), coalesce((SELECT max(idx) FROM slab_free), -1)) + 1",
+                "SELECT max(coalesce((SELECT max(key_idx) FROM messages), -1), coalesce((SELECT max(idx) FROM slab_free), -1), coalesce((SELECT max(key_idx) FROM mls), -1), coalesce((SELECT max(key_idx) FROM blobs), -1)) + 1",
                 [],
                 |r| r.get(0),
             )
@@ -218,26 +276,40 @@ impl Tx<'_> {
     }
 
     /// Writes the MLS pairs that changed (`None`: deleted), and only those.
+    /// Each value is sealed under a slab key of its own; the key of the
+    /// value it replaces is destroyed once this commits, so old secrets
+    /// carved from freed pages or the journal stay unreadable even with
+    /// the passphrase.
     pub fn update_mls<'e>(
         &self,
         changes: impl IntoIterator<Item = (&'e [u8], Option<&'e [u8]>)>,
     ) -> Result<(), VaultError> {
-        let mut put = self
-            .tx
-            .prepare_cached(
-                "INSERT INTO mls (k, v) VALUES (?1, ?2) ON CONFLICT(k) DO UPDATE SET v = excluded.v",
-            )
-            .map_err(db)?;
-        let mut del = self
-            .tx
-            .prepare_cached("DELETE FROM mls WHERE k = ?1")
-            .map_err(db)?;
         for (k, v) in changes {
-            match v {
-                Some(v) => put.execute(params![k, v]),
-                None => del.execute([k]),
+            let old: Option<Option<i64>> = self
+                .tx
+                .prepare_cached("SELECT key_idx FROM mls WHERE k = ?1")
+                .and_then(|mut s| s.query_row([k], |r| r.get(0)).optional())
+                .map_err(db)?;
+            if let Some(Some(idx)) = old {
+                self.doom(idx)?;
             }
-            .map_err(db)?;
+            match v {
+                Some(v) => {
+                    let (idx, sealed) = self.seal(MLS_DOMAIN, k, v)?;
+                    self.tx
+                        .prepare_cached(
+                            "INSERT INTO mls (k, v, key_idx) VALUES (?1, ?2, ?3) ON CONFLICT(k) DO UPDATE SET v = excluded.v, key_idx = excluded.key_idx",
+                        )
+                        .and_then(|mut s| s.execute(params![k, sealed, idx]))
+                        .map_err(db)?;
+                }
+                None => {
+                    self.tx
+                        .prepare_cached("DELETE FROM mls WHERE k = ?1")
+                        .and_then(|mut s| s.execute([k]))
+                        .map_err(db)?;
+                }
+            }
         }
         Ok(())
     }
@@ -247,13 +319,26 @@ impl Tx<'_> {
         &self,
         entries: impl IntoIterator<Item = (&'e [u8], &'e [u8])>,
     ) -> Result<(), VaultError> {
+        let old: Vec<i64> = {
+            let mut stmt = self
+                .tx
+                .prepare_cached("SELECT key_idx FROM mls WHERE key_idx IS NOT NULL")
+                .map_err(db)?;
+            stmt.query_map([], |r| r.get(0))
+                .map_err(db)?
+                .collect::<Result<_, _>>()
+                .map_err(db)?
+        };
+        for idx in old {
+            self.doom(idx)?;
+        }
         self.tx.execute("DELETE FROM mls", []).map_err(db)?;
-        let mut stmt = self
-            .tx
-            .prepare_cached("INSERT INTO mls (k, v) VALUES (?1, ?2)")
-            .map_err(db)?;
         for (k, v) in entries {
-            stmt.execute(params![k, v]).map_err(db)?;
+            let (idx, sealed) = self.seal(MLS_DOMAIN, k, v)?;
+            self.tx
+                .prepare_cached("INSERT INTO mls (k, v, key_idx) VALUES (?1, ?2, ?3)")
+                .and_then(|mut s| s.execute(params![k, sealed, idx]))
+                .map_err(db)?;
         }
         Ok(())
     }
