@@ -70,6 +70,23 @@ pub struct CanaryRef {
     /// Its alerts were sealed with keys of an earlier epoch: deposit again.
     #[serde(default)]
     pub stale: bool,
+    /// When it is next renewed (Unix seconds; 0: now). Drawn at random in
+    /// the second quarter of the interval after each renewal, per canary,
+    /// so renewals neither come in bursts that link a user's contacts at a
+    /// relay nor follow the user's unlocks.
+    #[serde(default)]
+    pub renew_at: u64,
+}
+
+/// Which canaries to place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CanaryScope {
+    /// Every one (the interval changed).
+    All,
+    /// Those due for renewal, and new ones.
+    Due,
+    /// Only those the relay does not hold yet.
+    Fresh,
 }
 
 /// A canary to (re)deposit: one per contact, at the relay of the contact's
@@ -186,7 +203,7 @@ impl Engine {
         &mut self,
         now: u64,
         rng: &mut impl CryptoRngCore,
-        only_fresh: bool,
+        scope: CanaryScope,
     ) -> Result<Vec<CanaryDeposit>, CoreError> {
         let interval = self
             .state
@@ -206,7 +223,13 @@ impl Engine {
                 .canary
                 .as_ref()
                 .is_none_or(|k| k.fire.is_none() || k.stale);
-            if only_fresh && !fresh {
+            let due = c.canary.as_ref().is_none_or(|k| k.renew_at <= now);
+            let wanted = match scope {
+                CanaryScope::All => true,
+                CanaryScope::Due => fresh || due,
+                CanaryScope::Fresh => fresh,
+            };
+            if !wanted {
                 continue;
             }
             if fresh {
@@ -220,11 +243,11 @@ impl Engine {
                         owner: KeyBytes::random(rng),
                         fire: None,
                         stale: false,
+                        renew_at: 0,
                     });
                 if canary.fire.is_none() {
                     canary.fire = Some(KeyBytes::random(rng));
                 }
-                canary.stale = false;
             }
             let (addr, seal) = self.outbound_seal(id)?;
             let Some(canary) = self.state.contacts[idx].canary.clone() else {
@@ -249,6 +272,28 @@ impl Engine {
             });
         }
         Ok(out)
+    }
+
+    /// The relay took canary `id` (deposited or renewed): it is current, and
+    /// its next renewal is drawn at random in the second quarter of the
+    /// interval from now.
+    pub fn canary_placed(&mut self, id: MailboxId, now: u64, rng: &mut impl CryptoRngCore) {
+        let interval = self
+            .state
+            .settings()
+            .canary_interval
+            .unwrap_or(RELEASE_WHEN_OFF);
+        let quarter = (interval / 4).max(1);
+        let jitter = rng.next_u64() % quarter;
+        if let Some(idx) = self
+            .state
+            .contacts
+            .position(|c| c.canary.as_ref().is_some_and(|k| k.id == id))
+            && let Some(k) = &mut self.state.contacts.get_mut(idx).canary
+        {
+            k.stale = false;
+            k.renew_at = now.saturating_add(quarter).saturating_add(jitter);
+        }
     }
 
     /// Queues a compromise alert to `alias` (or to every contact); returns

@@ -600,7 +600,10 @@ mod tests {
     #[test]
     fn an_alert_sealed_before_a_rotation_still_verifies() {
         let (mut a, mut b, mut relay) = pair("b", "a");
-        let deposit = b.canary_deposits(5, &mut OsRng, false).unwrap().remove(0);
+        let deposit = b
+            .canary_deposits(5, &mut OsRng, crate::alert::CanaryScope::All)
+            .unwrap()
+            .remove(0);
         a.commit_update(10, &mut OsRng, 0).unwrap();
         relay.deliver(&mut a, &mut b, 11);
         // The rotation asks for the canary to be deposited again.

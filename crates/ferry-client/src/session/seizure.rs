@@ -1,6 +1,7 @@
 //! Seizure defenses driven from a session: the duress capsule, the
 //! dead-man switches, "prove it's you" and manual alerts.
 
+use ferry_core::alert::CanaryScope;
 use ferry_core::alert::CapsuleEntry;
 use ferry_core::{AlertReason, ContactState};
 use rand_core::OsRng;
@@ -174,30 +175,26 @@ impl Session {
         Ok(self.vault.equalize(&mut OsRng)?)
     }
 
-    /// Renews every contact's dead-man switch (owner-signed renewal), or
-    /// deposits it when it is new, has a new fire key, or the relay lost
-    /// it. Failures are left for the next unlock. Returns how many are in
-    /// place.
+    /// Renews the dead-man switches that are due (each on its own random
+    /// schedule), or deposits one that is new, has a new fire key, or that
+    /// the relay lost. Failures are retried when next due. Returns how many
+    /// were placed.
     pub async fn renew_canaries(&mut self) -> Result<usize, SessionError> {
-        self.place_canaries(false).await
+        self.place_canaries(CanaryScope::Due).await
     }
 
     /// Deposits the canaries of contacts set up since (after a sync): a
     /// new contact is covered by a duress unlock from the start.
     pub(super) async fn deposit_new_canaries(&mut self) {
         if self.engine().canary_missing() {
-            let _ = self.place_canaries(true).await;
+            let _ = self.place_canaries(CanaryScope::Fresh).await;
         }
     }
 
-    async fn place_canaries(&mut self, only_fresh: bool) -> Result<usize, SessionError> {
-        let deposits = self.update(|e| {
-            Ok((
-                e.canary_deposits(now(), &mut OsRng, only_fresh)?,
-                Vec::new(),
-            ))
-        })?;
-        let mut ok = 0;
+    async fn place_canaries(&mut self, scope: CanaryScope) -> Result<usize, SessionError> {
+        let deposits =
+            self.update(|e| Ok((e.canary_deposits(now(), &mut OsRng, scope)?, Vec::new())))?;
+        let mut placed = Vec::new();
         for d in deposits {
             let Ok(client) = self.relay(&d.relay) else {
                 continue;
@@ -206,7 +203,7 @@ impl Session {
             if !d.fresh {
                 match client.renew_canary(d.canary.id, &owner, d.release_at).await {
                     Ok(()) => {
-                        ok += 1;
+                        placed.push(d.canary.id);
                         continue;
                     }
                     Err(e) if e.code() == Some(ErrorCode::UnknownCanary) => {}
@@ -231,10 +228,17 @@ impl Session {
                 .await
                 .is_ok()
             {
-                ok += 1;
+                placed.push(d.canary.id);
             }
         }
-        Ok(ok)
+        let n = placed.len();
+        self.update(|e| {
+            for id in placed {
+                e.canary_placed(id, now(), &mut OsRng);
+            }
+            Ok(((), Vec::new()))
+        })?;
+        Ok(n)
     }
 
     /// Sets the dead-man switch interval (`None`: off; the canaries stay,
@@ -245,7 +249,7 @@ impl Session {
             e.set_canary_interval(secs);
             Ok(((), Vec::new()))
         })?;
-        self.renew_canaries().await
+        self.place_canaries(CanaryScope::All).await
     }
 
     /// In a decoy opened by the duress passphrase, fires what the capsule

@@ -13,7 +13,8 @@ use crate::LiveConnection;
 use crate::relay::{ClientError, SyncItem};
 use crate::transport::retry;
 
-/// How often (in one-second ticks) `watch` retries a duress capsule's fires.
+/// How often (in one-second ticks) `watch` retries a duress capsule's fires
+/// and renews the canaries that are due.
 const CAPSULE_RETRY_TICKS: u64 = 60;
 
 impl Session {
@@ -228,6 +229,8 @@ impl Session {
                         ticks += 1;
                         if ticks.is_multiple_of(CAPSULE_RETRY_TICKS) {
                             self.retry_capsule().await;
+                            // Each canary is renewed when its own time comes.
+                            let _ = self.renew_canaries().await;
                         }
                         continue;
                     }

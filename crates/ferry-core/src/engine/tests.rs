@@ -225,17 +225,65 @@ fn a_duplicate_changes_nothing_to_write() {
     assert!(!b.has_changes(), "a duplicate would be written");
 }
 
+/// Each canary is renewed on its own random schedule: not at every unlock,
+/// and not all together.
 #[test]
-fn renewing_canaries_rewrites_only_contacts_without_one() {
+fn canaries_are_renewed_each_on_its_own_random_schedule() {
+    use crate::alert::CanaryScope;
     let (mut a, _b, _relay) = pair();
+    let link = a.create_invite(0, &mut OsRng, "carol", 3600).unwrap();
+    let mut carol = Engine::new("http://relay-c");
+    carol
+        .accept_invite(
+            1,
+            &mut OsRng,
+            &crate::InviteLink::parse(&link.to_link()).unwrap(),
+            "alice",
+        )
+        .unwrap();
+    LoopRelay::default().deliver(&mut carol, &mut a, 2);
     a.take_changes().unwrap();
-    assert_eq!(a.canary_deposits(10, &mut OsRng, false).unwrap().len(), 1);
-    assert_eq!(a.take_changes().unwrap().contacts.len(), 1, "first canary");
-    assert_eq!(a.canary_deposits(20, &mut OsRng, false).unwrap().len(), 1);
-    assert!(
-        a.take_changes().unwrap().contacts.is_empty(),
-        "a renewal rewrote contacts"
+    let first = a.canary_deposits(10, &mut OsRng, CanaryScope::Due).unwrap();
+    assert_eq!(first.len(), 2, "new canaries are deposited at once");
+    assert!(first.iter().all(|d| d.fresh));
+    assert_eq!(
+        a.take_changes().unwrap().contacts.len(),
+        2,
+        "first canaries"
     );
+    for d in &first {
+        a.canary_placed(d.canary.id, 10, &mut OsRng);
+    }
+    // An unlock an hour later renews nothing.
+    assert!(
+        a.canary_deposits(3610, &mut OsRng, CanaryScope::Due)
+            .unwrap()
+            .is_empty()
+    );
+    let q = crate::DEFAULT_CANARY_SECS / 4;
+    let times: Vec<u64> = a
+        .state
+        .contacts
+        .iter()
+        .filter_map(|c| c.canary.as_ref().map(|k| k.renew_at))
+        .collect();
+    assert_eq!(times.len(), 2);
+    assert!(
+        times.iter().all(|t| (10 + q..10 + 2 * q).contains(t)),
+        "{times:?}"
+    );
+    assert_ne!(times[0], times[1], "renewed together");
+    // Each comes due at its own time.
+    let (early, late) = (times[0].min(times[1]), times[0].max(times[1]));
+    let due = a
+        .canary_deposits(early, &mut OsRng, CanaryScope::Due)
+        .unwrap();
+    assert_eq!(due.len(), 1);
+    assert!(!due[0].fresh);
+    let due = a
+        .canary_deposits(late, &mut OsRng, CanaryScope::Due)
+        .unwrap();
+    assert_eq!(due.len(), 2, "the first was not placed, so it is still due");
 }
 
 #[test]
