@@ -47,8 +47,8 @@ pub use crate::schema::{Records, Table};
 use crate::schema::{SCHEMA_VERSION, full_schema, read_blob, read_mls_state, read_records};
 use crate::slab::Slab;
 use crate::slot::{
-    apply_key, configure, db_path, derive_key, file_len, journal_path, make_filler, randomize,
-    read_salt, slab_path, try_open,
+    apply_key, configure, db_path, derive_key, empty_in_place, even_out_times, file_len,
+    journal_path, make_filler, randomize, read_salt, slab_path, try_open,
 };
 pub use crate::tx::Tx;
 pub use crate::wipe::panic_wipe;
@@ -156,8 +156,10 @@ impl Vault {
         lock: std::sync::Arc<DirLock>,
         rng: &mut impl CryptoRngCore,
     ) -> Result<(Self, SlotKey, [u8; SALT_LEN]), VaultError> {
+        // Emptied in place, never deleted: a new file's creation time
+        // would date the decoy.
         for p in [db_path(dir, slot), journal_path(dir, slot)] {
-            let _ = std::fs::remove_file(p);
+            empty_in_place(&p)?;
         }
         let mut salt = [0u8; SALT_LEN];
         rng.fill_bytes(&mut salt);
@@ -431,7 +433,7 @@ impl Vault {
                 Slab::open(&slab_path(&self.dir, other))?.grow_to(target_slab, rng)?;
             }
         }
-        Ok(())
+        even_out_times(&self.dir)
     }
 
     /// The profile directory.

@@ -154,6 +154,45 @@ pub(crate) fn randomize(
     Ok(())
 }
 
+/// Empties a file without deleting it (creating it if missing): a file
+/// deleted and created again would carry a new creation time and inode,
+/// dating the change.
+pub(crate) fn empty_in_place(path: &Path) -> Result<(), VaultError> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)?;
+    Ok(())
+}
+
+/// Every file of both slots, in a fixed order.
+pub(crate) fn slot_files(dir: &Path) -> [PathBuf; 6] {
+    [
+        db_path(dir, 0),
+        journal_path(dir, 0),
+        slab_path(dir, 0),
+        db_path(dir, 1),
+        journal_path(dir, 1),
+        slab_path(dir, 1),
+    ]
+}
+
+/// Gives every slot file the same access and modification time (now), so
+/// the times never show which slot was used or written last.
+pub(crate) fn even_out_times(dir: &Path) -> Result<(), VaultError> {
+    let now = std::time::SystemTime::now();
+    let times = std::fs::FileTimes::new()
+        .set_accessed(now)
+        .set_modified(now);
+    for p in slot_files(dir) {
+        if let Ok(f) = std::fs::OpenOptions::new().write(true).open(&p) {
+            f.set_times(times)?;
+        }
+    }
+    Ok(())
+}
+
 /// Makes slot `slot` random filler of the given sizes.
 pub(crate) fn make_filler(
     dir: &Path,
@@ -162,7 +201,7 @@ pub(crate) fn make_filler(
     slab_len: u64,
     rng: &mut impl CryptoRngCore,
 ) -> Result<(), VaultError> {
-    let _ = std::fs::remove_file(db_path(dir, slot));
+    empty_in_place(&db_path(dir, slot))?;
     randomize(&db_path(dir, slot), 0, db_len.max(HEAD), rng)?;
     Slab::create(
         &slab_path(dir, slot),

@@ -431,3 +431,41 @@ fn replaced_mls_secrets_and_blobs_cannot_be_read_from_an_old_copy() {
     let v = Vault::unlock(&p, &pass("pw"), &mut OsRng).unwrap();
     assert_eq!(v.mls_state().unwrap()[0].1.as_slice(), b"epoch 2 secret");
 }
+
+/// The captor compares the files: making the decoy deleted and created no
+/// slot file again (inodes and creation times unchanged, so nothing dates
+/// the decoy), and after a session every slot file has the same access and
+/// modification times, whichever slot was used.
+#[test]
+fn the_files_neither_date_the_decoy_nor_show_which_slot_is_used() {
+    use std::os::unix::fs::MetadataExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("profile");
+    let mut v = Vault::create(&p, &pass("pw"), &mut OsRng).unwrap();
+    v.equalize(&mut OsRng).unwrap();
+    let identity = || -> Vec<(u64, Option<std::time::SystemTime>)> {
+        crate::slot::slot_files(&p)
+            .iter()
+            .map(|f| {
+                let m = std::fs::metadata(f).unwrap();
+                (m.ino(), m.created().ok())
+            })
+            .collect()
+    };
+    let before = identity();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    v.set_duress(&pass("duress words"), &mut OsRng, |_| Ok(()))
+        .unwrap();
+    assert_eq!(identity(), before, "a slot file was created anew");
+    let times: Vec<(i64, i64, i64, i64)> = crate::slot::slot_files(&p)
+        .iter()
+        .map(|f| {
+            let m = std::fs::metadata(f).unwrap();
+            (m.mtime(), m.mtime_nsec(), m.atime(), m.atime_nsec())
+        })
+        .collect();
+    assert!(
+        times.windows(2).all(|w| w[0] == w[1]),
+        "slot files have different times: {times:?}"
+    );
+}
