@@ -70,6 +70,20 @@ fn later(user: &User, shift: &str, args: &[&str]) -> common::Run {
     User::run_cmd(c)
 }
 
+/// Every payload the relay holds, read from its database.
+fn stored_payloads(relay: &RelayProcess) -> Vec<Vec<u8>> {
+    let db = rusqlite::Connection::open_with_flags(
+        relay.data_dir().join("relay.sqlite3"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let mut stmt = db.prepare("SELECT payload FROM messages").unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
 /// The fastest of three runs of `args` by `user` with passphrase `pass`.
 fn fastest(user: &User, pass: &str, args: &[&str]) -> Duration {
     (0..3)
@@ -144,6 +158,25 @@ fn a_duress_session_looks_like_a_real_one_to_whoever_watches_the_relay() {
             .collect()
     };
     assert_eq!(renew(&duress), renew(&real), "{duress:?} {real:?}");
+    // What the relay now stores for A: the short text and the duress alert
+    // have the same size and share no bytes; nothing tells them apart.
+    let stored = stored_payloads(&relay);
+    let small: Vec<&Vec<u8>> = stored.iter().filter(|p| p.len() == 256).collect();
+    assert!(
+        small.len() >= 2,
+        "sizes stored: {:?}",
+        stored.iter().map(Vec::len).collect::<Vec<_>>()
+    );
+    for (i, a) in stored.iter().enumerate() {
+        assert!(ferry_proto::padding::is_bucket_size(a.len()));
+        for b in &stored[i + 1..] {
+            let runs: BTreeSet<&[u8]> = a.windows(8).collect();
+            assert!(
+                !b.windows(8).any(|w| runs.contains(w)),
+                "two stored payloads share bytes"
+            );
+        }
+    }
     // And the contact was warned.
     let got = a.run(&["sync"]);
     assert_eq!(
