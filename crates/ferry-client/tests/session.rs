@@ -103,11 +103,17 @@ async fn a_burst_of_1000_pushed_messages_is_processed_with_one_engine_load() {
     running.shutdown().await.unwrap();
 }
 
-/// The captor forces the duress passphrase on a phone whose decoy cannot
-/// even be loaded (damaged, or from a Ferry that cannot read it): the
-/// contacts are warned all the same, and the real profile is gone.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_duress_unlock_warns_contacts_even_when_the_decoy_cannot_load() {
+/// A relay on loopback and a new profile on it.
+struct Setup {
+    dir: tempfile::TempDir,
+    running: ferry_relay::RunningRelay,
+    url: String,
+    pass: SecretString,
+    duress: SecretString,
+    home: std::path::PathBuf,
+}
+
+async fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let mut config = RelayConfig::new(dir.path().join("relay"));
     config.listen = "127.0.0.1:0".parse().unwrap();
@@ -117,6 +123,29 @@ async fn a_duress_unlock_warns_contacts_even_when_the_decoy_cannot_load() {
     let duress = SecretString::from("duress passphrase".to_owned());
     let home = dir.path().join("me");
     drop(Session::init(&home, &pass, &url, None).unwrap());
+    Setup {
+        dir,
+        running,
+        url,
+        pass,
+        duress,
+        home,
+    }
+}
+
+/// The captor forces the duress passphrase on a phone whose decoy cannot
+/// even be loaded (damaged, or from a Ferry that cannot read it): the
+/// contacts are warned all the same, and the real profile is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_duress_unlock_warns_contacts_even_when_the_decoy_cannot_load() {
+    let Setup {
+        dir: _dir,
+        running,
+        url,
+        pass,
+        duress,
+        home,
+    } = setup().await;
     let mut s = Session::unlock(&home, &pass).await.unwrap();
     let mut peer = peer::add_peers(&mut s, &url, 1, 0).await.remove(0);
     s.set_duress(&duress, &url).unwrap();
@@ -153,15 +182,14 @@ async fn a_duress_unlock_warns_contacts_even_when_the_decoy_cannot_load() {
 /// reveal where the contacts' mailboxes are, and using it warns them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_decoy_capsule_holds_only_what_can_fire() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = RelayConfig::new(dir.path().join("relay"));
-    config.listen = "127.0.0.1:0".parse().unwrap();
-    let running = Relay::embedded(config).unwrap().start().await.unwrap();
-    let url = running.url();
-    let pass = SecretString::from("real passphrase".to_owned());
-    let duress = SecretString::from("duress passphrase".to_owned());
-    let home = dir.path().join("me");
-    drop(Session::init(&home, &pass, &url, None).unwrap());
+    let Setup {
+        dir: _dir,
+        running,
+        url,
+        pass,
+        duress,
+        home,
+    } = setup().await;
     let mut s = Session::unlock(&home, &pass).await.unwrap();
     let mut peers = peer::add_peers(&mut s, &url, 2, 0).await;
     drop(s);

@@ -394,6 +394,20 @@ mod tests {
         SecretString::from(s.to_owned())
     }
 
+    /// A challenges B, B answers with `phrase`: what A makes of it.
+    fn prove(
+        a: &mut crate::Engine,
+        b: &mut crate::Engine,
+        relay: &mut crate::testing::LoopRelay,
+        t: u64,
+        phrase: &str,
+    ) -> Vec<Event> {
+        a.challenge(t, &mut OsRng, "b").unwrap();
+        relay.deliver(a, b, t + 1);
+        b.answer(t + 2, &mut OsRng, "a", &secret(phrase)).unwrap();
+        relay.deliver(b, a, t + 3)
+    }
+
     /// A quarantine is lifted by the real phrase only, and the user is told;
     /// a relay replaying the old alert afterwards changes nothing; the
     /// duress phrase quarantines again.
@@ -425,11 +439,7 @@ mod tests {
         assert!(matches!(&ev[..], [Event::Compromised { .. }]), "{ev:?}");
 
         // The wrong phrase lifts nothing.
-        a.challenge(5, &mut OsRng, "b").unwrap();
-        relay.deliver(&mut a, &mut b, 6);
-        b.answer(7, &mut OsRng, "a", &secret("something else"))
-            .unwrap();
-        let ev = relay.deliver(&mut b, &mut a, 8);
+        let ev = prove(&mut a, &mut b, &mut relay, 5, "something else");
         assert!(
             matches!(
                 &ev[..],
@@ -444,11 +454,7 @@ mod tests {
         assert!(a.contact("b").unwrap().compromised.is_some());
 
         // The real one does, and says so.
-        a.challenge(9, &mut OsRng, "b").unwrap();
-        relay.deliver(&mut a, &mut b, 10);
-        b.answer(11, &mut OsRng, "a", &secret("blue river"))
-            .unwrap();
-        let ev = relay.deliver(&mut b, &mut a, 12);
+        let ev = prove(&mut a, &mut b, &mut relay, 9, "blue river");
         assert!(
             matches!(
                 &ev[..],
@@ -469,10 +475,7 @@ mod tests {
         assert!(a.contact("b").unwrap().compromised.is_none());
 
         // An answer with the duress phrase quarantines.
-        a.challenge(14, &mut OsRng, "b").unwrap();
-        relay.deliver(&mut a, &mut b, 15);
-        b.answer(16, &mut OsRng, "a", &secret("grey sky")).unwrap();
-        let ev = relay.deliver(&mut b, &mut a, 17);
+        let ev = prove(&mut a, &mut b, &mut relay, 14, "grey sky");
         assert!(
             matches!(
                 &ev[..],

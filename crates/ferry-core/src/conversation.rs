@@ -6,17 +6,16 @@
 //! long after sending. A timer change is itself a message, so both sides
 //! always apply the same timer.
 
-use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};
+use openmls::prelude::tls_codec::Deserialize as _;
 use openmls::prelude::*;
 use rand_core::CryptoRngCore;
 use zeroize::Zeroizing;
 
 use crate::attachment::AttachmentRef;
 use crate::engine::{
-    Action, Contact, CoreError, Direction, Engine, Event, HistoryEntry, mls, random_id, rejected,
+    Contact, CoreError, Direction, Engine, Event, HistoryEntry, mls, random_id, rejected,
 };
-use crate::envelope::{self, AppMessage, Body};
-use crate::mailbox_seal;
+use crate::envelope::{AppMessage, Body};
 use crate::reject::RejectReason;
 
 /// Longest text message, in bytes.
@@ -45,7 +44,11 @@ impl Engine {
         c: &Contact,
         body: Body,
     ) -> Result<String, CoreError> {
-        let (out, seal) = self.outbound_seal(c.id)?;
+        let idx = self
+            .state
+            .contacts
+            .position(|x| x.id == c.id)
+            .ok_or(CoreError::UnknownContact)?;
         let id = random_id(rng);
         let app = AppMessage {
             id: id.to_vec(),
@@ -62,19 +65,9 @@ impl Engine {
                 return Err(mls(e));
             }
         };
-        let wire = Zeroizing::new(mls_msg.tls_serialize_detached().map_err(mls)?);
-        let payload = mailbox_seal::seal(&seal, &out.mailbox, envelope::MLS, &wire, rng)
-            .ok_or(CoreError::TooLong)?;
-        self.state.outbox.push(Action::Send {
-            relay: out.relay,
-            mailbox: out.mailbox,
-            sender: out.sender,
-            payload,
-        });
-        if let Some(idx) = self.state.contacts.position(|x| x.id == c.id) {
-            // Refreshed at the next message if it cannot be now.
-            let _ = self.count_message(now, rng, idx);
-        }
+        self.queue_mls(rng, idx, &mls_msg)?;
+        // Refreshed at the next message if it cannot be now.
+        let _ = self.count_message(now, rng, idx);
         Ok(ferry_proto::b64::encode(&id))
     }
 

@@ -160,9 +160,9 @@ impl Engine {
         }
     }
 
-    /// Seals an MLS handshake message for the contact's mailbox and queues
-    /// it (with the seal key of the epoch the contact is in).
-    fn queue_handshake(
+    /// Seals an MLS message for the contact's mailbox and queues it (with
+    /// the seal key of the epoch the contact is in); returns its bytes.
+    pub(crate) fn queue_mls(
         &mut self,
         rng: &mut impl CryptoRngCore,
         idx: usize,
@@ -204,7 +204,7 @@ impl Engine {
             .map_err(mls)?;
         let pending =
             serde_json::to_string(&queued).map_err(|e| CoreError::State(e.to_string()))?;
-        self.queue_handshake(rng, idx, &msg)?;
+        self.queue_mls(rng, idx, &msg)?;
         if let Some(p) = self.pcs_mut(idx) {
             p.proposed = Some(epoch);
             p.pending = Some(pending);
@@ -236,7 +236,7 @@ impl Engine {
             return Err(mls(e));
         }
         // The commit is sealed for the epoch the invitee is still in.
-        let wire = self.queue_handshake(rng, idx, &commit)?;
+        let wire = self.queue_mls(rng, idx, &commit)?;
         self.rotate_keys(idx)?;
         if let Some(p) = self.pcs_mut(idx) {
             p.refreshed(now);

@@ -33,16 +33,7 @@ impl Tx<'_> {
 
     /// Sets a named blob.
     pub fn put_blob(&self, name: &str, value: &[u8]) -> Result<(), VaultError> {
-        let old: Option<Option<i64>> = self
-            .tx
-            .query_row("SELECT key_idx FROM blobs WHERE name = ?1", [name], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(db)?;
-        if let Some(Some(idx)) = old {
-            self.doom(idx)?;
-        }
+        self.doom_blob_key(name)?;
         let (idx, sealed) = self.seal(BLOB_DOMAIN, name.as_bytes(), value)?;
         self.tx
             .execute(
@@ -77,6 +68,15 @@ impl Tx<'_> {
 
     /// Removes a named blob (its key destroyed once this commits).
     pub fn delete_blob(&self, name: &str) -> Result<(), VaultError> {
+        self.doom_blob_key(name)?;
+        self.tx
+            .execute("DELETE FROM blobs WHERE name = ?1", [name])
+            .map(|_| ())
+            .map_err(db)
+    }
+
+    /// Frees the slab entry of blob `name`'s current value, if sealed.
+    fn doom_blob_key(&self, name: &str) -> Result<(), VaultError> {
         let old: Option<Option<i64>> = self
             .tx
             .query_row("SELECT key_idx FROM blobs WHERE name = ?1", [name], |r| {
@@ -84,13 +84,10 @@ impl Tx<'_> {
             })
             .optional()
             .map_err(db)?;
-        if let Some(Some(idx)) = old {
-            self.doom(idx)?;
+        match old {
+            Some(Some(idx)) => self.doom(idx),
+            _ => Ok(()),
         }
-        self.tx
-            .execute("DELETE FROM blobs WHERE name = ?1", [name])
-            .map(|_| ())
-            .map_err(db)
     }
 
     /// Frees slab entry `idx`, to be destroyed when this commits.
