@@ -38,7 +38,14 @@ pub(crate) fn export_key(group: &MlsGroup, provider: &Provider) -> Result<KeyByt
 struct AlertBody {
     reason: AlertReason,
     at: u64,
+    /// Random, so a replayed alert is recognised (absent in alerts of
+    /// releases before it).
+    #[serde(default)]
+    id: Option<String>,
 }
+
+/// Alert ids remembered per contact.
+const ALERTS_REMEMBERED: usize = 64;
 
 /// What the duress capsule keeps per contact: only what can fire that
 /// contact's canary. The relay stored the public half of the fire key at
@@ -70,6 +77,9 @@ pub struct CanaryRef {
     /// Its alerts were sealed with keys of an earlier epoch: deposit again.
     #[serde(default)]
     pub stale: bool,
+    /// The relay holds the fire key (a deposit with it succeeded).
+    #[serde(default)]
+    pub fire_held: bool,
     /// When it is next renewed (Unix seconds; 0: now). Drawn at random in
     /// the second quarter of the interval after each renewal, per canary,
     /// so renewals neither come in bursts that link a user's contacts at a
@@ -133,8 +143,13 @@ pub(crate) fn alert_payload(
     now: u64,
     rng: &mut impl CryptoRngCore,
 ) -> Result<Vec<u8>, CoreError> {
-    let body = serde_json::to_vec(&AlertBody { reason, at: now })
-        .map_err(|e| CoreError::State(e.to_string()))?;
+    let id = ferry_proto::b64::encode(&crate::engine::random_id(rng));
+    let body = serde_json::to_vec(&AlertBody {
+        reason,
+        at: now,
+        id: Some(id),
+    })
+    .map_err(|e| CoreError::State(e.to_string()))?;
     let sealed = seal_with(alert_key, LABEL, &body, rng);
     crate::mailbox_seal::seal(seal, mailbox, envelope::ALERT, &sealed, rng)
         .ok_or(CoreError::TooLong)
@@ -148,8 +163,12 @@ pub fn legacy_alert_payload(
     now: u64,
     rng: &mut impl CryptoRngCore,
 ) -> Result<Vec<u8>, CoreError> {
-    let body = serde_json::to_vec(&AlertBody { reason, at: now })
-        .map_err(|e| CoreError::State(e.to_string()))?;
+    let body = serde_json::to_vec(&AlertBody {
+        reason,
+        at: now,
+        id: None,
+    })
+    .map_err(|e| CoreError::State(e.to_string()))?;
     let sealed = seal_with(alert_key, LABEL, &body, rng);
     ferry_proto::padding::pad(&envelope::wrap(envelope::ALERT, &sealed))
         .map_err(|_| CoreError::TooLong)
@@ -163,7 +182,7 @@ impl Engine {
             .iter()
             .filter_map(|c| {
                 let e = c.established()?;
-                let canary = c.canary.as_ref()?;
+                let canary = c.canary.as_ref().filter(|k| k.fire_held)?;
                 Some(CapsuleEntry {
                     relay: e.outbound.relay.clone(),
                     canary: canary.id,
@@ -192,7 +211,7 @@ impl Engine {
             c.established().is_some_and(|e| e.alert_key.is_some())
                 && c.canary
                     .as_ref()
-                    .is_none_or(|k| k.fire.is_none() || k.stale)
+                    .is_none_or(|k| k.fire.is_none() || k.stale || !k.fire_held)
         })
     }
 
@@ -222,7 +241,7 @@ impl Engine {
             let fresh = c
                 .canary
                 .as_ref()
-                .is_none_or(|k| k.fire.is_none() || k.stale);
+                .is_none_or(|k| k.fire.is_none() || k.stale || !k.fire_held);
             let due = c.canary.as_ref().is_none_or(|k| k.renew_at <= now);
             let wanted = match scope {
                 CanaryScope::All => true,
@@ -243,13 +262,19 @@ impl Engine {
                         owner: KeyBytes::random(rng),
                         fire: None,
                         stale: false,
+                        fire_held: false,
                         renew_at: 0,
                     });
                 if canary.fire.is_none() {
+                    // Deposited (not just renewed) until the relay has it.
                     canary.fire = Some(KeyBytes::random(rng));
+                    canary.fire_held = false;
                 }
             }
-            let (addr, seal) = self.outbound_seal(id)?;
+            // One contact's broken state does not hold back the others.
+            let Ok((addr, seal)) = self.outbound_seal(id) else {
+                continue;
+            };
             let Some(canary) = self.state.contacts[idx].canary.clone() else {
                 continue;
             };
@@ -291,6 +316,11 @@ impl Engine {
             .position(|c| c.canary.as_ref().is_some_and(|k| k.id == id))
             && let Some(k) = &mut self.state.contacts.get_mut(idx).canary
         {
+            // Stale or new ones were deposited whole, fire key included.
+            // Such a canary was deposited whole (those states force it).
+            if k.stale || !k.fire_held {
+                k.fire_held = k.fire.is_some();
+            }
             k.stale = false;
             k.renew_at = now.saturating_add(quarter).saturating_add(jitter);
         }
@@ -362,12 +392,15 @@ impl Engine {
             });
         };
         // Direction is bound by the mailbox seal (each direction has its
-        // own key); a replay, or an alert made before the newest one taken
-        // (a canary a relay held back), changes nothing.
-        if c.alert_floor > 0 && a.at <= c.alert_floor {
-            return Ok(Event::Ignored { alias });
+        // own key); the same alert again (a relay replaying it, even after
+        // the quarantine was lifted) changes nothing.
+        if let Some(id) = a.id {
+            if c.alerts_taken.contains(&id) {
+                return Ok(Event::Ignored { alias });
+            }
+            c.alerts_taken.insert(0, id);
+            c.alerts_taken.truncate(ALERTS_REMEMBERED);
         }
-        c.alert_floor = c.alert_floor.max(a.at);
         if c.compromised.is_none() {
             c.compromised = Some(Compromise {
                 reason: a.reason,
@@ -406,6 +439,27 @@ mod tests {
         relay.deliver(a, b, t + 1);
         b.answer(t + 2, &mut OsRng, "a", &secret(phrase)).unwrap();
         relay.deliver(b, a, t + 3)
+    }
+
+    /// A canary whose deposit did not reach the relay stays out of the
+    /// capsule (its fire key would be refused) and is deposited again.
+    #[test]
+    fn a_canary_enters_the_capsule_only_once_the_relay_holds_its_fire_key() {
+        let (mut a, _b, _relay) = pair("b", "a");
+        let first = a
+            .canary_deposits(10, &mut OsRng, super::CanaryScope::Due)
+            .unwrap();
+        assert!(first[0].fresh);
+        // The deposit failed: nothing placed.
+        assert!(a.capsule().is_empty());
+        let again = a
+            .canary_deposits(20, &mut OsRng, super::CanaryScope::Due)
+            .unwrap();
+        assert!(again[0].fresh, "deposited again, not just renewed");
+        assert_eq!(again[0].canary.fire.as_ref(), first[0].canary.fire.as_ref());
+        a.canary_placed(again[0].canary.id, 20, &mut OsRng);
+        assert_eq!(a.capsule().len(), 1);
+        assert!(!a.canary_missing());
     }
 
     /// A quarantine is lifted by the real phrase only, and the user is told;
@@ -473,6 +527,23 @@ mod tests {
         let ev = a.receive(13, &mut OsRng, mailbox, seq, &payload).unwrap();
         assert!(matches!(ev, Event::Ignored { .. }), "{ev:?}");
         assert!(a.contact("b").unwrap().compromised.is_none());
+
+        // A canary deposited before all this still warns (it is not an
+        // old alert replayed, however old its sending time).
+        let deposit = b
+            .canary_deposits(4, &mut OsRng, super::CanaryScope::All)
+            .unwrap()
+            .remove(0);
+        let seq = relay.next_seq(deposit.mailbox);
+        let ev = a
+            .receive(13, &mut OsRng, deposit.mailbox, seq, &deposit.payload)
+            .unwrap();
+        assert!(matches!(ev, Event::Compromised { .. }), "{ev:?}");
+        let ev = prove(&mut a, &mut b, &mut relay, 20, "blue river");
+        assert!(
+            matches!(&ev[..], [Event::ChallengeResult { lifted: true, .. }]),
+            "{ev:?}"
+        );
 
         // An answer with the duress phrase quarantines.
         let ev = prove(&mut a, &mut b, &mut relay, 14, "grey sky");

@@ -241,6 +241,7 @@ impl Engine {
         rng: &mut impl CryptoRngCore,
         idx: usize,
         body: &[u8],
+        sealed: bool,
     ) -> Result<Event, CoreError> {
         let c = self.state.contacts[idx].clone();
         let alias = c.alias.clone();
@@ -253,10 +254,15 @@ impl Engine {
         let handshake = pm.is_handshake_message();
         let epoch = pm.epoch().as_u64();
         let commit = pm.content_type() == ContentType::Commit;
+        // Only a sealed payload (from the contact, not a forgery of an
+        // earlier release's clear framing) can mark the contact as forked.
+        if commit
+            && sealed
+            && let Some(ev) = self.check_fork(now, idx, epoch, body)?
+        {
+            return Ok(ev);
+        }
         if commit {
-            if let Some(ev) = self.check_fork(now, idx, epoch, body)? {
-                return Ok(ev);
-            }
             self.restore_proposal(idx)?;
         }
         let (group, _, provider) = self.group_mut(&c)?;

@@ -132,6 +132,7 @@ pub struct DepositCanary {
     /// Mailbox the payload goes to when released.
     pub mailbox: MailboxId,
     /// Unix seconds.
+    #[serde(deserialize_with = "crate::json_int::deserialize")]
     pub release_at: u64,
     /// Padded sealed alert.
     #[serde(with = "crate::b64::bytes")]
@@ -156,6 +157,7 @@ pub struct DepositCanary {
 #[serde(deny_unknown_fields)]
 pub struct RenewCanary {
     /// New release time, Unix seconds.
+    #[serde(deserialize_with = "crate::json_int::deserialize")]
     pub release_at: u64,
 }
 

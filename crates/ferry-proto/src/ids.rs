@@ -70,11 +70,15 @@ impl<'de> Deserialize<'de> for MailboxId {
 
 /// Position of a message in its mailbox: 1 for the first message, strictly
 /// increasing, never reused. A cursor `after = Seq(0)` reads from the start.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(transparent)]
 pub struct Seq(pub u64);
+
+impl<'de> Deserialize<'de> for Seq {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::json_int::deserialize(d).map(Self)
+    }
+}
 
 #[cfg(test)]
 mod tests {

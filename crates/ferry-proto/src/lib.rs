@@ -12,6 +12,7 @@ pub mod auth;
 pub mod b64;
 pub mod error_code;
 pub mod ids;
+pub mod json_int;
 pub mod keys;
 pub mod padding;
 

@@ -55,9 +55,12 @@ fn with_tus(mut resp: Response) -> Response {
     resp
 }
 
+/// A request without `Tus-Resumable` is malformed (400); one naming a
+/// version other than 1.0.0 gets the protocol's 412.
 fn check_version(headers: &HeaderMap) -> Result<(), ApiError> {
-    match headers.get("tus-resumable").and_then(|v| v.to_str().ok()) {
-        Some(TUS_VERSION) => Ok(()),
+    match headers.get("tus-resumable").map(|v| v.to_str()) {
+        Some(Ok(TUS_VERSION)) => Ok(()),
+        None => Err(ApiError::new(ErrorCode::BadRequest).detail("Tus-Resumable header missing")),
         _ => Err(ApiError::new(ErrorCode::TusVersionUnsupported)),
     }
 }

@@ -122,8 +122,11 @@ pub(crate) fn file_source(path: &Path, keep_metadata: bool) -> Result<(Source, F
         Media::Png => photo(strip::strip_png, "image.png", "image/png"),
         Media::Webp => photo(strip::strip_webp, "image.webp", "image/webp"),
         Media::Video => {
+            // Size and time first: a file changed while it is read for
+            // its metadata is refused when sent.
+            let src = source(Source::file(path))?;
+            let size = src.size();
             let mut f = std::fs::File::open(path).map_err(|e| io_failure(&e))?;
-            let size = f.metadata().map_err(|e| io_failure(&e))?.len();
             let patches = strip::video_patches(&mut f, size)
                 .map_err(|e| Failure {
                     code: "metadata",
@@ -143,7 +146,7 @@ pub(crate) fn file_source(path: &Path, keep_metadata: bool) -> Result<(Source, F
                 ("video.mp4", "video/mp4")
             };
             Ok((
-                source(Source::file_patched(path, patches))?,
+                source(src.with_patches(patches))?,
                 meta(name.to_owned(), Some(mime.to_owned())),
             ))
         }

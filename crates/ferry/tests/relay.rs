@@ -879,9 +879,18 @@ async fn tus_uploads_resume_after_cuts_and_kill_9_and_download_by_range() {
             .contains("creation")
     );
 
-    // Refusals: no tus version, too large.
+    // Refusals: no tus version (malformed), another tus version (the
+    // protocol's 412), too large.
+    let r400 = http
+        .post(format!("{url}/v1/blobs"))
+        .header("upload-length", "10")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r400.status().as_u16(), 400);
     let r412 = http
         .post(format!("{url}/v1/blobs"))
+        .header("tus-resumable", "0.2.2")
         .header("upload-length", "10")
         .send()
         .await

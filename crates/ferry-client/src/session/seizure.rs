@@ -102,21 +102,35 @@ pub(super) async fn fire_capsule(vault: &mut Vault, network: &crate::net::Networ
     };
     let mut left = Vec::new();
     for e in entries {
+        // A client that cannot be made now (its proxy setting, TLS) is
+        // retried with the rest, never dropped.
         let Ok(c) = RelayClient::with_network(&e.relay, network) else {
+            left.push(e);
             continue;
         };
         // Looks like a renewal to the network; the relay releases the
         // canary's duress alert. One try, like a renewal: what fails waits
         // for the next one.
-        let fired = match c
+        let done = match c
             .renew_canary(e.canary, &e.fire.mailbox_key(), now() + DEFAULT_CANARY_SECS)
             .await
         {
             Ok(()) => true,
-            // Released already (or never deposited): nothing left to fire.
-            Err(err) => err.code() == Some(ErrorCode::UnknownCanary),
+            // The relay answered but will never fire it (released already,
+            // unknown, refused): nothing left to try. Only a missing answer
+            // or a relay asking to wait is tried again.
+            Err(err) => err.code().is_some_and(|code| {
+                !matches!(
+                    code,
+                    ErrorCode::RateLimited
+                        | ErrorCode::TooManyConnections
+                        | ErrorCode::Unavailable
+                        | ErrorCode::Internal
+                        | ErrorCode::StaleTimestamp
+                )
+            }),
         };
-        if !fired {
+        if !done {
             left.push(e);
         }
     }
@@ -134,6 +148,7 @@ async fn fire_legacy(
     let mut left = Vec::new();
     for e in entries {
         let Ok(c) = RelayClient::with_network(&e.relay, network) else {
+            left.push(e);
             continue;
         };
         let Ok(payload) = ferry_core::alert::legacy_alert_payload(

@@ -58,13 +58,13 @@ impl Source {
         })
     }
 
-    /// A file source read with `patches` (offset, bytes) written over it;
-    /// patches must lie within the file.
-    pub fn file_patched(path: &Path, mut patches: Vec<Patch>) -> Result<Self, TransferError> {
-        let mut s = Self::file(path)?;
+    /// This file source, read with `patches` written over it (each within
+    /// the file: the size and time it must keep were taken before the
+    /// patches were computed, so a change in between is caught).
+    pub fn with_patches(mut self, mut patches: Vec<Patch>) -> Result<Self, TransferError> {
         if let Self::File {
             size, patches: p, ..
-        } = &mut s
+        } = &mut self
         {
             if patches.iter().any(|p| {
                 p.at.saturating_add(p.len) > *size
@@ -75,7 +75,7 @@ impl Source {
             patches.sort_by_key(|p| p.at);
             *p = Arc::new(patches);
         }
-        Ok(s)
+        Ok(self)
     }
 
     /// Size in bytes.

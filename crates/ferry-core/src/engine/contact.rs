@@ -131,10 +131,9 @@ pub(crate) struct Contact {
     pub(crate) proof: crate::challenge::ProofState,
     /// Our dead-man switch for this contact, once assigned.
     pub(crate) canary: Option<crate::alert::CanaryRef>,
-    /// The sending time of the newest alert taken from this contact: an
-    /// alert made at or before it (a replay, or one held back by a relay
-    /// and released after the quarantine was lifted) changes nothing.
-    pub(crate) alert_floor: u64,
+    /// The ids of the last alerts taken from this contact: the same alert
+    /// again (a relay replaying it) changes nothing.
+    pub(crate) alerts_taken: Vec<String>,
 }
 
 impl Contact {
@@ -184,7 +183,7 @@ struct ContactRecord {
     #[serde(default)]
     canary: Option<crate::alert::CanaryRef>,
     #[serde(default)]
-    alert_floor: u64,
+    alerts_taken: Vec<String>,
     #[serde(default)]
     seal_out: Option<KeyBytes>,
     #[serde(default)]
@@ -241,7 +240,7 @@ impl TryFrom<ContactRecord> for Contact {
             compromised: r.compromised,
             proof: r.proof,
             canary: r.canary,
-            alert_floor: r.alert_floor,
+            alerts_taken: r.alerts_taken,
         })
     }
 }
@@ -281,7 +280,7 @@ impl From<Contact> for ContactRecord {
             compromised: c.compromised,
             proof: c.proof,
             canary: c.canary,
-            alert_floor: c.alert_floor,
+            alerts_taken: c.alerts_taken,
         }
     }
 }

@@ -63,7 +63,7 @@ impl Engine {
             compromised: None,
             proof: Default::default(),
             canary: None,
-            alert_floor: 0,
+            alerts_taken: Vec::new(),
         });
         Ok(link)
     }
@@ -153,7 +153,7 @@ impl Engine {
             compromised: None,
             proof: Default::default(),
             canary: None,
-            alert_floor: 0,
+            alerts_taken: Vec::new(),
         });
         Ok(())
     }

@@ -125,8 +125,9 @@ fn valid_relay_url(url: &str) -> bool {
 /// (far beyond any relay's quota; a forged number is refused outright).
 const MAX_SEQ_JUMP: u64 = 1 << 32;
 
-/// A payload's kind and body, opened.
-type Opened = (u8, Zeroizing<Vec<u8>>);
+/// A payload's kind, body, and whether it was sealed (not an unsealed
+/// payload of an earlier release, which anyone on the path could forge).
+type Opened = (u8, Zeroizing<Vec<u8>>, bool);
 
 /// A payload dropped as not from the contact (or damaged), for `alias`.
 pub(crate) fn rejected(alias: &str, reason: RejectReason) -> Result<Event, CoreError> {
@@ -383,7 +384,7 @@ impl Engine {
         payload: &[u8],
     ) -> Result<Event, CoreError> {
         let alias = self.state.contacts[idx].alias.clone();
-        let (kind, body) = match self.open_payload(idx, mailbox, payload)? {
+        let (kind, body, sealed) = match self.open_payload(idx, mailbox, payload)? {
             Ok(v) => v,
             Err(reason) => return rejected(&alias, reason),
         };
@@ -392,7 +393,7 @@ impl Engine {
         let result = match (state, kind) {
             (ContactState::Invited, envelope::HELLO) => self.on_hello(now, rng, idx, body),
             (ContactState::Accepted, envelope::WELCOME) => self.on_welcome(now, idx, body),
-            (ContactState::Established, envelope::MLS) => self.on_mls(now, rng, idx, body),
+            (ContactState::Established, envelope::MLS) => self.on_mls(now, rng, idx, body, sealed),
             (ContactState::Established, envelope::ALERT) => self.on_alert(now, idx, body),
             (ContactState::Established, envelope::HELLO) => {
                 rejected(&alias, RejectReason::InviteUsed)
@@ -431,13 +432,13 @@ impl Engine {
                 {
                     e.legacy_in = false;
                 }
-                Ok(Ok((o.kind, o.body)))
+                Ok(Ok((o.kind, o.body, true)))
             }
             Err(mailbox_seal::OpenError::Malformed) => Ok(Err(RejectReason::MalformedPadding)),
             // What a release before sealing sent (or left on the relay).
             Err(mailbox_seal::OpenError::NotForThisMailbox) if legacy => {
                 match padding::unpad(payload).map(<[u8]>::split_first) {
-                    Ok(Some((&kind, body))) => Ok(Ok((kind, Zeroizing::new(body.to_vec())))),
+                    Ok(Some((&kind, body))) => Ok(Ok((kind, Zeroizing::new(body.to_vec()), false))),
                     Ok(None) => Ok(Err(RejectReason::Empty)),
                     Err(_) => Ok(Err(RejectReason::NotSealedForMailbox)),
                 }

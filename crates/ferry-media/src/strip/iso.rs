@@ -185,6 +185,13 @@ impl<R: Read + Seek> Walk<'_, R> {
         let sz = self.table(stsz)?;
         let uniform = be32(&sz, 4).ok_or(StripError::Malformed("bad sample table"))?;
         let count = be32(&sz, 8).ok_or(StripError::Malformed("bad sample table"))? as usize;
+        // Counts are bounded by what the tables hold (a header claiming
+        // more cannot make the loops run on).
+        let count = if uniform == 0 {
+            count.min(sz.len().saturating_sub(12) / 4)
+        } else {
+            count
+        };
         let size_of = |s: usize| -> Option<u64> {
             if uniform != 0 {
                 Some(u64::from(uniform))
@@ -193,9 +200,11 @@ impl<R: Read + Seek> Walk<'_, R> {
             }
         };
         let sc = self.table(stsc)?;
-        let entries = be32(&sc, 4).ok_or(StripError::Malformed("bad sample table"))? as usize;
+        let entries = (be32(&sc, 4).ok_or(StripError::Malformed("bad sample table"))? as usize)
+            .min(sc.len().saturating_sub(8) / 12);
         let co = self.table((co_at, co_len))?;
-        let chunks = be32(&co, 4).ok_or(StripError::Malformed("bad sample table"))? as usize;
+        let chunks = (be32(&co, 4).ok_or(StripError::Malformed("bad sample table"))? as usize)
+            .min(co.len().saturating_sub(8) / if wide { 8 } else { 4 });
         let offset_of = |c: usize| -> Option<u64> {
             if wide {
                 Some(u64::from_be_bytes(
@@ -361,6 +370,11 @@ mod tests {
             let cut = &file[..n];
             let _ = video_patches(&mut std::io::Cursor::new(cut), cut.len() as u64);
         }
+        // A sample table claiming four billion entries ends at once.
+        let mut huge = file.clone();
+        let at = huge.windows(4).position(|w| w == b"stsc").unwrap() + 8;
+        huge[at..at + 4].copy_from_slice(&u32::MAX.to_be_bytes());
+        let _ = video_patches(&mut std::io::Cursor::new(&huge), huge.len() as u64);
         let mut bad = file.clone();
         bad[0] = 0x7F; // ftyp claims more than the file
         assert!(video_patches(&mut std::io::Cursor::new(&bad), bad.len() as u64).is_err());

@@ -53,6 +53,15 @@ pub fn sniff(head: &[u8]) -> Option<Media> {
     if head.starts_with(b"II*\0") || head.starts_with(b"MM\0*") {
         return Some(Media::Unsupported("TIFF or RAW"));
     }
+    // QuickTime files may begin with another atom than `ftyp`.
+    if head.len() >= 8
+        && matches!(
+            &head[4..8],
+            b"moov" | b"mdat" | b"wide" | b"free" | b"skip" | b"pnot"
+        )
+    {
+        return Some(Media::Video);
+    }
     if head.len() >= 12 && &head[4..8] == b"ftyp" {
         return Some(match &head[8..12] {
             b"heic" | b"heix" | b"hevc" | b"heim" | b"heis" | b"mif1" | b"msf1" => {

@@ -46,6 +46,14 @@ pub(crate) async fn deposit_canary(
     let body = body_bytes(body)?;
     let id = parse_id(&raw)?;
     let req: ferry_proto::api::DepositCanary = parse_json(&body)?;
+    let target = lookup(&s, req.mailbox).await?;
+    let sender = target
+        .sender_key
+        .ok_or_else(|| ApiError::new(ErrorCode::MailboxNotSecured))?;
+    // The owner proves the key it registers; the sender key proves the
+    // depositor may send to the mailbox, which the release will do. Both
+    // before anything else is looked at.
+    signed_by(&s, &headers, &uri, "PUT", vec![req.owner_key, sender], body).await?;
     if !padding::is_bucket_size(req.payload.len())
         || req
             .fire_payload
@@ -60,13 +68,6 @@ pub(crate) async fn deposit_canary(
         );
     }
     check_release(&s, req.release_at)?;
-    let target = lookup(&s, req.mailbox).await?;
-    let sender = target
-        .sender_key
-        .ok_or_else(|| ApiError::new(ErrorCode::MailboxNotSecured))?;
-    // The owner proves the key it registers; the sender key proves the
-    // depositor may send to the mailbox, which the release will do.
-    signed_by(&s, &headers, &uri, "PUT", vec![req.owner_key, sender], body).await?;
     let put = s
         .store
         .put_canary(
@@ -100,7 +101,6 @@ pub(crate) async fn renew_canary(
     let body = body_bytes(body)?;
     let id = parse_id(&raw)?;
     let req: ferry_proto::api::RenewCanary = parse_json(&body)?;
-    check_release(&s, req.release_at)?;
     let keys = canary_keys(&s, id).await?;
     // Signed by the fire key, the same request fires the canary: a duress
     // session makes no request a real one does not.
@@ -122,6 +122,7 @@ pub(crate) async fn renew_canary(
         body,
     )
     .await?;
+    check_release(&s, req.release_at)?;
     if fired {
         release_canaries(&s, Some(id)).await?;
     } else if !s.store.renew_canary(id, req.release_at).await? {

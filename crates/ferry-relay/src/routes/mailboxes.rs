@@ -90,14 +90,16 @@ pub(crate) async fn send(
 ) -> Result<Response, ApiError> {
     let body = body_bytes(body)?;
     let id = parse_id(&raw)?;
-    if !padding::is_bucket_size(body.len()) {
-        return Err(ApiError::new(ErrorCode::PayloadSizeNotBucket));
-    }
     let rec = lookup(&s, id).await?;
     let sender = rec
         .sender_key
         .ok_or_else(|| ApiError::new(ErrorCode::MailboxNotSecured))?;
+    // Who sends is checked before what: a stranger learns nothing about
+    // the mailbox from the answer to a malformed payload.
     signed_by(&s, &headers, &uri, "POST", vec![sender], body.clone()).await?;
+    if !padding::is_bucket_size(body.len()) {
+        return Err(ApiError::new(ErrorCode::PayloadSizeNotBucket));
+    }
     let seq = store_and_push(&s, id, body).await?;
     Ok((StatusCode::CREATED, Json(Sent { seq })).into_response())
 }

@@ -122,7 +122,14 @@ impl SqliteStore {
                 match append_in(c, &mailbox, &payload, expires_at, quota, Some(&cid)) {
                     Ok(seq) => out.push(Released { mailbox, seq, payload: Bytes::from(payload) }),
                     Err(StoreError::MailboxFull) => {
-                        c.prepare_cached("UPDATE canaries SET release_at = ?2 WHERE id = ?1")
+                        // A fire that must wait keeps firing what a fire
+                        // releases (the duress alert), not the timeout's.
+                        let sql = if only.is_some() {
+                            "UPDATE canaries SET release_at = ?2, payload = COALESCE(fire_payload, payload) WHERE id = ?1"
+                        } else {
+                            "UPDATE canaries SET release_at = ?2 WHERE id = ?1"
+                        };
+                        c.prepare_cached(sql)
                             .and_then(|mut s| {
                                 s.execute(params![&cid[..], time_to_sql(now.saturating_add(crate::store::CANARY_RETRY_SECS))])
                             })
