@@ -253,7 +253,8 @@ impl Engine {
         };
         let handshake = pm.is_handshake_message();
         let epoch = pm.epoch().as_u64();
-        let commit = pm.content_type() == ContentType::Commit;
+        let content = pm.content_type();
+        let commit = content == ContentType::Commit;
         // Only a sealed payload (from the contact, not a forgery of an
         // earlier release's clear framing) can mark the contact as forked.
         if commit
@@ -274,10 +275,14 @@ impl Engine {
                     self.shelve_proposal(idx)?;
                 }
                 self.evict_group(&c);
-                // A proposal overtaken by a commit: the contact proposes
-                // again.
                 if handshake && epoch < current {
-                    return Ok(Event::Ignored { alias });
+                    return Ok(self.on_stale_handshake(
+                        now,
+                        idx,
+                        epoch,
+                        sealed && content == ContentType::Proposal,
+                        body,
+                    ));
                 }
                 return rejected(&alias, RejectReason::DoesNotDecrypt);
             }
@@ -291,7 +296,9 @@ impl Engine {
                 let _ = self.count_message(now, rng, idx);
                 Ok(ev)
             }
-            ProcessedMessageContent::ProposalMessage(p) => self.on_proposal(now, rng, idx, *p),
+            ProcessedMessageContent::ProposalMessage(p) => {
+                self.on_proposal(now, rng, idx, *p, epoch, body)
+            }
             ProcessedMessageContent::StagedCommitMessage(sc) => {
                 self.on_commit(now, idx, *sc, epoch, body)
             }

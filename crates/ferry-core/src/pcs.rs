@@ -56,6 +56,9 @@ pub(crate) struct Pcs {
     proposed: Option<u64>,
     /// The commits merged here: (epoch they were made in, SHA-256).
     commits: Vec<(u64, [u8; 32])>,
+    /// The update proposals committed here (inviter): (epoch, SHA-256).
+    #[serde(default)]
+    proposals: Vec<(u64, [u8; 32])>,
     /// The newest epoch a message from the contact was made in: the
     /// inviter commits again only once the contact caught up with its last
     /// commit, so the contact is never more than one epoch behind.
@@ -280,6 +283,8 @@ impl Engine {
         rng: &mut impl CryptoRngCore,
         idx: usize,
         proposal: QueuedProposal,
+        epoch: u64,
+        wire: &[u8],
     ) -> Result<Event, CoreError> {
         let c = self.state.contacts[idx].clone();
         let alias = c.alias.clone();
@@ -296,7 +301,38 @@ impl Engine {
             .store_pending_proposal(provider.storage(), proposal)
             .map_err(mls)?;
         self.commit_update(now, rng, idx)?;
+        if let Some(p) = self.pcs_mut(idx) {
+            p.proposals.insert(0, (epoch, hash(wire)));
+            p.proposals.truncate(KEEP);
+        }
         Ok(Event::Rekeyed { alias })
+    }
+
+    /// A handshake message made in an epoch already passed. The invitee
+    /// proposes once per epoch: a second, different proposal for an epoch
+    /// whose proposal was committed (a stale copy of the invitee's phone
+    /// that proposed first, or the phone after it) is a fork.
+    pub(crate) fn on_stale_handshake(
+        &mut self,
+        now: u64,
+        idx: usize,
+        epoch: u64,
+        proposal: bool,
+        wire: &[u8],
+    ) -> Event {
+        let seen = self.pcs(idx).and_then(|p| {
+            p.proposals
+                .iter()
+                .find(|(e, _)| *e == epoch)
+                .map(|(_, h)| *h)
+        });
+        match seen {
+            Some(h) if proposal && h != hash(wire) => self.forked(now, idx),
+            // Overtaken by a commit, or a replay: the contact proposes again.
+            _ => Event::Ignored {
+                alias: self.state.contacts[idx].alias.clone(),
+            },
+        }
     }
 
     /// Before processing a commit made in `epoch`: `Some` event if it is a
@@ -594,6 +630,31 @@ mod tests {
                 Some(AlertReason::Fork)
             );
         }
+    }
+
+    /// A stale copy of the invitee's phone proposes a refresh first and the
+    /// inviter commits it; the phone's own proposal for that epoch then
+    /// reveals the fork.
+    #[test]
+    fn two_proposals_for_one_epoch_quarantine_the_contact() {
+        let (mut a, mut b, mut relay) = pair("b", "a");
+        let mut stale = Engine::load(b.save().unwrap()).unwrap();
+        let epoch = super::tests::epoch(&mut b);
+        stale.propose_update(&mut OsRng, 0, epoch).unwrap();
+        b.propose_update(&mut OsRng, 0, epoch).unwrap();
+        let ev = relay.deliver(&mut stale, &mut a, 10);
+        assert!(matches!(&ev[..], [Event::Rekeyed { .. }]), "{ev:?}");
+        let ev = relay.deliver(&mut b, &mut a, 11);
+        assert!(
+            matches!(
+                &ev[..],
+                [Event::Compromised {
+                    reason: AlertReason::Fork,
+                    ..
+                }]
+            ),
+            "{ev:?}"
+        );
     }
 
     /// A canary deposited before a rotation still warns after it.
