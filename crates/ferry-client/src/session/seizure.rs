@@ -267,6 +267,16 @@ impl Session {
         self.place_canaries(CanaryScope::All).await
     }
 
+    /// Refreshes the keys of conversations where it is due by time (see
+    /// `ferry_core::pcs`), and sends the refreshes.
+    pub async fn refresh_keys(&mut self) -> Result<(), SessionError> {
+        let queued = self.update(|e| Ok((e.refresh_due(now(), &mut OsRng), Vec::new())))?;
+        if queued > 0 {
+            self.flush_outbox().await?;
+        }
+        Ok(())
+    }
+
     /// In a decoy opened by the duress passphrase, fires what the capsule
     /// still holds (the app and `watch` call it while they run); does
     /// nothing in any other profile.

@@ -229,8 +229,10 @@ impl Session {
                         ticks += 1;
                         if ticks.is_multiple_of(CAPSULE_RETRY_TICKS) {
                             self.retry_capsule().await;
-                            // Each canary is renewed when its own time comes.
+                            // Each canary is renewed when its own time comes,
+                            // and idle conversations refresh their keys.
                             let _ = self.renew_canaries().await;
+                            let _ = self.refresh_keys().await;
                         }
                         continue;
                     }

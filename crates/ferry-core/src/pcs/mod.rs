@@ -131,6 +131,27 @@ impl Engine {
         if let Some(p) = self.pcs_mut(idx) {
             p.msgs = p.msgs.saturating_add(1);
         }
+        self.refresh_if_due(now, rng, idx)
+    }
+
+    /// Refreshes this side's leaf in every conversation where it is due by
+    /// time, messages or not (the long-running session calls it): returns
+    /// how many refreshes were queued.
+    pub fn refresh_due(&mut self, now: u64, rng: &mut impl CryptoRngCore) -> usize {
+        let before = self.state.outbox.iter().count();
+        for idx in 0..self.state.contacts.len() {
+            // One conversation's broken state does not hold back the others.
+            let _ = self.refresh_if_due(now, rng, idx);
+        }
+        self.state.outbox.iter().count() - before
+    }
+
+    fn refresh_if_due(
+        &mut self,
+        now: u64,
+        rng: &mut impl CryptoRngCore,
+        idx: usize,
+    ) -> Result<(), CoreError> {
         let Some(p) = self.pcs(idx) else {
             return Ok(());
         };

@@ -219,3 +219,24 @@ fn an_alert_sealed_before_a_rotation_still_verifies() {
         "{ev:?}"
     );
 }
+
+/// A conversation where nobody writes is still refreshed once a day by the
+/// long-running session.
+#[test]
+fn an_idle_conversation_is_refreshed_by_time() {
+    let (mut a, mut b, mut relay) = pair("b", "a");
+    let start = epoch(&mut a);
+    assert_eq!(b.refresh_due(100, &mut OsRng), 0, "not due yet");
+    let day = 2 + UPDATE_EVERY_SECS;
+    assert_eq!(b.refresh_due(day, &mut OsRng), 1);
+    assert_eq!(b.refresh_due(day, &mut OsRng), 0, "proposed once per epoch");
+    let ev = relay.deliver(&mut b, &mut a, day);
+    assert!(matches!(&ev[..], [Event::Rekeyed { .. }]), "{ev:?}");
+    let ev = relay.deliver(&mut a, &mut b, day);
+    assert!(matches!(&ev[..], [Event::Rekeyed { .. }]), "{ev:?}");
+    assert_eq!(epoch(&mut a), start + 1);
+    assert_eq!(epoch(&mut b), start + 1);
+    // Both refreshed: nothing more is due for a day.
+    assert_eq!(a.refresh_due(day + 1, &mut OsRng), 0);
+    assert_eq!(b.refresh_due(day + 1, &mut OsRng), 0);
+}
