@@ -167,6 +167,24 @@ fn a_duress_session_looks_like_a_real_one_to_whoever_watches_the_relay() {
         "sizes stored: {:?}",
         stored.iter().map(Vec::len).collect::<Vec<_>>()
     );
+    // And their bytes look random (before, each began with its length and
+    // ended in zeros).
+    let mut counts = [0u64; 256];
+    let total: usize = stored.iter().map(Vec::len).sum();
+    for p in &stored {
+        for &x in p {
+            counts[usize::from(x)] += 1;
+        }
+    }
+    let expected = total as f64 / 256.0;
+    let chi2: f64 = counts
+        .iter()
+        .map(|&c| (c as f64 - expected).powi(2) / expected)
+        .sum();
+    assert!(
+        chi2 < 400.0,
+        "chi-square {chi2:.0} over {total} stored bytes"
+    );
     for (i, a) in stored.iter().enumerate() {
         assert!(ferry_proto::padding::is_bucket_size(a.len()));
         for b in &stored[i + 1..] {
