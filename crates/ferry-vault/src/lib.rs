@@ -58,6 +58,10 @@ pub(crate) const KEY_LEN: usize = 32;
 /// Argon2id memory in KiB (64 MiB).
 pub const ARGON2_MEMORY_KIB: u32 = 64 * 1024;
 pub(crate) const ARGON2_PASSES: u32 = 3;
+/// Database bytes every new slot starts with (free pages).
+const PREALLOC_DB: u64 = 2 * 1024 * 1024;
+/// Key slab entries every new slot starts with (random, unused).
+const PREALLOC_SLAB_ENTRIES: u64 = 2048;
 /// Bytes overwritten at the head of the other slot at every unlock.
 pub(crate) const HEAD: u64 = 64 * 1024;
 const DURESS_BLOB: &str = "duress";
@@ -172,7 +176,11 @@ impl Vault {
             full_schema()
         ))
         .map_err(db)?;
-        let slab = Slab::create(&slab_path(dir, slot), slab::CHUNK, rng)?;
+        // Every new slot (a profile, a decoy) starts with room to spare, so
+        // a little-used one is mostly free space whichever it is: a decoy's
+        // fill level does not show a bigger profile beside it.
+        let slab = Slab::create(&slab_path(dir, slot), PREALLOC_SLAB_ENTRIES, rng)?;
+        Self::grow_db(&conn, &db_path(dir, slot), PREALLOC_DB)?;
         Ok((
             Self {
                 conn,

@@ -469,3 +469,46 @@ fn the_files_neither_date_the_decoy_nor_show_which_slot_is_used() {
         "slot files have different times: {times:?}"
     );
 }
+
+/// The captor opens the decoy with the duress passphrase and looks at how
+/// full it is: mostly free space, like any profile that has not been used
+/// much, not a small profile padded to a bigger one's size.
+#[test]
+fn a_decoys_fill_level_is_that_of_any_little_used_profile() {
+    let free_ratio = |v: &Vault| -> f64 {
+        let free: i64 = v
+            .conn
+            .query_row("PRAGMA freelist_count", [], |r| r.get(0))
+            .unwrap();
+        let pages: i64 = v
+            .conn
+            .query_row("PRAGMA page_count", [], |r| r.get(0))
+            .unwrap();
+        free as f64 / pages as f64
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let fresh = Vault::create(&dir.path().join("fresh"), &pass("pw"), &mut OsRng).unwrap();
+    let fresh_ratio = free_ratio(&fresh);
+    let p = dir.path().join("used");
+    let mut v = Vault::create(&p, &pass("pw"), &mut OsRng).unwrap();
+    v.transaction(|tx| {
+        for i in 0..200u64 {
+            tx.insert_message(1, &i.to_be_bytes(), &[7; 300], None)?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    v.set_duress(&pass("duress words"), &mut OsRng, |_| Ok(()))
+        .unwrap();
+    drop(v);
+    let decoy = Vault::unlock(&p, &pass("duress words"), &mut OsRng).unwrap();
+    let decoy_ratio = free_ratio(&decoy);
+    assert!(
+        fresh_ratio > 0.8,
+        "a fresh profile is {fresh_ratio:.2} free"
+    );
+    assert!(
+        (decoy_ratio - fresh_ratio).abs() < 0.1,
+        "decoy {decoy_ratio:.2} free, a fresh profile {fresh_ratio:.2}"
+    );
+}
