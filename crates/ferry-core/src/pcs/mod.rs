@@ -255,12 +255,26 @@ impl Engine {
             }
         };
         let commit = bundle.commit().clone();
+        // Queued first, sealed for the epoch the invitee is still in; the
+        // group moves on only once the commit is on its way, and a commit
+        // that cannot be queued is dropped, so the two never part.
+        let wire = match self.queue_mls(rng, idx, &commit) {
+            Ok(w) => w,
+            Err(e) => {
+                let (group, _, provider) = self.group_mut(&c)?;
+                let _ = group.clear_pending_commit(provider.storage());
+                self.evict_group(&c);
+                return Err(e);
+            }
+        };
+        let (group, _, provider) = self.group_mut(&c)?;
         if let Err(e) = group.merge_pending_commit(provider) {
+            if let Some(id) = self.state.outbox.iter().last().map(|(id, _)| id) {
+                self.state.outbox.remove(id);
+            }
             self.evict_group(&c);
             return Err(mls(e));
         }
-        // The commit is sealed for the epoch the invitee is still in.
-        let wire = self.queue_mls(rng, idx, &commit)?;
         self.rotate_keys(idx)?;
         if let Some(p) = self.pcs_mut(idx) {
             p.refreshed(now);
