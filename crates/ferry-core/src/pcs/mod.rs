@@ -39,8 +39,11 @@ pub const UPDATE_EVERY_MSGS: u32 = 50;
 /// ... or this long after its last refresh, whichever comes first.
 pub const UPDATE_EVERY_SECS: u64 = 24 * 3600;
 /// Past epochs whose messages still decrypt (sent before the sender saw a
-/// commit).
-pub(crate) const PAST_EPOCHS: usize = 4;
+/// commit). One is enough: the inviter commits again only once the invitee
+/// wrote in the current epoch, and the invitee reads the inviter's
+/// messages in order, commit included. It is also how long a stolen copy
+/// can still write messages that open after a refresh.
+pub(crate) const PAST_EPOCHS: usize = 1;
 /// Older keys kept per contact (seal keys, alert keys), and commit hashes
 /// remembered for fork detection.
 const KEEP: usize = 4;
