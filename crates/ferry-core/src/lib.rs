@@ -38,7 +38,7 @@ mod wire;
 pub use conversation::MAX_TEXT;
 pub use engine::{
     Action, AlertReason, Compromise, ContactInfo, ContactState, CoreError, DEFAULT_CANARY_SECS,
-    DEFAULT_TIMER_SECS, Direction, Engine, Event, HistoryEntry, InboundMailbox,
+    DEFAULT_TIMER_SECS, Direction, Engine, Event, HistoryEntry, InboundMailbox, MAX_CONTACTS,
 };
 pub use invite::{InviteError, InviteLink};
 pub use reject::RejectReason;

@@ -58,6 +58,7 @@ impl SessionError {
             Self::Vault(VaultError::DuressIsPassphrase) => "duress_is_passphrase",
             Self::Vault(_) => "vault",
             Self::Core(CoreError::AliasTaken) => "alias_taken",
+            Self::Core(CoreError::TooManyContacts) => "too_many_contacts",
             Self::Core(CoreError::UnknownContact) => "unknown_contact",
             Self::Core(CoreError::NotEstablished) => "not_established",
             Self::Core(CoreError::Invite(ferry_core::InviteError::Expired)) => "invite_expired",

@@ -27,19 +27,67 @@ const LEGACY_CAPSULE_VERSION: u8 = 1;
 /// Every capsule region has this size, whatever it holds.
 pub(crate) const CAPSULE_SIZE: usize = 128 * 1024;
 
-/// The capsule region's bytes for `entries` (as many as fit).
+/// The capsule as stored: each relay once, then per canary its relay's
+/// index, id and fire key (about 75 bytes a canary, so the region holds
+/// well over [`ferry_core::MAX_CONTACTS`] of them).
+#[derive(serde::Serialize, serde::Deserialize, Default)]
+struct Stored {
+    relays: Vec<String>,
+    entries: Vec<(usize, ferry_proto::MailboxId, ferry_core::KeyBytes)>,
+}
+
+impl Stored {
+    fn from_entries(entries: &[CapsuleEntry]) -> Self {
+        let mut s = Self::default();
+        for e in entries {
+            let i = match s.relays.iter().position(|r| *r == e.relay) {
+                Some(i) => i,
+                None => {
+                    s.relays.push(e.relay.clone());
+                    s.relays.len() - 1
+                }
+            };
+            s.entries.push((i, e.canary, e.fire.clone()));
+        }
+        s
+    }
+
+    fn into_entries(self) -> Option<Vec<CapsuleEntry>> {
+        self.entries
+            .into_iter()
+            .map(|(i, canary, fire)| {
+                Some(CapsuleEntry {
+                    relay: self.relays.get(i)?.clone(),
+                    canary,
+                    fire,
+                })
+            })
+            .collect()
+    }
+}
+
+/// The capsule region's bytes for `entries` (as many as fit: the region
+/// has room for far more than the contacts a profile may have, unless
+/// their relays' addresses are very long and all different).
 fn capsule_bytes(entries: &[CapsuleEntry]) -> Zeroizing<Vec<u8>> {
-    let mut n = entries.len();
-    loop {
+    let encode = |n: usize| {
         let mut out = Zeroizing::new(vec![CAPSULE_VERSION]);
         // Serializing plain data cannot fail.
-        let _ = serde_json::to_writer(&mut *out, &entries[..n]);
-        if out.len() <= CAPSULE_SIZE || n == 0 {
-            out.resize(CAPSULE_SIZE, b' ');
-            return out;
+        let _ = serde_json::to_writer(&mut *out, &Stored::from_entries(&entries[..n]));
+        out
+    };
+    let (mut lo, mut hi) = (0, entries.len());
+    while lo < hi {
+        let mid = lo + (hi - lo).div_ceil(2);
+        if encode(mid).len() <= CAPSULE_SIZE {
+            lo = mid;
+        } else {
+            hi = mid - 1;
         }
-        n -= 1;
     }
+    let mut out = encode(lo);
+    out.resize(CAPSULE_SIZE, b' ');
+    out
 }
 
 /// Gives a profile without one an empty capsule region: every profile
@@ -72,9 +120,11 @@ fn read_capsule(vault: &Vault) -> Result<Option<Capsule>, ()> {
         return Ok(None);
     };
     match bytes.split_first() {
-        Some((&CAPSULE_VERSION, json)) => serde_json::from_slice(json)
+        Some((&CAPSULE_VERSION, json)) => serde_json::from_slice::<Stored>(json)
+            .ok()
+            .and_then(Stored::into_entries)
             .map(|e| Some(Capsule::Entries(e)))
-            .map_err(|_| ()),
+            .ok_or(()),
         Some((&LEGACY_CAPSULE_VERSION, json)) => serde_json::from_slice(json)
             .map(|e| Some(Capsule::Legacy(e)))
             .map_err(|_| ()),
@@ -340,5 +390,54 @@ impl Session {
         })?;
         self.flush_or_fail().await?;
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn entry(relay: &str, rng: &mut OsRng) -> CapsuleEntry {
+        CapsuleEntry {
+            relay: relay.to_owned(),
+            canary: ferry_proto::MailboxId::random(rng),
+            fire: ferry_core::KeyBytes::random(rng),
+        }
+    }
+
+    fn decode(bytes: &[u8]) -> Vec<CapsuleEntry> {
+        assert_eq!(bytes[0], CAPSULE_VERSION);
+        let s: Stored = serde_json::from_slice(&bytes[1..]).unwrap();
+        s.into_entries().unwrap()
+    }
+
+    /// The region has room for every contact a profile may have, and is the
+    /// same size whatever it holds.
+    #[test]
+    fn the_capsule_region_holds_every_contact_in_one_size() {
+        let relays: Vec<String> = (0..20)
+            .map(|i| format!("https://relay-{i}.example.org:8443"))
+            .collect();
+        let full: Vec<CapsuleEntry> = (0..ferry_core::MAX_CONTACTS)
+            .map(|i| entry(&relays[i % relays.len()], &mut OsRng))
+            .collect();
+        let bytes = capsule_bytes(&full);
+        assert_eq!(bytes.len(), CAPSULE_SIZE);
+        let back = decode(&bytes);
+        assert_eq!(back.len(), full.len());
+        assert!(back.iter().zip(&full).all(|(a, b)| a.relay == b.relay
+            && a.canary == b.canary
+            && a.fire.expose() == b.fire.expose()));
+        assert_eq!(capsule_bytes(&[]).len(), CAPSULE_SIZE);
+        // Pathological: every contact on its own 512-character relay. As
+        // many as fit are kept, and the region keeps its size.
+        let long: Vec<CapsuleEntry> = (0..ferry_core::MAX_CONTACTS)
+            .map(|i| entry(&format!("https://{i:0>500}.example"), &mut OsRng))
+            .collect();
+        let bytes = capsule_bytes(&long);
+        assert_eq!(bytes.len(), CAPSULE_SIZE);
+        let kept = decode(&bytes).len();
+        assert!(kept > 150 && kept < long.len(), "{kept}");
     }
 }

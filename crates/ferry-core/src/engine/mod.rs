@@ -45,6 +45,10 @@ pub use contact::{
 pub(crate) use contact::{Contact, Inbound, Stage, default_canary, default_timer};
 pub use types::{Action, Direction, Event, HistoryEntry, InboundMailbox};
 
+/// The most contacts a profile keeps (the duress capsule has room for
+/// every one of them).
+pub const MAX_CONTACTS: usize = 1000;
+
 const CIPHERSUITE: Ciphersuite = Ciphersuite::MLS_128_DHKEMX25519_CHACHA20POLY1305_SHA256_Ed25519;
 
 /// Why an engine operation failed.
@@ -75,6 +79,12 @@ pub enum CoreError {
     /// This invite was already accepted in this profile.
     #[error("you already accepted this invite")]
     InviteReused,
+    /// The profile has as many contacts as Ferry keeps.
+    #[error(
+        "you have {} contacts, the most a profile keeps; remove one first",
+        MAX_CONTACTS
+    )]
+    TooManyContacts,
     /// The contact warned that their device is compromised.
     #[error("this contact's device is compromised; use --force to send anyway")]
     Compromised,
@@ -295,6 +305,9 @@ impl Engine {
 
     fn alias_free(&self, alias: &str) -> Result<(), CoreError> {
         check_alias(alias)?;
+        if self.state.contacts.len() >= MAX_CONTACTS {
+            return Err(CoreError::TooManyContacts);
+        }
         if self.state.contacts.iter().any(|c| c.alias == alias) {
             return Err(CoreError::AliasTaken);
         }

@@ -509,3 +509,18 @@ fn a_forged_sequence_number_skips_nothing() {
         "{ev:?}"
     );
 }
+
+/// A profile keeps at most MAX_CONTACTS contacts (the duress capsule has
+/// room for all of them).
+#[test]
+fn a_profile_keeps_at_most_max_contacts() {
+    let mut a = Engine::new("http://relay-a");
+    for i in 0..crate::MAX_CONTACTS {
+        a.create_invite(0, &mut OsRng, &format!("c{i}"), 3600)
+            .unwrap();
+    }
+    assert!(matches!(
+        a.create_invite(0, &mut OsRng, "one more", 3600),
+        Err(CoreError::TooManyContacts)
+    ));
+}
