@@ -207,11 +207,18 @@ async fn the_decoy_capsule_holds_only_what_can_fire() {
     let capsule = decoy.blob("capsule").unwrap().unwrap();
     assert_eq!(capsule.len(), region, "the capsule's size gives it away");
     let text = std::str::from_utf8(&capsule[1..]).unwrap();
-    let entries: Vec<serde_json::Value> = serde_json::from_str(text.trim_end()).unwrap();
+    // Each relay once, then per canary: the relay's index, the canary id
+    // and the fire key. Nothing else.
+    let stored: serde_json::Value = serde_json::from_str(text.trim_end()).unwrap();
+    let fields: Vec<&String> = stored.as_object().unwrap().keys().collect();
+    assert_eq!(fields, ["entries", "relays"], "{fields:?}");
+    assert_eq!(stored["relays"].as_array().unwrap().len(), 1);
+    let entries = stored["entries"].as_array().unwrap();
     assert_eq!(entries.len(), 2);
-    for e in &entries {
-        let fields: Vec<&String> = e.as_object().unwrap().keys().collect();
-        assert_eq!(fields, ["canary", "fire", "relay"], "{fields:?}");
+    for e in entries {
+        let e = e.as_array().unwrap();
+        assert_eq!(e.len(), 3, "{e:?}");
+        assert!(e[0].is_u64() && e[1].is_string() && e[2].is_string());
     }
     for p in &peers {
         let mailbox = p.engine.inbound()[0].mailbox.to_b64();
@@ -224,9 +231,9 @@ async fn the_decoy_capsule_holds_only_what_can_fire() {
 
     // The captor tries the keys: no deletion; a fire warns the contact.
     let client = ferry_client::RelayClient::new(&url).unwrap();
-    let first = &entries[0];
-    let id: ferry_proto::MailboxId = first["canary"].as_str().unwrap().parse().unwrap();
-    let fire = ferry_proto::b64::decode_array::<32>(first["fire"].as_str().unwrap()).unwrap();
+    let first = entries[0].as_array().unwrap();
+    let id: ferry_proto::MailboxId = first[1].as_str().unwrap().parse().unwrap();
+    let fire = ferry_proto::b64::decode_array::<32>(first[2].as_str().unwrap()).unwrap();
     let fire = ferry_proto::MailboxKey::from_secret_bytes(&fire);
     assert_eq!(
         client.delete_canary(id, &fire).await.unwrap_err().code(),
