@@ -21,6 +21,19 @@ impl LoopRelay {
     /// Delivers every queued send of `from` to `to` at time `now` (other
     /// relay calls are dropped) and returns what `to` made of them.
     pub fn deliver(&mut self, from: &mut Engine, to: &mut Engine, now: u64) -> Vec<Event> {
+        self.deliver_recorded(from, to, now, &mut Vec::new())
+    }
+
+    /// [`LoopRelay::deliver`], also appending what the relay stored to
+    /// `record` as (mailbox, sequence number, payload): the traffic an
+    /// adversary watching the relay keeps.
+    pub fn deliver_recorded(
+        &mut self,
+        from: &mut Engine,
+        to: &mut Engine,
+        now: u64,
+        record: &mut Vec<(MailboxId, u64, Vec<u8>)>,
+    ) -> Vec<Event> {
         let mut events = Vec::new();
         while let Some((id, action)) = from.outbox_first() {
             from.outbox_remove(id);
@@ -28,12 +41,9 @@ impl LoopRelay {
                 mailbox, payload, ..
             } = action
             {
-                let seq = self.seqs.entry(mailbox).or_insert(0);
-                *seq += 1;
-                events.push(
-                    to.receive(now, &mut OsRng, mailbox, *seq, &payload)
-                        .unwrap(),
-                );
+                let seq = self.next_seq(mailbox);
+                events.push(to.receive(now, &mut OsRng, mailbox, seq, &payload).unwrap());
+                record.push((mailbox, seq, payload));
             }
         }
         events

@@ -93,9 +93,19 @@ impl Pcs {
     }
 
     fn remember(&mut self, epoch: u64, hash: [u8; 32]) {
-        self.commits.insert(0, (epoch, hash));
-        self.commits.truncate(KEEP);
+        record(&mut self.commits, epoch, hash);
     }
+}
+
+/// Adds the hash of what was taken in `epoch` to a list of the last ones.
+fn record(list: &mut Vec<(u64, [u8; 32])>, epoch: u64, hash: [u8; 32]) {
+    list.insert(0, (epoch, hash));
+    list.truncate(KEEP);
+}
+
+/// The hash recorded for `epoch`, if it is still remembered.
+fn recorded(list: &[(u64, [u8; 32])], epoch: u64) -> Option<[u8; 32]> {
+    list.iter().find(|(e, _)| *e == epoch).map(|(_, h)| *h)
 }
 
 /// How every conversation's group runs.
@@ -340,8 +350,7 @@ impl Engine {
             .map_err(mls)?;
         self.commit_update(now, rng, idx)?;
         if let Some(p) = self.pcs_mut(idx) {
-            p.proposals.insert(0, (epoch, hash(wire)));
-            p.proposals.truncate(KEEP);
+            record(&mut p.proposals, epoch, hash(wire));
         }
         Ok(Event::Rekeyed { alias })
     }
@@ -358,12 +367,7 @@ impl Engine {
         proposal: bool,
         wire: &[u8],
     ) -> Event {
-        let seen = self.pcs(idx).and_then(|p| {
-            p.proposals
-                .iter()
-                .find(|(e, _)| *e == epoch)
-                .map(|(_, h)| *h)
-        });
+        let seen = self.pcs(idx).and_then(|p| recorded(&p.proposals, epoch));
         match seen {
             Some(h) if proposal && h != hash(wire) => self.forked(now, idx),
             // Overtaken by a commit, or a replay: the contact proposes again.
@@ -392,9 +396,7 @@ impl Engine {
         if epoch >= current {
             return Ok(None);
         }
-        let seen = self
-            .pcs(idx)
-            .and_then(|p| p.commits.iter().find(|(e, _)| *e == epoch).map(|(_, h)| *h));
+        let seen = self.pcs(idx).and_then(|p| recorded(&p.commits, epoch));
         Ok(Some(match seen {
             Some(h) if h == hash(wire) => Event::Ignored { alias: c.alias },
             _ => self.forked(now, idx),

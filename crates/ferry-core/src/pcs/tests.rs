@@ -4,33 +4,10 @@ use ferry_proto::MailboxId;
 use rand_core::OsRng;
 
 use super::*;
-use crate::testing::{LoopRelay, pair};
+use crate::testing::pair;
 
 /// Everything the relay stored, in order: (mailbox, seq, payload).
 type Recording = Vec<(MailboxId, u64, Vec<u8>)>;
-
-/// Delivers `from`'s queued sends to `to`, recording them.
-fn carry(
-    relay: &mut LoopRelay,
-    rec: &mut Recording,
-    from: &mut Engine,
-    to: &mut Engine,
-    now: u64,
-) -> Vec<Event> {
-    let mut events = Vec::new();
-    while let Some((id, action)) = from.outbox_first() {
-        from.outbox_remove(id);
-        if let Action::Send {
-            mailbox, payload, ..
-        } = action
-        {
-            let seq = relay.next_seq(mailbox);
-            rec.push((mailbox, seq, payload.clone()));
-            events.push(to.receive(now, &mut OsRng, mailbox, seq, &payload).unwrap());
-        }
-    }
-    events
-}
 
 /// What a copy of a profile reads from the recorded traffic to its own
 /// mailbox: the texts it can show.
@@ -69,10 +46,10 @@ fn a_stolen_copy_reads_nothing_after_both_sides_refresh() {
     for i in 0..60 {
         a.send_text(100 + i, &mut OsRng, "b", &format!("a{i}"), false)
             .unwrap();
-        carry(&mut relay, &mut rec, &mut a, &mut b, 100 + i);
+        relay.deliver_recorded(&mut a, &mut b, 100 + i, &mut rec);
         b.send_text(100 + i, &mut OsRng, "a", &format!("b{i}"), false)
             .unwrap();
-        carry(&mut relay, &mut rec, &mut b, &mut a, 100 + i);
+        relay.deliver_recorded(&mut b, &mut a, 100 + i, &mut rec);
     }
     assert!(epoch(&mut a) > start, "no refresh in 60 messages");
     assert_eq!(epoch(&mut a), epoch(&mut b));
@@ -80,11 +57,11 @@ fn a_stolen_copy_reads_nothing_after_both_sides_refresh() {
     for i in 0..5 {
         a.send_text(500, &mut OsRng, "b", &format!("after a{i}"), false)
             .unwrap();
-        let ev = carry(&mut relay, &mut rec, &mut a, &mut b, 500);
+        let ev = relay.deliver_recorded(&mut a, &mut b, 500, &mut rec);
         assert!(matches!(&ev[..], [Event::Message { .. }]), "{ev:?}");
         b.send_text(500, &mut OsRng, "a", &format!("after b{i}"), false)
             .unwrap();
-        let ev = carry(&mut relay, &mut rec, &mut b, &mut a, 500);
+        let ev = relay.deliver_recorded(&mut b, &mut a, 500, &mut rec);
         assert!(matches!(&ev[..], [Event::Message { .. }]), "{ev:?}");
     }
     let by_b_copy = read_with(&mut copy_b, &rec);
