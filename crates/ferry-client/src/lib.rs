@@ -20,9 +20,10 @@ pub use live::LiveConnection;
 pub use net::{Network, ProxyError, ProxyUrl};
 pub use relay::RelayClient;
 pub use session::{
-    Event, EventStream, FileMeta, LockLimits, LockReason, SaveOutcome, Session, SessionError,
-    Status, WriteStats,
+    Event, EventStream, FileMeta, Listener, LockLimits, LockReason, SaveOutcome, Session,
+    SessionError, Status, WriteStats, now, panic_wipe, profile_exists,
 };
+pub use transfer::Progress;
 pub use transport::{ClientError, Transport};
 
 // What front ends show, from the engine, so that they depend on this crate

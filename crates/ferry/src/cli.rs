@@ -60,6 +60,23 @@ pub(crate) enum Command {
         #[arg(long, default_value = "8h", value_parser = duration::parse)]
         max_unlocked: Duration,
     },
+    /// Run the app: the client as a local service on loopback with a
+    /// graphical interface in the browser (Korean and English). Prints the
+    /// address to open first (a one-time link), then opens the browser.
+    App {
+        /// Where to listen (loopback only; port 0 picks a free one).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: std::net::SocketAddr,
+        /// Only print the address; do not open a browser.
+        #[arg(long)]
+        no_open: bool,
+        /// Lock after this long without anyone using the app.
+        #[arg(long, default_value = "15m", value_parser = duration::parse)]
+        idle_lock: Duration,
+        /// Lock after this long unlocked, whatever happens.
+        #[arg(long, default_value = "8h", value_parser = duration::parse)]
+        max_unlocked: Duration,
+    },
     /// Destroy this profile at once, without a passphrase. Irreversible.
     Panic,
     /// Run a relay (mailboxes, store-and-forward, live push).

@@ -10,6 +10,7 @@ use clap::Parser as _;
 use ferry_relay::{Relay, RelayConfig};
 use zeroize::Zeroizing;
 
+mod app;
 mod cli;
 mod duration;
 mod media;
@@ -46,6 +47,20 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Relay(args) => run_relay(*args),
         Command::Panic => user::panic(&ctx),
+        Command::App {
+            listen,
+            no_open,
+            idle_lock,
+            max_unlocked,
+        } => app::run(
+            &ctx,
+            listen,
+            no_open,
+            ferry_client::LockLimits {
+                idle: idle_lock,
+                max_unlocked,
+            },
+        ),
         Command::Init {
             relay,
             relay_token_file,

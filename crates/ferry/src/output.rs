@@ -22,6 +22,10 @@ pub(crate) enum Line {
     Initialized {
         relay: String,
     },
+    /// `ferry app`: the address to open (a one-time link).
+    App {
+        url: String,
+    },
     Invite {
         link: Zeroizing<String>,
         tty: bool,
@@ -181,6 +185,7 @@ impl Line {
     pub(crate) fn json(&self) -> Value {
         match self {
             Self::Initialized { relay } => json!({"type": "initialized", "relay": relay}),
+            Self::App { url } => json!({"type": "app", "url": url}),
             Self::Invite { link, .. } => json!({"type": "invite", "link": link.as_str()}),
             Self::Contact {
                 alias,
@@ -293,6 +298,7 @@ impl Line {
             Self::Initialized { relay } => {
                 format!("profile created; its mailboxes will live on {relay}")
             }
+            Self::App { url } => url.clone(),
             Self::Invite { link, tty } => {
                 let mut out = link.to_string();
                 if *tty {
@@ -714,6 +720,9 @@ mod tests {
         vec![
             Line::Initialized {
                 relay: "http://127.0.0.1:7070".into(),
+            },
+            Line::App {
+                url: "http://127.0.0.1:4000/?token=TOKEN".into(),
             },
             Line::Invite {
                 link: Zeroizing::new("ferry://invite/v1/LINK".into()),

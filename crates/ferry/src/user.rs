@@ -109,7 +109,7 @@ impl From<anyhow::Error> for Failure {
     }
 }
 
-fn home(ctx: &Context) -> anyhow::Result<PathBuf> {
+pub(crate) fn home(ctx: &Context) -> anyhow::Result<PathBuf> {
     match &ctx.home {
         Some(h) => Ok(h.clone()),
         None => Ok(dirs::data_dir()

@@ -31,6 +31,9 @@ pub enum SessionError {
     /// The message has no attachment (or does not exist).
     #[error("no attachment with that message id in this conversation")]
     NoAttachment,
+    /// No such message in this conversation (or it is gone).
+    #[error("no such message in this conversation")]
+    NoMessage,
     /// After a failure the session could not reload the profile; it
     /// changes nothing more.
     #[error("the profile could not be read back after an error; unlock it again")]
@@ -71,6 +74,7 @@ impl SessionError {
             Self::Relay(c) => client_code(c),
             Self::BadRelayUrl => "bad_relay_url",
             Self::NoAttachment => "no_attachment",
+            Self::NoMessage => "no_message",
             Self::OutOfStep => "session_out_of_step",
             Self::Transfer(t) => match t {
                 TransferError::Relay(c) => client_code(c),

@@ -45,6 +45,8 @@ pub enum LockReason {
     /// The profile was destroyed under it (`ferry panic` from elsewhere):
     /// the session forgot its keys at once.
     Wiped,
+    /// The person asked for it (a lock button, a panic shortcut).
+    Asked,
 }
 
 impl LockReason {
@@ -54,6 +56,7 @@ impl LockReason {
             Self::Idle => "idle",
             Self::MaxUnlocked => "max_unlocked",
             Self::Wiped => "wiped",
+            Self::Asked => "asked",
         }
     }
 }

@@ -124,6 +124,19 @@ impl Session {
         Ok(())
     }
 
+    /// Shows one view-once text: returns it and destroys it in the same
+    /// step (the page that asked shows it once; nothing can show it again).
+    pub fn open_view_once(&mut self, alias: &str, id: &str) -> Result<HistoryEntry, SessionError> {
+        let contact = self.contact_id(alias)?;
+        let entry = self
+            .history(alias)?
+            .into_iter()
+            .find(|e| e.id == id && e.view_once && e.attachment.is_none())
+            .ok_or(SessionError::NoMessage)?;
+        self.destroy_viewed(&[(contact, entry.id.clone())])?;
+        Ok(entry)
+    }
+
     /// A conversation's history, oldest first. Displaying it destroys the
     /// view-once messages in it.
     pub fn view_history(&mut self, alias: &str) -> Result<Vec<HistoryEntry>, SessionError> {

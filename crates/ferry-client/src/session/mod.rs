@@ -72,6 +72,11 @@ pub fn now() -> u64 {
         .unwrap_or(0)
 }
 
+/// Whether `home` holds a profile.
+pub fn profile_exists(home: &Path) -> bool {
+    Vault::exists(home)
+}
+
 /// Destroys the profile in `home` at once, without a passphrase and
 /// without the network, even while a session has it open (see
 /// `ferry_vault::panic_wipe`); returns how many files were destroyed.
@@ -116,6 +121,10 @@ pub struct Session {
     /// The engine could not be brought back in step with the vault after a
     /// failure: the session refuses to change anything more.
     poisoned: bool,
+    /// A received view-once text stays (sealed in the vault) until the
+    /// front end opens it with [`Session::open_view_once`], instead of
+    /// being destroyed as soon as its event has been shown.
+    view_once_on_open: bool,
 }
 
 impl std::fmt::Debug for Session {
@@ -191,6 +200,7 @@ impl Session {
                 ..WriteStats::default()
             },
             poisoned: false,
+            view_once_on_open: false,
         };
         // A profile saved by an earlier release is rewritten in today's
         // layout here, in one transaction, before anything else.
@@ -317,6 +327,13 @@ impl Session {
 
     pub(crate) fn emit(&mut self, ev: Event) {
         self.hub.emit(ev);
+    }
+
+    /// Keeps received view-once texts until [`Session::open_view_once`]
+    /// shows them (a front end whose events do not display the text, such
+    /// as the app, where the person taps to open it).
+    pub fn keep_view_once_until_opened(&mut self) {
+        self.view_once_on_open = true;
     }
 
     /// What engine updates asked the vault to write so far.

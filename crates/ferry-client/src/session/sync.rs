@@ -90,6 +90,7 @@ impl Session {
         let mut viewed = Vec::new();
         for (contact, ev) in shown {
             if let Event::Received { entry, .. } = &ev
+                && !self.view_once_on_open
                 && entry.view_once
                 && entry.attachment.is_none()
             {

@@ -1,0 +1,255 @@
+// Ferry app: the page's only script (no inline script anywhere; the
+// content security policy forbids it). It keeps nothing in the browser:
+// no localStorage, IndexedDB, service worker or cache. Everything it shows
+// comes from the local client, which enforces every timer itself.
+//
+// - Forms are sent with fetch, with the session's CSRF token in a header.
+//   Answers: 204 done, `x-ferry-go` go there, HTML put in the form's
+//   `data-target` (or its message slot), 422 an error for that slot.
+// - The session's event stream says only that something changed; regions
+//   marked `data-src` are fetched again (marked as a refresh, so they do
+//   not count as someone using the app).
+
+const csrf = document.querySelector('meta[name="csrf"]')?.content ?? '';
+const unlocked = document.querySelector('header.top') !== null;
+
+function localizeTimes(root) {
+  const lang = document.documentElement.lang || 'en';
+  const fmt = new Intl.DateTimeFormat(lang, { dateStyle: 'short', timeStyle: 'short' });
+  for (const t of root.querySelectorAll('time[data-unix]')) {
+    const unix = Number(t.dataset.unix);
+    if (Number.isFinite(unix)) t.textContent = fmt.format(new Date(unix * 1000));
+  }
+}
+
+function goTo(path) {
+  window.location.assign(path);
+}
+
+async function submit(form, submitter) {
+  const data = new FormData(form, submitter ?? undefined);
+  const body = form.enctype === 'multipart/form-data' ? data : new URLSearchParams(data);
+  const slot = form.querySelector('[data-error]');
+  if (slot) slot.textContent = '';
+  form.setAttribute('aria-busy', 'true');
+  let resp;
+  try {
+    resp = await fetch(form.action, {
+      method: 'POST',
+      body,
+      headers: { 'X-CSRF-Token': csrf },
+      credentials: 'same-origin',
+      cache: 'no-store',
+    });
+  } catch {
+    if (slot) slot.textContent = document.body.dataset.offline ?? 'offline';
+    return;
+  } finally {
+    form.removeAttribute('aria-busy');
+  }
+  const go = resp.headers.get('x-ferry-go');
+  if (go) {
+    goTo(go);
+    return;
+  }
+  if (resp.status === 204) {
+    if (form.hasAttribute('data-reset')) form.reset();
+    await refresh();
+    return;
+  }
+  const html = await resp.text();
+  if (!resp.ok) {
+    if (slot) slot.innerHTML = html;
+    return;
+  }
+  const target = form.dataset.target ? document.querySelector(form.dataset.target) : null;
+  if (target) {
+    target.innerHTML = html;
+    wire(target);
+    const focusable = target.querySelector('h1, [data-dismiss], textarea, button');
+    if (focusable) {
+      if (focusable.tagName === 'H1') focusable.tabIndex = -1;
+      focusable.focus();
+    }
+  } else if (slot) {
+    slot.innerHTML = html;
+    if (form.hasAttribute('data-reset')) form.reset();
+  }
+}
+
+let refreshing = false;
+let again = false;
+
+async function refresh() {
+  if (refreshing) {
+    again = true;
+    return;
+  }
+  refreshing = true;
+  try {
+    for (const el of document.querySelectorAll('[data-src]')) {
+      const resp = await fetch(el.dataset.src, {
+        headers: { 'X-Ferry-Refresh': '1' },
+        credentials: 'same-origin',
+        cache: 'no-store',
+      });
+      const go = resp.headers.get('x-ferry-go');
+      if (go) {
+        goTo(go);
+        return;
+      }
+      if (!resp.ok) continue;
+      const before = el.querySelectorAll('.msg.in').length;
+      const nearBottom = window.innerHeight + window.scrollY >= document.body.scrollHeight - 80;
+      el.innerHTML = await resp.text();
+      wire(el);
+      if (el.querySelector('[data-established]') && !document.querySelector('form.compose')) {
+        window.location.reload();
+        return;
+      }
+      const after = el.querySelectorAll('.msg.in').length;
+      if (after > before) announce(document.body.dataset.newMessage ?? '');
+      if (nearBottom) window.scrollTo(0, document.body.scrollHeight);
+    }
+  } catch {
+    // The app went away; the event stream reconnects.
+  } finally {
+    refreshing = false;
+  }
+  if (again) {
+    again = false;
+    await refresh();
+  }
+}
+
+// One polite announcement at a time: a burst of messages is one message.
+let announceTimer = 0;
+function announce(text) {
+  const live = document.getElementById('announce');
+  if (!live || !text) return;
+  clearTimeout(announceTimer);
+  announceTimer = setTimeout(() => {
+    live.textContent = '';
+    live.textContent = text;
+  }, 500);
+}
+
+function holdToConfirm(form) {
+  const button = form.querySelector('button.hold');
+  const ms = Number(form.dataset.hold) || 2000;
+  let timer = 0;
+  const start = (e) => {
+    if (e.type === 'keydown' && e.key !== ' ' && e.key !== 'Enter') return;
+    if (e.type === 'keydown' && e.repeat) return;
+    e.preventDefault();
+    clearTimeout(timer);
+    button.classList.add('holding');
+    timer = setTimeout(() => {
+      button.classList.remove('holding');
+      submit(form, button);
+    }, ms);
+  };
+  const stop = () => {
+    clearTimeout(timer);
+    button.classList.remove('holding');
+  };
+  button.addEventListener('pointerdown', start);
+  button.addEventListener('keydown', start);
+  for (const ev of ['pointerup', 'pointerleave', 'pointercancel', 'keyup', 'blur']) {
+    button.addEventListener(ev, stop);
+  }
+}
+
+function wire(root) {
+  localizeTimes(root);
+  for (const form of root.querySelectorAll('form')) {
+    if (form.dataset.wired) continue;
+    form.dataset.wired = '1';
+    if (form.hasAttribute('data-hold')) {
+      holdToConfirm(form);
+      form.addEventListener('submit', (e) => e.preventDefault());
+      continue;
+    }
+    form.addEventListener('submit', (e) => {
+      e.preventDefault();
+      submit(form, e.submitter);
+    });
+    if (form.hasAttribute('data-autosubmit')) {
+      for (const el of form.querySelectorAll('select')) {
+        el.addEventListener('change', () => form.requestSubmit());
+      }
+    }
+  }
+  // Enter sends; Shift+Enter makes a new line; while an input method (a
+  // Korean IME) is composing, Enter only finishes the syllable.
+  for (const ta of root.querySelectorAll('form.compose textarea')) {
+    if (ta.dataset.wired) continue;
+    ta.dataset.wired = '1';
+    ta.addEventListener('keydown', (e) => {
+      if (e.key !== 'Enter' || e.shiftKey || e.isComposing || e.keyCode === 229) return;
+      e.preventDefault();
+      ta.form.requestSubmit();
+    });
+  }
+  for (const b of root.querySelectorAll('[data-copy]')) {
+    b.addEventListener('click', async () => {
+      const src = document.querySelector(b.dataset.copy);
+      if (!src) return;
+      try {
+        await navigator.clipboard.writeText(src.value ?? src.textContent);
+      } catch {
+        src.select?.();
+        return;
+      }
+      b.textContent = b.dataset.copied ?? b.textContent;
+    });
+  }
+  for (const b of root.querySelectorAll('[data-dismiss]')) {
+    b.addEventListener('click', () => b.closest('.revealed')?.remove());
+  }
+}
+
+function lockNow() {
+  return fetch('/lock', {
+    method: 'POST',
+    headers: { 'X-CSRF-Token': csrf },
+    credentials: 'same-origin',
+    keepalive: true,
+  }).catch(() => {});
+}
+
+// What is on screen is veiled while the page does not have the focus.
+window.addEventListener('blur', () => document.body.classList.add('veiled'));
+window.addEventListener('focus', () => document.body.classList.remove('veiled'));
+
+if (unlocked) {
+  // Hidden longer than the chosen time: the session locks.
+  const minutes = Number(document.querySelector('meta[name="hidden-lock"]')?.content) || 5;
+  let hiddenTimer = 0;
+  document.addEventListener('visibilitychange', () => {
+    clearTimeout(hiddenTimer);
+    if (document.visibilityState === 'hidden') {
+      hiddenTimer = setTimeout(lockNow, minutes * 60_000);
+    }
+  });
+
+  // Panic: Escape twice within a second locks and leaves the page.
+  let lastEscape = 0;
+  document.addEventListener('keydown', (e) => {
+    if (e.key !== 'Escape') return;
+    const now = Date.now();
+    if (now - lastEscape < 1000) {
+      document.body.classList.add('veiled');
+      lockNow().finally(() => window.location.replace('about:blank'));
+    }
+    lastEscape = now;
+  });
+
+  const events = new EventSource('/events');
+  events.addEventListener('changed', () => refresh());
+  events.addEventListener('locked', () => goTo('/'));
+}
+
+wire(document);
+const live = document.querySelector('.messages');
+if (live) window.scrollTo(0, document.body.scrollHeight);

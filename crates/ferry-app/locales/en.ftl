@@ -1,0 +1,162 @@
+# Ferry app: English. Every message here has a Korean twin in ko.ftl.
+
+nav-skip = Skip to content
+nav-label = Main
+nav-chats = Chats
+nav-invite = Add contact
+nav-safety = Safety
+nav-settings = Settings
+nav-lock = Lock
+body-new-message = New message
+body-offline = The app is not answering.
+
+setup-title = Create your profile
+setup-intro = Your messages are kept only on this device, encrypted under your passphrase. Choose one nobody can guess.
+setup-relay = Relay address
+setup-passphrase = Passphrase (at least 8 characters)
+setup-repeat = Type it again
+setup-proxy = Connect through Tor or another proxy
+setup-proxy-hint = Everything then goes through the proxy; if it is down, nothing goes out. Tor: socks5h://127.0.0.1:9050
+setup-proxy-label = Proxy address
+setup-create = Create profile
+
+unlock-title = Unlock
+unlock-passphrase = Passphrase
+unlock-button = Unlock
+unlock-hint = Locks itself when unused. Press Escape twice to lock and leave at once.
+
+chats-title = Chats
+chats-invite = Invite someone
+chats-accept = I have a link
+chats-empty = No chats yet. Invite someone or open a link you were given.
+chats-compromised-banner = { $name } warned that their phone may be in someone else's hands. Do not trust new messages from them until they prove it is them.
+chats-unread = { $count ->
+    [one] one unread message
+   *[other] { $count } unread messages
+}
+contact-compromised = Compromised
+contact-waiting = Waiting to connect
+
+conv-back = Back to chats
+conv-timer = Disappear after
+conv-message = Message
+conv-view-once = View once
+conv-send = Send
+conv-compromised = { $name } may have lost their phone to someone else. Messages that arrived after the warning are held and marked.
+conv-waiting = Waiting for the other side to connect.
+conv-empty = No messages.
+conv-messages = Messages
+conv-flagged = Arrived after the warning: it may not be from them.
+conv-voice = Voice message
+conv-file = File:
+conv-open-once = Open (view once)
+conv-once-gone = This message is now gone from this device.
+conv-close = Close
+conv-expires = disappears in { $left }
+conv-delete = Delete for both
+
+timer-off = Off
+timer-30s = 30 seconds
+timer-5m = 5 minutes
+timer-1h = 1 hour
+timer-24h = 24 hours
+timer-7d = 7 days
+timer-30d = 30 days
+timer-seconds = { $secs } seconds
+canary-72h = 72 hours
+
+left-minutes = { $n ->
+    [one] 1 minute
+   *[other] { $n } minutes
+}
+left-hours = { $n ->
+    [one] 1 hour
+   *[other] { $n } hours
+}
+left-days = { $n ->
+    [one] 1 day
+   *[other] { $n } days
+}
+
+status-queued = Waiting to send
+status-on-relay = On relay
+status-failed = Not sent
+status-sent = Sent
+
+invite-title = Invite someone
+invite-intro = You get a one-time link. Give it to one person only, face to face or through a channel you trust.
+invite-alias = Name for this contact (only on this device)
+invite-alias-hint = Use a name that means nothing to others.
+invite-create = Create link
+invite-have-link = I was given a link
+invite-show = Show this code to { $name }, or send the link.
+invite-qr = Invite code
+invite-link = Link
+invite-copy = Copy link
+invite-copied = Copied
+invite-done = Done
+invite-once = The link works once and for 7 days.
+
+accept-title = Open a link
+accept-link = Link you were given
+accept-button = Connect
+
+settings-title = Settings
+settings-display = Display
+settings-language = Language
+settings-theme = Theme
+theme-system = Like the device
+theme-light = Light
+theme-dark = Dark
+settings-hidden-lock = Lock when hidden for
+settings-save = Save
+settings-network = Network
+settings-relay = Relay
+
+safety-title = Safety
+safety-alert = Warn my contacts
+safety-alert-intro = If your phone was taken or looked at, warn every contact now. They will not trust new messages from this phone until you prove it is you.
+safety-alert-button = Warn everyone
+safety-alert-done = Your contacts have been warned.
+safety-canary = Dead-man switch
+safety-canary-intro = If you do not unlock with your real passphrase in time, the relay warns your contacts for you.
+safety-canary-after = Warn after
+safety-canary-done = Saved.
+safety-duress = Duress passphrase
+safety-duress-intro = Typing it instead of your passphrase opens a harmless profile and destroys this one, warning your contacts.
+safety-duress-passphrase = Duress passphrase
+safety-duress-set = Set duress passphrase
+safety-duress-done = The duress passphrase is set.
+safety-wipe-after = Too many wrong passphrases
+safety-wipe-after-label = Destroy the profile after this many wrong tries
+safety-wipe-after-done = Saved.
+safety-panic = Destroy everything now
+safety-panic-intro = Erases this profile from the device at once. It cannot be undone.
+safety-panic-button = Hold to destroy
+safety-panic-hold = Press and hold for 2 seconds (mouse, touch, Space or Enter).
+
+error-other = Something went wrong. Try again.
+error-wrong_passphrase = Wrong passphrase.
+error-no_profile = There is no profile here.
+error-profile_exists = A profile exists already.
+error-profile_in_use = The profile is open elsewhere.
+error-alias_taken = You already use that name for a contact.
+error-too_many_contacts = You have too many contacts.
+error-unknown_contact = No such contact.
+error-not_established = The contact has not connected yet.
+error-invite_expired = The link has expired.
+error-invite_invalid = That is not a valid link. Check that it was copied whole.
+error-contact_compromised = This contact was reported compromised: nothing is sent to them.
+error-invite_used = The link was used already or withdrawn.
+error-relay = The relay cannot be reached. Messages wait here and go out later.
+error-relay_certificate = The relay's certificate is not trusted. Nothing was sent.
+error-proxy_unreachable = The proxy cannot be reached. Nothing was sent.
+error-bad_relay_url = The relay address must start with https:// (or http:// on this computer).
+error-no_message = That message is gone.
+error-passphrase_short = Use at least 8 characters.
+error-passphrase_mismatch = The two passphrases differ.
+error-bad_proxy = Give a proxy as socks5h://HOST:PORT.
+error-bad_alias = Give a name of 1 to 64 characters.
+error-empty = Type a message first.
+error-duress_is_passphrase = The duress passphrase must differ from your passphrase.
+error-session_out_of_step = Lock and unlock again.

@@ -1,0 +1,150 @@
+# Ferry 앱: 한국어. 여기의 모든 메시지는 en.ftl에 영어 짝이 있습니다.
+
+nav-skip = 본문으로 건너뛰기
+nav-label = 주 메뉴
+nav-chats = 대화
+nav-invite = 연락처 추가
+nav-safety = 안전
+nav-settings = 설정
+nav-lock = 잠그기
+body-new-message = 새 메시지
+body-offline = 앱이 응답하지 않습니다.
+
+setup-title = 프로필 만들기
+setup-intro = 메시지는 이 기기에만, 암호문구로 암호화되어 보관됩니다. 아무도 짐작할 수 없는 것으로 정하세요.
+setup-relay = 릴레이 주소
+setup-passphrase = 암호문구 (8자 이상)
+setup-repeat = 한 번 더 입력
+setup-proxy = Tor나 다른 프록시로 연결
+setup-proxy-hint = 모든 연결이 프록시를 거칩니다. 프록시가 꺼져 있으면 아무것도 나가지 않습니다. Tor: socks5h://127.0.0.1:9050
+setup-proxy-label = 프록시 주소
+setup-create = 프로필 만들기
+
+unlock-title = 잠금 해제
+unlock-passphrase = 암호문구
+unlock-button = 잠금 해제
+unlock-hint = 사용하지 않으면 저절로 잠깁니다. Esc를 두 번 누르면 바로 잠그고 나갑니다.
+
+chats-title = 대화
+chats-invite = 초대하기
+chats-accept = 링크를 받았어요
+chats-empty = 아직 대화가 없습니다. 누군가를 초대하거나 받은 링크를 여세요.
+chats-compromised-banner = { $name }님이 휴대폰이 다른 사람 손에 넘어갔을 수 있다고 알렸습니다. 본인임을 증명하기 전까지 새 메시지를 믿지 마세요.
+chats-unread = 읽지 않은 메시지 { $count }개
+contact-compromised = 위험
+contact-waiting = 연결 대기 중
+
+conv-back = 대화 목록으로
+conv-timer = 사라지는 시간
+conv-message = 메시지
+conv-view-once = 한 번만 보기
+conv-send = 보내기
+conv-compromised = { $name }님이 휴대폰을 다른 사람에게 빼앗겼을 수 있습니다. 경고 뒤에 온 메시지는 보류되고 표시됩니다.
+conv-waiting = 상대방의 연결을 기다리고 있습니다.
+conv-empty = 메시지가 없습니다.
+conv-messages = 메시지
+conv-flagged = 경고 뒤에 도착: 본인이 보낸 것이 아닐 수 있습니다.
+conv-voice = 음성 메시지
+conv-file = 파일:
+conv-open-once = 열기 (한 번만 보기)
+conv-once-gone = 이 메시지는 이제 이 기기에서 사라졌습니다.
+conv-close = 닫기
+conv-expires = { $left } 뒤 사라짐
+conv-delete = 모두에게서 삭제
+
+timer-off = 끄기
+timer-30s = 30초
+timer-5m = 5분
+timer-1h = 1시간
+timer-24h = 24시간
+timer-7d = 7일
+timer-30d = 30일
+timer-seconds = { $secs }초
+canary-72h = 72시간
+
+left-minutes = { $n }분
+left-hours = { $n }시간
+left-days = { $n }일
+
+status-queued = 보내기 대기
+status-on-relay = 릴레이에 있음
+status-failed = 보내지 못함
+status-sent = 보냄
+
+invite-title = 초대하기
+invite-intro = 한 번만 쓸 수 있는 링크가 만들어집니다. 한 사람에게만, 직접 만나서 또는 믿을 수 있는 경로로 주세요.
+invite-alias = 이 연락처의 이름 (이 기기에만 저장)
+invite-alias-hint = 다른 사람에게 아무 의미 없는 이름을 쓰세요.
+invite-create = 링크 만들기
+invite-have-link = 링크를 받았어요
+invite-show = 이 코드를 { $name }님에게 보여 주거나 링크를 보내세요.
+invite-qr = 초대 코드
+invite-link = 링크
+invite-copy = 링크 복사
+invite-copied = 복사됨
+invite-done = 완료
+invite-once = 이 링크는 한 번만, 7일 동안 쓸 수 있습니다.
+
+accept-title = 링크 열기
+accept-link = 받은 링크
+accept-button = 연결하기
+
+settings-title = 설정
+settings-display = 화면
+settings-language = 언어
+settings-theme = 테마
+theme-system = 기기 설정대로
+theme-light = 밝게
+theme-dark = 어둡게
+settings-hidden-lock = 화면이 가려진 뒤 잠글 때까지
+settings-save = 저장
+settings-network = 네트워크
+settings-relay = 릴레이
+
+safety-title = 안전
+safety-alert = 연락처에 경고하기
+safety-alert-intro = 휴대폰을 빼앗기거나 누가 들여다봤다면 지금 모든 연락처에 경고하세요. 본인임을 증명하기 전까지 이 휴대폰에서 오는 새 메시지를 믿지 않게 됩니다.
+safety-alert-button = 모두에게 경고
+safety-alert-done = 연락처에 경고를 보냈습니다.
+safety-canary = 안전 확인 장치
+safety-canary-intro = 정해진 시간 안에 진짜 암호문구로 잠금을 풀지 않으면 릴레이가 대신 연락처에 경고합니다.
+safety-canary-after = 경고까지
+safety-canary-done = 저장했습니다.
+safety-duress = 위급 암호문구
+safety-duress-intro = 암호문구 대신 이것을 입력하면 아무 문제 없는 프로필이 열리고, 이 프로필은 지워지며 연락처에 경고가 갑니다.
+safety-duress-passphrase = 위급 암호문구
+safety-duress-set = 위급 암호문구 설정
+safety-duress-done = 위급 암호문구를 설정했습니다.
+safety-wipe-after = 암호문구를 여러 번 틀리면
+safety-wipe-after-label = 이 횟수만큼 틀리면 프로필을 지웁니다
+safety-wipe-after-done = 저장했습니다.
+safety-panic = 지금 모두 지우기
+safety-panic-intro = 이 기기에서 프로필을 즉시 지웁니다. 되돌릴 수 없습니다.
+safety-panic-button = 길게 눌러 지우기
+safety-panic-hold = 2초 동안 누르고 계세요 (마우스, 터치, 스페이스 또는 엔터).
+
+error-other = 문제가 생겼습니다. 다시 해 보세요.
+error-wrong_passphrase = 암호문구가 틀렸습니다.
+error-no_profile = 여기에는 프로필이 없습니다.
+error-profile_exists = 프로필이 이미 있습니다.
+error-profile_in_use = 프로필이 다른 곳에서 열려 있습니다.
+error-alias_taken = 이미 다른 연락처에 쓰는 이름입니다.
+error-too_many_contacts = 연락처가 너무 많습니다.
+error-unknown_contact = 그런 연락처가 없습니다.
+error-not_established = 상대방이 아직 연결하지 않았습니다.
+error-invite_expired = 링크가 만료되었습니다.
+error-invite_invalid = 올바른 링크가 아닙니다. 전부 복사했는지 확인하세요.
+error-contact_compromised = 위험하다고 알려진 연락처입니다. 아무것도 보내지 않습니다.
+error-invite_used = 이미 사용되었거나 취소된 링크입니다.
+error-relay = 릴레이에 연결할 수 없습니다. 메시지는 여기서 기다렸다가 나중에 나갑니다.
+error-relay_certificate = 릴레이의 인증서를 믿을 수 없습니다. 아무것도 보내지 않았습니다.
+error-proxy_unreachable = 프록시에 연결할 수 없습니다. 아무것도 보내지 않았습니다.
+error-bad_relay_url = 릴레이 주소는 https://로 시작해야 합니다 (이 컴퓨터 안이면 http://).
+error-no_message = 그 메시지는 사라졌습니다.
+error-passphrase_short = 8자 이상 쓰세요.
+error-passphrase_mismatch = 두 암호문구가 다릅니다.
+error-bad_proxy = 프록시는 socks5h://호스트:포트 형식으로 쓰세요.
+error-bad_alias = 1자에서 64자 사이의 이름을 쓰세요.
+error-empty = 먼저 메시지를 입력하세요.
+error-duress_is_passphrase = 위급 암호문구는 암호문구와 달라야 합니다.
+error-session_out_of_step = 잠갔다가 다시 여세요.

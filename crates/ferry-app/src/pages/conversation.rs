@@ -1,0 +1,186 @@
+//! One conversation: its messages (a list, oldest first), the compose box,
+//! the disappearing timer, view-once and delete for both.
+
+use std::collections::HashMap;
+
+use ferry_client::{AttachmentKind, Compromise, ContactState, Direction, HistoryEntry, Status};
+use maud::{Markup, html};
+
+use super::{Cx, Section, error_slot, page, time};
+
+/// What the page shows of a conversation.
+pub(crate) struct Conversation {
+    pub(crate) id: u64,
+    pub(crate) alias: String,
+    pub(crate) state: ContactState,
+    pub(crate) compromised: Option<Compromise>,
+    pub(crate) timer: Option<u64>,
+    pub(crate) entries: Vec<HistoryEntry>,
+    pub(crate) status: HashMap<String, Status>,
+    pub(crate) now: u64,
+}
+
+/// The timer choices, in seconds (`0`: off).
+const TIMERS: [(u64, &str); 7] = [
+    (0, "timer-off"),
+    (30, "timer-30s"),
+    (300, "timer-5m"),
+    (3600, "timer-1h"),
+    (86_400, "timer-24h"),
+    (7 * 86_400, "timer-7d"),
+    (30 * 86_400, "timer-30d"),
+];
+
+/// The page.
+pub(crate) fn page_for(cx: &Cx, c: &Conversation) -> Markup {
+    let base = format!("/c/{}", c.id);
+    page(
+        cx,
+        Section::Chats,
+        html! {
+            div class="conversation" {
+                header class="conv-head" {
+                    a class="back" href="/" aria-label=(cx.t("conv-back")) { "‹" }
+                    h1 dir="auto" { (c.alias) }
+                    form class="timer" action=(format!("{base}/timer")) method="post" data-autosubmit {
+                        label for="timer" { (cx.t("conv-timer")) }
+                        select id="timer" name="secs" {
+                            @for (secs, label) in TIMERS {
+                                option value=(secs) selected[c.timer.unwrap_or(0) == secs] { (cx.t(label)) }
+                            }
+                            @if let Some(t) = c.timer.filter(|t| !TIMERS.iter().any(|(s, _)| s == t)) {
+                                option value=(t) selected { (cx.lang.t_args("timer-seconds", &[("secs", t.into())])) }
+                            }
+                        }
+                    }
+                }
+                div id="conv-live" data-src=(format!("{base}/messages")) {
+                    (messages(cx, c))
+                }
+                div id="reveal" {}
+                @if c.state == ContactState::Established && c.compromised.is_none() {
+                    form id="compose" class="compose" action=(format!("{base}/send")) method="post"
+                        autocomplete="off" data-reset {
+                        label for="text" class="visually-hidden" { (cx.t("conv-message")) }
+                        textarea id="text" name="text" rows="1" required maxlength="60000"
+                            autocomplete="off" placeholder=(cx.t("conv-message")) dir="auto" {}
+                        label class="check" {
+                            input type="checkbox" name="view_once" value="1";
+                            (cx.t("conv-view-once"))
+                        }
+                        button type="submit" class="primary" { (cx.t("conv-send")) }
+                        (error_slot())
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// The banner and the list (also served alone, to refresh them).
+pub(crate) fn messages(cx: &Cx, c: &Conversation) -> Markup {
+    let base = format!("/c/{}", c.id);
+    html! {
+        @if c.compromised.is_some() {
+            p class="banner danger" role="alert" {
+                (cx.lang.t_args("conv-compromised", &[("name", c.alias.clone().into())]))
+            }
+        }
+        @if c.state != ContactState::Established {
+            p class="banner" { (cx.t("conv-waiting")) }
+        } @else if c.compromised.is_none() {
+            // The page reloads once the conversation is set up (to show
+            // the compose box).
+            span data-established hidden {}
+        }
+        @if c.entries.is_empty() {
+            p class="empty" { (cx.t("conv-empty")) }
+        }
+        ol class="messages" aria-label=(cx.t("conv-messages")) {
+            @for e in &c.entries {
+                (message(cx, &base, e, c.status.get(&e.id).copied(), c.now))
+            }
+        }
+    }
+}
+
+fn message(cx: &Cx, base: &str, e: &HistoryEntry, status: Option<Status>, now: u64) -> Markup {
+    let out = e.direction == Direction::Out;
+    let class = format!(
+        "msg {}{}",
+        if out { "out" } else { "in" },
+        if e.flagged { " flagged" } else { "" }
+    );
+    html! {
+        li class=(class) {
+            @if e.flagged {
+                p class="flag" { (cx.t("conv-flagged")) }
+            }
+            @if let Some(a) = &e.attachment {
+                p class="attachment" {
+                    @match a.kind {
+                        AttachmentKind::Voice => { (cx.t("conv-voice")) }
+                        _ => { (cx.t("conv-file")) " " span dir="auto" { (a.name) } }
+                    }
+                }
+            } @else if e.view_once && !out {
+                form action=(format!("{base}/open")) method="post" data-target="#reveal" {
+                    input type="hidden" name="id" value=(e.id);
+                    button type="submit" { (cx.t("conv-open-once")) }
+                }
+            } @else {
+                p class="text" dir="auto" { (e.text) }
+            }
+            p class="meta" {
+                (time(e.sent_at))
+                @if out {
+                    " · "
+                    span class="status" { (status_text(cx, status)) }
+                }
+                @if let Some(at) = e.expires_at {
+                    " · "
+                    span class="expires" {
+                        (cx.lang.t_args("conv-expires", &[("left", left(cx, at.saturating_sub(now)).into())]))
+                    }
+                }
+            }
+            form class="delete" action=(format!("{base}/delete")) method="post" {
+                input type="hidden" name="id" value=(e.id);
+                button type="submit" class="link" { (cx.t("conv-delete")) }
+            }
+        }
+    }
+}
+
+fn status_text(cx: &Cx, s: Option<Status>) -> String {
+    cx.t(match s {
+        Some(Status::Queued) => "status-queued",
+        Some(Status::OnRelay) => "status-on-relay",
+        Some(Status::Failed) => "status-failed",
+        // Sent before this unlock: it left this device then.
+        _ => "status-sent",
+    })
+}
+
+/// "5 min", "3 h", "2 d".
+fn left(cx: &Cx, secs: u64) -> String {
+    let (n, id) = if secs < 3600 {
+        (secs.div_ceil(60).max(1), "left-minutes")
+    } else if secs < 2 * 86_400 {
+        (secs.div_ceil(3600), "left-hours")
+    } else {
+        (secs.div_ceil(86_400), "left-days")
+    };
+    cx.lang.t_args(id, &[("n", n.into())])
+}
+
+/// A view-once text, shown once.
+pub(crate) fn revealed(cx: &Cx, e: &HistoryEntry) -> Markup {
+    html! {
+        div class="revealed" role="dialog" aria-label=(cx.t("conv-view-once")) {
+            p class="text" dir="auto" { (e.text) }
+            p class="hint" { (cx.t("conv-once-gone")) }
+            button type="button" data-dismiss { (cx.t("conv-close")) }
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! The app's pages: server-rendered HTML (maud, checked at compile time),
+//! one module per screen, sharing one layout.
+//!
+//! Pages carry no inline script or style (the content security policy
+//! forbids both): `assets/app.js` submits every form with `fetch`, adding
+//! the CSRF token, and refreshes the regions marked `data-src` when the
+//! session's event stream says something changed.
+
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+
+use crate::i18n::Lang;
+use crate::state::Prefs;
+
+pub(crate) mod chats;
+pub(crate) mod conversation;
+pub(crate) mod invite;
+pub(crate) mod lock;
+pub(crate) mod safety;
+pub(crate) mod settings;
+
+/// What every page needs to render.
+pub(crate) struct Cx {
+    pub(crate) lang: Lang,
+    pub(crate) csrf: String,
+    pub(crate) prefs: Prefs,
+}
+
+impl Cx {
+    /// A translated string.
+    pub(crate) fn t(&self, id: &str) -> String {
+        self.lang.t(id)
+    }
+}
+
+/// Which part of the app a page belongs to (for the navigation).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Section {
+    /// Before unlock: no navigation.
+    Locked,
+    Chats,
+    Invite,
+    Safety,
+    Settings,
+}
+
+/// The whole page around `body`. The title and icon never change: titles
+/// and addresses land in the browser's history.
+pub(crate) fn page(cx: &Cx, section: Section, body: Markup) -> Markup {
+    let theme = match cx.prefs.dark {
+        Some(true) => "dark",
+        Some(false) => "light",
+        None => "system",
+    };
+    html! {
+        (DOCTYPE)
+        html lang=(cx.lang.tag()) data-theme=(theme) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="referrer" content="no-referrer";
+                meta name="csrf" content=(cx.csrf);
+                meta name="hidden-lock" content=(cx.prefs.hidden_lock_minutes);
+                title { "Home" }
+                link rel="icon" href="/assets/icon.svg" type="image/svg+xml";
+                link rel="stylesheet" href="/assets/app.css";
+                script type="module" src="/assets/app.js" {}
+            }
+            body data-new-message=(cx.t("body-new-message")) data-offline=(cx.t("body-offline")) {
+                a class="skip" href="#main" { (cx.t("nav-skip")) }
+                @if section != Section::Locked {
+                    header class="top" {
+                        nav aria-label=(cx.t("nav-label")) {
+                            ul {
+                                (nav_item(cx, Section::Chats, section, "/", "nav-chats"))
+                                (nav_item(cx, Section::Invite, section, "/invite", "nav-invite"))
+                                (nav_item(cx, Section::Safety, section, "/safety", "nav-safety"))
+                                (nav_item(cx, Section::Settings, section, "/settings", "nav-settings"))
+                            }
+                        }
+                        form action="/lock" method="post" class="lock" {
+                            button type="submit" { (cx.t("nav-lock")) }
+                        }
+                    }
+                }
+                main id="main" tabindex="-1" { (body) }
+                div id="announce" class="visually-hidden" aria-live="polite" {}
+                div id="shield" class="shield" aria-hidden="true" {}
+            }
+        }
+    }
+}
+
+fn nav_item(cx: &Cx, item: Section, current: Section, href: &str, label: &str) -> Markup {
+    html! {
+        li {
+            @if item == current {
+                a href=(href) aria-current="page" { (cx.t(label)) }
+            } @else {
+                a href=(href) { (cx.t(label)) }
+            }
+        }
+    }
+}
+
+/// The slot where a form's script shows the server's error.
+pub(crate) fn error_slot() -> Markup {
+    html! { p class="error" role="alert" data-error {} }
+}
+
+/// An error sentence for a form (translated by code).
+pub(crate) fn error_text(lang: Lang, code: &str) -> Markup {
+    let id = format!("error-{code}");
+    let text = lang.t(&id);
+    let text = if text == id {
+        lang.t("error-other")
+    } else {
+        text
+    };
+    html! { (text) }
+}
+
+/// A time the page's script shows in the reader's local time and language
+/// (the server does not know the browser's time zone).
+pub(crate) fn time(unix: u64) -> Markup {
+    let secs = i64::try_from(unix).unwrap_or(0);
+    html! { time datetime=(iso(secs)) data-unix=(unix) { (iso(secs)) } }
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` from Unix seconds (UTC).
+fn iso(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// A QR code as inline SVG (one path; no style attributes).
+pub(crate) fn qr(text: &str, label: &str) -> Markup {
+    let Ok(code) = qrcode::QrCode::new(text.as_bytes()) else {
+        return html! {};
+    };
+    let width = code.width();
+    let colors = code.to_colors();
+    let mut d = String::new();
+    for (i, c) in colors.iter().enumerate() {
+        if *c == qrcode::Color::Dark {
+            let (x, y) = (i % width + 4, i / width + 4);
+            d.push_str(&format!("M{x} {y}h1v1h-1z"));
+        }
+    }
+    let size = width + 8;
+    let svg = format!(
+        "<svg class=\"qr\" role=\"img\" aria-label=\"{}\" viewBox=\"0 0 {size} {size}\" \
+         shape-rendering=\"crispEdges\" xmlns=\"http://www.w3.org/2000/svg\">\
+         <rect width=\"{size}\" height=\"{size}\" fill=\"#fff\"/>\
+         <path fill=\"#000\" d=\"{d}\"/></svg>",
+        html! { (label) }.into_string()
+    );
+    html! { (PreEscaped(svg)) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso_dates() {
+        assert_eq!(iso(0), "1970-01-01T00:00:00Z");
+        assert_eq!(iso(1_795_000_000), "2026-11-18T11:06:40Z");
+        assert_eq!(iso(951_782_400), "2000-02-29T00:00:00Z");
+    }
+}

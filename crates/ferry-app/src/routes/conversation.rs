@@ -1,0 +1,227 @@
+//! The chat list and one conversation. Contacts appear in addresses by
+//! their local number, never by name: addresses land in the browser's
+//! history.
+
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use super::{Req, St, contact_by_id, done, fail, fail_with, html, session, to_unlock};
+use crate::pages::{self, conversation::Conversation};
+use crate::state::AppState;
+
+/// `/chats`: the list alone, to refresh it.
+pub(crate) async fn chat_list(State(state): St, req: Req) -> Response {
+    let h = match session(&state) {
+        Ok(h) => h,
+        Err(r) => return r,
+    };
+    match super::lock::chat_rows(&state, &h, req.input).await {
+        Ok(rows) => html(pages::chats::list(&req.cx, &rows)),
+        Err(r) => r,
+    }
+}
+
+/// Reads a conversation (and marks it read).
+async fn load(state: &AppState, id: u64, input: bool) -> Result<Option<Conversation>, Response> {
+    let h = session(state)?;
+    let got = h
+        .run(input, move |s| {
+            Box::pin(async move {
+                let c = contact_by_id(s.contacts(), id)?;
+                let entries = s.history(&c.alias).ok()?;
+                let timer = s.timer(&c.alias).ok().flatten();
+                Some((c, entries, timer))
+            })
+        })
+        .await
+        .map_err(IntoResponse::into_response)?;
+    let Some((c, entries, timer)) = got else {
+        return Ok(None);
+    };
+    let mut view = state.view();
+    view.unread.remove(&c.alias);
+    Ok(Some(Conversation {
+        id,
+        status: entries
+            .iter()
+            .filter_map(|e| view.status.get(&e.id).map(|s| (e.id.clone(), *s)))
+            .collect(),
+        alias: c.alias,
+        state: c.state,
+        compromised: c.compromised,
+        timer,
+        entries,
+        now: ferry_client::now(),
+    }))
+}
+
+/// `/c/{id}`: the conversation page.
+pub(crate) async fn show(State(state): St, Path(id): Path<u64>, req: Req) -> Response {
+    if state.session().is_none() {
+        return to_unlock();
+    }
+    match load(&state, id, req.input).await {
+        Ok(Some(c)) => html(pages::conversation::page_for(&req.cx, &c)),
+        Ok(None) => to_unlock(),
+        Err(r) => r,
+    }
+}
+
+/// `/c/{id}/messages`: the list alone, to refresh it.
+pub(crate) async fn live(State(state): St, Path(id): Path<u64>, req: Req) -> Response {
+    match load(&state, id, req.input).await {
+        Ok(Some(c)) => html(pages::conversation::messages(&req.cx, &c)),
+        Ok(None) => fail(req.cx.lang, "unknown_contact"),
+        Err(r) => r,
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct SendForm {
+    text: Zeroizing<String>,
+    #[serde(default)]
+    view_once: Option<String>,
+}
+
+/// The alias of contact `id`, through the session.
+async fn alias_of(state: &AppState, id: u64, input: bool) -> Result<String, Response> {
+    let h = session(state)?;
+    h.run(input, move |s| {
+        Box::pin(async move { contact_by_id(s.contacts(), id).map(|c| c.alias) })
+    })
+    .await
+    .map_err(IntoResponse::into_response)?
+    .ok_or_else(to_unlock)
+}
+
+/// Sends a text.
+pub(crate) async fn send(
+    State(state): St,
+    Path(id): Path<u64>,
+    req: Req,
+    Form(f): Form<SendForm>,
+) -> Response {
+    let lang = req.cx.lang;
+    if f.text.trim().is_empty() {
+        return fail(lang, "empty");
+    }
+    let alias = match alias_of(&state, id, true).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let h = match session(&state) {
+        Ok(h) => h,
+        Err(r) => return r,
+    };
+    let view_once = f.view_once.is_some();
+    let sent = h
+        .run(true, move |s| {
+            Box::pin(async move { s.send(&alias, &f.text, view_once, false).await.map(|_| ()) })
+        })
+        .await;
+    match sent {
+        Ok(Ok(())) => done(),
+        Ok(Err(e)) => fail_with(lang, &e),
+        Err(g) => g.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct MessageForm {
+    id: String,
+}
+
+/// Deletes a message on both sides.
+pub(crate) async fn delete(
+    State(state): St,
+    Path(id): Path<u64>,
+    req: Req,
+    Form(f): Form<MessageForm>,
+) -> Response {
+    on_contact(&state, id, req, move |s, alias| {
+        Box::pin(async move { s.delete(&alias, &f.id).await })
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+pub(crate) struct TimerForm {
+    secs: u64,
+}
+
+/// Sets the disappearing timer on both sides.
+pub(crate) async fn timer(
+    State(state): St,
+    Path(id): Path<u64>,
+    req: Req,
+    Form(f): Form<TimerForm>,
+) -> Response {
+    let secs = (f.secs > 0).then_some(f.secs);
+    on_contact(&state, id, req, move |s, alias| {
+        Box::pin(async move { s.set_timer(&alias, secs).await })
+    })
+    .await
+}
+
+/// Runs a session call about contact `id`; `204` or the error.
+async fn on_contact(
+    state: &AppState,
+    id: u64,
+    req: Req,
+    f: impl for<'a> FnOnce(
+        &'a mut ferry_client::Session,
+        String,
+    )
+        -> crate::actor::LocalBoxFuture<'a, Result<(), ferry_client::SessionError>>
+    + Send
+    + 'static,
+) -> Response {
+    let lang = req.cx.lang;
+    let alias = match alias_of(state, id, true).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let h = match session(state) {
+        Ok(h) => h,
+        Err(r) => return r,
+    };
+    match h.run(true, move |s| f(s, alias)).await {
+        Ok(Ok(())) => done(),
+        Ok(Err(e)) => fail_with(lang, &e),
+        Err(g) => g.into_response(),
+    }
+}
+
+/// Shows a view-once text once (and destroys it).
+pub(crate) async fn open_once(
+    State(state): St,
+    Path(id): Path<u64>,
+    req: Req,
+    Form(f): Form<MessageForm>,
+) -> Response {
+    let lang = req.cx.lang;
+    let alias = match alias_of(&state, id, true).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let h = match session(&state) {
+        Ok(h) => h,
+        Err(r) => return r,
+    };
+    let got = h
+        .run(true, move |s| {
+            Box::pin(async move { s.open_view_once(&alias, &f.id) })
+        })
+        .await;
+    match got {
+        Ok(Ok(entry)) => {
+            let _ = state.notices.send(crate::state::Notice::Changed);
+            html(pages::conversation::revealed(&req.cx, &entry))
+        }
+        Ok(Err(e)) => fail_with(lang, &e),
+        Err(g) => g.into_response(),
+    }
+}

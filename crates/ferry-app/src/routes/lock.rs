@@ -1,0 +1,185 @@
+//! Creating, unlocking and locking the profile; the event stream.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::Form;
+use axum::extract::State;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use ferry_client::{Network, ProxyUrl, Session};
+use futures_util::Stream;
+use secrecy::SecretString;
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use super::{Req, St, fail, fail_with, go, html};
+use crate::pages::{self, chats::ChatRow};
+use crate::state::AppState;
+
+/// `/`: the chat list, or the unlock page, or the setup page.
+pub(crate) async fn home(State(state): St, req: Req) -> Response {
+    let Some(h) = state.session() else {
+        return if ferry_client::profile_exists(&state.home) {
+            html(pages::lock::unlock(&req.cx))
+        } else {
+            html(pages::lock::setup(&req.cx))
+        };
+    };
+    match chat_rows(&state, &h, req.input).await {
+        Ok(rows) => html(pages::chats::page_for(&req.cx, &rows)),
+        Err(r) => r,
+    }
+}
+
+/// The chat list's rows.
+pub(crate) async fn chat_rows(
+    state: &AppState,
+    h: &crate::actor::SessionHandle,
+    input: bool,
+) -> Result<Vec<ChatRow>, Response> {
+    let contacts = h
+        .run(input, |s| Box::pin(async move { s.contacts() }))
+        .await
+        .map_err(IntoResponse::into_response)?;
+    let view = state.view();
+    let mut rows: Vec<ChatRow> = contacts
+        .into_iter()
+        .map(|c| ChatRow {
+            id: c.id,
+            unread: view.unread.get(&c.alias).copied().unwrap_or(0),
+            last: view.last.get(&c.alias).copied(),
+            compromised: c.compromised.is_some(),
+            state: c.state,
+            alias: c.alias,
+        })
+        .collect();
+    // Most recent first; then by name.
+    rows.sort_by(|a, b| b.last.cmp(&a.last).then_with(|| a.alias.cmp(&b.alias)));
+    Ok(rows)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct SetupForm {
+    relay: String,
+    passphrase: Zeroizing<String>,
+    repeat: Zeroizing<String>,
+    #[serde(default)]
+    proxy: String,
+}
+
+/// Creates the profile (and stores the proxy before any connection).
+pub(crate) async fn setup(State(state): St, req: Req, Form(f): Form<SetupForm>) -> Response {
+    let lang = req.cx.lang;
+    let _one = state.opening.lock().await;
+    if state.session().is_some() || ferry_client::profile_exists(&state.home) {
+        return fail(lang, "profile_exists");
+    }
+    if f.passphrase.chars().count() < 8 {
+        return fail(lang, "passphrase_short");
+    }
+    if f.passphrase != f.repeat {
+        return fail(lang, "passphrase_mismatch");
+    }
+    let proxy = match f.proxy.trim() {
+        "" => None,
+        p => match p.parse::<ProxyUrl>() {
+            Ok(p) => Some(p),
+            Err(_) => return fail(lang, "bad_proxy"),
+        },
+    };
+    let home = state.home.clone();
+    let relay = f.relay.trim().to_owned();
+    let pass = SecretString::from(f.passphrase.as_str().to_owned());
+    let opened = open(&state, move || {
+        Box::pin(async move {
+            let mut s = Session::init(&home, &pass, &relay, None)?;
+            if let Some(p) = proxy {
+                s.set_network(Network::via(p))?;
+            }
+            Ok(s)
+        })
+    })
+    .await;
+    match opened {
+        Ok(()) => go("/"),
+        Err(e) => fail_with(lang, &e),
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct UnlockForm {
+    passphrase: Zeroizing<String>,
+}
+
+/// Unlocks with whichever passphrase was typed.
+pub(crate) async fn unlock(State(state): St, req: Req, Form(f): Form<UnlockForm>) -> Response {
+    let _one = state.opening.lock().await;
+    if state.session().is_some() {
+        return go("/");
+    }
+    let home = state.home.clone();
+    let pass = SecretString::from(f.passphrase.as_str().to_owned());
+    drop(f);
+    let opened = open(&state, move || {
+        Box::pin(async move { Session::unlock(&home, &pass).await })
+    })
+    .await;
+    match opened {
+        Ok(()) => go("/"),
+        Err(e) => fail_with(req.cx.lang, &e),
+    }
+}
+
+/// Starts the session thread with `opener` and records it.
+async fn open(
+    state: &Arc<AppState>,
+    opener: impl FnOnce() -> crate::actor::LocalBoxFuture<
+        'static,
+        Result<Session, ferry_client::SessionError>,
+    > + Send
+    + 'static,
+) -> Result<(), ferry_client::SessionError> {
+    let listener = state.listener();
+    let ended = Arc::clone(state);
+    let h = crate::actor::start(
+        opener,
+        move |s| {
+            s.set_listener(Some(listener));
+            s.keep_view_once_until_opened();
+        },
+        state.limits,
+        move |_| ended.set_locked(),
+    )
+    .await?;
+    state.set_open(h);
+    Ok(())
+}
+
+/// Locks the session now.
+pub(crate) async fn lock(State(state): St) -> Response {
+    if let Some(h) = state.session() {
+        h.lock().await;
+    }
+    // The session thread reports when it has locked; the page goes to
+    // the unlock screen at once either way.
+    go("/")
+}
+
+/// The page's event stream: only the names of what changed.
+pub(crate) async fn events(
+    State(state): St,
+) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+    let rx = state.notices.subscribe();
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        let name = match rx.recv().await {
+            Ok(n) => n.name(),
+            // Fell behind: one refresh covers whatever was missed.
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => "changed",
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+        };
+        // (An event with empty data is never dispatched by browsers.)
+        Some((Ok(SseEvent::default().event(name).data("1")), rx))
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}

@@ -1,0 +1,167 @@
+//! The app's HTTP routes. Every request has passed the guard.
+//!
+//! What a form submission gets back (read by `assets/app.js`):
+//! - `204`: done; the page resets the form and refreshes its regions;
+//! - `200` with `x-ferry-go: PATH`: go to PATH;
+//! - `200` with HTML: put it where the form's `data-target` says;
+//! - `422` with HTML: the error, shown in the form's error slot;
+//! - `409` with `x-ferry-go: /`: the session is locked.
+
+// Handlers return early with a ready answer (`Result<_, Response>`), the
+// usual axum idiom; the answer is built once per request.
+#![allow(clippy::result_large_err)]
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use ferry_client::{ContactInfo, SessionError};
+use maud::Markup;
+
+use crate::actor::{Gone, SessionHandle};
+use crate::guard::Visitor;
+use crate::i18n::Lang;
+use crate::pages::{Cx, error_text};
+use crate::state::AppState;
+
+mod assets;
+mod conversation;
+mod lock;
+mod pairing;
+mod safety;
+mod settings;
+
+pub(crate) type St = State<Arc<AppState>>;
+
+/// The router (the guard is added around it by the caller).
+pub(crate) fn router() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/", get(lock::home))
+        .route("/setup", post(lock::setup))
+        .route("/unlock", post(lock::unlock))
+        .route("/lock", post(lock::lock))
+        .route("/events", get(lock::events))
+        .route("/chats", get(conversation::chat_list))
+        .route("/c/{id}", get(conversation::show))
+        .route("/c/{id}/messages", get(conversation::live))
+        .route("/c/{id}/send", post(conversation::send))
+        .route("/c/{id}/delete", post(conversation::delete))
+        .route("/c/{id}/timer", post(conversation::timer))
+        .route("/c/{id}/open", post(conversation::open_once))
+        .route("/invite", get(pairing::invite_page).post(pairing::invite))
+        .route("/accept", get(pairing::accept_page).post(pairing::accept))
+        .route("/settings", get(settings::show).post(settings::save))
+        .route("/settings/proxy", post(settings::proxy))
+        .route("/safety", get(safety::show))
+        .route("/safety/alert", post(safety::alert))
+        .route("/safety/canary", post(safety::canary))
+        .route("/safety/duress", post(safety::duress))
+        .route("/safety/wipe-after", post(safety::wipe_after))
+        .route("/safety/panic", post(safety::panic))
+        .route("/assets/{name}", get(assets::asset))
+}
+
+/// A request as the routes see it: how to render, and whether a person
+/// made it (a page refreshing itself after an event does not count as
+/// activity for the idle lock).
+pub(crate) struct Req {
+    pub(crate) cx: Cx,
+    pub(crate) input: bool,
+}
+
+impl FromRequestParts<Arc<AppState>> for Req {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let prefs = state.prefs();
+        let lang = prefs.lang.unwrap_or_else(|| {
+            Lang::from_accept(
+                parts
+                    .headers
+                    .get(header::ACCEPT_LANGUAGE)
+                    .and_then(|h| h.to_str().ok()),
+            )
+        });
+        let csrf = parts
+            .extensions
+            .get::<Visitor>()
+            .map(|v| v.csrf.clone())
+            .unwrap_or_default();
+        let input = !parts.headers.contains_key("x-ferry-refresh");
+        Ok(Self {
+            cx: Cx { lang, csrf, prefs },
+            input,
+        })
+    }
+}
+
+/// An HTML answer.
+pub(crate) fn html(m: Markup) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        m.into_string(),
+    )
+        .into_response()
+}
+
+/// Go to `path` (for the page's script), or a plain redirect.
+pub(crate) fn go(path: &str) -> Response {
+    let mut r = Response::new(Body::empty());
+    if let Ok(v) = HeaderValue::from_str(path) {
+        r.headers_mut().insert("x-ferry-go", v);
+    }
+    r
+}
+
+/// Done; nothing to show but the refreshed regions.
+pub(crate) fn done() -> Response {
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// A form's error, by code.
+pub(crate) fn fail(lang: Lang, code: &str) -> Response {
+    let mut r = html(error_text(lang, code));
+    *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    r
+}
+
+/// A session error shown in the form.
+pub(crate) fn fail_with(lang: Lang, e: &SessionError) -> Response {
+    fail(lang, e.code())
+}
+
+/// The session is locked: back to the unlock page.
+pub(crate) fn locked() -> Response {
+    let mut r = go("/");
+    *r.status_mut() = StatusCode::CONFLICT;
+    r
+}
+
+/// A full page asked for while locked: redirect.
+pub(crate) fn to_unlock() -> Response {
+    (StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response()
+}
+
+/// The open session or the answer for a locked one.
+pub(crate) fn session(state: &AppState) -> Result<SessionHandle, Response> {
+    state.session().ok_or_else(locked)
+}
+
+impl IntoResponse for Gone {
+    fn into_response(self) -> Response {
+        locked()
+    }
+}
+
+/// The contact with local id `id`.
+pub(crate) fn contact_by_id(contacts: Vec<ContactInfo>, id: u64) -> Option<ContactInfo> {
+    contacts.into_iter().find(|c| c.id == id)
+}

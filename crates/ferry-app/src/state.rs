@@ -1,0 +1,185 @@
+//! What the app holds while it runs: the guard, the session (when
+//! unlocked), what the page shows beside the vault (delivery states,
+//! unread counts, transfers) and the page's preferences.
+//!
+//! Nothing here is written anywhere: delivery states and unread counts
+//! start again at each unlock.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use ferry_client::{Event, LockLimits, Status};
+use tokio::sync::{broadcast, mpsc};
+
+use crate::actor::SessionHandle;
+use crate::guard::Guard;
+use crate::i18n::Lang;
+
+/// What the page is told through its event stream: only that something
+/// changed, never what (the page asks for what it shows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Notice {
+    /// Messages, contacts or states changed: refresh.
+    Changed,
+    /// A transfer moved on.
+    Progress,
+    /// The session locked: go to the unlock page.
+    Locked,
+}
+
+impl Notice {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Changed => "changed",
+            Self::Progress => "progress",
+            Self::Locked => "locked",
+        }
+    }
+}
+
+/// What the page shows beside the vault's records.
+#[derive(Default)]
+pub(crate) struct View {
+    /// Delivery state of outgoing messages, by message id.
+    pub(crate) status: HashMap<String, Status>,
+    /// Messages received since the conversation was last open, by alias.
+    pub(crate) unread: HashMap<String, u32>,
+    /// Last message in or out, by alias (Unix seconds).
+    pub(crate) last: HashMap<String, u64>,
+}
+
+/// The page's preferences (kept in memory only: nothing in the browser).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Prefs {
+    /// Chosen language; `None`: the browser's preference.
+    pub(crate) lang: Option<Lang>,
+    /// Dark theme forced on or off; `None`: the system's.
+    pub(crate) dark: Option<bool>,
+    /// Minutes the page may stay hidden before it locks the session.
+    pub(crate) hidden_lock_minutes: u32,
+}
+
+/// Where the session stands.
+pub(crate) enum Phase {
+    /// Locked (or no profile yet).
+    Locked,
+    /// Unlocked.
+    Open(SessionHandle),
+}
+
+/// Everything the routes share.
+pub(crate) struct AppState {
+    pub(crate) guard: Guard,
+    pub(crate) home: PathBuf,
+    pub(crate) limits: LockLimits,
+    phase: Mutex<Phase>,
+    view: Arc<Mutex<View>>,
+    pub(crate) notices: broadcast::Sender<Notice>,
+    prefs: Mutex<Prefs>,
+    links: mpsc::UnboundedSender<String>,
+    /// Only one unlock or setup at a time.
+    pub(crate) opening: tokio::sync::Mutex<()>,
+}
+
+fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl AppState {
+    pub(crate) fn new(
+        guard: Guard,
+        home: PathBuf,
+        limits: LockLimits,
+        links: mpsc::UnboundedSender<String>,
+    ) -> Self {
+        let (notices, _) = broadcast::channel(64);
+        Self {
+            guard,
+            home,
+            limits,
+            phase: Mutex::new(Phase::Locked),
+            view: Arc::default(),
+            notices,
+            prefs: Mutex::new(Prefs {
+                hidden_lock_minutes: 5,
+                ..Prefs::default()
+            }),
+            links,
+            opening: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Prints a fresh launch link (the last one was used).
+    pub(crate) fn announce_link(&self) {
+        let _ = self.links.send(self.guard.launch_url());
+    }
+
+    /// The session, if unlocked.
+    pub(crate) fn session(&self) -> Option<SessionHandle> {
+        match &*locked(&self.phase) {
+            Phase::Open(h) => Some(h.clone()),
+            Phase::Locked => None,
+        }
+    }
+
+    pub(crate) fn set_open(&self, h: SessionHandle) {
+        *locked(&self.phase) = Phase::Open(h);
+    }
+
+    /// Called once the session thread has locked.
+    pub(crate) fn set_locked(&self) {
+        *locked(&self.phase) = Phase::Locked;
+        *locked(&self.view) = View::default();
+        let _ = self.notices.send(Notice::Locked);
+    }
+
+    pub(crate) fn view(&self) -> MutexGuard<'_, View> {
+        locked(&self.view)
+    }
+
+    pub(crate) fn prefs(&self) -> Prefs {
+        *locked(&self.prefs)
+    }
+
+    pub(crate) fn set_prefs(&self, f: impl FnOnce(&mut Prefs)) {
+        f(&mut locked(&self.prefs));
+    }
+
+    /// The session's listener: keeps the view up to date and tells pages.
+    pub(crate) fn listener(&self) -> ferry_client::Listener {
+        let view = Arc::clone(&self.view);
+        let notices = self.notices.clone();
+        Box::new(move |ev: &Event| {
+            let notice = {
+                let mut v = locked(&view);
+                record(&mut v, ev)
+            };
+            if let Some(n) = notice {
+                let _ = notices.send(n);
+            }
+        })
+    }
+}
+
+/// Applies one session event to the view; what to tell the pages.
+fn record(v: &mut View, ev: &Event) -> Option<Notice> {
+    let now = ferry_client::now();
+    match ev {
+        Event::Received { contact, .. } => {
+            *v.unread.entry(contact.clone()).or_default() += 1;
+            v.last.insert(contact.clone(), now);
+        }
+        Event::Sent { contact, entry } => {
+            v.last.insert(contact.clone(), now);
+            v.status.insert(entry.id.clone(), Status::Queued);
+        }
+        Event::Status { id, status, .. } => {
+            v.status.insert(id.clone(), *status);
+        }
+        Event::Locked(_) => return Some(Notice::Locked),
+        Event::Transfer(_) => return Some(Notice::Progress),
+        _ => {}
+    }
+    Some(Notice::Changed)
+}

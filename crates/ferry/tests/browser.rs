@@ -1,0 +1,88 @@
+//! The app in a real browser: Debian's chromium driven by playwright-core
+//! (scripts in `tests/browser/*.mjs`), against real `ferry app` processes
+//! and a real relay. What they need is installed when missing
+//! (`tests/browser/setup.sh`), so `cargo test` runs them on a new machine.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use ferry_testkit::RelayProcess;
+
+fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_ferry"))
+}
+
+fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
+}
+
+/// Installs chromium, fonts and the npm packages once per test run.
+fn setup() {
+    static DONE: OnceLock<Result<(), String>> = OnceLock::new();
+    let r = DONE.get_or_init(|| {
+        let out = Command::new("sh")
+            .arg(dir().join("setup.sh"))
+            .output()
+            .map_err(|e| format!("cannot run setup.sh: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    });
+    if let Err(e) = r {
+        panic!("browser test setup failed: {e}");
+    }
+}
+
+/// Runs one script against a fresh relay; fails with its output.
+fn run(script: &str, extra_env: &[(&str, &str)]) {
+    // Two browsers per script already fill two cores: one script at a time.
+    static ONE: Mutex<()> = Mutex::new(());
+    let _one = ONE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    setup();
+    let relay = RelayProcess::start(bin(), &[]).expect("relay starts");
+    let work = tempfile::tempdir().expect("temp dir");
+    let mut child = Command::new("node")
+        .arg(dir().join(script))
+        .current_dir(dir())
+        .env("FERRY_BIN", bin())
+        .env("RELAY_URL", relay.url())
+        .env("WORK", work.path())
+        .envs(extra_env.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("node runs");
+    let started = Instant::now();
+    let limit = Duration::from_secs(600);
+    loop {
+        if child.try_wait().expect("wait").is_some() {
+            break;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let out = child.wait_with_output().expect("output");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    print!("{stdout}");
+    assert!(
+        out.status.success(),
+        "{script} failed after {:?}:\n{stdout}\n{stderr}\nrelay log: {}",
+        started.elapsed(),
+        std::fs::read_to_string(relay.log_path()).unwrap_or_default()
+    );
+}
+
+#[test]
+fn two_people_pair_and_chat_in_two_browsers_in_korean_and_english() {
+    run("chat.mjs", &[]);
+}

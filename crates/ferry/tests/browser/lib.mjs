@@ -1,0 +1,124 @@
+// Shared helpers for the browser tests: run `ferry app`, launch Debian's
+// chromium through playwright-core (never a downloaded browser), count
+// content security policy violations and page errors.
+
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { chromium } from 'playwright-core';
+
+export const CHROMIUM = process.env.FERRY_CHROMIUM ?? '/usr/bin/chromium';
+export const FLAGS = [
+  '--headless=new',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+export const problems = [];
+
+/// Fails the test with a message.
+export function check(ok, message) {
+  if (!ok) throw new Error(`check failed: ${message}`);
+}
+
+/// Starts `ferry app --no-open --json` for a profile; resolves with its
+/// launch URL and the process.
+export function startApp(bin, home, extra = []) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(bin, ['--home', home, '--json', 'app', '--no-open', ...extra], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let err = '';
+    child.stderr.on('data', (d) => {
+      err += d;
+    });
+    const lines = createInterface({ input: child.stdout });
+    const links = [];
+    lines.on('line', (line) => {
+      const l = JSON.parse(line);
+      if (l.type === 'app') {
+        links.push(l.url);
+        if (links.length === 1) resolve({ url: l.url, child, links, stderr: () => err });
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`ferry app exited with ${code}: ${err}`)));
+  });
+}
+
+/// A browser of its own (as a second person would have), with a locale.
+export async function browser(locale, opts = {}) {
+  const b = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
+  const context = await b.newContext({
+    locale,
+    viewport: opts.viewport ?? { width: 1280, height: 900 },
+    colorScheme: opts.colorScheme ?? 'light',
+  });
+  const page = await context.newPage();
+  watch(page, locale);
+  return { browser: b, context, page };
+}
+
+/// Records CSP violations, console errors and page errors.
+export function watch(page, who) {
+  page.on('console', (m) => {
+    const t = m.text();
+    if (/Content Security Policy|Refused to/i.test(t)) problems.push(`${who}: CSP: ${t}`);
+    else if (m.type() === 'error' && !/Failed to load resource/.test(t)) problems.push(`${who}: console: ${t}`);
+  });
+  page.on('pageerror', (e) => problems.push(`${who}: page error: ${e.message}`));
+}
+
+/// Creates a profile through the first screen.
+export async function createProfile(page, url, relay, passphrase) {
+  if (url) await page.goto(url);
+  await page.locator('#relay').fill(relay);
+  await page.locator('#passphrase').fill(passphrase);
+  await page.locator('#repeat').fill(passphrase);
+  await page.locator('form[action="/setup"] button[type=submit]').click();
+  await page.waitForURL((u) => u.pathname === '/');
+  await page.locator('#chats').waitFor();
+}
+
+/// Pairs two pages: `a` invites, `b` accepts. Returns both conversation URLs.
+export async function pair(a, b, aliasForB, aliasForA) {
+  await a.goto(new URL('/invite', a.url()).href);
+  await a.locator('#alias').fill(aliasForB);
+  await a.locator('form[action="/invite"] button[type=submit]').click();
+  const link = await a.locator('textarea#link').inputValue();
+  check(link.startsWith('ferry://invite/'), `an invite link is shown (${link.slice(0, 20)})`);
+  check((await a.locator('svg.qr').count()) === 1, 'a QR code is shown');
+  await b.goto(new URL('/accept', b.url()).href);
+  await b.locator('#link').fill(link);
+  await b.locator('#alias').fill(aliasForA);
+  await b.locator('form[action="/accept"] button[type=submit]').click();
+  await b.waitForURL(/\/c\/\d+$/);
+  // Both sides see the compose box once the handshake is done.
+  await b.locator('form.compose textarea').waitFor({ timeout: 30_000 });
+  await a.goto(new URL('/', a.url()).href);
+  await a.locator('ul.chats a', { hasText: aliasForB }).click();
+  await a.locator('form.compose textarea').waitFor({ timeout: 30_000 });
+  return { a: a.url(), b: b.url() };
+}
+
+/// Types a message and sends it with Enter.
+export async function sendText(page, text, { viewOnce = false } = {}) {
+  const box = page.locator('form.compose textarea');
+  await box.fill(text);
+  if (viewOnce) await page.locator('form.compose input[name=view_once]').check();
+  await box.press('Enter');
+  await page.waitForFunction(() => document.querySelector('form.compose textarea').value === '');
+}
+
+/// Waits for a message text in the conversation list.
+export async function seeText(page, text, timeout = 20_000) {
+  await page.locator('ol.messages .text', { hasText: text }).first().waitFor({ timeout });
+}
+
+/// Waits until no message holds `text`.
+export async function goneText(page, text, timeout = 60_000) {
+  await page.locator('ol.messages .text', { hasText: text }).first().waitFor({ state: 'detached', timeout });
+}
