@@ -3,6 +3,8 @@
 //! and a real relay. What they need is installed when missing
 //! (`tests/browser/setup.sh`), so `cargo test` runs them on a new machine.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
