@@ -122,7 +122,7 @@ async fn launch(r: &Running, link: &str) -> (String, String) {
         &r.addr,
         "GET",
         &format!("/?token={}", token_of(link)),
-        &[host.clone()],
+        std::slice::from_ref(&host),
         "",
     )
     .await;
@@ -225,7 +225,7 @@ async fn a_wrong_host_is_refused_even_with_the_right_token() {
             &r.addr,
             "GET",
             &format!("/?token={token}"),
-            &[host.clone()],
+            std::slice::from_ref(&host),
             "",
         )
         .await;
@@ -376,7 +376,7 @@ async fn every_answer_forbids_caching_and_inline_script() {
             "",
         )
         .await,
-        raw(&r.addr, "GET", "/", &[host.clone()], "").await,
+        raw(&r.addr, "GET", "/", std::slice::from_ref(&host), "").await,
         raw(&r.addr, "GET", "/", &["Host: :1".to_owned()], "").await,
     ];
     for a in answers {
