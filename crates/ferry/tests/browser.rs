@@ -88,3 +88,8 @@ fn run(script: &str, extra_env: &[(&str, &str)]) {
 fn two_people_pair_and_chat_in_two_browsers_in_korean_and_english() {
     run("chat.mjs", &[]);
 }
+
+#[test]
+fn a_warning_marks_the_contact_duress_opens_the_decoy_and_panic_needs_a_hold() {
+    run("seizure.mjs", &[]);
+}

@@ -1,0 +1,108 @@
+// Seizure defenses in the app: a manual warning puts a banner on the
+// contact's side and marks what arrives after it; the duress passphrase
+// unlocks like the real one and shows the decoy; panic wipe sits behind a
+// hold-to-confirm control (a short press does nothing).
+//
+// Run by crates/ferry/tests/browser.rs with FERRY_BIN, RELAY_URL, WORK.
+
+import { existsSync, mkdtempSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  browser, check, createProfile, pair, problems, seeText, sendText, startApp,
+} from './lib.mjs';
+
+const bin = process.env.FERRY_BIN;
+const relay = process.env.RELAY_URL;
+const work = process.env.WORK ?? mkdtempSync('/tmp/ferry-browser-');
+const homeA = join(work, 'jiyoung');
+
+const appA = await startApp(bin, homeA);
+const appB = await startApp(bin, join(work, 'minsu'));
+const ko = await browser('ko-KR');
+const en = await browser('en-US');
+const a = ko.page;
+const b = en.page;
+const origin = (p) => new URL(p.url()).origin;
+
+try {
+  await createProfile(a, appA.url, relay, 'real passphrase 1');
+  await createProfile(b, appB.url, relay, 'minsu passphrase 1');
+  await pair(a, b, '민수', 'Jiyoung');
+  await sendText(a, 'before the warning');
+  await seeText(b, 'before the warning');
+
+  // A warns everyone; B is on the chat list and sees the banner live.
+  await b.goto(`${origin(b)}/`);
+  await a.goto(`${origin(a)}/safety`);
+  await a.locator('form[action="/safety/alert"] button').click();
+  await a.locator('form[action="/safety/alert"] [role=alert]', { hasText: '경고를 보냈습니다' }).waitFor();
+  const banner = b.locator('#chats .banner.danger[role=alert]');
+  await banner.waitFor({ timeout: 20_000 });
+  check((await banner.textContent()).includes('Jiyoung'), 'the banner names the contact');
+  check((await b.locator('ul.chats li.compromised .badge').textContent()) === 'Compromised', 'a compromised badge');
+
+  // What arrives after the warning is held and marked; B cannot reply.
+  await a.goto(`${origin(a)}/`);
+  await a.locator('ul.chats a', { hasText: '민수' }).click();
+  await sendText(a, 'after the warning');
+  await b.locator('ul.chats a', { hasText: 'Jiyoung' }).click();
+  await seeText(b, 'after the warning');
+  const flagged = b.locator('li.msg.flagged', { hasText: 'after the warning' });
+  check((await flagged.locator('.flag').textContent()).includes('may not be from them'), 'the message is marked');
+  check((await b.locator('li.msg.flagged', { hasText: 'before the warning' }).count()) === 0, 'earlier messages are not marked');
+  check((await b.locator('form.compose').count()) === 0, 'no compose box for a compromised contact');
+  check((await b.locator('.banner.danger[role=alert]').count()) === 1, 'the conversation has the banner');
+
+  // Duress passphrase: set, lock, unlock with it. It takes like the real
+  // one and opens the (empty) decoy; the real profile is gone.
+  await a.goto(`${origin(a)}/safety`);
+  await a.locator('#duress').fill('duress passphrase 1');
+  await a.locator('#duress2').fill('duress passphrase 1');
+  await a.locator('form[action="/safety/duress"] button').click();
+  await a.locator('form[action="/safety/duress"] [role=alert]', { hasText: '설정했습니다' }).waitFor();
+  await a.locator('form[action="/lock"] button').click();
+  await a.locator('#passphrase').waitFor();
+  check((await a.locator('h1').textContent()) === '잠금 해제', 'the unlock screen');
+  // A wrong passphrase is refused in words.
+  await a.locator('#passphrase').fill('not it at all');
+  await a.locator('form[action="/unlock"] button').click();
+  await a.locator('[data-error]', { hasText: '틀렸습니다' }).waitFor();
+  await a.locator('#passphrase').fill('duress passphrase 1');
+  await a.locator('form[action="/unlock"] button').click();
+  await a.locator('#chats').waitFor();
+  check((await a.locator('h1').textContent()) === '대화', 'the decoy looks like any profile');
+  check((await a.locator('ul.chats a', { hasText: '민수' }).count()) === 0, 'the real contacts are not there');
+
+  // Panic: a short press does nothing; holding for 2 s destroys it.
+  await a.goto(`${origin(a)}/safety`);
+  const hold = a.locator('form[action="/safety/panic"] button');
+  await hold.hover();
+  await a.mouse.down();
+  await a.waitForTimeout(500);
+  await a.mouse.up();
+  await a.waitForTimeout(2500);
+  check(existsSync(homeA), 'a short press destroys nothing');
+  check(new URL(a.url()).pathname === '/safety', 'still on the safety page');
+  // Keyboard: hold Space on the focused control.
+  await hold.focus();
+  await a.keyboard.down(' ');
+  await a.waitForURL((u) => u.pathname === '/', { timeout: 10_000 });
+  await a.keyboard.up(' ');
+  await a.locator('#relay').waitFor();
+  check(!existsSync(homeA), 'the profile directory is gone');
+  check((await a.locator('h1').textContent()) === '프로필 만들기', 'back to the first screen');
+
+  check(problems.length === 0, `no CSP violations or page errors:\n${problems.join('\n')}`);
+  console.log('browser seizure: ok');
+} catch (e) {
+  await a.screenshot({ path: join(work, 'fail-a.png'), fullPage: true }).catch(() => {});
+  await b.screenshot({ path: join(work, 'fail-b.png'), fullPage: true }).catch(() => {});
+  console.error(problems.join('\n'));
+  console.error(appA.stderr(), appB.stderr());
+  throw e;
+} finally {
+  await ko.browser.close();
+  await en.browser.close();
+  appA.child.kill('SIGINT');
+  appB.child.kill('SIGINT');
+}
