@@ -93,3 +93,10 @@ fn two_people_pair_and_chat_in_two_browsers_in_korean_and_english() {
 fn a_warning_marks_the_contact_duress_opens_the_decoy_and_panic_needs_a_hold() {
     run("seizure.mjs", &[]);
 }
+
+/// Also writes the Korean screenshots with FERRY_SCREENSHOTS=DIR (how
+/// `docs/screenshots` was made).
+#[test]
+fn every_screen_passes_axe_in_korean_and_english_at_phone_and_desktop_width() {
+    run("screens.mjs", &[]);
+}
