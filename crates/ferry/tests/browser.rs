@@ -100,3 +100,8 @@ fn a_warning_marks_the_contact_duress_opens_the_decoy_and_panic_needs_a_hold() {
 fn every_screen_passes_axe_in_korean_and_english_at_phone_and_desktop_width() {
     run("screens.mjs", &[]);
 }
+
+#[test]
+fn a_persistent_browser_profile_keeps_no_message_alias_link_or_passphrase() {
+    run("traces.mjs", &[]);
+}
