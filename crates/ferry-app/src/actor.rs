@@ -2,30 +2,24 @@
 //!
 //! A `Session` is one profile with its engine in memory; it is driven by
 //! one task at a time. The app's request handlers send it jobs (closures
-//! over `&mut Session`) through a queue. Between jobs the session watches
-//! its relay (live push, expiry, canaries, key refreshes); a job arriving
-//! stops the watch, runs, and the watch goes on. The auto-lock limits run
+//! over `&mut Session`) through a queue; `Session::serve` runs them
+//! between pushes on the same live connection (live push, expiry,
+//! canaries and key refreshes go on around them). The auto-lock limits run
 //! across those pauses: only jobs marked as local input (a person using
 //! the page) count as activity, never what the network pushes or the
 //! page refreshing itself because of it.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
-use ferry_client::{LockLimits, LockReason, Session, SessionError};
-use tokio::sync::{mpsc, oneshot};
-use tokio::time::Instant;
+use ferry_client::{Job, LockLimits, LockReason, Session, SessionError};
+use tokio::sync::{Notify, mpsc, oneshot};
 
 /// A future that borrows the session.
 pub(crate) type LocalBoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
-
-type Job = Box<dyn for<'a> FnOnce(&'a mut Session) -> LocalBoxFuture<'a, ()> + Send>;
-
-enum Msg {
-    Job { job: Job, input: bool },
-    Lock,
-}
 
 /// The session has locked (or its thread ended).
 #[derive(Debug, Clone, Copy)]
@@ -34,7 +28,12 @@ pub(crate) struct Gone;
 /// How to reach the session thread.
 #[derive(Clone)]
 pub(crate) struct SessionHandle {
-    tx: mpsc::Sender<Msg>,
+    tx: mpsc::Sender<Job>,
+    lock: Arc<Notify>,
+    /// When a person last used the app (for the idle lock across
+    /// reconnections), in milliseconds since the session opened.
+    last_input: Arc<AtomicU64>,
+    opened: Instant,
 }
 
 impl SessionHandle {
@@ -46,22 +45,26 @@ impl SessionHandle {
         f: impl for<'a> FnOnce(&'a mut Session) -> LocalBoxFuture<'a, T> + Send + 'static,
     ) -> Result<T, Gone> {
         let (tx, rx) = oneshot::channel();
-        let job: Job = Box::new(move |s| {
-            Box::pin(async move {
-                let v = f(s).await;
-                let _ = tx.send(v);
-            })
-        });
-        self.tx
-            .send(Msg::Job { job, input })
-            .await
-            .map_err(|_| Gone)?;
+        if input {
+            let ms = u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
+            self.last_input.fetch_max(ms, Ordering::Relaxed);
+        }
+        let job = Job {
+            run: Box::new(move |s| {
+                Box::pin(async move {
+                    let v = f(s).await;
+                    let _ = tx.send(v);
+                })
+            }),
+            input,
+        };
+        self.tx.send(job).await.map_err(|_| Gone)?;
         rx.await.map_err(|_| Gone)
     }
 
     /// Locks the session now (the profile's keys leave memory).
-    pub(crate) async fn lock(&self) {
-        let _ = self.tx.send(Msg::Lock).await;
+    pub(crate) fn lock(&self) {
+        self.lock.notify_one();
     }
 }
 
@@ -74,7 +77,14 @@ pub(crate) async fn start(
     ended: impl FnOnce(LockReason) + Send + 'static,
 ) -> Result<SessionHandle, SessionError> {
     let (ready_tx, ready_rx) = oneshot::channel();
-    let (tx, rx) = mpsc::channel::<Msg>(64);
+    let (tx, rx) = mpsc::channel::<Job>(64);
+    let handle = SessionHandle {
+        tx,
+        lock: Arc::new(Notify::new()),
+        last_input: Arc::new(AtomicU64::new(0)),
+        opened: Instant::now(),
+    };
+    let inner = handle.clone();
     let spawned = std::thread::Builder::new()
         .name("ferry-session".into())
         .spawn(move || {
@@ -100,10 +110,10 @@ pub(crate) async fn start(
                 };
                 prepare(&mut session);
                 if ready_tx.send(Ok(())).is_err() {
-                    let _ = session.lock(LockReason::Idle);
+                    let _ = session.lock(LockReason::Asked);
                     return;
                 }
-                let reason = serve(&mut session, rx, limits).await;
+                let reason = serve(&mut session, rx, &inner, limits).await;
                 let _ = session.lock(reason);
                 ended(reason);
             });
@@ -112,25 +122,28 @@ pub(crate) async fn start(
         return Err(SessionError::OutOfStep);
     }
     match ready_rx.await {
-        Ok(Ok(())) => Ok(SessionHandle { tx }),
+        Ok(Ok(())) => Ok(handle),
         Ok(Err(e)) => Err(e),
         Err(_) => Err(SessionError::OutOfStep),
     }
 }
 
-/// Runs jobs and watches between them until the session must lock.
+/// Watches and runs jobs on one connection until the session must lock;
+/// while the relay cannot be reached, runs jobs and tries again later.
 async fn serve(
     session: &mut Session,
-    mut rx: mpsc::Receiver<Msg>,
+    mut rx: mpsc::Receiver<Job>,
+    h: &SessionHandle,
     limits: LockLimits,
 ) -> LockReason {
-    let started = Instant::now();
-    let mut last_input = started;
     let mut backoff = Duration::from_millis(500);
     loop {
-        let now = Instant::now();
-        let idle_left = (last_input + limits.idle).saturating_duration_since(now);
-        let max_left = (started + limits.max_unlocked).saturating_duration_since(now);
+        // The limits run from the unlock and from the last input, across
+        // every reconnection.
+        let now = h.opened.elapsed();
+        let last = Duration::from_millis(h.last_input.load(Ordering::Relaxed));
+        let idle_left = (last + limits.idle).saturating_sub(now);
+        let max_left = limits.max_unlocked.saturating_sub(now);
         if max_left.is_zero() {
             return LockReason::MaxUnlocked;
         }
@@ -141,45 +154,36 @@ async fn serve(
             idle: idle_left,
             max_unlocked: max_left,
         };
-        let mut next = None;
-        let watched = session
-            .watch(
-                async {
-                    next = rx.recv().await;
-                },
-                left,
-            )
-            .await;
-        let msg = match watched {
-            Ok(None) => next,
+        match session.serve(h.lock.notified(), left, Some(&mut rx)).await {
+            // Asked to lock, or the app is going away.
+            Ok(None) => return LockReason::Asked,
             Ok(Some(reason)) => return reason,
             Err(e) => {
                 tracing::warn!(code = e.code(), "watching the relay failed; retrying");
+                if session.wiped() {
+                    return LockReason::Wiped;
+                }
                 // The relay or the proxy is down: serve jobs meanwhile and
                 // try again a little later.
-                if session.wiped() {
-                    return LockReason::Wiped;
-                }
                 let wait = tokio::time::sleep(backoff.min(idle_left).min(max_left));
                 backoff = (backoff * 2).min(Duration::from_secs(30));
-                tokio::select! {
-                    m = rx.recv() => m,
-                    () = wait => continue,
+                tokio::pin!(wait);
+                loop {
+                    tokio::select! {
+                        () = &mut wait => break,
+                        () = h.lock.notified() => return LockReason::Asked,
+                        job = rx.recv() => match job {
+                            Some(job) => {
+                                (job.run)(session).await;
+                                if session.wiped() {
+                                    return LockReason::Wiped;
+                                }
+                            }
+                            None => return LockReason::Asked,
+                        },
+                    }
                 }
             }
-        };
-        match msg {
-            Some(Msg::Job { job, input }) => {
-                if input {
-                    last_input = Instant::now();
-                }
-                job(session).await;
-                if session.wiped() {
-                    return LockReason::Wiped;
-                }
-            }
-            // Asked to lock, or the app is going away.
-            Some(Msg::Lock) | None => return LockReason::Asked,
         }
     }
 }

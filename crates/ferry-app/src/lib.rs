@@ -111,7 +111,7 @@ impl App {
             () = stop => {}
         }
         if let Some(h) = state.session() {
-            h.lock().await;
+            h.lock();
             // Wait (briefly) for the session thread to finish locking:
             // both slots evened out, keys dropped.
             for _ in 0..100 {

@@ -20,8 +20,8 @@ pub use live::LiveConnection;
 pub use net::{Network, ProxyError, ProxyUrl};
 pub use relay::RelayClient;
 pub use session::{
-    Event, EventStream, FileMeta, Listener, LockLimits, LockReason, SaveOutcome, Session,
-    SessionError, Status, WriteStats, now, panic_wipe, profile_exists,
+    Event, EventStream, FileMeta, Job, JobFn, Listener, LockLimits, LockReason, SaveOutcome,
+    Session, SessionError, Status, WriteStats, now, panic_wipe, profile_exists,
 };
 pub use transfer::Progress;
 pub use transport::{ClientError, Transport};

@@ -111,7 +111,7 @@ pub(crate) async fn wipe_after(
 pub(crate) async fn panic(State(state): St, req: Req) -> Response {
     let wiped = ferry_client::panic_wipe(&state.home);
     if let Some(h) = state.session() {
-        h.lock().await;
+        h.lock();
     }
     match wiped {
         Ok(_) => go("/"),

@@ -37,6 +37,7 @@ mod sync;
 pub use attachments::{FileMeta, SaveOutcome};
 pub use error::SessionError;
 pub use events::{Event, EventStream, Listener, LockReason, STREAM_BACKLOG, Status};
+pub use sync::{Job, JobFn};
 
 /// The engine's settings record.
 const STATE_BLOB: &str = "profile";

@@ -1,17 +1,50 @@
 //! Receiving: one-round-trip sync and live push.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::pin::Pin;
 use std::time::Duration;
 
 use ferry_core::Event as CoreEvent;
 use ferry_proto::api::ServerFrame;
 use ferry_proto::{MailboxId, Seq};
 use rand_core::OsRng;
+use tokio::sync::mpsc;
 
 use super::{Change, Event, LockLimits, LockReason, Session, SessionError, now};
 use crate::LiveConnection;
 use crate::relay::{ClientError, SyncItem};
 use crate::transport::retry;
+
+/// Work a front end hands to a session that is watching (see
+/// [`Session::serve`]): a closure over the session, run between pushes.
+pub struct Job {
+    /// What to do.
+    pub run: JobFn,
+    /// A person asked for it: it counts as activity for the idle lock.
+    pub input: bool,
+}
+
+/// A job's closure.
+pub type JobFn = Box<
+    dyn for<'a> FnOnce(&'a mut Session) -> Pin<Box<dyn std::future::Future<Output = ()> + 'a>>
+        + Send,
+>;
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job")
+            .field("input", &self.input)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The next job, or never when there is no queue.
+async fn next_job(jobs: &mut Option<&mut mpsc::Receiver<Job>>) -> Option<Job> {
+    match jobs {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
 
 /// How often (in one-second ticks) `watch` retries a duress capsule's fires
 /// and renews the canaries that are due.
@@ -165,12 +198,27 @@ impl Session {
         stop: impl std::future::Future<Output = ()>,
         limits: LockLimits,
     ) -> Result<Option<LockReason>, SessionError> {
+        self.serve(stop, limits, None).await
+    }
+
+    /// [`Session::watch`] that also runs the jobs arriving on `jobs`, in
+    /// order, between pushes and on the same live connection (a front end
+    /// acting on the session never makes it reconnect, so the relay cannot
+    /// time a person's taps by the connections). A job marked as input
+    /// counts as activity for the idle lock. Ends like `watch`, and with
+    /// `Ok(None)` when `jobs` closes.
+    pub async fn serve(
+        &mut self,
+        stop: impl std::future::Future<Output = ()>,
+        limits: LockLimits,
+        mut jobs: Option<&mut mpsc::Receiver<Job>>,
+    ) -> Result<Option<LockReason>, SessionError> {
         tokio::pin!(stop);
         let started = tokio::time::Instant::now();
-        // Only local input counts as activity, and a watch has none: what
-        // the network pushes (which whoever holds a seized phone could keep
-        // sending) never keeps a session unlocked.
-        let last_activity = started;
+        // Only local input counts as activity: what the network pushes
+        // (which whoever holds a seized phone could keep sending) never
+        // keeps a session unlocked, and a plain watch has no input.
+        let mut last_activity = started;
         let lock_at = |last: tokio::time::Instant| -> (tokio::time::Instant, LockReason) {
             let idle = last + limits.idle;
             let max = started + limits.max_unlocked;
@@ -199,6 +247,11 @@ impl Session {
                     tokio::select! {
                         () = &mut stop => return Ok(None),
                         () = tokio::time::sleep_until(deadline) => return Ok(Some(reason)),
+                        job = next_job(&mut jobs) => {
+                            let Some(job) = job else { return Ok(None) };
+                            self.run_job(job, &mut last_activity).await;
+                            continue;
+                        }
                         () = tokio::time::sleep(backoff) => {}
                     }
                     backoff = (backoff * 2).min(Duration::from_secs(30));
@@ -221,6 +274,20 @@ impl Session {
                 let frame = tokio::select! {
                     () = &mut stop => return Ok(None),
                     () = tokio::time::sleep_until(deadline) => return Ok(Some(reason)),
+                    job = next_job(&mut jobs) => {
+                        let Some(job) = job else { return Ok(None) };
+                        self.run_job(job, &mut last_activity).await;
+                        if self.wiped() {
+                            return Ok(Some(LockReason::Wiped));
+                        }
+                        // The job may have added mailboxes (an invite, an
+                        // accepted link): follow them on this connection.
+                        match self.subscribe_new(&mut live, &mut subscribed).await {
+                            Ok(m) => pending.extend(m),
+                            Err(_) => break,
+                        }
+                        continue;
+                    }
                     _ = expiry.tick() => {
                         if self.wiped() {
                             return Ok(Some(LockReason::Wiped));
@@ -254,6 +321,13 @@ impl Session {
                 }
             }
         }
+    }
+
+    async fn run_job(&mut self, job: Job, last_activity: &mut tokio::time::Instant) {
+        if job.input {
+            *last_activity = tokio::time::Instant::now();
+        }
+        (job.run)(self).await;
     }
 
     /// Processes one pushed message, reports it, acks it on the socket and
