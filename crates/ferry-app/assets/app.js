@@ -247,6 +247,18 @@ if (unlocked) {
 
   const events = new EventSource('/events');
   events.addEventListener('changed', () => refresh());
+  // Whatever changed between rendering this page and (re)connecting the
+  // stream would otherwise be missed.
+  events.addEventListener('open', () => refresh());
+  events.addEventListener('progress', (e) => {
+    const bar = document.getElementById('upload');
+    if (!bar) return;
+    const [done, total] = String(e.data).split(' ').map(Number);
+    if (!(total > 0)) return;
+    bar.hidden = done >= total;
+    bar.max = total;
+    bar.value = done;
+  });
   events.addEventListener('locked', () => goTo('/'));
 }
 

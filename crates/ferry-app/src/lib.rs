@@ -22,6 +22,7 @@ mod i18n;
 mod pages;
 mod routes;
 mod state;
+mod upload;
 
 /// Why the app could not start.
 #[derive(Debug, thiserror::Error)]

@@ -22,17 +22,25 @@ use crate::i18n::Lang;
 pub(crate) enum Notice {
     /// Messages, contacts or states changed: refresh.
     Changed,
-    /// A transfer moved on.
-    Progress,
+    /// A transfer moved on: bytes done of total.
+    Progress(u64, u64),
     /// The session locked: go to the unlock page.
     Locked,
 }
 
 impl Notice {
+    /// What the event carries (never content).
+    pub(crate) fn data(self) -> String {
+        match self {
+            Self::Progress(done, total) => format!("{done} {total}"),
+            _ => "1".to_owned(),
+        }
+    }
+
     pub(crate) fn name(self) -> &'static str {
         match self {
             Self::Changed => "changed",
-            Self::Progress => "progress",
+            Self::Progress(..) => "progress",
             Self::Locked => "locked",
         }
     }
@@ -47,6 +55,9 @@ pub(crate) struct View {
     pub(crate) unread: HashMap<String, u32>,
     /// Last message in or out, by alias (Unix seconds).
     pub(crate) last: HashMap<String, u64>,
+    /// Attachments decrypted for display, by contact and message id
+    /// (memory only; dropped when any message goes and at lock).
+    pub(crate) media: HashMap<(u64, String), Arc<ferry_client::Media>>,
 }
 
 /// The page's preferences (kept in memory only: nothing in the browser).
@@ -178,7 +189,12 @@ fn record(v: &mut View, ev: &Event) -> Option<Notice> {
             v.status.insert(id.clone(), *status);
         }
         Event::Locked(_) => return Some(Notice::Locked),
-        Event::Transfer(_) => return Some(Notice::Progress),
+        Event::Transfer(ferry_client::Progress::Bytes { done, total }) => {
+            return Some(Notice::Progress(*done, *total));
+        }
+        Event::Transfer(_) => return None,
+        // A message went: so do decrypted copies of attachments.
+        Event::Deleted { .. } | Event::Expired { .. } => v.media.clear(),
         _ => {}
     }
     Some(Notice::Changed)

@@ -20,15 +20,15 @@ pub use live::LiveConnection;
 pub use net::{Network, ProxyError, ProxyUrl};
 pub use relay::RelayClient;
 pub use session::{
-    Event, EventStream, FileMeta, Job, JobFn, Listener, LockLimits, LockReason, SaveOutcome,
-    Session, SessionError, Status, WriteStats, now, panic_wipe, profile_exists,
+    Event, EventStream, FileMeta, Job, JobFn, Listener, LockLimits, LockReason, MAX_INLINE, Media,
+    SaveOutcome, Session, SessionError, Status, WriteStats, now, panic_wipe, profile_exists,
 };
 pub use transfer::Progress;
 pub use transport::{ClientError, Transport};
 
 // What front ends show, from the engine, so that they depend on this crate
 // alone.
-pub use ferry_core::attachment::AttachmentKind;
+pub use ferry_core::attachment::{AttachmentKind, AttachmentRef};
 pub use ferry_core::challenge::ProofResult;
 pub use ferry_core::{
     AlertReason, Compromise, ContactInfo, ContactState, Direction, HistoryEntry, RejectReason,

@@ -105,3 +105,8 @@ fn every_screen_passes_axe_in_korean_and_english_at_phone_and_desktop_width() {
 fn a_persistent_browser_profile_keeps_no_message_alias_link_or_passphrase() {
     run("traces.mjs", &[]);
 }
+
+#[test]
+fn a_photo_and_a_video_play_inline_on_the_other_side_and_go_with_their_message() {
+    run("media.mjs", &[]);
+}

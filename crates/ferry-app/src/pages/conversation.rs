@@ -3,7 +3,10 @@
 
 use std::collections::HashMap;
 
-use ferry_client::{AttachmentKind, Compromise, ContactState, Direction, HistoryEntry, Status};
+use ferry_client::{
+    AttachmentKind, AttachmentRef, Compromise, ContactState, Direction, HistoryEntry, MAX_INLINE,
+    Status,
+};
 use maud::{Markup, html};
 
 use super::{Cx, Section, error_slot, page, time};
@@ -71,6 +74,19 @@ pub(crate) fn page_for(cx: &Cx, c: &Conversation) -> Markup {
                         button type="submit" class="primary" { (cx.t("conv-send")) }
                         (error_slot())
                     }
+                    form class="attach" action=(format!("{base}/file")) method="post"
+                        enctype="multipart/form-data" data-reset {
+                        label for="file" { (cx.t("conv-attach")) }
+                        input id="file" name="file" type="file" required;
+                        p class="hint" { (cx.t("conv-attach-hint")) }
+                        label class="check" {
+                            input type="checkbox" name="view_once" value="1";
+                            (cx.t("conv-view-once"))
+                        }
+                        button type="submit" { (cx.t("conv-send-file")) }
+                        progress id="upload" max="1" value="0" hidden aria-label=(cx.t("conv-uploading")) {}
+                        (error_slot())
+                    }
                 }
             }
         },
@@ -117,12 +133,7 @@ fn message(cx: &Cx, base: &str, e: &HistoryEntry, status: Option<Status>, now: u
                 p class="flag" { (cx.t("conv-flagged")) }
             }
             @if let Some(a) = &e.attachment {
-                p class="attachment" {
-                    @match a.kind {
-                        AttachmentKind::Voice => { (cx.t("conv-voice")) }
-                        _ => { (cx.t("conv-file")) " " span dir="auto" { (a.name) } }
-                    }
-                }
+                (attachment(cx, base, e, a))
             } @else if e.view_once && !out {
                 form action=(format!("{base}/open")) method="post" data-target="#reveal" {
                     input type="hidden" name="id" value=(e.id);
@@ -149,6 +160,47 @@ fn message(cx: &Cx, base: &str, e: &HistoryEntry, status: Option<Status>, now: u
                 button type="submit" class="link" { (cx.t("conv-delete")) }
             }
         }
+    }
+}
+
+/// An attachment: photos, videos and voice notes inline (decrypted by
+/// the client on the fly), any file with its explicit export.
+fn attachment(cx: &Cx, base: &str, e: &HistoryEntry, a: &AttachmentRef) -> Markup {
+    let src = format!("{base}/media/{}", e.id);
+    let inline = !e.view_once && a.size <= MAX_INLINE;
+    let mime = a.mime.as_deref().unwrap_or("");
+    html! {
+        @if inline && a.kind == AttachmentKind::Voice {
+            p class="attachment" { (cx.t("conv-voice")) }
+            audio controls preload="metadata" src=(src) aria-label=(cx.t("conv-voice")) {}
+        } @else if inline && crate::upload::inline_type(Some(mime)).is_some_and(|t| t.starts_with("image/")) {
+            img class="photo" src=(src) alt=(cx.t("conv-photo")) loading="lazy";
+        } @else if inline && crate::upload::inline_type(Some(mime)).is_some_and(|t| t.starts_with("video/")) {
+            video class="video" controls preload="metadata" src=(src) aria-label=(cx.t("conv-video")) {}
+        } @else if inline && crate::upload::inline_type(Some(mime)).is_some_and(|t| t.starts_with("audio/")) {
+            audio controls preload="metadata" src=(src) aria-label=(cx.t("conv-file")) {}
+        } @else {
+            p class="attachment" {
+                (cx.t("conv-file")) " " span dir="auto" { (a.name) }
+                " (" (size(a.size)) ")"
+            }
+        }
+        @if inline {
+            details class="export" {
+                summary { (cx.t("conv-save")) }
+                p class="hint" { (cx.t("conv-save-warning")) }
+                a href=(format!("{base}/export/{}", e.id)) download { (cx.t("conv-save-anyway")) }
+            }
+        }
+    }
+}
+
+/// "12 KB", "3.4 MB".
+fn size(bytes: u64) -> String {
+    if bytes < 1024 * 1024 {
+        format!("{} KB", bytes.div_ceil(1024))
+    } else {
+        format!("{:.1} MB", bytes as f64 / (1024.0 * 1024.0))
     }
 }
 

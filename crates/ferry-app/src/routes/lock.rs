@@ -172,14 +172,14 @@ pub(crate) async fn events(
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
     let rx = state.notices.subscribe();
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        let name = match rx.recv().await {
-            Ok(n) => n.name(),
+        let (name, data) = match rx.recv().await {
+            Ok(n) => (n.name(), n.data()),
             // Fell behind: one refresh covers whatever was missed.
-            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => "changed",
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => ("changed", "1".to_owned()),
             Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
         };
         // (An event with empty data is never dispatched by browsers.)
-        Some((Ok(SseEvent::default().event(name).data("1")), rx))
+        Some((Ok(SseEvent::default().event(name).data(data)), rx))
     });
     Sse::new(stream).keep_alive(KeepAlive::default())
 }

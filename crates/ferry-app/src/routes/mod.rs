@@ -32,6 +32,7 @@ use crate::state::AppState;
 mod assets;
 mod conversation;
 mod lock;
+mod media;
 mod pairing;
 mod safety;
 mod settings;
@@ -53,6 +54,14 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         .route("/c/{id}/delete", post(conversation::delete))
         .route("/c/{id}/timer", post(conversation::timer))
         .route("/c/{id}/open", post(conversation::open_once))
+        .route(
+            "/c/{id}/file",
+            post(media::send_file).layer(axum::extract::DefaultBodyLimit::max(
+                crate::upload::MAX_UPLOAD + 64 * 1024,
+            )),
+        )
+        .route("/c/{id}/media/{msg}", get(media::show))
+        .route("/c/{id}/export/{msg}", get(media::export))
         .route("/invite", get(pairing::invite_page).post(pairing::invite))
         .route("/accept", get(pairing::accept_page).post(pairing::accept))
         .route("/settings", get(settings::show).post(settings::save))

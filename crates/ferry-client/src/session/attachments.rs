@@ -185,7 +185,7 @@ impl Session {
 
     /// The blob client of `relay`: the same transport (learned clock, and
     /// the access token on the profile's own relay) as its API client.
-    fn blob_client(&mut self, relay: &str) -> Result<BlobClient, SessionError> {
+    pub(super) fn blob_client(&mut self, relay: &str) -> Result<BlobClient, SessionError> {
         Ok(BlobClient::over(self.relay(relay)?.transport().clone()))
     }
 

@@ -104,6 +104,7 @@ impl Session {
         // Partial downloads of messages that are gone go too (this also
         // catches messages deleted for both or viewed once since).
         self.shred_orphan_downloads()?;
+        self.shred_orphan_media()?;
         if count > 0 {
             self.emit(Event::Expired { count });
         }

@@ -28,6 +28,7 @@ mod attachments;
 mod downloads;
 mod error;
 mod events;
+mod media;
 mod messages;
 mod network;
 mod outbox;
@@ -37,6 +38,7 @@ mod sync;
 pub use attachments::{FileMeta, SaveOutcome};
 pub use error::SessionError;
 pub use events::{Event, EventStream, Listener, LockReason, STREAM_BACKLOG, Status};
+pub use media::{MAX_INLINE, Media};
 pub use sync::{Job, JobFn};
 
 /// The engine's settings record.

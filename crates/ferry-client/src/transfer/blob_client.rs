@@ -181,6 +181,29 @@ impl BlobClient {
         Ok(resp)
     }
 
+    /// The whole blob, at most `max` bytes (anything longer is refused as
+    /// tampered with by the caller's checks).
+    pub async fn fetch(
+        &self,
+        id: MailboxId,
+        token: &KeyBytes,
+        max: u64,
+    ) -> Result<Vec<u8>, ClientError> {
+        let mut resp = self.get(id, token, 0).await?;
+        let mut out = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(crate::transport::transport_err)?
+        {
+            if (out.len() + chunk.len()) as u64 > max {
+                return Err(ClientError::Protocol("blob longer than announced".into()));
+            }
+            out.extend_from_slice(&chunk);
+        }
+        Ok(out)
+    }
+
     /// Deletes the blob (termination). Unknown blobs are not an error.
     pub async fn delete(&self, id: MailboxId) -> Result<(), ClientError> {
         let req = self
