@@ -22,7 +22,12 @@ function localizeTimes(root) {
   }
 }
 
+// One navigation at a time (a form's answer and the event stream may
+// both say "go to the unlock screen").
+let leaving = false;
 function goTo(path) {
+  if (leaving) return;
+  leaving = true;
   window.location.assign(path);
 }
 
@@ -163,7 +168,7 @@ function holdToConfirm(form) {
 function wire(root) {
   localizeTimes(root);
   for (const form of root.querySelectorAll('form')) {
-    if (form.dataset.wired) continue;
+    if (form.dataset.wired || form.classList.contains('voice')) continue;
     form.dataset.wired = '1';
     if (form.hasAttribute('data-hold')) {
       holdToConfirm(form);
@@ -204,9 +209,93 @@ function wire(root) {
       b.textContent = b.dataset.copied ?? b.textContent;
     });
   }
+  for (const f of root.querySelectorAll('form.voice')) {
+    if (f.dataset.wiredVoice) continue;
+    f.dataset.wiredVoice = '1';
+    f.addEventListener('submit', (e) => e.preventDefault());
+    voiceRecorder(f);
+  }
   for (const b of root.querySelectorAll('[data-dismiss]')) {
     b.addEventListener('click', () => b.closest('.revealed')?.remove());
   }
+}
+
+// Voice notes: PCM from an AudioWorklet (Chromium's MediaRecorder only
+// makes WebM), packed as 16-bit WAV and posted; the client encodes Opus.
+const MAX_VOICE_SECONDS = 300;
+
+function wav(chunks, rate) {
+  const n = chunks.reduce((a, c) => a + c.length, 0);
+  const buf = new ArrayBuffer(44 + n * 2);
+  const v = new DataView(buf);
+  const text = (at, s) => { for (let i = 0; i < s.length; i++) v.setUint8(at + i, s.charCodeAt(i)); };
+  text(0, 'RIFF'); v.setUint32(4, 36 + n * 2, true); text(8, 'WAVE');
+  text(12, 'fmt '); v.setUint32(16, 16, true); v.setUint16(20, 1, true); v.setUint16(22, 1, true);
+  v.setUint32(24, rate, true); v.setUint32(28, rate * 2, true); v.setUint16(32, 2, true); v.setUint16(34, 16, true);
+  text(36, 'data'); v.setUint32(40, n * 2, true);
+  let at = 44;
+  for (const c of chunks) {
+    for (let i = 0; i < c.length; i++) {
+      const s = Math.max(-1, Math.min(1, c[i]));
+      v.setInt16(at, s < 0 ? s * 0x8000 : s * 0x7fff, true);
+      at += 2;
+    }
+    c.fill(0);
+  }
+  return new Blob([buf], { type: 'audio/wav' });
+}
+
+function voiceRecorder(form) {
+  const button = form.querySelector('button[data-record]');
+  const status = form.querySelector('[data-recording]');
+  let rec = null;
+  const stop = async (send) => {
+    const r = rec;
+    rec = null;
+    if (!r) return;
+    clearTimeout(r.limit);
+    r.stream.getTracks().forEach((t) => t.stop());
+    r.node.port.onmessage = null;
+    await r.ctx.close();
+    button.textContent = button.dataset.start;
+    button.setAttribute('aria-pressed', 'false');
+    status.textContent = '';
+    if (!send || r.chunks.length === 0) return;
+    const data = new FormData();
+    data.append('voice', wav(r.chunks, r.rate), 'voice.wav');
+    const slot = form.querySelector('[data-error]');
+    const resp = await fetch(form.action, {
+      method: 'POST', body: data, headers: { 'X-CSRF-Token': csrf }, credentials: 'same-origin', cache: 'no-store',
+    }).catch(() => null);
+    if (resp && resp.status === 204) await refresh();
+    else if (resp && slot) slot.innerHTML = await resp.text();
+  };
+  button.addEventListener('click', async () => {
+    if (rec) {
+      await stop(true);
+      return;
+    }
+    const slot = form.querySelector('[data-error]');
+    if (slot) slot.textContent = '';
+    let stream;
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({ audio: { channelCount: 1 } });
+    } catch {
+      if (slot) slot.textContent = form.dataset.noMic ?? '';
+      return;
+    }
+    const ctx = new AudioContext();
+    await ctx.audioWorklet.addModule('/assets/recorder.js');
+    const node = new AudioWorkletNode(ctx, 'ferry-recorder');
+    const chunks = [];
+    node.port.onmessage = (e) => chunks.push(e.data);
+    ctx.createMediaStreamSource(stream).connect(node);
+    rec = { stream, ctx, node, chunks, rate: ctx.sampleRate };
+    rec.limit = setTimeout(() => stop(true), MAX_VOICE_SECONDS * 1000);
+    button.textContent = button.dataset.stop;
+    button.setAttribute('aria-pressed', 'true');
+    status.textContent = form.dataset.recordingText ?? '';
+  });
 }
 
 function lockNow() {

@@ -111,17 +111,8 @@ impl App {
             r = server => r?,
             () = stop => {}
         }
-        if let Some(h) = state.session() {
-            h.lock();
-            // Wait (briefly) for the session thread to finish locking:
-            // both slots evened out, keys dropped.
-            for _ in 0..100 {
-                if state.session().is_none() {
-                    break;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            }
-        }
+        // Both slots evened out, keys dropped, before the process ends.
+        state.lock_and_wait().await;
         Ok(())
     }
 }

@@ -58,6 +58,11 @@ pub(crate) struct View {
     /// Attachments decrypted for display, by contact and message id
     /// (memory only; dropped when any message goes and at lock).
     pub(crate) media: HashMap<(u64, String), Arc<ferry_client::Media>>,
+    /// Contacts who asked us to prove it is us (until we answer).
+    pub(crate) challenged: std::collections::HashSet<String>,
+    /// The last answer to our challenge, by alias: outcome, and whether it
+    /// lifted the contact's quarantine.
+    pub(crate) proofs: HashMap<String, (ferry_client::ProofResult, bool)>,
 }
 
 /// The page's preferences (kept in memory only: nothing in the browser).
@@ -134,6 +139,22 @@ impl AppState {
         }
     }
 
+    /// Locks the session and waits (up to 15 s) until its thread has
+    /// finished: files evened out, keys gone. Pages asked for afterwards
+    /// show the unlock screen.
+    pub(crate) async fn lock_and_wait(&self) {
+        let Some(h) = self.session() else {
+            return;
+        };
+        h.lock();
+        for _ in 0..750 {
+            if self.session().is_none() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     pub(crate) fn set_open(&self, h: SessionHandle) {
         *locked(&self.phase) = Phase::Open(h);
     }
@@ -189,6 +210,16 @@ fn record(v: &mut View, ev: &Event) -> Option<Notice> {
             v.status.insert(id.clone(), *status);
         }
         Event::Locked(_) => return Some(Notice::Locked),
+        Event::Challenged { contact } => {
+            v.challenged.insert(contact.clone());
+        }
+        Event::Proof {
+            contact,
+            result,
+            lifted,
+        } => {
+            v.proofs.insert(contact.clone(), (*result, *lifted));
+        }
         Event::Transfer(ferry_client::Progress::Bytes { done, total }) => {
             return Some(Notice::Progress(*done, *total));
         }

@@ -110,3 +110,8 @@ fn a_persistent_browser_profile_keeps_no_message_alias_link_or_passphrase() {
 fn a_photo_and_a_video_play_inline_on_the_other_side_and_go_with_their_message() {
     run("media.mjs", &[]);
 }
+
+#[test]
+fn a_voice_note_recorded_in_the_browser_plays_on_the_other_side() {
+    run("voice.mjs", &[]);
+}

@@ -21,6 +21,7 @@ pub(crate) struct Conversation {
     pub(crate) entries: Vec<HistoryEntry>,
     pub(crate) status: HashMap<String, Status>,
     pub(crate) now: u64,
+    pub(crate) challenged: bool,
 }
 
 /// The timer choices, in seconds (`0`: off).
@@ -45,6 +46,7 @@ pub(crate) fn page_for(cx: &Cx, c: &Conversation) -> Markup {
                 header class="conv-head" {
                     a class="back" href="/" aria-label=(cx.t("conv-back")) { "‹" }
                     h1 dir="auto" { (c.alias) }
+                    a class="button info" href=(format!("{base}/info")) { (cx.t("conv-info")) }
                     form class="timer" action=(format!("{base}/timer")) method="post" data-autosubmit {
                         label for="timer" { (cx.t("conv-timer")) }
                         select id="timer" name="secs" {
@@ -87,6 +89,16 @@ pub(crate) fn page_for(cx: &Cx, c: &Conversation) -> Markup {
                         progress id="upload" max="1" value="0" hidden aria-label=(cx.t("conv-uploading")) {}
                         (error_slot())
                     }
+                    form class="voice" action=(format!("{base}/voice")) method="post"
+                        data-no-mic=(cx.t("conv-no-mic")) data-recording-text=(cx.t("conv-recording")) {
+                        button type="button" data-record aria-pressed="false"
+                            data-start=(cx.t("conv-record")) data-stop=(cx.t("conv-record-stop")) {
+                            (cx.t("conv-record"))
+                        }
+                        " "
+                        span data-recording role="status" {}
+                        (error_slot())
+                    }
                 }
             }
         },
@@ -100,6 +112,13 @@ pub(crate) fn messages(cx: &Cx, c: &Conversation) -> Markup {
         @if c.compromised.is_some() {
             p class="banner danger" role="alert" {
                 (cx.lang.t_args("conv-compromised", &[("name", c.alias.clone().into())]))
+            }
+        }
+        @if c.challenged {
+            p class="banner" role="alert" {
+                (cx.lang.t_args("contact-challenged", &[("name", c.alias.clone().into())]))
+                " "
+                a href=(format!("{base}/info")) { (cx.t("contact-answer")) }
             }
         }
         @if c.state != ContactState::Established {

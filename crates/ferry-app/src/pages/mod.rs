@@ -12,6 +12,7 @@ use crate::i18n::Lang;
 use crate::state::Prefs;
 
 pub(crate) mod chats;
+pub(crate) mod contact;
 pub(crate) mod conversation;
 pub(crate) mod invite;
 pub(crate) mod lock;

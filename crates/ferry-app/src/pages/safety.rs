@@ -37,6 +37,20 @@ pub(crate) fn page_for(cx: &Cx) -> Markup {
                 }
             }
             section class="card" {
+                h2 { (cx.t("safety-phrase")) }
+                p { (cx.t("safety-phrase-intro")) }
+                form action="/safety/phrase" method="post" autocomplete="off" data-reset {
+                    label for="phrase" { (cx.t("safety-phrase-real")) }
+                    input id="phrase" name="phrase" type="password" required autocomplete="off";
+                    label for="duress-phrase" { (cx.t("safety-phrase-duress")) }
+                    input id="duress-phrase" name="duress_phrase" type="password" required autocomplete="off";
+                    label for="current-phrase" { (cx.t("safety-phrase-current")) }
+                    input id="current-phrase" name="current" type="password" autocomplete="off";
+                    (error_slot())
+                    button type="submit" { (cx.t("settings-save")) }
+                }
+            }
+            section class="card" {
                 h2 { (cx.t("safety-duress")) }
                 p { (cx.t("safety-duress-intro")) }
                 form action="/safety/duress" method="post" autocomplete="off" data-reset {

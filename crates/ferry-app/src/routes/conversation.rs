@@ -45,6 +45,7 @@ async fn load(state: &AppState, id: u64, input: bool) -> Result<Option<Conversat
     view.unread.remove(&c.alias);
     Ok(Some(Conversation {
         id,
+        challenged: view.challenged.contains(&c.alias),
         status: entries
             .iter()
             .filter_map(|e| view.status.get(&e.id).map(|s| (e.id.clone(), *s)))

@@ -158,11 +158,7 @@ async fn open(
 
 /// Locks the session now.
 pub(crate) async fn lock(State(state): St) -> Response {
-    if let Some(h) = state.session() {
-        h.lock();
-    }
-    // The session thread reports when it has locked; the page goes to
-    // the unlock screen at once either way.
+    state.lock_and_wait().await;
     go("/")
 }
 

@@ -74,6 +74,64 @@ pub(crate) async fn send_file(
     }
 }
 
+/// Sends a voice note recorded in the page (field `voice`: 16-bit WAV),
+/// encoded with Opus here, in memory.
+pub(crate) async fn send_voice(
+    State(state): St,
+    Path(id): Path<u64>,
+    req: Req,
+    mut form: Multipart,
+) -> Response {
+    let lang = req.cx.lang;
+    let mut wav = None;
+    while let Ok(Some(field)) = form.next_field().await {
+        if field.name() == Some("voice") {
+            match field.bytes().await {
+                Ok(b) if b.len() <= MAX_UPLOAD => wav = Some(Zeroizing::new(b.to_vec())),
+                _ => return fail(lang, "file_too_large"),
+            }
+        }
+    }
+    let Some(wav) = wav else {
+        return fail(lang, "empty");
+    };
+    let mut note = match ferry_media::wav_to_ogg_opus(std::io::Cursor::new(&wav[..])) {
+        Ok(n) => n,
+        Err(_) => return fail(lang, "not_voice"),
+    };
+    drop(wav);
+    let meta = ferry_client::FileMeta {
+        name: "voice.ogg".to_owned(),
+        mime: Some("audio/ogg".to_owned()),
+        kind: ferry_client::AttachmentKind::Voice,
+        duration_ms: Some(note.duration_ms),
+    };
+    let source = ferry_client::transfer::Source::Memory(Arc::new(Zeroizing::new(std::mem::take(
+        &mut note.ogg,
+    ))));
+    let h = match session(&state) {
+        Ok(h) => h,
+        Err(r) => return r,
+    };
+    let sent = h
+        .run(true, move |s| {
+            Box::pin(async move {
+                let alias = contact_by_id(s.contacts(), id)
+                    .map(|c| c.alias)
+                    .ok_or(ferry_client::SessionError::NoAttachment)?;
+                s.send_attachment(&alias, source, meta, false, false, &mut |_| {})
+                    .await
+                    .map(|_| ())
+            })
+        })
+        .await;
+    match sent {
+        Ok(Ok(())) => done(),
+        Ok(Err(e)) => fail_with(lang, &e),
+        Err(g) => g.into_response(),
+    }
+}
+
 /// The decrypted attachment of message `msg`, from the app's memory or
 /// through the session.
 async fn media(

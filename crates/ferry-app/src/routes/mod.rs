@@ -30,6 +30,7 @@ use crate::pages::{Cx, error_text};
 use crate::state::AppState;
 
 mod assets;
+mod contact;
 mod conversation;
 mod lock;
 mod media;
@@ -54,9 +55,19 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         .route("/c/{id}/delete", post(conversation::delete))
         .route("/c/{id}/timer", post(conversation::timer))
         .route("/c/{id}/open", post(conversation::open_once))
+        .route("/c/{id}/info", get(contact::show))
+        .route("/c/{id}/challenge", post(contact::challenge))
+        .route("/c/{id}/answer", post(contact::answer))
+        .route("/c/{id}/alert", post(contact::alert))
         .route(
             "/c/{id}/file",
             post(media::send_file).layer(axum::extract::DefaultBodyLimit::max(
+                crate::upload::MAX_UPLOAD + 64 * 1024,
+            )),
+        )
+        .route(
+            "/c/{id}/voice",
+            post(media::send_voice).layer(axum::extract::DefaultBodyLimit::max(
                 crate::upload::MAX_UPLOAD + 64 * 1024,
             )),
         )
@@ -68,6 +79,7 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         .route("/settings/proxy", post(settings::proxy))
         .route("/safety", get(safety::show))
         .route("/safety/alert", post(safety::alert))
+        .route("/safety/phrase", post(safety::phrase))
         .route("/safety/canary", post(safety::canary))
         .route("/safety/duress", post(safety::duress))
         .route("/safety/wipe-after", post(safety::wipe_after))

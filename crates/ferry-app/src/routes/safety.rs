@@ -90,6 +90,33 @@ pub(crate) async fn duress(State(state): St, req: Req, Form(f): Form<DuressForm>
 }
 
 #[derive(Deserialize)]
+pub(crate) struct PhraseForm {
+    phrase: Zeroizing<String>,
+    duress_phrase: Zeroizing<String>,
+    #[serde(default)]
+    current: Zeroizing<String>,
+}
+
+/// Gives every contact verifiers for a phrase and a duress phrase.
+pub(crate) async fn phrase(State(state): St, req: Req, Form(f): Form<PhraseForm>) -> Response {
+    if f.phrase.trim().chars().count() < 4 || f.duress_phrase.trim().chars().count() < 4 {
+        return fail(req.cx.lang, "phrase_short");
+    }
+    if f.phrase.trim() == f.duress_phrase.trim() {
+        return fail(req.cx.lang, "phrase_same");
+    }
+    let phrase = SecretString::from(f.phrase.as_str().to_owned());
+    let duress = SecretString::from(f.duress_phrase.as_str().to_owned());
+    let current =
+        (!f.current.trim().is_empty()).then(|| SecretString::from(f.current.as_str().to_owned()));
+    drop(f);
+    act(&state, &req, "safety-phrase-done", move |s| {
+        Box::pin(async move { s.set_phrase(&phrase, &duress, current.as_ref()).await })
+    })
+    .await
+}
+
+#[derive(Deserialize)]
 pub(crate) struct WipeAfterForm {
     attempts: u32,
 }
@@ -110,9 +137,7 @@ pub(crate) async fn wipe_after(
 /// Destroys the profile at once (works locked or not).
 pub(crate) async fn panic(State(state): St, req: Req) -> Response {
     let wiped = ferry_client::panic_wipe(&state.home);
-    if let Some(h) = state.session() {
-        h.lock();
-    }
+    state.lock_and_wait().await;
     match wiped {
         Ok(_) => go("/"),
         Err(e) => fail_with(req.cx.lang, &e),

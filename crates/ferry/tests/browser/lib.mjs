@@ -51,9 +51,10 @@ export function startApp(bin, home, extra = []) {
 
 /// A browser of its own (as a second person would have), with a locale.
 export async function browser(locale, opts = {}) {
-  const b = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
+  const b = await chromium.launch({ executablePath: CHROMIUM, args: [...FLAGS, ...(opts.args ?? [])] });
   const context = await b.newContext({
     locale,
+    permissions: opts.permissions ?? [],
     viewport: opts.viewport ?? { width: 1280, height: 900 },
     colorScheme: opts.colorScheme ?? 'light',
   });

@@ -91,6 +91,9 @@ try {
     await a.locator('ul.chats a').first().click();
     await a.locator('form.compose').waitFor();
     await screen(a, 'conversation', lang);
+    await a.locator('a.info').click();
+    await a.locator('.safety-code').waitFor();
+    await screen(a, 'contact', lang);
     await a.goto(`${origin(a)}/invite`);
     await screen(a, 'invite-form', lang);
     await a.locator('#alias').fill(lang === 'ko' ? '새 친구' : 'new friend');

@@ -28,6 +28,25 @@ try {
   await createProfile(a, appA.url, relay, 'real passphrase 1');
   await createProfile(b, appB.url, relay, 'minsu passphrase 1');
   await pair(a, b, '민수', 'Jiyoung');
+  // Safety codes: the same on both sides.
+  const codeOf = async (p) => {
+    await p.locator('a.info').click();
+    const code = (await p.locator('.safety-code').textContent()).trim();
+    await p.goBack();
+    await p.locator('form.compose textarea').waitFor();
+    return code;
+  };
+  const codeA = await codeOf(a);
+  const codeB = await codeOf(b);
+  check(codeA.length >= 20 && codeA === codeB, `both see the same safety code (${codeA} / ${codeB})`);
+  // A sets a "prove it's you" phrase; B gets its checks.
+  await a.goto(`${origin(a)}/safety`);
+  await a.locator('#phrase').fill('blue river seven');
+  await a.locator('#duress-phrase').fill('red stone three');
+  await a.locator('form[action="/safety/phrase"] button').click();
+  await a.locator('form[action="/safety/phrase"] [role=alert]', { hasText: '확인 정보' }).waitFor();
+  await a.goto(`${origin(a)}/`);
+  await a.locator('ul.chats a', { hasText: '민수' }).click();
   await sendText(a, 'before the warning');
   await seeText(b, 'before the warning');
 
@@ -52,6 +71,28 @@ try {
   check((await b.locator('li.msg.flagged', { hasText: 'before the warning' }).count()) === 0, 'earlier messages are not marked');
   check((await b.locator('form.compose').count()) === 0, 'no compose box for a compromised contact');
   check((await b.locator('.banner.danger[role=alert]').count()) === 1, 'the conversation has the banner');
+
+  // B asks A to prove it is them; A answers with the real phrase, which
+  // lifts the warning on B's side.
+  const infoB = `${new URL(b.url()).pathname}/info`;
+  await b.goto(`${origin(b)}${infoB}`);
+  await b.locator('form[action$="/challenge"] button').click();
+  await a.goto(`${origin(a)}/`);
+  await a.locator('ul.chats a', { hasText: '민수' }).click();
+  await a.locator('.banner[role=alert]', { hasText: '증명해 달라고' }).waitFor({ timeout: 20_000 });
+  await a.locator('.banner[role=alert] a').click();
+  await a.locator('#phrase').fill('blue river seven');
+  await a.locator('form[action$="/answer"] button').click();
+  await a.locator('form[action$="/answer"]').waitFor({ state: 'detached', timeout: 10_000 }).catch(() => {});
+  let lifted = false;
+  for (let i = 0; i < 40 && !lifted; i++) {
+    await b.waitForTimeout(500);
+    await b.reload();
+    lifted = (await b.locator('p.ok[role=status]', { hasText: 'warning about them is lifted' }).count()) === 1;
+  }
+  check(lifted, 'the real phrase lifts the warning');
+  await b.goto(`${origin(b)}/`);
+  check((await b.locator('#chats .banner.danger').count()) === 0, 'no banner once lifted');
 
   // Duress passphrase: set, lock, unlock with it. It takes like the real
   // one and opens the (empty) decoy; the real profile is gone.
@@ -86,9 +127,8 @@ try {
   // Keyboard: hold Space on the focused control.
   await hold.focus();
   await a.keyboard.down(' ');
-  await a.waitForURL((u) => u.pathname === '/', { timeout: 10_000 });
+  await a.locator('#relay').waitFor({ timeout: 10_000 });
   await a.keyboard.up(' ');
-  await a.locator('#relay').waitFor();
   check(!existsSync(homeA), 'the profile directory is gone');
   check((await a.locator('h1').textContent()) === '프로필 만들기', 'back to the first screen');
 
