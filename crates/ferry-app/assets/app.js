@@ -312,13 +312,18 @@ window.addEventListener('blur', () => document.body.classList.add('veiled'));
 window.addEventListener('focus', () => document.body.classList.remove('veiled'));
 
 if (unlocked) {
-  // Hidden longer than the chosen time: the session locks.
+  // Hidden longer than the chosen time: the page locks (the session goes
+  // on receiving behind it).
   const minutes = Number(document.querySelector('meta[name="hidden-lock"]')?.content) || 5;
   let hiddenTimer = 0;
   document.addEventListener('visibilitychange', () => {
     clearTimeout(hiddenTimer);
     if (document.visibilityState === 'hidden') {
-      hiddenTimer = setTimeout(lockNow, minutes * 60_000);
+      hiddenTimer = setTimeout(() => {
+        fetch('/page-lock', {
+          method: 'POST', headers: { 'X-CSRF-Token': csrf }, credentials: 'same-origin', keepalive: true,
+        }).catch(() => {});
+      }, minutes * 60_000);
     }
   });
 

@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 mod actor;
 mod guard;
 mod i18n;
+mod page_lock;
 mod pages;
 mod routes;
 mod state;
@@ -98,6 +99,10 @@ impl App {
     ) -> Result<(), AppError> {
         let state = Arc::clone(&self.state);
         let app = routes::router()
+            .layer(axum::middleware::from_fn_with_state(
+                Arc::clone(&state),
+                routes::page_gate,
+            ))
             .layer(axum::middleware::from_fn_with_state(
                 Arc::clone(&state),
                 guard::middleware,

@@ -96,6 +96,10 @@ pub(crate) struct AppState {
     links: mpsc::UnboundedSender<String>,
     /// Only one unlock or setup at a time.
     pub(crate) opening: tokio::sync::Mutex<()>,
+    /// The page is locked (the session goes on behind it).
+    page_locked: std::sync::atomic::AtomicBool,
+    /// The passphrase that opened the session, as an Argon2id hash.
+    verifier: Mutex<Option<Arc<crate::page_lock::Verifier>>>,
 }
 
 fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -123,6 +127,8 @@ impl AppState {
             }),
             links,
             opening: tokio::sync::Mutex::new(()),
+            page_locked: std::sync::atomic::AtomicBool::new(false),
+            verifier: Mutex::new(None),
         }
     }
 
@@ -155,13 +161,38 @@ impl AppState {
         }
     }
 
-    pub(crate) fn set_open(&self, h: SessionHandle) {
+    pub(crate) fn set_open(&self, h: SessionHandle, verifier: Option<crate::page_lock::Verifier>) {
+        *locked(&self.verifier) = verifier.map(Arc::new);
+        self.page_locked
+            .store(false, std::sync::atomic::Ordering::SeqCst);
         *locked(&self.phase) = Phase::Open(h);
+    }
+
+    /// Whether the page is locked in front of a running session.
+    pub(crate) fn page_locked(&self) -> bool {
+        self.page_locked.load(std::sync::atomic::Ordering::SeqCst) && self.session().is_some()
+    }
+
+    /// Locks or unlocks the page (not the session).
+    pub(crate) fn set_page_locked(&self, on: bool) {
+        self.page_locked
+            .store(on, std::sync::atomic::Ordering::SeqCst);
+        if on {
+            let _ = self.notices.send(Notice::Locked);
+        }
+    }
+
+    /// The passphrase check for the page lock.
+    pub(crate) fn verifier(&self) -> Option<Arc<crate::page_lock::Verifier>> {
+        locked(&self.verifier).clone()
     }
 
     /// Called once the session thread has locked.
     pub(crate) fn set_locked(&self) {
         *locked(&self.phase) = Phase::Locked;
+        *locked(&self.verifier) = None;
+        self.page_locked
+            .store(false, std::sync::atomic::Ordering::SeqCst);
         *locked(&self.view) = View::default();
         let _ = self.notices.send(Notice::Locked);
     }

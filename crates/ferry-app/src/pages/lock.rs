@@ -43,15 +43,16 @@ pub(crate) fn setup(cx: &Cx) -> Markup {
     )
 }
 
-/// Locked: one passphrase field.
-pub(crate) fn unlock(cx: &Cx) -> Markup {
+/// Locked: one passphrase field, posted to `action` (`/unlock`, or
+/// `/page-unlock` when only the page is locked: both look the same).
+pub(crate) fn unlock(cx: &Cx, action: &str) -> Markup {
     page(
         cx,
         Section::Locked,
         html! {
             section class="card narrow" {
                 h1 { (cx.t("unlock-title")) }
-                form action="/unlock" method="post" autocomplete="off" {
+                form action=(action) method="post" autocomplete="off" {
                     label for="passphrase" { (cx.t("unlock-passphrase")) }
                     input id="passphrase" name="passphrase" type="password" required
                         autocomplete="off" autofocus;

@@ -19,9 +19,12 @@ use crate::state::AppState;
 
 /// `/`: the chat list, or the unlock page, or the setup page.
 pub(crate) async fn home(State(state): St, req: Req) -> Response {
+    if state.page_locked() {
+        return html(pages::lock::unlock(&req.cx, "/page-unlock"));
+    }
     let Some(h) = state.session() else {
         return if ferry_client::profile_exists(&state.home) {
-            html(pages::lock::unlock(&req.cx))
+            html(pages::lock::unlock(&req.cx, "/unlock"))
         } else {
             html(pages::lock::setup(&req.cx))
         };
@@ -91,7 +94,8 @@ pub(crate) async fn setup(State(state): St, req: Req, Form(f): Form<SetupForm>) 
     let home = state.home.clone();
     let relay = f.relay.trim().to_owned();
     let pass = SecretString::from(f.passphrase.as_str().to_owned());
-    let opened = open(&state, move || {
+    let verifier = verifier_for(f.passphrase.as_str()).await;
+    let opened = open(&state, verifier, move || {
         Box::pin(async move {
             let mut s = Session::init(&home, &pass, &relay, None)?;
             if let Some(p) = proxy {
@@ -114,18 +118,60 @@ pub(crate) struct UnlockForm {
 
 /// Unlocks with whichever passphrase was typed.
 pub(crate) async fn unlock(State(state): St, req: Req, Form(f): Form<UnlockForm>) -> Response {
+    match unlock_with(&state, &f.passphrase).await {
+        Ok(()) => go("/"),
+        Err(e) => fail_with(req.cx.lang, &e),
+    }
+}
+
+/// The page-lock check of `pass`, computed off the async threads.
+async fn verifier_for(pass: &str) -> Option<crate::page_lock::Verifier> {
+    let pass = SecretString::from(pass.to_owned());
+    tokio::task::spawn_blocking(move || crate::page_lock::Verifier::new(&pass))
+        .await
+        .ok()
+        .flatten()
+}
+
+/// Opens the session with `pass` (whichever passphrase it is).
+async fn unlock_with(state: &Arc<AppState>, pass: &str) -> Result<(), ferry_client::SessionError> {
     let _one = state.opening.lock().await;
     if state.session().is_some() {
-        return go("/");
+        return Ok(());
     }
     let home = state.home.clone();
-    let pass = SecretString::from(f.passphrase.as_str().to_owned());
-    drop(f);
-    let opened = open(&state, move || {
-        Box::pin(async move { Session::unlock(&home, &pass).await })
+    let secret = SecretString::from(pass.to_owned());
+    let verifier = verifier_for(pass).await;
+    open(state, verifier, move || {
+        Box::pin(async move { Session::unlock(&home, &secret).await })
     })
-    .await;
-    match opened {
+    .await
+}
+
+/// Hides the page behind the passphrase; the session goes on receiving.
+pub(crate) async fn page_lock(State(state): St) -> Response {
+    state.set_page_locked(true);
+    go("/")
+}
+
+/// Shows the page again: the session's own passphrase does; anything
+/// else locks the session and is tried as a full unlock (so the duress
+/// passphrase acts as it does on the unlock screen).
+pub(crate) async fn page_unlock(State(state): St, req: Req, Form(f): Form<UnlockForm>) -> Response {
+    if !state.page_locked() {
+        return go("/");
+    }
+    let pass = SecretString::from(f.passphrase.as_str().to_owned());
+    let verifier = state.verifier();
+    let same = tokio::task::spawn_blocking(move || verifier.is_some_and(|v| v.matches(&pass)))
+        .await
+        .unwrap_or(false);
+    if same {
+        state.set_page_locked(false);
+        return go("/");
+    }
+    state.lock_and_wait().await;
+    match unlock_with(&state, &f.passphrase).await {
         Ok(()) => go("/"),
         Err(e) => fail_with(req.cx.lang, &e),
     }
@@ -134,6 +180,7 @@ pub(crate) async fn unlock(State(state): St, req: Req, Form(f): Form<UnlockForm>
 /// Starts the session thread with `opener` and records it.
 async fn open(
     state: &Arc<AppState>,
+    verifier: Option<crate::page_lock::Verifier>,
     opener: impl FnOnce() -> crate::actor::LocalBoxFuture<
         'static,
         Result<Session, ferry_client::SessionError>,
@@ -152,7 +199,7 @@ async fn open(
         move |_| ended.set_locked(),
     )
     .await?;
-    state.set_open(h);
+    state.set_open(h, verifier);
     Ok(())
 }
 

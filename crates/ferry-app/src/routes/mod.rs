@@ -47,6 +47,8 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         .route("/setup", post(lock::setup))
         .route("/unlock", post(lock::unlock))
         .route("/lock", post(lock::lock))
+        .route("/page-lock", post(lock::page_lock))
+        .route("/page-unlock", post(lock::page_unlock))
         .route("/events", get(lock::events))
         .route("/chats", get(conversation::chat_list))
         .route("/c/{id}", get(conversation::show))
@@ -85,6 +87,28 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         .route("/safety/wipe-after", post(safety::wipe_after))
         .route("/safety/panic", post(safety::panic))
         .route("/assets/{name}", get(assets::asset))
+}
+
+/// While the page is locked, only the lock screen and what it needs
+/// answer; everything else sends the page back to it.
+pub(crate) async fn page_gate(
+    State(state): St,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = req.uri().path();
+    let open = matches!(
+        path,
+        "/" | "/page-unlock" | "/events" | "/lock" | "/safety/panic"
+    ) || path.starts_with("/assets/");
+    if open || !state.page_locked() {
+        return next.run(req).await;
+    }
+    if req.method() == axum::http::Method::GET && !req.headers().contains_key("x-ferry-refresh") {
+        to_unlock()
+    } else {
+        locked()
+    }
 }
 
 /// A request as the routes see it: how to render, and whether a person

@@ -113,6 +113,22 @@ try {
   await goneText(a, 'gone in thirty', 60_000);
   await goneText(b, 'gone in thirty', 60_000);
 
+  // B's page locks (as after the chosen time hidden); the session goes
+  // on receiving behind it, and B's passphrase opens the page again.
+  await b.evaluate(() => fetch('/page-lock', {
+    method: 'POST',
+    headers: { 'X-CSRF-Token': document.querySelector('meta[name=csrf]').content },
+  }));
+  await b.locator('form[action="/page-unlock"] #passphrase').waitFor();
+  check((await b.locator('ol.messages').count()) === 0, 'nothing of the chat shows behind the page lock');
+  await sendText(a, 'while you were away');
+  await b.waitForTimeout(1000);
+  await b.locator('#passphrase').fill('minsu passphrase 1');
+  await b.locator('#passphrase').press('Enter');
+  await b.locator('ul.chats .unread').waitFor();
+  await b.locator('ul.chats a', { hasText: 'Jiyoung' }).click();
+  await seeText(b, 'while you were away');
+
   check(problems.length === 0, `no CSP violations or page errors:\n${problems.join('\n')}`);
   console.log('browser chat: ok');
 } catch (e) {
