@@ -31,7 +31,20 @@ function goTo(path) {
   window.location.assign(path);
 }
 
+// Forms in flight: their answer says where to go, so a "locked" notice
+// meanwhile (a form that locks and reopens the session) does not move.
+let submitting = 0;
+
 async function submit(form, submitter) {
+  submitting += 1;
+  try {
+    await send(form, submitter);
+  } finally {
+    submitting -= 1;
+  }
+}
+
+async function send(form, submitter) {
   const data = new FormData(form, submitter ?? undefined);
   const body = form.enctype === 'multipart/form-data' ? data : new URLSearchParams(data);
   const slot = form.querySelector('[data-error]');
@@ -353,7 +366,9 @@ if (unlocked) {
     bar.max = total;
     bar.value = done;
   });
-  events.addEventListener('locked', () => goTo('/'));
+  events.addEventListener('locked', () => {
+    if (submitting === 0) goTo('/');
+  });
 }
 
 wire(document);

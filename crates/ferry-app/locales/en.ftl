@@ -103,6 +103,11 @@ error-phrase_short = Use at least 4 characters for each phrase.
 error-phrase_same = The two phrases must differ.
 error-no_challenge = That contact has not asked you anything.
 error-phrase_needed = Type your current phrase to change it.
+decoy-banner = You are preparing the decoy: what opens with the duress passphrase. Add harmless contacts and chats here. Lock to leave it.
+safety-decoy = Prepare the decoy
+safety-decoy-intro = Open the profile that the duress passphrase shows, to give it harmless contacts and chats so that it looks used. Set a duress passphrase first.
+safety-decoy-open = Open the decoy
+error-no_decoy = Set a duress passphrase first.
 conv-delete = Delete for both
 
 timer-off = Off

@@ -100,6 +100,11 @@ error-phrase_short = 문구는 각각 4자 이상 쓰세요.
 error-phrase_same = 두 문구는 달라야 합니다.
 error-no_challenge = 그 연락처는 아무것도 요청하지 않았습니다.
 error-phrase_needed = 문구를 바꾸려면 지금 문구를 입력하세요.
+decoy-banner = 가짜 프로필을 준비하고 있습니다: 위급 암호문구로 열리는 프로필입니다. 여기에 무해한 연락처와 대화를 넣으세요. 잠그면 나갑니다.
+safety-decoy = 가짜 프로필 준비
+safety-decoy-intro = 위급 암호문구로 열리는 프로필을 열어, 실제로 쓰는 것처럼 보이도록 무해한 연락처와 대화를 넣습니다. 먼저 위급 암호문구를 설정하세요.
+safety-decoy-open = 가짜 프로필 열기
+error-no_decoy = 먼저 위급 암호문구를 설정하세요.
 conv-delete = 모두에게서 삭제
 
 timer-off = 끄기

@@ -98,6 +98,8 @@ pub(crate) struct AppState {
     pub(crate) opening: tokio::sync::Mutex<()>,
     /// The page is locked (the session goes on behind it).
     page_locked: std::sync::atomic::AtomicBool,
+    /// The open session is the decoy, opened to prepare it.
+    decoy: std::sync::atomic::AtomicBool,
     /// The passphrase that opened the session, as an Argon2id hash.
     verifier: Mutex<Option<Arc<crate::page_lock::Verifier>>>,
 }
@@ -128,6 +130,7 @@ impl AppState {
             links,
             opening: tokio::sync::Mutex::new(()),
             page_locked: std::sync::atomic::AtomicBool::new(false),
+            decoy: std::sync::atomic::AtomicBool::new(false),
             verifier: Mutex::new(None),
         }
     }
@@ -168,6 +171,15 @@ impl AppState {
         *locked(&self.phase) = Phase::Open(h);
     }
 
+    /// Whether the open session is the decoy being prepared.
+    pub(crate) fn decoy(&self) -> bool {
+        self.decoy.load(std::sync::atomic::Ordering::SeqCst) && self.session().is_some()
+    }
+
+    pub(crate) fn set_decoy(&self, on: bool) {
+        self.decoy.store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+
     /// Whether the page is locked in front of a running session.
     pub(crate) fn page_locked(&self) -> bool {
         self.page_locked.load(std::sync::atomic::Ordering::SeqCst) && self.session().is_some()
@@ -191,6 +203,7 @@ impl AppState {
     pub(crate) fn set_locked(&self) {
         *locked(&self.phase) = Phase::Locked;
         *locked(&self.verifier) = None;
+        self.decoy.store(false, std::sync::atomic::Ordering::SeqCst);
         self.page_locked
             .store(false, std::sync::atomic::Ordering::SeqCst);
         *locked(&self.view) = View::default();

@@ -24,6 +24,8 @@ pub(crate) struct Cx {
     pub(crate) lang: Lang,
     pub(crate) csrf: String,
     pub(crate) prefs: Prefs,
+    /// The decoy is open for preparing: say so on every page.
+    pub(crate) decoy: bool,
 }
 
 impl Cx {
@@ -82,6 +84,9 @@ pub(crate) fn page(cx: &Cx, section: Section, body: Markup) -> Markup {
                             button type="submit" { (cx.t("nav-lock")) }
                         }
                     }
+                }
+                @if cx.decoy {
+                    p class="banner decoy" role="status" { (cx.t("decoy-banner")) }
                 }
                 main id="main" tabindex="-1" { (body) }
                 div id="announce" class="visually-hidden" aria-live="polite" {}

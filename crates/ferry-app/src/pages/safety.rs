@@ -62,6 +62,18 @@ pub(crate) fn page_for(cx: &Cx) -> Markup {
                     button type="submit" { (cx.t("safety-duress-set")) }
                 }
             }
+            @if !cx.decoy {
+                section class="card" {
+                    h2 { (cx.t("safety-decoy")) }
+                    p { (cx.t("safety-decoy-intro")) }
+                    form action="/safety/decoy" method="post" autocomplete="off" data-reset {
+                        label for="decoy-pass" { (cx.t("unlock-passphrase")) }
+                        input id="decoy-pass" name="passphrase" type="password" required autocomplete="off";
+                        (error_slot())
+                        button type="submit" { (cx.t("safety-decoy-open")) }
+                    }
+                }
+            }
             section class="card" {
                 h2 { (cx.t("safety-wipe-after")) }
                 form action="/safety/wipe-after" method="post" {

@@ -148,6 +148,48 @@ async fn unlock_with(state: &Arc<AppState>, pass: &str) -> Result<(), ferry_clie
     .await
 }
 
+/// Opens the decoy profile to prepare it (innocuous contacts and
+/// messages): the real session is locked and the decoy is opened through
+/// the real profile, which needs its passphrase. Locking leaves it.
+pub(crate) async fn prepare_decoy(
+    State(state): St,
+    req: Req,
+    Form(f): Form<UnlockForm>,
+) -> Response {
+    let lang = req.cx.lang;
+    let pass = SecretString::from(f.passphrase.as_str().to_owned());
+    let same = {
+        let verifier = state.verifier();
+        let pass = SecretString::from(f.passphrase.as_str().to_owned());
+        tokio::task::spawn_blocking(move || verifier.is_some_and(|v| v.matches(&pass)))
+            .await
+            .unwrap_or(false)
+    };
+    if !same {
+        return fail(lang, "wrong_passphrase");
+    }
+    state.lock_and_wait().await;
+    let _one = state.opening.lock().await;
+    let home = state.home.clone();
+    let verifier = verifier_for(f.passphrase.as_str()).await;
+    let opened = open(&state, verifier, move || {
+        Box::pin(async move {
+            Session::unlock(&home, &pass)
+                .await?
+                .into_decoy()?
+                .ok_or(ferry_client::SessionError::NoDecoy)
+        })
+    })
+    .await;
+    match opened {
+        Ok(()) => {
+            state.set_decoy(true);
+            go("/")
+        }
+        Err(e) => fail_with(lang, &e),
+    }
+}
+
 /// Hides the page behind the passphrase; the session goes on receiving.
 pub(crate) async fn page_lock(State(state): St) -> Response {
     state.set_page_locked(true);

@@ -48,6 +48,7 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         .route("/unlock", post(lock::unlock))
         .route("/lock", post(lock::lock))
         .route("/page-lock", post(lock::page_lock))
+        .route("/safety/decoy", post(lock::prepare_decoy))
         .route("/page-unlock", post(lock::page_unlock))
         .route("/events", get(lock::events))
         .route("/chats", get(conversation::chat_list))
@@ -142,7 +143,12 @@ impl FromRequestParts<Arc<AppState>> for Req {
             .unwrap_or_default();
         let input = !parts.headers.contains_key("x-ferry-refresh");
         Ok(Self {
-            cx: Cx { lang, csrf, prefs },
+            cx: Cx {
+                lang,
+                csrf,
+                prefs,
+                decoy: state.decoy(),
+            },
             input,
         })
     }

@@ -31,6 +31,9 @@ pub enum SessionError {
     /// The message has no attachment (or does not exist).
     #[error("no attachment with that message id in this conversation")]
     NoAttachment,
+    /// No duress passphrase (and so no decoy) is set.
+    #[error("no duress passphrase is set, so there is no decoy")]
+    NoDecoy,
     /// No such message in this conversation (or it is gone).
     #[error("no such message in this conversation")]
     NoMessage,
@@ -75,6 +78,7 @@ impl SessionError {
             Self::BadRelayUrl => "bad_relay_url",
             Self::NoAttachment => "no_attachment",
             Self::NoMessage => "no_message",
+            Self::NoDecoy => "no_decoy",
             Self::OutOfStep => "session_out_of_step",
             Self::Transfer(t) => match t {
                 TransferError::Relay(c) => client_code(c),

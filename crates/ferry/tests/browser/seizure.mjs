@@ -101,6 +101,14 @@ try {
   await a.locator('#duress2').fill('duress passphrase 1');
   await a.locator('form[action="/safety/duress"] button').click();
   await a.locator('form[action="/safety/duress"] [role=alert]', { hasText: '설정했습니다' }).waitFor();
+  // Prepare the decoy: it gets a harmless contact of its own.
+  await a.locator('#decoy-pass').fill('real passphrase 1');
+  await a.locator('form[action="/safety/decoy"] button').click();
+  await a.locator('.banner.decoy').waitFor();
+  check((await a.locator('ul.chats a', { hasText: '민수' }).count()) === 0, 'the decoy has none of the real contacts');
+  await pair(a, b, '날씨 친구', 'Weather');
+  await sendText(a, '내일 비 온대요');
+  await seeText(b, '내일 비 온대요');
   await a.locator('form[action="/lock"] button').click();
   await a.locator('#passphrase').waitFor();
   check((await a.locator('h1').textContent()) === '잠금 해제', 'the unlock screen');
@@ -113,6 +121,8 @@ try {
   await a.locator('#chats').waitFor();
   check((await a.locator('h1').textContent()) === '대화', 'the decoy looks like any profile');
   check((await a.locator('ul.chats a', { hasText: '민수' }).count()) === 0, 'the real contacts are not there');
+  check((await a.locator('ul.chats a', { hasText: '날씨 친구' }).count()) === 1, 'the decoy looks used: its own contact is there');
+  check((await a.locator('.banner.decoy').count()) === 0, 'nothing says it is a decoy');
 
   // Panic: a short press does nothing; holding for 2 s destroys it.
   await a.goto(`${origin(a)}/safety`);
