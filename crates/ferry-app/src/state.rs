@@ -72,8 +72,11 @@ pub(crate) struct Prefs {
     pub(crate) lang: Option<Lang>,
     /// Dark theme forced on or off; `None`: the system's.
     pub(crate) dark: Option<bool>,
-    /// Minutes the page may stay hidden before it locks the session.
+    /// Minutes the page may stay hidden before it locks.
     pub(crate) hidden_lock_minutes: u32,
+    /// Minutes without use before the session locks (from the next
+    /// unlock); `None`: the `--idle-lock` given to `ferry app`.
+    pub(crate) idle_lock_minutes: Option<u32>,
 }
 
 /// Where the session stands.
@@ -88,7 +91,7 @@ pub(crate) enum Phase {
 pub(crate) struct AppState {
     pub(crate) guard: Guard,
     pub(crate) home: PathBuf,
-    pub(crate) limits: LockLimits,
+    limits: LockLimits,
     phase: Mutex<Phase>,
     view: Arc<Mutex<View>>,
     pub(crate) notices: broadcast::Sender<Notice>,
@@ -133,6 +136,15 @@ impl AppState {
             decoy: std::sync::atomic::AtomicBool::new(false),
             verifier: Mutex::new(None),
         }
+    }
+
+    /// The auto-lock limits for a session opened now.
+    pub(crate) fn limits(&self) -> LockLimits {
+        let mut l = self.limits;
+        if let Some(m) = self.prefs().idle_lock_minutes {
+            l.idle = std::time::Duration::from_secs(u64::from(m) * 60);
+        }
+        l
     }
 
     /// Prints a fresh launch link (the last one was used).

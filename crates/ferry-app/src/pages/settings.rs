@@ -7,6 +7,8 @@ use crate::i18n::Lang;
 
 /// What the settings page shows of the profile.
 pub(crate) struct Profile {
+    /// Minutes without use before the session locks.
+    pub(crate) idle_minutes: u32,
     pub(crate) relay: String,
     pub(crate) proxy: Option<String>,
 }
@@ -45,6 +47,20 @@ pub(crate) fn page_for(cx: &Cx, p: &Profile) -> Markup {
                             }
                         }
                     }
+                    label for="idle" { (cx.t("settings-idle-lock")) }
+                    select id="idle" name="idle_lock_minutes" {
+                        @for m in [5u32, 15, 30, 60] {
+                            option value=(m) selected[p.idle_minutes == m] {
+                                (cx.lang.t_args("left-minutes", &[("n", m.into())]))
+                            }
+                        }
+                        @if ![5u32, 15, 30, 60].contains(&p.idle_minutes) {
+                            option value=(p.idle_minutes) selected {
+                                (cx.lang.t_args("left-minutes", &[("n", p.idle_minutes.into())]))
+                            }
+                        }
+                    }
+                    p class="hint" { (cx.t("settings-idle-hint")) }
                     (error_slot())
                     button type="submit" class="primary" { (cx.t("settings-save")) }
                 }

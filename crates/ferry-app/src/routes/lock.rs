@@ -237,7 +237,7 @@ async fn open(
             s.set_listener(Some(listener));
             s.keep_view_once_until_opened();
         },
-        state.limits,
+        state.limits(),
         move |_| ended.set_locked(),
     )
     .await?;

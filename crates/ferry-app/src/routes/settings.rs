@@ -20,14 +20,19 @@ pub(crate) async fn show(State(state): St, req: Req) -> Response {
         .run(req.input, |s| {
             Box::pin(async move {
                 Profile {
+                    idle_minutes: 0,
                     relay: s.relay_url().to_owned(),
                     proxy: s.network().proxy().map(|p| format!("{p:?}")),
                 }
             })
         })
         .await;
+    let idle = u32::try_from(state.limits().idle.as_secs() / 60).unwrap_or(u32::MAX);
     match got {
-        Ok(p) => html(pages::settings::page_for(&req.cx, &p)),
+        Ok(mut p) => {
+            p.idle_minutes = idle;
+            html(pages::settings::page_for(&req.cx, &p))
+        }
         Err(g) => g.into_response(),
     }
 }
@@ -37,6 +42,7 @@ pub(crate) struct PrefsForm {
     lang: String,
     theme: String,
     hidden_lock_minutes: u32,
+    idle_lock_minutes: u32,
 }
 
 /// Saves the display preferences.
@@ -50,10 +56,12 @@ pub(crate) async fn save(State(state): St, req: Req, Form(f): Form<PrefsForm>) -
         _ => None,
     };
     let minutes = f.hidden_lock_minutes.clamp(1, 24 * 60);
+    let idle = f.idle_lock_minutes.clamp(1, 8 * 60);
     state.set_prefs(|p| {
         p.lang = Some(lang);
         p.dark = dark;
         p.hidden_lock_minutes = minutes;
+        p.idle_lock_minutes = Some(idle);
     });
     go("/settings")
 }
