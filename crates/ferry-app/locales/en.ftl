@@ -108,6 +108,7 @@ safety-decoy = Prepare the decoy
 safety-decoy-intro = Open the profile that the duress passphrase shows, to give it harmless contacts and chats so that it looks used. Set a duress passphrase first.
 safety-decoy-open = Open the decoy
 error-no_decoy = Set a duress passphrase first.
+conv-retry = Send again
 conv-delete = Delete for both
 
 timer-off = Off

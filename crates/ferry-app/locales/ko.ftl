@@ -105,6 +105,7 @@ safety-decoy = 가짜 프로필 준비
 safety-decoy-intro = 위급 암호문구로 열리는 프로필을 열어, 실제로 쓰는 것처럼 보이도록 무해한 연락처와 대화를 넣습니다. 먼저 위급 암호문구를 설정하세요.
 safety-decoy-open = 가짜 프로필 열기
 error-no_decoy = 먼저 위급 암호문구를 설정하세요.
+conv-retry = 다시 보내기
 conv-delete = 모두에게서 삭제
 
 timer-off = 끄기

@@ -99,6 +99,33 @@ async fn a_burst_of_1000_pushed_messages_is_processed_with_one_engine_load() {
     }
     assert_eq!(statuses, [Status::Queued, Status::OnRelay]);
     peer.receive().await;
+
+    // Sending it again (the app's "retry" for a refused message) makes a
+    // new message with the same text and forgets the old one.
+    let mut stream = s.subscribe();
+    let again = s.resend("peer 0", &sent.id).await.unwrap();
+    assert_ne!(again.id, sent.id);
+    assert_eq!(again.text, "back to you");
+    let ids: Vec<String> = s
+        .history("peer 0")
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    assert!(ids.contains(&again.id) && !ids.contains(&sent.id));
+    let mut statuses = Vec::new();
+    while let Ok(ev) = stream.try_recv() {
+        if let Event::Status { id, status, .. } = ev {
+            assert_eq!(id, again.id);
+            statuses.push(status);
+        }
+    }
+    assert_eq!(statuses, [Status::Queued, Status::OnRelay]);
+    assert!(matches!(
+        s.resend("peer 0", "no-such-id").await,
+        Err(ferry_client::SessionError::NoMessage)
+    ));
+    peer.receive().await;
     drop(s);
     running.shutdown().await.unwrap();
 }

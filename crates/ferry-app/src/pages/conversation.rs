@@ -174,6 +174,12 @@ fn message(cx: &Cx, base: &str, e: &HistoryEntry, status: Option<Status>, now: u
                     }
                 }
             }
+            @if out && status == Some(Status::Failed) && e.attachment.is_none() {
+                form class="delete" action=(format!("{base}/retry")) method="post" {
+                    input type="hidden" name="id" value=(e.id);
+                    button type="submit" class="link" { (cx.t("conv-retry")) }
+                }
+            }
             form class="delete" action=(format!("{base}/delete")) method="post" {
                 input type="hidden" name="id" value=(e.id);
                 button type="submit" class="link" { (cx.t("conv-delete")) }

@@ -153,6 +153,19 @@ pub(crate) struct TimerForm {
     secs: u64,
 }
 
+/// Sends a refused message again.
+pub(crate) async fn retry(
+    State(state): St,
+    Path(id): Path<u64>,
+    req: Req,
+    Form(f): Form<MessageForm>,
+) -> Response {
+    on_contact(&state, id, req, move |s, alias| {
+        Box::pin(async move { s.resend(&alias, &f.id).await.map(|_| ()) })
+    })
+    .await
+}
+
 /// Sets the disappearing timer on both sides.
 pub(crate) async fn timer(
     State(state): St,

@@ -56,6 +56,7 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         .route("/c/{id}/messages", get(conversation::live))
         .route("/c/{id}/send", post(conversation::send))
         .route("/c/{id}/delete", post(conversation::delete))
+        .route("/c/{id}/retry", post(conversation::retry))
         .route("/c/{id}/timer", post(conversation::timer))
         .route("/c/{id}/open", post(conversation::open_once))
         .route("/c/{id}/info", get(contact::show))

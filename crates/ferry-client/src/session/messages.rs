@@ -73,6 +73,24 @@ impl Session {
         Ok(entry)
     }
 
+    /// Sends the text of an outgoing message again, as a new message (for
+    /// one the relay refused for good), and forgets the old one here: it
+    /// never left this device.
+    pub async fn resend(&mut self, alias: &str, id: &str) -> Result<HistoryEntry, SessionError> {
+        let contact = self.contact_id(alias)?;
+        let old = self
+            .history(alias)?
+            .into_iter()
+            .find(|e| {
+                e.id == id && e.direction == ferry_core::Direction::Out && e.attachment.is_none()
+            })
+            .ok_or(SessionError::NoMessage)?;
+        let entry = self.send(alias, &old.text, old.view_once, false).await?;
+        self.vault
+            .transaction(|tx| tx.delete_message(contact, id.as_bytes()))?;
+        Ok(entry)
+    }
+
     /// Sets the conversation's disappearing-message timer on both sides.
     pub async fn set_timer(&mut self, alias: &str, secs: Option<u64>) -> Result<(), SessionError> {
         self.update(|e| Ok((e.set_timer(now(), &mut OsRng, alias, secs)?, Vec::new())))?;
