@@ -7,7 +7,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
-use super::{Req, St, contact_by_id, done, fail, fail_with, html, session, to_unlock};
+use super::{Req, St, contact_by_id, fail, html, on_contact, to_unlock};
 use crate::pages::{self, contact::ContactView};
 
 /// `/c/{id}/info`.
@@ -50,45 +50,14 @@ pub(crate) async fn show(State(state): St, Path(id): Path<u64>, req: Req) -> Res
     ))
 }
 
-/// Runs a call about contact `id` and answers `204` or the error.
-async fn on(
-    state: &crate::state::AppState,
-    id: u64,
-    req: &Req,
-    f: impl for<'a> FnOnce(
-        &'a mut ferry_client::Session,
-        String,
-    )
-        -> crate::actor::LocalBoxFuture<'a, Result<(), ferry_client::SessionError>>
-    + Send
-    + 'static,
-) -> Response {
-    let h = match session(state) {
-        Ok(h) => h,
-        Err(r) => return r,
-    };
-    let got = h
-        .run(true, move |s| {
-            Box::pin(async move {
-                let alias = contact_by_id(s.contacts(), id)
-                    .map(|c| c.alias)
-                    .ok_or(ferry_core::CoreError::UnknownContact)?;
-                f(s, alias).await
-            })
-        })
-        .await;
-    match got {
-        Ok(Ok(())) => done(),
-        Ok(Err(e)) => fail_with(req.cx.lang, &e),
-        Err(g) => g.into_response(),
-    }
-}
-
 /// Asks the contact to prove it is them.
 pub(crate) async fn challenge(State(state): St, Path(id): Path<u64>, req: Req) -> Response {
-    on(&state, id, &req, |s, alias| {
-        Box::pin(async move { s.challenge(&alias).await })
-    })
+    on_contact(
+        &state,
+        id,
+        req.cx.lang,
+        Box::new(|s, alias| Box::pin(async move { s.challenge(&alias).await })),
+    )
     .await
 }
 
@@ -110,20 +79,28 @@ pub(crate) async fn answer(
     let phrase = SecretString::from(f.phrase.as_str().to_owned());
     drop(f);
     let st = std::sync::Arc::clone(&state);
-    on(&state, id, &req, move |s, alias| {
-        Box::pin(async move {
-            s.answer(&alias, &phrase).await?;
-            st.view().challenged.remove(&alias);
-            Ok(())
-        })
-    })
+    on_contact(
+        &state,
+        id,
+        req.cx.lang,
+        Box::new(move |s, alias| {
+            Box::pin(async move {
+                s.answer(&alias, &phrase).await?;
+                st.view().challenged.remove(&alias);
+                Ok(())
+            })
+        }),
+    )
     .await
 }
 
 /// Warns this contact alone that this device may be compromised.
 pub(crate) async fn alert(State(state): St, Path(id): Path<u64>, req: Req) -> Response {
-    on(&state, id, &req, |s, alias| {
-        Box::pin(async move { s.alert(Some(&alias)).await.map(|_| ()) })
-    })
+    on_contact(
+        &state,
+        id,
+        req.cx.lang,
+        Box::new(|s, alias| Box::pin(async move { s.alert(Some(&alias)).await.map(|_| ()) })),
+    )
     .await
 }

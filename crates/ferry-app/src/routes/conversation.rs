@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
-use super::{Req, St, contact_by_id, done, fail, fail_with, html, session, to_unlock};
+use super::{Req, St, contact_by_id, fail, fail_with, html, on_contact, session, to_unlock};
 use crate::pages::{self, conversation::Conversation};
 use crate::state::AppState;
 
@@ -109,25 +109,16 @@ pub(crate) async fn send(
     if f.text.trim().is_empty() {
         return fail(lang, "empty");
     }
-    let alias = match alias_of(&state, id, true).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    let h = match session(&state) {
-        Ok(h) => h,
-        Err(r) => return r,
-    };
     let view_once = f.view_once.is_some();
-    let sent = h
-        .run(true, move |s| {
+    on_contact(
+        &state,
+        id,
+        lang,
+        Box::new(move |s, alias| {
             Box::pin(async move { s.send(&alias, &f.text, view_once, false).await.map(|_| ()) })
-        })
-        .await;
-    match sent {
-        Ok(Ok(())) => done(),
-        Ok(Err(e)) => fail_with(lang, &e),
-        Err(g) => g.into_response(),
-    }
+        }),
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -142,9 +133,12 @@ pub(crate) async fn delete(
     req: Req,
     Form(f): Form<MessageForm>,
 ) -> Response {
-    on_contact(&state, id, req, move |s, alias| {
-        Box::pin(async move { s.delete(&alias, &f.id).await })
-    })
+    on_contact(
+        &state,
+        id,
+        req.cx.lang,
+        Box::new(move |s, alias| Box::pin(async move { s.delete(&alias, &f.id).await })),
+    )
     .await
 }
 
@@ -160,9 +154,14 @@ pub(crate) async fn retry(
     req: Req,
     Form(f): Form<MessageForm>,
 ) -> Response {
-    on_contact(&state, id, req, move |s, alias| {
-        Box::pin(async move { s.resend(&alias, &f.id).await.map(|_| ()) })
-    })
+    on_contact(
+        &state,
+        id,
+        req.cx.lang,
+        Box::new(move |s, alias| {
+            Box::pin(async move { s.resend(&alias, &f.id).await.map(|_| ()) })
+        }),
+    )
     .await
 }
 
@@ -174,39 +173,13 @@ pub(crate) async fn timer(
     Form(f): Form<TimerForm>,
 ) -> Response {
     let secs = (f.secs > 0).then_some(f.secs);
-    on_contact(&state, id, req, move |s, alias| {
-        Box::pin(async move { s.set_timer(&alias, secs).await })
-    })
-    .await
-}
-
-/// Runs a session call about contact `id`; `204` or the error.
-async fn on_contact(
-    state: &AppState,
-    id: u64,
-    req: Req,
-    f: impl for<'a> FnOnce(
-        &'a mut ferry_client::Session,
-        String,
+    on_contact(
+        &state,
+        id,
+        req.cx.lang,
+        Box::new(move |s, alias| Box::pin(async move { s.set_timer(&alias, secs).await })),
     )
-        -> crate::actor::LocalBoxFuture<'a, Result<(), ferry_client::SessionError>>
-    + Send
-    + 'static,
-) -> Response {
-    let lang = req.cx.lang;
-    let alias = match alias_of(state, id, true).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    let h = match session(state) {
-        Ok(h) => h,
-        Err(r) => return r,
-    };
-    match h.run(true, move |s| f(s, alias)).await {
-        Ok(Ok(())) => done(),
-        Ok(Err(e)) => fail_with(lang, &e),
-        Err(g) => g.into_response(),
-    }
+    .await
 }
 
 /// Shows a view-once text once (and destroys it).

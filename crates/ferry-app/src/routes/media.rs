@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use zeroize::Zeroizing;
 
-use super::{Req, St, contact_by_id, done, fail, fail_with, session};
+use super::{Req, St, contact_by_id, fail, on_contact, session};
 use crate::upload::{self, MAX_UPLOAD};
 
 /// Sends the file of a multipart form (fields `file`, `view_once`).
@@ -51,27 +51,31 @@ pub(crate) async fn send_file(
         Ok(p) => p,
         Err(code) => return fail(lang, code),
     };
-    let h = match session(&state) {
-        Ok(h) => h,
-        Err(r) => return r,
-    };
-    let sent = h
-        .run(true, move |s| {
+    send(&state, id, lang, source, meta, view_once).await
+}
+
+/// Sends a prepared attachment to contact `id`.
+async fn send(
+    state: &crate::state::AppState,
+    id: u64,
+    lang: crate::i18n::Lang,
+    source: ferry_client::transfer::Source,
+    meta: ferry_client::FileMeta,
+    view_once: bool,
+) -> Response {
+    on_contact(
+        state,
+        id,
+        lang,
+        Box::new(move |s, alias| {
             Box::pin(async move {
-                let alias = contact_by_id(s.contacts(), id)
-                    .map(|c| c.alias)
-                    .ok_or(ferry_client::SessionError::NoAttachment)?;
                 s.send_attachment(&alias, source, meta, view_once, false, &mut |_| {})
                     .await
                     .map(|_| ())
             })
-        })
-        .await;
-    match sent {
-        Ok(Ok(())) => done(),
-        Ok(Err(e)) => fail_with(lang, &e),
-        Err(g) => g.into_response(),
-    }
+        }),
+    )
+    .await
 }
 
 /// Sends a voice note recorded in the page (field `voice`: 16-bit WAV),
@@ -109,27 +113,7 @@ pub(crate) async fn send_voice(
     let source = ferry_client::transfer::Source::Memory(Arc::new(Zeroizing::new(std::mem::take(
         &mut note.ogg,
     ))));
-    let h = match session(&state) {
-        Ok(h) => h,
-        Err(r) => return r,
-    };
-    let sent = h
-        .run(true, move |s| {
-            Box::pin(async move {
-                let alias = contact_by_id(s.contacts(), id)
-                    .map(|c| c.alias)
-                    .ok_or(ferry_client::SessionError::NoAttachment)?;
-                s.send_attachment(&alias, source, meta, false, false, &mut |_| {})
-                    .await
-                    .map(|_| ())
-            })
-        })
-        .await;
-    match sent {
-        Ok(Ok(())) => done(),
-        Ok(Err(e)) => fail_with(lang, &e),
-        Err(g) => g.into_response(),
-    }
+    send(&state, id, lang, source, meta, false).await
 }
 
 /// The decrypted attachment of message `msg`, from the app's memory or

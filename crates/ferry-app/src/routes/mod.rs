@@ -217,3 +217,36 @@ impl IntoResponse for Gone {
 pub(crate) fn contact_by_id(contacts: Vec<ContactInfo>, id: u64) -> Option<ContactInfo> {
     contacts.into_iter().find(|c| c.id == id)
 }
+
+/// A session call about the contact with local id `id` (given its alias).
+pub(crate) type ContactCall = Box<
+    dyn for<'a> FnOnce(
+            &'a mut ferry_client::Session,
+            String,
+        ) -> crate::actor::LocalBoxFuture<'a, Result<(), SessionError>>
+        + Send,
+>;
+
+/// Runs `f` for contact `id` as a person's request: `204`, the error in
+/// the form, or the unlock screen.
+pub(crate) async fn on_contact(state: &AppState, id: u64, lang: Lang, f: ContactCall) -> Response {
+    let h = match session(state) {
+        Ok(h) => h,
+        Err(r) => return r,
+    };
+    let got = h
+        .run(true, move |s| {
+            Box::pin(async move {
+                let alias = contact_by_id(s.contacts(), id)
+                    .map(|c| c.alias)
+                    .ok_or(ferry_core::CoreError::UnknownContact)?;
+                f(s, alias).await
+            })
+        })
+        .await;
+    match got {
+        Ok(Ok(())) => done(),
+        Ok(Err(e)) => fail_with(lang, &e),
+        Err(g) => g.into_response(),
+    }
+}

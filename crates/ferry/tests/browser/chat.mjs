@@ -8,7 +8,7 @@
 import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  browser, check, createProfile, goneText, pair, problems, seeText, sendText, startApp,
+  browser, scenario, check, createProfile, goneText, pair, problems, seeText, sendText, startApp,
 } from './lib.mjs';
 
 const bin = process.env.FERRY_BIN;
@@ -22,7 +22,7 @@ const en = await browser('en-US', { viewport: { width: 360, height: 740 } });
 const a = ko.page;
 const b = en.page;
 
-try {
+await scenario('chat', { work, pages: { a, b }, apps: [appA, appB], browsers: [ko.browser, en.browser] }, async () => {
   // First screen in each language.
   await a.goto(appA.url);
   check((await a.locator('h1').textContent()) === '프로필 만들기', 'Korean first screen');
@@ -128,20 +128,5 @@ try {
   await b.locator('ul.chats .unread').waitFor();
   await b.locator('ul.chats a', { hasText: 'Jiyoung' }).click();
   await seeText(b, 'while you were away');
+});
 
-  check(problems.length === 0, `no CSP violations or page errors:\n${problems.join('\n')}`);
-  console.log('browser chat: ok');
-} catch (e) {
-  await a.screenshot({ path: join(work, 'fail-a.png'), fullPage: true }).catch(() => {});
-  await b.screenshot({ path: join(work, 'fail-b.png'), fullPage: true }).catch(() => {});
-  await b.reload().catch(() => {});
-  await b.screenshot({ path: join(work, 'fail-b2.png'), fullPage: true }).catch(() => {});
-  console.error(problems.join('\n'));
-  console.error(appA.stderr(), appB.stderr());
-  throw e;
-} finally {
-  await ko.browser.close();
-  await en.browser.close();
-  appA.child.kill('SIGINT');
-  appB.child.kill('SIGINT');
-}

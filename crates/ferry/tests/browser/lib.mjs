@@ -3,6 +3,7 @@
 // content security policy violations and page errors.
 
 import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { chromium } from 'playwright-core';
 
@@ -122,4 +123,26 @@ export async function seeText(page, text, timeout = 20_000) {
 /// Waits until no message holds `text`.
 export async function goneText(page, text, timeout = 60_000) {
   await page.locator('ol.messages .text', { hasText: text }).first().waitFor({ state: 'detached', timeout });
+}
+
+/// Runs a test body; on failure saves a screenshot of each page and
+/// prints what went wrong; always closes the browsers and stops the apps.
+/// Fails on any CSP violation or page error. `body` may return a note for
+/// the success line.
+export async function scenario(name, { work, pages, apps, browsers }, body) {
+  try {
+    const note = await body();
+    check(problems.length === 0, `no CSP violations or page errors:\n${problems.join('\n')}`);
+    console.log(`browser ${name}: ok${note ? ` (${note})` : ''}`);
+  } catch (e) {
+    for (const [who, page] of Object.entries(pages)) {
+      await page.screenshot({ path: join(work, `fail-${who}.png`), fullPage: true }).catch(() => {});
+    }
+    console.error(problems.join('\n'));
+    for (const app of apps) console.error(app.stderr());
+    throw e;
+  } finally {
+    for (const b of browsers) await b.close();
+    for (const app of apps) app.child.kill('SIGINT');
+  }
 }

@@ -8,7 +8,7 @@
 
 import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
-import { browser, check, createProfile, pair, problems, startApp } from './lib.mjs';
+import { browser, scenario, check, createProfile, pair, problems, startApp } from './lib.mjs';
 
 const bin = process.env.FERRY_BIN;
 const relay = process.env.RELAY_URL;
@@ -58,7 +58,7 @@ async function sendFile(page, name, mimeType, buffer) {
   await page.waitForFunction(() => document.querySelector('form.attach input[type=file]').value === '');
 }
 
-try {
+await scenario('media', { work, pages: { a, b }, apps: [appA, appB], browsers: [ko.browser, en.browser] }, async () => {
   await createProfile(a, appA.url, relay, 'media passphrase a');
   await createProfile(b, appB.url, relay, 'media passphrase b');
   await pair(a, b, 'b', 'a');
@@ -110,18 +110,5 @@ try {
   await b.locator('ol.messages img.photo').waitFor({ state: 'detached', timeout: 20_000 });
   const gone = await b.evaluate(async (src) => (await fetch(src)).status, photoSrc);
   check(gone === 404, `the picture cannot be fetched any more (${gone})`);
+});
 
-  check(problems.length === 0, `no CSP violations or page errors:\n${problems.join('\n')}`);
-  console.log('browser media: ok');
-} catch (e) {
-  await a.screenshot({ path: join(work, 'fail-a.png'), fullPage: true }).catch(() => {});
-  await b.screenshot({ path: join(work, 'fail-b.png'), fullPage: true }).catch(() => {});
-  console.error(problems.join('\n'));
-  console.error(appA.stderr(), appB.stderr());
-  throw e;
-} finally {
-  await ko.browser.close();
-  await en.browser.close();
-  appA.child.kill('SIGINT');
-  appB.child.kill('SIGINT');
-}

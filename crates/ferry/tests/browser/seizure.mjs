@@ -8,7 +8,7 @@
 import { existsSync, mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  browser, check, createProfile, pair, problems, seeText, sendText, startApp,
+  browser, scenario, check, createProfile, pair, problems, seeText, sendText, startApp,
 } from './lib.mjs';
 
 const bin = process.env.FERRY_BIN;
@@ -24,7 +24,7 @@ const a = ko.page;
 const b = en.page;
 const origin = (p) => new URL(p.url()).origin;
 
-try {
+await scenario('seizure', { work, pages: { a, b }, apps: [appA, appB], browsers: [ko.browser, en.browser] }, async () => {
   await createProfile(a, appA.url, relay, 'real passphrase 1');
   await createProfile(b, appB.url, relay, 'minsu passphrase 1');
   await pair(a, b, '민수', 'Jiyoung');
@@ -141,18 +141,5 @@ try {
   await a.keyboard.up(' ');
   check(!existsSync(homeA), 'the profile directory is gone');
   check((await a.locator('h1').textContent()) === '프로필 만들기', 'back to the first screen');
+});
 
-  check(problems.length === 0, `no CSP violations or page errors:\n${problems.join('\n')}`);
-  console.log('browser seizure: ok');
-} catch (e) {
-  await a.screenshot({ path: join(work, 'fail-a.png'), fullPage: true }).catch(() => {});
-  await b.screenshot({ path: join(work, 'fail-b.png'), fullPage: true }).catch(() => {});
-  console.error(problems.join('\n'));
-  console.error(appA.stderr(), appB.stderr());
-  throw e;
-} finally {
-  await ko.browser.close();
-  await en.browser.close();
-  appA.child.kill('SIGINT');
-  appB.child.kill('SIGINT');
-}

@@ -7,7 +7,7 @@
 
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { browser, check, createProfile, pair, problems, startApp } from './lib.mjs';
+import { browser, scenario, check, createProfile, pair, problems, startApp } from './lib.mjs';
 
 const bin = process.env.FERRY_BIN;
 const relay = process.env.RELAY_URL;
@@ -35,7 +35,7 @@ const en = await browser('en-US');
 const a = ko.page;
 const b = en.page;
 
-try {
+await scenario('voice', { work, pages: { a, b }, apps: [appA, appB], browsers: [ko.browser, en.browser] }, async () => {
   await createProfile(a, appA.url, relay, 'voice passphrase a');
   await createProfile(b, appB.url, relay, 'voice passphrase b');
   await pair(a, b, 'b', 'a');
@@ -58,17 +58,6 @@ try {
   await b.waitForFunction(() => document.querySelector('ol.messages li.msg audio').currentTime > 0.2, null, { timeout: 15_000 });
   // The sender sees it too.
   await a.locator('ol.messages li.msg.out audio').waitFor();
-  check(problems.length === 0, `no CSP violations or page errors:\n${problems.join('\n')}`);
-  console.log(`browser voice: ok (${duration.toFixed(2)} s note)`);
-} catch (e) {
-  await a.screenshot({ path: join(work, 'fail-a.png'), fullPage: true }).catch(() => {});
-  await b.screenshot({ path: join(work, 'fail-b.png'), fullPage: true }).catch(() => {});
-  console.error(problems.join('\n'));
-  console.error(appA.stderr(), appB.stderr());
-  throw e;
-} finally {
-  await ko.browser.close();
-  await en.browser.close();
-  appA.child.kill('SIGINT');
-  appB.child.kill('SIGINT');
-}
+  return `${duration.toFixed(2)} s note`;
+});
+
