@@ -18,7 +18,11 @@ function localizeTimes(root) {
   const fmt = new Intl.DateTimeFormat(lang, { dateStyle: 'short', timeStyle: 'short' });
   for (const t of root.querySelectorAll('time[data-unix]')) {
     const unix = Number(t.dataset.unix);
-    if (Number.isFinite(unix)) t.textContent = fmt.format(new Date(unix * 1000));
+    try {
+      if (Number.isFinite(unix)) t.textContent = fmt.format(new Date(unix * 1000));
+    } catch {
+      // An impossible date from a contact's clock stays as the server wrote it.
+    }
   }
 }
 
@@ -370,6 +374,12 @@ if (unlocked) {
     if (submitting === 0) goTo('/');
   });
 }
+
+// A page brought back from the browser's back/forward cache may show
+// what is gone (an opened view-once text): ask the app again.
+window.addEventListener('pageshow', (e) => {
+  if (e.persisted) window.location.reload();
+});
 
 wire(document);
 const live = document.querySelector('.messages');

@@ -193,6 +193,7 @@ safety-panic-intro = Erases this profile from the device at once. It cannot be u
 safety-panic-button = Hold to destroy
 safety-panic-hold = Press and hold for 2 seconds (mouse, touch, Space or Enter).
 
+error-busy = The app is finishing a transfer. Try again in a moment.
 error-other = Something went wrong. Try again.
 error-wrong_passphrase = Wrong passphrase.
 error-no_profile = There is no profile here.

@@ -181,6 +181,7 @@ safety-panic-intro = 이 기기에서 프로필을 즉시 지웁니다. 되돌�
 safety-panic-button = 길게 눌러 지우기
 safety-panic-hold = 2초 동안 누르고 계세요 (마우스, 터치, 스페이스 또는 엔터).
 
+error-busy = 앱이 전송을 마무리하고 있습니다. 잠시 뒤에 다시 해 보세요.
 error-other = 문제가 생겼습니다. 다시 해 보세요.
 error-wrong_passphrase = 암호문구가 틀렸습니다.
 error-no_profile = 여기에는 프로필이 없습니다.

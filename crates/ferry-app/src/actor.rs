@@ -168,9 +168,17 @@ async fn serve(
                 let wait = tokio::time::sleep(backoff.min(idle_left).min(max_left));
                 backoff = (backoff * 2).min(Duration::from_secs(30));
                 tokio::pin!(wait);
+                // Disappearing messages go on time while offline too.
+                let mut expiry = tokio::time::interval(Duration::from_secs(1));
                 loop {
                     tokio::select! {
                         () = &mut wait => break,
+                        _ = expiry.tick() => {
+                            if session.wiped() {
+                                return LockReason::Wiped;
+                            }
+                            let _ = session.expire();
+                        }
                         () = h.lock.notified() => return LockReason::Asked,
                         job = rx.recv() => match job {
                             Some(job) => {

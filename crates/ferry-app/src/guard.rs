@@ -30,6 +30,10 @@ pub(crate) const CSP: &str = "default-src 'none'; script-src 'self'; style-src '
      img-src 'self' blob:; media-src 'self' blob:; connect-src 'self'; font-src 'self'; \
      form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
+/// What the launch link answers: a page that goes on to `/` at once.
+const LAUNCH_PAGE: &str = "<!DOCTYPE html><meta charset=\"utf-8\">\
+     <meta http-equiv=\"refresh\" content=\"0;url=/\"><title>Home</title>";
+
 /// Header a page's script sends with the CSRF token.
 pub(crate) const CSRF_HEADER: &str = "x-csrf-token";
 
@@ -130,6 +134,14 @@ impl Guard {
         {
             return self.trade(&given);
         }
+        // Browsers say where a request comes from. Another loopback port
+        // is the same *site* (cookies are not kept apart by port), so only
+        // the app's own pages, or a person typing the address, may use
+        // the cookie; a page elsewhere cannot even make it count as use.
+        let from = headers.get("sec-fetch-site").and_then(|h| h.to_str().ok());
+        if !matches!(from, None | Some("same-origin" | "none")) {
+            return Verdict::Refuse(Refusal::Origin);
+        }
         let Some(csrf) = self.visitor(headers) else {
             return Verdict::Refuse(Refusal::Token);
         };
@@ -160,6 +172,10 @@ impl Guard {
         let cookie = token();
         let csrf = token();
         if let Ok(mut v) = self.visitors.lock() {
+            // One browser at a time: a newly launched one ends the others'
+            // access (someone who traded a link first loses it as soon as
+            // the person opens the next one).
+            v.clear();
             v.insert(cookie.as_str().to_owned(), csrf.as_str().to_owned());
         }
         Verdict::Launch {
@@ -265,10 +281,15 @@ pub(crate) async fn middleware(
         Verdict::Launch { cookie } => {
             // A fresh link for the next browser; this one is dead.
             state.announce_link();
-            let mut resp = Response::new(Body::empty());
-            *resp.status_mut() = StatusCode::SEE_OTHER;
-            resp.headers_mut()
-                .insert(header::LOCATION, HeaderValue::from_static("/"));
+            // The page moves on to `/` itself (a meta refresh, no script):
+            // that request then comes from the app's own origin, whereas
+            // after a redirect it would still count as coming from
+            // wherever the link was opened.
+            let mut resp = Response::new(Body::from(LAUNCH_PAGE));
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            );
             if let Ok(v) = HeaderValue::from_str(&cookie) {
                 resp.headers_mut().insert(header::SET_COOKIE, v);
             }
@@ -362,6 +383,49 @@ mod tests {
         assert!(matches!(
             with(&[("origin", "http://127.0.0.1:4000"), (CSRF_HEADER, &csrf)]),
             Verdict::Pass(_)
+        ));
+    }
+
+    #[test]
+    fn requests_from_other_sites_and_ports_are_refused_even_for_reading() {
+        let g = Guard::new("127.0.0.1:4000".into());
+        let (cookie, _) = launched(&g);
+        for site in ["same-site", "cross-site", "weird"] {
+            let h = headers(&[
+                ("host", "127.0.0.1:4000"),
+                ("cookie", &cookie),
+                ("sec-fetch-site", site),
+            ]);
+            assert!(
+                matches!(
+                    g.check(&Method::GET, None, &h),
+                    Verdict::Refuse(Refusal::Origin)
+                ),
+                "{site}"
+            );
+        }
+        for site in ["same-origin", "none"] {
+            let h = headers(&[
+                ("host", "127.0.0.1:4000"),
+                ("cookie", &cookie),
+                ("sec-fetch-site", site),
+            ]);
+            assert!(
+                matches!(g.check(&Method::GET, None, &h), Verdict::Pass(_)),
+                "{site}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_new_browser_ends_the_previous_ones_access() {
+        let g = Guard::new("127.0.0.1:4000".into());
+        let (first, _) = launched(&g);
+        let (_second, _) = launched(&g);
+        let h = headers(&[("host", "127.0.0.1:4000"), ("cookie", &first)]);
+        assert!(matches!(
+            g.check(&Method::GET, None, &h),
+            Verdict::Refuse(Refusal::Token)
         ));
     }
 

@@ -117,7 +117,7 @@ impl App {
             () = stop => {}
         }
         // Both slots evened out, keys dropped, before the process ends.
-        state.lock_and_wait().await;
+        let _ = state.lock_and_wait().await;
         Ok(())
     }
 }

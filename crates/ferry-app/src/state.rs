@@ -58,11 +58,43 @@ pub(crate) struct View {
     /// Attachments decrypted for display, by contact and message id
     /// (memory only; dropped when any message goes and at lock).
     pub(crate) media: HashMap<(u64, String), Arc<ferry_client::Media>>,
+    /// Bumped whenever decrypted attachments must go (a message went, the
+    /// session locked): a copy decrypted before is not kept after.
+    pub(crate) generation: u64,
     /// Contacts who asked us to prove it is us (until we answer).
     pub(crate) challenged: std::collections::HashSet<String>,
     /// The last answer to our challenge, by alias: outcome, and whether it
     /// lifted the contact's quarantine.
     pub(crate) proofs: HashMap<String, (ferry_client::ProofResult, bool)>,
+}
+
+/// Most bytes of decrypted attachments kept in memory at once.
+const MEDIA_BUDGET: usize = 256 * 1024 * 1024;
+
+impl View {
+    /// Keeps a decrypted attachment for the next requests, unless
+    /// something went since it was asked for; stays under the budget.
+    pub(crate) fn keep_media(
+        &mut self,
+        generation: u64,
+        key: (u64, String),
+        m: Arc<ferry_client::Media>,
+    ) {
+        if generation != self.generation {
+            return;
+        }
+        let held: usize = self.media.values().map(|m| m.bytes.len()).sum();
+        if held + m.bytes.len() > MEDIA_BUDGET {
+            self.media.clear();
+        }
+        self.media.insert(key, m);
+    }
+
+    /// Drops every decrypted attachment (a message went).
+    pub(crate) fn drop_media(&mut self) {
+        self.media.clear();
+        self.generation += 1;
+    }
 }
 
 /// The page's preferences (kept in memory only: nothing in the browser).
@@ -163,17 +195,19 @@ impl AppState {
     /// Locks the session and waits (up to 15 s) until its thread has
     /// finished: files evened out, keys gone. Pages asked for afterwards
     /// show the unlock screen.
-    pub(crate) async fn lock_and_wait(&self) {
+    /// `false` if the session is still busy (a long transfer) after that.
+    pub(crate) async fn lock_and_wait(&self) -> bool {
         let Some(h) = self.session() else {
-            return;
+            return true;
         };
         h.lock();
         for _ in 0..750 {
             if self.session().is_none() {
-                return;
+                return true;
             }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
+        false
     }
 
     pub(crate) fn set_open(&self, h: SessionHandle, verifier: Option<crate::page_lock::Verifier>) {
@@ -218,7 +252,11 @@ impl AppState {
         self.decoy.store(false, std::sync::atomic::Ordering::SeqCst);
         self.page_locked
             .store(false, std::sync::atomic::Ordering::SeqCst);
-        *locked(&self.view) = View::default();
+        let mut v = locked(&self.view);
+        let generation = v.generation + 1;
+        *v = View::default();
+        v.generation = generation;
+        drop(v);
         let _ = self.notices.send(Notice::Locked);
     }
 
@@ -281,7 +319,7 @@ fn record(v: &mut View, ev: &Event) -> Option<Notice> {
         }
         Event::Transfer(_) => return None,
         // A message went: so do decrypted copies of attachments.
-        Event::Deleted { .. } | Event::Expired { .. } => v.media.clear(),
+        Event::Deleted { .. } | Event::Expired { .. } => v.drop_media(),
         _ => {}
     }
     Some(Notice::Changed)

@@ -52,17 +52,54 @@ pub(crate) fn run(
 }
 
 /// Opens the platform's browser at `url`; failing that, the printed line
-/// is all there is.
+/// is all there is. The link (with its one-time token) never goes into a
+/// process's arguments, which every local user can read in /proc: the
+/// browser is given a file readable by this user only that redirects to
+/// it (as Jupyter does); the file is removed once the browser had time to
+/// read it.
 fn open_browser(url: &str) {
+    let Some(page) = redirect_file(url) else {
+        return;
+    };
     let program = if cfg!(target_os = "macos") {
         "open"
     } else {
         "xdg-open"
     };
     let _ = std::process::Command::new(program)
-        .arg(url)
+        .arg(&page)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn();
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(60));
+        let _ = std::fs::remove_file(&page);
+        if let Some(dir) = page.parent() {
+            let _ = std::fs::remove_dir(dir);
+        }
+    });
+}
+
+/// A private directory holding an HTML page that redirects to `url`.
+fn redirect_file(url: &str) -> Option<std::path::PathBuf> {
+    use std::io::Write as _;
+    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+    let base = std::env::var_os("XDG_RUNTIME_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    let dir = base.join(format!("ferry-app-{}", std::process::id()));
+    std::fs::DirBuilder::new().mode(0o700).create(&dir).ok()?;
+    let page = dir.join("open.html");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&page)
+        .ok()?;
+    let html = format!(
+        "<!DOCTYPE html><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"0;url={url}\"><title>Home</title>"
+    );
+    f.write_all(html.as_bytes()).ok()?;
+    Some(page)
 }

@@ -128,6 +128,8 @@ pub(crate) fn error_text(lang: Lang, code: &str) -> Markup {
 /// A time the page's script shows in the reader's local time and language
 /// (the server does not know the browser's time zone).
 pub(crate) fn time(unix: u64) -> Markup {
+    // A sender's clock is untrusted: kept within years 0..=9999.
+    let unix = unix.min(253_402_300_799);
     let secs = i64::try_from(unix).unwrap_or(0);
     html! { time datetime=(iso(secs)) data-unix=(unix) { (iso(secs)) } }
 }

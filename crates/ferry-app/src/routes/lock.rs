@@ -168,7 +168,9 @@ pub(crate) async fn prepare_decoy(
     if !same {
         return fail(lang, "wrong_passphrase");
     }
-    state.lock_and_wait().await;
+    if !state.lock_and_wait().await {
+        return fail(lang, "busy");
+    }
     let _one = state.opening.lock().await;
     let home = state.home.clone();
     let verifier = verifier_for(f.passphrase.as_str()).await;
@@ -212,7 +214,11 @@ pub(crate) async fn page_unlock(State(state): St, req: Req, Form(f): Form<Unlock
         state.set_page_locked(false);
         return go("/");
     }
-    state.lock_and_wait().await;
+    // The session must be gone before the passphrase is tried as an
+    // unlock (or the duress passphrase would be ignored).
+    if !state.lock_and_wait().await {
+        return fail(req.cx.lang, "busy");
+    }
     match unlock_with(&state, &f.passphrase).await {
         Ok(()) => go("/"),
         Err(e) => fail_with(req.cx.lang, &e),
@@ -247,7 +253,7 @@ async fn open(
 
 /// Locks the session now.
 pub(crate) async fn lock(State(state): St) -> Response {
-    state.lock_and_wait().await;
+    let _ = state.lock_and_wait().await;
     go("/")
 }
 

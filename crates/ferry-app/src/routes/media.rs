@@ -123,11 +123,16 @@ async fn media(
     id: u64,
     msg: String,
 ) -> Result<Arc<ferry_client::Media>, Response> {
-    let key = (id, msg.clone());
-    if let Some(m) = state.view().media.get(&key) {
-        return Ok(Arc::clone(m));
-    }
+    // Locked: nothing is served, not even from memory.
     let h = session(state)?;
+    let key = (id, msg.clone());
+    let generation = {
+        let v = state.view();
+        if let Some(m) = v.media.get(&key) {
+            return Ok(Arc::clone(m));
+        }
+        v.generation
+    };
     let got = h
         .run(false, move |s| {
             Box::pin(async move {
@@ -142,11 +147,16 @@ async fn media(
     match got {
         Ok(m) => {
             let m = Arc::new(m);
-            state.view().media.insert(key, Arc::clone(&m));
+            state.view().keep_media(generation, key, Arc::clone(&m));
             Ok(m)
         }
         Err(e) => Err((StatusCode::NOT_FOUND, e.code()).into_response()),
     }
+}
+
+/// A response body that wipes its bytes once sent.
+fn secret_body(bytes: &[u8]) -> Body {
+    Body::from(bytes::Bytes::from_owner(Zeroizing::new(bytes.to_vec())))
 }
 
 /// `bytes=A-B`, `bytes=A-` or `bytes=-N` over `len` bytes.
@@ -202,11 +212,11 @@ pub(crate) async fn show(
         }
     };
     let body = if len == 0 {
-        Vec::new()
+        Body::empty()
     } else {
-        m.bytes[from..=to].to_vec()
+        secret_body(&m.bytes[from..=to])
     };
-    let mut r = Response::new(Body::from(body));
+    let mut r = Response::new(body);
     *r.status_mut() = status;
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
@@ -241,7 +251,7 @@ pub(crate) async fn export(State(state): St, Path((id, msg)): Path<(u64, String)
             }
         })
         .collect();
-    let mut r = Response::new(Body::from(m.bytes.to_vec()));
+    let mut r = Response::new(secret_body(&m.bytes));
     let h = r.headers_mut();
     h.insert(
         header::CONTENT_TYPE,

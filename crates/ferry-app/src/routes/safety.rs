@@ -137,7 +137,7 @@ pub(crate) async fn wipe_after(
 /// Destroys the profile at once (works locked or not).
 pub(crate) async fn panic(State(state): St, req: Req) -> Response {
     let wiped = ferry_client::panic_wipe(&state.home);
-    state.lock_and_wait().await;
+    let _ = state.lock_and_wait().await;
     match wiped {
         Ok(_) => go("/"),
         Err(e) => fail_with(req.cx.lang, &e),

@@ -88,6 +88,7 @@ impl Session {
         let entry = self.send(alias, &old.text, old.view_once, false).await?;
         self.vault
             .transaction(|tx| tx.delete_message(contact, id.as_bytes()))?;
+        self.media_dirty = true;
         Ok(entry)
     }
 
@@ -122,7 +123,11 @@ impl Session {
         // Partial downloads of messages that are gone go too (this also
         // catches messages deleted for both or viewed once since).
         self.shred_orphan_downloads()?;
-        self.shred_orphan_media()?;
+        // Local copies of attachments go with their messages (checked only
+        // when something was destroyed: the check reads the history).
+        if count > 0 || std::mem::take(&mut self.media_dirty) {
+            self.shred_orphan_media()?;
+        }
         if count > 0 {
             self.emit(Event::Expired { count });
         }
@@ -140,6 +145,7 @@ impl Session {
             }
             Ok(())
         })?;
+        self.media_dirty = true;
         Ok(())
     }
 

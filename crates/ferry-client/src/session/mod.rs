@@ -128,6 +128,9 @@ pub struct Session {
     /// front end opens it with [`Session::open_view_once`], instead of
     /// being destroyed as soon as its event has been shown.
     view_once_on_open: bool,
+    /// A message was deleted since the local attachment copies were last
+    /// checked (expiry checks them when it destroyed something).
+    media_dirty: bool,
 }
 
 impl std::fmt::Debug for Session {
@@ -204,6 +207,7 @@ impl Session {
             },
             poisoned: false,
             view_once_on_open: false,
+            media_dirty: true,
         };
         // A profile saved by an earlier release is rewritten in today's
         // layout here, in one transaction, before anything else.
@@ -384,6 +388,9 @@ impl Session {
             return Ok(value);
         }
         let bytes = changes.bytes();
+        if history.iter().any(|c| matches!(c, Change::Delete(..))) {
+            self.media_dirty = true;
+        }
         let outcome = self.vault.transaction(|tx| {
             write_changes(tx, &changes)?;
             for change in &history {

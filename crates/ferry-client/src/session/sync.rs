@@ -240,19 +240,27 @@ impl Session {
             let mut live = match self.relay(&relay_url)?.connect_live().await {
                 Ok(l) => l,
                 Err(_) => {
-                    if self.wiped() {
-                        return Ok(Some(LockReason::Wiped));
-                    }
-                    let (deadline, reason) = lock_at(last_activity);
-                    tokio::select! {
-                        () = &mut stop => return Ok(None),
-                        () = tokio::time::sleep_until(deadline) => return Ok(Some(reason)),
-                        job = next_job(&mut jobs) => {
-                            let Some(job) = job else { return Ok(None) };
-                            self.run_job(job, &mut last_activity).await;
-                            continue;
+                    // Offline: timers still run out on time, jobs still
+                    // run, and the connection is tried again later.
+                    let wait = tokio::time::sleep(backoff);
+                    tokio::pin!(wait);
+                    loop {
+                        if self.wiped() {
+                            return Ok(Some(LockReason::Wiped));
                         }
-                        () = tokio::time::sleep(backoff) => {}
+                        let (deadline, reason) = lock_at(last_activity);
+                        tokio::select! {
+                            () = &mut stop => return Ok(None),
+                            () = tokio::time::sleep_until(deadline) => return Ok(Some(reason)),
+                            job = next_job(&mut jobs) => {
+                                let Some(job) = job else { return Ok(None) };
+                                self.run_job(job, &mut last_activity).await;
+                            }
+                            _ = expiry.tick() => {
+                                self.expire()?;
+                            }
+                            () = &mut wait => break,
+                        }
                     }
                     backoff = (backoff * 2).min(Duration::from_secs(30));
                     continue;
