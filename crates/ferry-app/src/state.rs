@@ -61,6 +61,9 @@ pub(crate) struct View {
     /// Bumped whenever decrypted attachments must go (a message went, the
     /// session locked): a copy decrypted before is not kept after.
     pub(crate) generation: u64,
+    /// The view-once attachment being shown (its random address and its
+    /// bytes), until closed.
+    pub(crate) once: Option<(String, Arc<ferry_client::Media>)>,
     /// Contacts who asked us to prove it is us (until we answer).
     pub(crate) challenged: std::collections::HashSet<String>,
     /// The last answer to our challenge, by alias: outcome, and whether it

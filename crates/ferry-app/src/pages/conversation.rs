@@ -204,6 +204,12 @@ fn attachment(cx: &Cx, base: &str, e: &HistoryEntry, a: &AttachmentRef) -> Marku
             video class="video" controls preload="metadata" src=(src) aria-label=(cx.t("conv-video")) {}
         } @else if inline && crate::upload::inline_type(Some(mime)).is_some_and(|t| t.starts_with("audio/")) {
             audio controls preload="metadata" src=(src) aria-label=(cx.t("conv-file")) {}
+        } @else if e.view_once && e.direction == Direction::In && a.size <= MAX_INLINE
+            && (a.kind == AttachmentKind::Voice || crate::upload::inline_type(Some(mime)).is_some()) {
+            form action=(format!("{base}/open-media")) method="post" data-target="#reveal" {
+                input type="hidden" name="id" value=(e.id);
+                button type="submit" { (cx.t("conv-open-once")) }
+            }
         } @else {
             p class="attachment" {
                 (cx.t("conv-file")) " " span dir="auto" { (a.name) }
@@ -249,6 +255,27 @@ fn left(cx: &Cx, secs: u64) -> String {
         (secs.div_ceil(86_400), "left-days")
     };
     cx.lang.t_args(id, &[("n", n.into())])
+}
+
+/// A view-once photo, video or voice note, shown once; closing it
+/// forgets it.
+pub(crate) fn revealed_media(cx: &Cx, base: &str, token: &str, kind: &str, voice: bool) -> Markup {
+    let src = format!("{base}/once/{token}");
+    html! {
+        div class="revealed" role="dialog" aria-label=(cx.t("conv-view-once")) {
+            @if voice || kind.starts_with("audio/") {
+                audio controls src=(src) aria-label=(cx.t("conv-voice")) {}
+            } @else if kind.starts_with("video/") {
+                video class="video" controls src=(src) aria-label=(cx.t("conv-video")) {}
+            } @else {
+                img class="photo" src=(src) alt=(cx.t("conv-photo"));
+            }
+            p class="hint" { (cx.t("conv-once-gone")) }
+            form action=(format!("{base}/close-once")) method="post" data-target="#reveal" {
+                button type="submit" { (cx.t("conv-close")) }
+            }
+        }
+    }
 }
 
 /// A view-once text, shown once.

@@ -194,13 +194,93 @@ pub(crate) async fn show(
     Path((id, msg)): Path<(u64, String)>,
     headers: HeaderMap,
 ) -> Response {
-    let m = match media(&state, id, msg).await {
-        Ok(m) => m,
+    match media(&state, id, msg).await {
+        Ok(m) => serve(&m, &headers),
+        Err(r) => r,
+    }
+}
+
+/// Opens a view-once photo, video or voice note: decrypted into memory,
+/// destroyed in the vault in the same step, shown once under a random
+/// address until closed (or the session locks).
+pub(crate) async fn open_once(
+    State(state): St,
+    Path(id): Path<u64>,
+    req: Req,
+    axum::Form(f): axum::Form<OnceForm>,
+) -> Response {
+    let h = match session(&state) {
+        Ok(h) => h,
         Err(r) => return r,
     };
+    let got = h
+        .run(true, move |s| {
+            Box::pin(async move {
+                let alias = contact_by_id(s.contacts(), id)
+                    .map(|c| c.alias)
+                    .ok_or(ferry_client::SessionError::NoAttachment)?;
+                s.open_media_once(&alias, &f.id).await
+            })
+        })
+        .await;
+    let m = match got {
+        Ok(Ok(m)) => Arc::new(m),
+        Ok(Err(e)) => return super::fail_with(req.cx.lang, &e),
+        Err(g) => return g.into_response(),
+    };
+    let token = {
+        use rand_core::RngCore as _;
+        let mut b = [0u8; 16];
+        rand_core::OsRng.fill_bytes(&mut b);
+        b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+    };
+    let kind = upload::inline_type(m.mime.as_deref()).unwrap_or("");
+    let voice = m.kind == ferry_client::AttachmentKind::Voice;
+    state.view().once = Some((token.clone(), m));
+    let _ = state.notices.send(crate::state::Notice::Changed);
+    super::html(crate::pages::conversation::revealed_media(
+        &req.cx,
+        &format!("/c/{id}"),
+        &token,
+        kind,
+        voice,
+    ))
+}
+
+#[derive(serde::Deserialize)]
+pub(crate) struct OnceForm {
+    id: String,
+}
+
+/// `/c/{id}/once/{token}`: the view-once attachment being shown.
+pub(crate) async fn show_once(
+    State(state): St,
+    Path((_id, token)): Path<(u64, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let m = state
+        .view()
+        .once
+        .as_ref()
+        .filter(|(t, _)| *t == token)
+        .map(|(_, m)| Arc::clone(m));
+    match m {
+        Some(m) if state.session().is_some() => serve(&m, &headers),
+        _ => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// Closes the view-once attachment: it is gone for good.
+pub(crate) async fn close_once(State(state): St) -> Response {
+    state.view().once = None;
+    super::html(maud::html! {})
+}
+
+/// Serves decrypted bytes, whole or a Range of them.
+fn serve(m: &ferry_client::Media, headers: &HeaderMap) -> Response {
     let kind = upload::inline_type(m.mime.as_deref()).unwrap_or("application/octet-stream");
     let len = m.bytes.len();
-    let (status, from, to) = match range(&headers, len) {
+    let (status, from, to) = match range(headers, len) {
         None => (StatusCode::OK, 0, len.saturating_sub(1)),
         Some(Ok((a, b))) => (StatusCode::PARTIAL_CONTENT, a, b),
         Some(Err(())) => {

@@ -76,6 +76,9 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
             )),
         )
         .route("/c/{id}/media/{msg}", get(media::show))
+        .route("/c/{id}/open-media", post(media::open_once))
+        .route("/c/{id}/once/{token}", get(media::show_once))
+        .route("/c/{id}/close-once", post(media::close_once))
         .route("/c/{id}/export/{msg}", get(media::export))
         .route("/invite", get(pairing::invite_page).post(pairing::invite))
         .route("/accept", get(pairing::accept_page).post(pairing::accept))

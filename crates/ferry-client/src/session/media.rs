@@ -156,6 +156,44 @@ impl Session {
         })
     }
 
+    /// A view-once photo, video or voice note, decrypted into memory for
+    /// its one showing: the message is destroyed here in the same step
+    /// (nothing is kept on this device; the caller shows it once).
+    pub async fn open_media_once(&mut self, alias: &str, id: &str) -> Result<Media, SessionError> {
+        let contact = self.contact_id(alias)?;
+        let a = self
+            .history(alias)?
+            .into_iter()
+            .find(|e| e.id == id && e.view_once)
+            .and_then(|e| e.attachment)
+            .ok_or(SessionError::NoAttachment)?;
+        if a.size > MAX_INLINE {
+            return Err(TransferError::TooLarge {
+                size: a.size,
+                max: MAX_INLINE,
+            }
+            .into());
+        }
+        let layout = a.layout().map_err(TransferError::from)?;
+        let sealed = Zeroizing::new(
+            self.blob_client(&a.relay)?
+                .fetch(a.blob, &a.token, layout.blob_len())
+                .await
+                .map_err(|e| match e.code() {
+                    Some(ferry_proto::ErrorCode::NotFound) => TransferError::Gone,
+                    _ => TransferError::Relay(e),
+                })?,
+        );
+        let bytes = decrypt(&a, &sealed)?;
+        self.destroy_viewed(&[(contact, id.to_owned())])?;
+        Ok(Media {
+            bytes,
+            mime: a.mime.clone(),
+            kind: a.kind,
+            name: a.safe_name(),
+        })
+    }
+
     /// Shreds the local copies of messages that no longer exist.
     pub(super) fn shred_orphan_media(&mut self) -> Result<usize, SessionError> {
         let list = index(&self.vault)?;

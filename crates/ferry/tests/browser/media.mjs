@@ -95,6 +95,25 @@ await scenario('media', { work, pages: { a, b }, apps: [appA, appB], browsers: [
   await sendFile(a, 'notes.txt', 'text/plain', Buffer.from('meeting at eight\n'));
   await b.locator('ol.messages .attachment', { hasText: 'notes.txt' }).waitFor({ timeout: 30_000 });
 
+  // A view-once photo: hidden until opened, shown once, then gone.
+  await a.locator('form.attach input[name=view_once]').check();
+  await sendFile(a, 'once.png', 'image/png', png);
+  const openOnce = b.locator('ol.messages form[action$="/open-media"] button');
+  await openOnce.waitFor({ timeout: 30_000 });
+  check((await b.locator('ol.messages img.photo').count()) === 1, 'the view-once photo is not shown inline');
+  await openOnce.click();
+  await b.waitForFunction(() => {
+    const i = document.querySelector('#reveal img.photo');
+    return i && i.complete && i.naturalWidth === 320;
+  }, null, { timeout: 30_000 });
+  const onceSrc = await b.locator('#reveal img.photo').getAttribute('src');
+  await b.locator('#reveal form[action$="/close-once"] button').click();
+  await b.locator('#reveal img').waitFor({ state: 'detached' });
+  check((await b.evaluate(async (src) => (await fetch(src)).status, onceSrc)) === 404, 'closed: it cannot be fetched again');
+  await b.reload();
+  await b.locator('ol.messages img.photo').first().waitFor();
+  check((await b.locator('ol.messages form[action$="/open-media"]').count()) === 0, 'the view-once message is gone');
+
   // Saving warns first.
   const save = b.locator('ol.messages li.msg', { has: b.locator('img.photo') }).locator('details.export');
   await save.locator('summary').click();
