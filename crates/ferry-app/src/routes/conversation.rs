@@ -8,7 +8,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
-use super::{Req, St, contact_by_id, fail, fail_with, html, on_contact, session, to_unlock};
+use super::{
+    Req, St, contact_by_id, fail, fail_with, html, on_contact, session, to_unlock, with_contact,
+};
 use crate::pages::{self, conversation::Conversation};
 use crate::state::AppState;
 
@@ -85,17 +87,6 @@ pub(crate) struct SendForm {
     text: Zeroizing<String>,
     #[serde(default)]
     view_once: Option<String>,
-}
-
-/// The alias of contact `id`, through the session.
-async fn alias_of(state: &AppState, id: u64, input: bool) -> Result<String, Response> {
-    let h = session(state)?;
-    h.run(input, move |s| {
-        Box::pin(async move { contact_by_id(s.contacts(), id).map(|c| c.alias) })
-    })
-    .await
-    .map_err(IntoResponse::into_response)?
-    .ok_or_else(to_unlock)
 }
 
 /// Sends a text.
@@ -189,26 +180,19 @@ pub(crate) async fn open_once(
     req: Req,
     Form(f): Form<MessageForm>,
 ) -> Response {
-    let lang = req.cx.lang;
-    let alias = match alias_of(&state, id, true).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    let h = match session(&state) {
-        Ok(h) => h,
-        Err(r) => return r,
-    };
-    let got = h
-        .run(true, move |s| {
-            Box::pin(async move { s.open_view_once(&alias, &f.id) })
-        })
-        .await;
+    let got = with_contact(
+        &state,
+        id,
+        true,
+        Box::new(move |s, alias| Box::pin(async move { s.open_view_once(&alias, &f.id) })),
+    )
+    .await;
     match got {
         Ok(Ok(entry)) => {
             let _ = state.notices.send(crate::state::Notice::Changed);
             html(pages::conversation::revealed(&req.cx, &entry))
         }
-        Ok(Err(e)) => fail_with(lang, &e),
-        Err(g) => g.into_response(),
+        Ok(Err(e)) => fail_with(req.cx.lang, &e),
+        Err(r) => r,
     }
 }

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use zeroize::Zeroizing;
 
-use super::{Req, St, contact_by_id, fail, on_contact, session};
+use super::{Req, St, fail, on_contact, session, with_contact};
 use crate::upload::{self, MAX_UPLOAD};
 
 /// Sends the file of a multipart form (fields `file`, `view_once`).
@@ -124,7 +124,7 @@ async fn media(
     msg: String,
 ) -> Result<Arc<ferry_client::Media>, Response> {
     // Locked: nothing is served, not even from memory.
-    let h = session(state)?;
+    session(state)?;
     let key = (id, msg.clone());
     let generation = {
         let v = state.view();
@@ -133,17 +133,13 @@ async fn media(
         }
         v.generation
     };
-    let got = h
-        .run(false, move |s| {
-            Box::pin(async move {
-                let alias = contact_by_id(s.contacts(), id)
-                    .map(|c| c.alias)
-                    .ok_or(ferry_client::SessionError::NoAttachment)?;
-                s.open_media(&alias, &msg).await
-            })
-        })
-        .await
-        .map_err(IntoResponse::into_response)?;
+    let got = with_contact(
+        state,
+        id,
+        false,
+        Box::new(move |s, alias| Box::pin(async move { s.open_media(&alias, &msg).await })),
+    )
+    .await?;
     match got {
         Ok(m) => {
             let m = Arc::new(m);
@@ -209,24 +205,17 @@ pub(crate) async fn open_once(
     req: Req,
     axum::Form(f): axum::Form<OnceForm>,
 ) -> Response {
-    let h = match session(&state) {
-        Ok(h) => h,
-        Err(r) => return r,
-    };
-    let got = h
-        .run(true, move |s| {
-            Box::pin(async move {
-                let alias = contact_by_id(s.contacts(), id)
-                    .map(|c| c.alias)
-                    .ok_or(ferry_client::SessionError::NoAttachment)?;
-                s.open_media_once(&alias, &f.id).await
-            })
-        })
-        .await;
+    let got = with_contact(
+        &state,
+        id,
+        true,
+        Box::new(move |s, alias| Box::pin(async move { s.open_media_once(&alias, &f.id).await })),
+    )
+    .await;
     let m = match got {
         Ok(Ok(m)) => Arc::new(m),
         Ok(Err(e)) => return super::fail_with(req.cx.lang, &e),
-        Err(g) => return g.into_response(),
+        Err(r) => return r,
     };
     let token = {
         use rand_core::RngCore as _;

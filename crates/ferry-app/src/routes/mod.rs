@@ -222,34 +222,46 @@ pub(crate) fn contact_by_id(contacts: Vec<ContactInfo>, id: u64) -> Option<Conta
 }
 
 /// A session call about the contact with local id `id` (given its alias).
-pub(crate) type ContactCall = Box<
+pub(crate) type ContactCall<T> = Box<
     dyn for<'a> FnOnce(
             &'a mut ferry_client::Session,
             String,
-        ) -> crate::actor::LocalBoxFuture<'a, Result<(), SessionError>>
+        ) -> crate::actor::LocalBoxFuture<'a, Result<T, SessionError>>
         + Send,
 >;
 
+/// Runs `f` for contact `id` in one job (the alias is looked up there):
+/// its result, or the answer for a locked session.
+pub(crate) async fn with_contact<T: Send + 'static>(
+    state: &AppState,
+    id: u64,
+    input: bool,
+    f: ContactCall<T>,
+) -> Result<Result<T, SessionError>, Response> {
+    let h = session(state)?;
+    h.run(input, move |s| {
+        Box::pin(async move {
+            let alias = contact_by_id(s.contacts(), id)
+                .map(|c| c.alias)
+                .ok_or(ferry_core::CoreError::UnknownContact)?;
+            f(s, alias).await
+        })
+    })
+    .await
+    .map_err(IntoResponse::into_response)
+}
+
 /// Runs `f` for contact `id` as a person's request: `204`, the error in
 /// the form, or the unlock screen.
-pub(crate) async fn on_contact(state: &AppState, id: u64, lang: Lang, f: ContactCall) -> Response {
-    let h = match session(state) {
-        Ok(h) => h,
-        Err(r) => return r,
-    };
-    let got = h
-        .run(true, move |s| {
-            Box::pin(async move {
-                let alias = contact_by_id(s.contacts(), id)
-                    .map(|c| c.alias)
-                    .ok_or(ferry_core::CoreError::UnknownContact)?;
-                f(s, alias).await
-            })
-        })
-        .await;
-    match got {
+pub(crate) async fn on_contact(
+    state: &AppState,
+    id: u64,
+    lang: Lang,
+    f: ContactCall<()>,
+) -> Response {
+    match with_contact(state, id, true, f).await {
         Ok(Ok(())) => done(),
         Ok(Err(e)) => fail_with(lang, &e),
-        Err(g) => g.into_response(),
+        Err(r) => r,
     }
 }
