@@ -21,7 +21,8 @@ pub use net::{Network, ProxyError, ProxyUrl};
 pub use relay::RelayClient;
 pub use session::{
     Event, EventStream, FileMeta, Job, JobFn, Listener, LockLimits, LockReason, MAX_INLINE, Media,
-    SaveOutcome, Session, SessionError, Status, WriteStats, now, panic_wipe, profile_exists,
+    SaveOutcome, Session, SessionError, Status, WriteStats, civil_date, now, panic_wipe,
+    profile_exists,
 };
 pub use transfer::Progress;
 pub use transport::{ClientError, Transport};

@@ -130,24 +130,13 @@ pub(crate) fn error_text(lang: Lang, code: &str) -> Markup {
 pub(crate) fn time(unix: u64) -> Markup {
     // A sender's clock is untrusted: kept within years 0..=9999.
     let unix = unix.min(253_402_300_799);
-    let secs = i64::try_from(unix).unwrap_or(0);
-    html! { time datetime=(iso(secs)) data-unix=(unix) { (iso(secs)) } }
+    html! { time datetime=(iso(unix)) data-unix=(unix) { (iso(unix)) } }
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ` from Unix seconds (UTC).
-fn iso(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+fn iso(secs: u64) -> String {
+    let rem = secs % 86_400;
+    let (y, m, d) = ferry_client::civil_date(secs / 86_400);
     format!(
         "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
         rem / 3600,

@@ -67,6 +67,21 @@ impl Default for LockLimits {
     }
 }
 
+/// Days since 1970-01-01 to (year, month, day), for front ends that show
+/// dates (Howard Hinnant's algorithm).
+pub fn civil_date(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + u64::from(m <= 2);
+    (y, m, d)
+}
+
 /// The current Unix time.
 pub fn now() -> u64 {
     SystemTime::now()
