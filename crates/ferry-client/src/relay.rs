@@ -113,6 +113,23 @@ impl RelayClient {
         serde_json::from_slice(&out).map_err(|e| ClientError::Protocol(e.to_string()))
     }
 
+    /// Short-lived TURN credentials for a call, proven by a key of
+    /// `mailbox` (its recipient's or its sender's).
+    pub async fn turn_credentials(
+        &self,
+        mailbox: MailboxId,
+        key: &MailboxKey,
+    ) -> Result<ferry_proto::api::TurnCredentials, ClientError> {
+        let resp = self
+            .transport
+            .send_signed(Method::POST, "/v1/turn", &[key], Vec::new(), |r| {
+                r.header(ferry_proto::auth::HEADER_MAILBOX, mailbox.to_b64())
+            })
+            .await?;
+        let bytes = crate::transport::read_limited(resp, 64 * 1024).await?;
+        serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol(e.to_string()))
+    }
+
     /// Creates a mailbox owned by `recipient` (idempotent).
     pub async fn create_mailbox(
         &self,

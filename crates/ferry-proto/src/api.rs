@@ -343,3 +343,36 @@ mod tests {
         assert_eq!(format!("{m:?}"), "Message { seq: Seq(1), .. }");
     }
 }
+
+/// `POST /v1/turn`: short-lived TURN credentials (the TURN REST API scheme:
+/// `username = expiry ":" random`, `credential = base64(HMAC-SHA1(secret,
+/// username))`) for a holder of a key of one of the relay's secured
+/// mailboxes (recipient or sender key, named in `ferry-mailbox`). The same
+/// credentials work with the relay's embedded TURN server and with coturn
+/// (`use-auth-secret`).
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TurnCredentials {
+    /// `turn:` URLs to give the browser (UDP and TCP).
+    pub urls: Vec<String>,
+    /// TURN username (expiry and random; names nobody).
+    pub username: String,
+    /// TURN password.
+    pub credential: String,
+    /// When the credentials stop working, Unix seconds.
+    #[serde(deserialize_with = "crate::json_int::deserialize")]
+    pub expires_at: u64,
+    /// The address every relayed candidate of this TURN server carries: a
+    /// call's SDP may name no other.
+    pub relay_ip: std::net::IpAddr,
+}
+
+impl std::fmt::Debug for TurnCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TurnCredentials")
+            .field("urls", &self.urls)
+            .field("expires_at", &self.expires_at)
+            .field("relay_ip", &self.relay_ip)
+            .finish_non_exhaustive()
+    }
+}

@@ -70,6 +70,9 @@ pub struct RelayConfig {
     /// TLS-terminating proxy on another host). Off by default: without TLS
     /// the relay listens on loopback only.
     pub plain_http: bool,
+    /// TURN for calls: the embedded server and/or the credentials handed
+    /// out (`None`: this relay carries no calls).
+    pub turn: Option<crate::turn::TurnSettings>,
 }
 
 impl std::fmt::Debug for RelayConfig {
@@ -79,6 +82,7 @@ impl std::fmt::Debug for RelayConfig {
             .field("message_ttl", &self.message_ttl)
             .field("access_token", &self.access_token.as_ref().map(|_| ".."))
             .field("tls", &self.tls)
+            .field("turn", &self.turn)
             .finish_non_exhaustive()
     }
 }
@@ -117,6 +121,7 @@ impl RelayConfig {
             tls: None,
             tls_reload_interval: Duration::from_secs(30),
             plain_http: false,
+            turn: None,
         }
     }
 }

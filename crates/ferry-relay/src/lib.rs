@@ -26,6 +26,7 @@ mod server;
 mod service;
 pub mod store;
 pub mod tls;
+pub mod turn;
 mod tus;
 mod ws;
 
@@ -34,6 +35,7 @@ pub use config::RelayConfig;
 pub use router::ROUTES;
 pub use server::{Relay, RelayError, RunningRelay};
 pub use tls::TlsFiles;
+pub use turn::TurnSettings;
 
 /// The HTTP status the relay answers with for an error code.
 pub fn http_status(code: ferry_proto::ErrorCode) -> u16 {

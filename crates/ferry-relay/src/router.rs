@@ -100,6 +100,11 @@ fn routes() -> Vec<(&'static str, &'static str, MethodRouter<Shared>)> {
             post(canaries::fire_canary).layer(json_limit),
         ),
         ("GET", "/v1/ws", get(crate::ws::upgrade)),
+        (
+            "POST",
+            "/v1/turn",
+            post(crate::routes::turn::credentials).layer(json_limit),
+        ),
     ]
 }
 
@@ -208,9 +213,9 @@ async fn metrics(State(s): State<Shared>, req: Request) -> Response {
     if !local {
         return ApiError::new(ErrorCode::NotFound).into_response();
     }
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        s.metrics.render(),
-    )
-        .into_response()
+    let mut out = s.metrics.render();
+    if let Some(turn) = &s.turn {
+        turn.render(&mut out).await;
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }

@@ -33,6 +33,8 @@ pub(crate) struct AppState {
     pub(crate) per_connection: Buckets<SocketAddr>,
     /// Token buckets by signing key.
     pub(crate) per_key: Buckets<[u8; 32]>,
+    /// TURN credentials and the embedded TURN server.
+    pub(crate) turn: Option<crate::turn::Turn>,
 }
 
 pub(crate) type Shared = Arc<AppState>;
@@ -53,6 +55,9 @@ pub enum RelayError {
     /// The server failed while running.
     #[error("server: {0}")]
     Serve(#[source] std::io::Error),
+    /// The TURN server could not start.
+    #[error("cannot start TURN: {0}")]
+    Turn(#[source] std::io::Error),
     /// The TLS certificate or key could not be used.
     #[error("TLS: {0}")]
     Tls(String),
@@ -123,6 +128,15 @@ impl Relay {
             .await
             .map_err(RelayError::Bind)?;
         let local_addr = listener.local_addr().map_err(RelayError::Bind)?;
+        let turn = match self.config.turn.clone() {
+            Some(t) => Some(
+                crate::turn::Turn::start(t, self.clock.clone())
+                    .await
+                    .map_err(RelayError::Turn)?,
+            ),
+            None => None,
+        };
+        let turn_addr = turn.as_ref().and_then(|t| t.bound);
         let now = self.clock.now();
         let state: Shared = Arc::new(AppState {
             replay: ReplayGuard::new(
@@ -139,6 +153,7 @@ impl Relay {
             per_connection: Buckets::new(self.config.rate_per_connection),
             per_key: Buckets::new(self.config.rate_per_key),
             config: self.config,
+            turn,
         });
         let (stop_tx, stop_rx) = watch::channel(false);
         let sweeper = tokio::spawn(sweep(state.clone(), stop_tx.subscribe()));
@@ -174,6 +189,7 @@ impl Relay {
         Ok(RunningRelay {
             tls,
             local_addr,
+            turn_addr,
             stop: stop_tx,
             server,
         })
@@ -239,6 +255,7 @@ fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
 pub struct RunningRelay {
     tls: bool,
     local_addr: SocketAddr,
+    turn_addr: Option<SocketAddr>,
     stop: watch::Sender<bool>,
     server: JoinHandle<Result<(), RelayError>>,
 }
@@ -247,6 +264,11 @@ impl RunningRelay {
     /// The address actually bound (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The embedded TURN server's address (UDP and TCP), if it runs.
+    pub fn turn_addr(&self) -> Option<SocketAddr> {
+        self.turn_addr
     }
 
     /// Base URL, `http://ADDR` (`https://ADDR` with TLS).

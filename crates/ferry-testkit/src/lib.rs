@@ -8,6 +8,7 @@ pub mod net;
 pub mod proxy;
 
 use std::io::{BufRead as _, BufReader};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -32,6 +33,7 @@ pub struct RelayProcess {
     args: Vec<String>,
     child: Option<Child>,
     url: String,
+    turn: Option<SocketAddr>,
     dir: tempfile::TempDir,
 }
 
@@ -44,6 +46,7 @@ impl RelayProcess {
             bin: bin.to_owned(),
             args: extra.iter().map(|s| (*s).to_owned()).collect(),
             child: None,
+            turn: None,
             url: String::new(),
             dir,
         };
@@ -64,6 +67,7 @@ impl RelayProcess {
             bin: bin.to_owned(),
             args: extra.iter().map(|s| (*s).to_owned()).collect(),
             child: None,
+            turn: None,
             url: format!("http://{listen}"),
             dir,
         };
@@ -88,6 +92,10 @@ impl RelayProcess {
             .arg(&listen)
             .arg("--data")
             .arg(self.data_dir())
+            // Relays restarted on their port must not fight over TURN's
+            // default 3478 with each other: a free port unless a test
+            // names one.
+            .args(["--turn-listen", "127.0.0.1:0"])
             .args(&self.args)
             .env("FERRY_LOG", "debug")
             .stdin(Stdio::null())
@@ -108,8 +116,18 @@ impl RelayProcess {
                 std::io::Error::other(format!("relay did not start: {line:?}\n{log}"))
             })?;
         self.url = url.to_owned();
+        self.turn = line
+            .split(", TURN on ")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|a| a.parse().ok());
         self.child = Some(child);
         Ok(())
+    }
+
+    /// The embedded TURN server's address (UDP and TCP), if it runs.
+    pub fn turn_addr(&self) -> Option<SocketAddr> {
+        self.turn
     }
 
     /// Base URL of the running relay.

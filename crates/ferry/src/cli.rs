@@ -2,7 +2,7 @@
 //! commands use (durations, `off`, attempt counts), so nothing is copied
 //! from one enum into another.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -360,6 +360,33 @@ pub(crate) struct RelayArgs {
     /// otherwise refuses any address but loopback.
     #[arg(long, conflicts_with = "tls_cert")]
     pub(crate) plain_http: bool,
+    /// Address of the embedded TURN server for calls (UDP and TCP on one
+    /// port) [default: the listen address's IP, port 3478; a free port when
+    /// --listen's port is 0].
+    #[arg(long)]
+    pub(crate) turn_listen: Option<SocketAddr>,
+    /// The public address relayed call media flows through [default: the
+    /// TURN listen address's IP].
+    #[arg(long)]
+    pub(crate) turn_relay_ip: Option<IpAddr>,
+    /// Ports for TURN allocations, FIRST-LAST.
+    #[arg(long, default_value = "49152-65535", value_parser = parse_ports)]
+    pub(crate) turn_ports: std::ops::RangeInclusive<u16>,
+    /// Run no embedded TURN server (with --turn-urls: hand out credentials
+    /// for an external one such as coturn; without: carry no calls).
+    #[arg(long)]
+    pub(crate) no_turn: bool,
+    /// turn: URLs handed to clients instead of the embedded server's,
+    /// comma-separated (coturn's, or a front end's).
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) turn_urls: Vec<String>,
+    /// File holding the TURN shared secret (coturn's static-auth-secret,
+    /// with use-auth-secret) [default: a random one per run].
+    #[arg(long)]
+    pub(crate) turn_secret_file: Option<PathBuf>,
+    /// How long TURN credentials work; a call cannot outlast them.
+    #[arg(long, default_value = "2h", value_parser = duration::parse)]
+    pub(crate) turn_ttl: Duration,
     /// Tests only: add the number of seconds in this file to the clock.
     #[arg(long, hide = true)]
     pub(crate) clock_offset_file: Option<PathBuf>,
@@ -404,6 +431,19 @@ fn attempts_or_off(text: &str) -> Result<u32, String> {
         Ok(n) if n >= 1 => Ok(n),
         _ => Err("give a number of attempts (1 or more) or `off`".to_owned()),
     }
+}
+
+/// `FIRST-LAST`, a port range.
+fn parse_ports(s: &str) -> Result<std::ops::RangeInclusive<u16>, String> {
+    let (a, b) = s
+        .split_once('-')
+        .ok_or_else(|| "expected FIRST-LAST, e.g. 49152-65535".to_owned())?;
+    let a: u16 = a.trim().parse().map_err(|_| "not a port".to_owned())?;
+    let b: u16 = b.trim().parse().map_err(|_| "not a port".to_owned())?;
+    if a == 0 || a > b {
+        return Err("FIRST must be at least 1 and at most LAST".to_owned());
+    }
+    Ok(a..=b)
 }
 
 #[cfg(test)]

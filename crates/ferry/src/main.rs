@@ -114,6 +114,45 @@ fn read_token(args: &RelayArgs) -> anyhow::Result<Option<Zeroizing<String>>> {
     }
 }
 
+/// TURN for calls: the embedded server by default, on the listen address's
+/// IP.
+fn turn_settings(args: &RelayArgs) -> anyhow::Result<Option<ferry_relay::TurnSettings>> {
+    if args.no_turn && args.turn_urls.is_empty() {
+        return Ok(None);
+    }
+    let listen = args.turn_listen.unwrap_or_else(|| {
+        let port = if args.listen.port() == 0 { 0 } else { 3478 };
+        std::net::SocketAddr::new(args.listen.ip(), port)
+    });
+    let relay_ip = match args.turn_relay_ip {
+        Some(ip) => ip,
+        None if !args.no_turn && !listen.ip().is_unspecified() => listen.ip(),
+        None => bail!(
+            "give --turn-relay-ip, the public address call media is relayed on (or --no-turn for a relay without calls)"
+        ),
+    };
+    let mut t = ferry_relay::TurnSettings::embedded(listen);
+    if args.no_turn {
+        t.listen = None;
+    }
+    t.relay_ip = relay_ip;
+    t.ports = args.turn_ports.clone();
+    t.urls.clone_from(&args.turn_urls);
+    t.ttl = args.turn_ttl;
+    if let Some(f) = &args.turn_secret_file {
+        let text = zeroize::Zeroizing::new(
+            std::fs::read_to_string(f)
+                .with_context(|| format!("cannot read the TURN secret {}", f.display()))?,
+        );
+        let secret = text.trim_end_matches(['\n', '\r']);
+        if secret.len() < 16 {
+            bail!("the TURN secret must be at least 16 characters");
+        }
+        t.secret = zeroize::Zeroizing::new(secret.as_bytes().to_vec());
+    }
+    Ok(Some(t))
+}
+
 fn run_relay(args: RelayArgs) -> anyhow::Result<()> {
     let data = match &args.data {
         Some(d) => d.clone(),
@@ -148,6 +187,7 @@ fn run_relay(args: RelayArgs) -> anyhow::Result<()> {
     config.max_canaries_per_mailbox = args.max_canaries_per_mailbox;
     config.blob_budget_per_key = args.blob_budget_per_key;
     config.plain_http = args.plain_http;
+    config.turn = turn_settings(&args)?;
     let private = config.access_token.is_some();
     let clock_file = args.clock_offset_file.clone();
 
@@ -165,10 +205,15 @@ fn run_relay(args: RelayArgs) -> anyhow::Result<()> {
         }
         let running = relay.start().await.context("cannot start the relay")?;
         // The first stdout line is for people and scripts: where to connect.
+        // One line only: a supervisor may close the pipe after it.
         println!(
-            "ferry relay listening on {} (data in {}{})",
+            "ferry relay listening on {} (data in {}{}{})",
             running.url(),
             data.display(),
+            match running.turn_addr() {
+                Some(a) => format!(", TURN on {a} udp+tcp"),
+                None => String::new(),
+            },
             if private {
                 ", access token required to create mailboxes"
             } else {

@@ -14,6 +14,7 @@ use crate::store::FetchBatch;
 pub(crate) mod canaries;
 pub(crate) mod mailboxes;
 pub(crate) mod sync;
+pub(crate) mod turn;
 
 pub(crate) fn body_bytes(r: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     r.map_err(|e| {
