@@ -160,6 +160,7 @@ impl Engine {
                 view_once,
                 flagged: false,
                 attachment: attachment.map(Box::new),
+                call: None,
             },
         ))
     }
@@ -290,7 +291,7 @@ impl Engine {
         self.saw_epoch(idx, epoch);
         match processed.into_content() {
             ProcessedMessageContent::ApplicationMessage(app) => {
-                let ev = self.on_app(now, idx, &c, app)?;
+                let ev = self.on_app(now, rng, idx, &c, app)?;
                 // A refresh that cannot be made now is tried at the next
                 // message; the message itself is not lost for it.
                 let _ = self.count_message(now, rng, idx);
@@ -310,6 +311,7 @@ impl Engine {
     fn on_app(
         &mut self,
         now: u64,
+        rng: &mut impl CryptoRngCore,
         idx: usize,
         c: &Contact,
         app: ApplicationMessage,
@@ -352,6 +354,7 @@ impl Engine {
                     view_once,
                     flagged,
                     attachment: attachment.map(Box::new),
+                    call: None,
                 },
             };
         match m.body {
@@ -395,6 +398,7 @@ impl Engine {
             } => Ok(self.on_verifiers(idx, &real, &duress, prev_sig.as_deref())),
             Body::Challenge { nonce } => Ok(self.on_challenge(idx, nonce)),
             Body::Answer { nonce, sig } => Ok(self.on_answer(now, idx, &nonce, &sig)),
+            Body::Call { id, signal } => self.on_call(now, rng, c, id, signal, m.sent_at),
         }
     }
 }

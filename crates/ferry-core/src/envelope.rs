@@ -78,6 +78,11 @@ pub(crate) enum Body {
         #[serde(with = "ferry_proto::b64::bytes")]
         sig: Vec<u8>,
     },
+    /// A call's signalling (see [`crate::call`]).
+    Call {
+        id: crate::call::CallId,
+        signal: crate::call::Signal,
+    },
 }
 
 /// The application content inside MLS.

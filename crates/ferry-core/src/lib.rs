@@ -19,6 +19,7 @@
 
 pub mod alert;
 pub mod attachment;
+pub mod call;
 pub mod challenge;
 mod conversation;
 mod engine;
@@ -29,6 +30,7 @@ pub mod mls_store;
 pub mod pcs;
 mod reject;
 mod safety;
+pub mod sdp;
 mod secret;
 mod state;
 #[cfg(any(test, feature = "testing"))]

@@ -12,6 +12,9 @@
 //!   5 verifiers   real (bytes) || duress (bytes) || prev_sig (0 | 1 bytes)
 //!   6 challenge   nonce (bytes)
 //!   7 answer      nonce (bytes) || sig (bytes)
+//!   8 call        id (16) || signal (1) || fields, by signal:
+//!                   1 offer video (1) || sdp (bytes); 2 answer sdp;
+//!                   3 restart sdp; 4 restart answer sdp; 5 end reason (1)
 //! bytes   = length (varint) || bytes
 //! varint  = unsigned LEB128, at most 10 bytes
 //! ```
@@ -32,6 +35,7 @@ const DELETE: u8 = 4;
 const VERIFIERS: u8 = 5;
 const CHALLENGE: u8 = 6;
 const ANSWER: u8 = 7;
+const CALL: u8 = 8;
 
 struct Writer(Zeroizing<Vec<u8>>);
 
@@ -178,6 +182,34 @@ pub(crate) fn encode(m: &AppMessage) -> Result<Zeroizing<Vec<u8>>, serde_json::E
             w.bytes(nonce);
             w.bytes(sig);
         }
+        Body::Call { id, signal } => {
+            use crate::call::Signal;
+            w.byte(CALL);
+            w.0.extend_from_slice(&id.0);
+            match signal {
+                Signal::Offer { video, sdp } => {
+                    w.byte(1);
+                    w.byte(u8::from(*video));
+                    w.bytes(sdp.as_bytes());
+                }
+                Signal::Answer { sdp } => {
+                    w.byte(2);
+                    w.bytes(sdp.as_bytes());
+                }
+                Signal::Restart { sdp } => {
+                    w.byte(3);
+                    w.bytes(sdp.as_bytes());
+                }
+                Signal::RestartAnswer { sdp } => {
+                    w.byte(4);
+                    w.bytes(sdp.as_bytes());
+                }
+                Signal::End { reason } => {
+                    w.byte(5);
+                    w.byte(reason.to_byte());
+                }
+            }
+        }
     }
     Ok(w.0)
 }
@@ -235,6 +267,33 @@ fn decode_binary(b: &[u8]) -> Option<AppMessage> {
             nonce: r.bytes()?.to_vec(),
             sig: r.bytes()?.to_vec(),
         },
+        CALL => {
+            use crate::call::{CallId, EndReason, Signal};
+            let mut id = [0u8; 16];
+            for b in &mut id {
+                *b = r.byte()?;
+            }
+            let signal = match r.byte()? {
+                1 => {
+                    let video = r.flag()?;
+                    Signal::Offer {
+                        video,
+                        sdp: r.text()?,
+                    }
+                }
+                2 => Signal::Answer { sdp: r.text()? },
+                3 => Signal::Restart { sdp: r.text()? },
+                4 => Signal::RestartAnswer { sdp: r.text()? },
+                5 => Signal::End {
+                    reason: EndReason::from_byte(r.byte()?)?,
+                },
+                _ => return None,
+            };
+            Body::Call {
+                id: CallId(id),
+                signal,
+            }
+        }
         _ => return None,
     };
     if !r.0.is_empty() {

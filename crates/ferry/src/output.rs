@@ -666,6 +666,7 @@ mod tests {
             view_once: false,
             flagged: false,
             attachment: None,
+            call: None,
         }
     }
 

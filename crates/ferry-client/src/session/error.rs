@@ -37,6 +37,14 @@ pub enum SessionError {
     /// No such message in this conversation (or it is gone).
     #[error("no such message in this conversation")]
     NoMessage,
+    /// Calls are off while the profile uses a proxy.
+    #[error(
+        "calls are off while a proxy is set: a call's audio and video cannot go through Tor or a SOCKS proxy, and would reveal your address to the relay's TURN server"
+    )]
+    CallsNeedDirect,
+    /// No TURN credentials were fetched for this call.
+    #[error("no TURN credentials for this call; start it again")]
+    NoTurn,
     /// After a failure the session could not reload the profile; it
     /// changes nothing more.
     #[error("the profile could not be read back after an error; unlock it again")]
@@ -73,6 +81,11 @@ impl SessionError {
             Self::Core(CoreError::NoChallenge) => "no_challenge",
             Self::Core(CoreError::PhraseNeeded) => "phrase_needed",
             Self::Core(CoreError::InviteReused) | Self::InviteRefused => "invite_used",
+            Self::Core(CoreError::Call(ferry_core::call::CallError::Busy)) => "call_busy",
+            Self::Core(CoreError::Call(ferry_core::call::CallError::NoCall)) => "no_call",
+            Self::Core(CoreError::Call(ferry_core::call::CallError::Sdp(_))) => "call_refused",
+            Self::CallsNeedDirect => "calls_need_direct",
+            Self::NoTurn => "no_turn",
             Self::Core(_) => "core",
             Self::Relay(c) => client_code(c),
             Self::BadRelayUrl => "bad_relay_url",

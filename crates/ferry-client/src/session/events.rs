@@ -151,6 +151,13 @@ pub enum Event {
     Transfer(Progress),
     /// The session locked itself; the front end must drop it.
     Locked(LockReason),
+    /// A call moved on (it rings, was answered, restarts, or ended).
+    Call {
+        /// Contact alias.
+        contact: String,
+        /// What happened.
+        update: ferry_core::call::CallUpdate,
+    },
 }
 
 impl std::fmt::Debug for Event {
@@ -174,6 +181,7 @@ impl std::fmt::Debug for Event {
             Self::Verifiers { .. } => "Event::Verifiers(..)",
             Self::Transfer(_) => "Event::Transfer(..)",
             Self::Locked(_) => "Event::Locked(..)",
+            Self::Call { .. } => "Event::Call(..)",
         })
     }
 }

@@ -25,6 +25,7 @@ use secrecy::SecretString;
 use crate::relay::RelayClient;
 
 mod attachments;
+mod calls;
 mod downloads;
 mod error;
 mod events;
@@ -146,6 +147,9 @@ pub struct Session {
     /// A message was deleted since the local attachment copies were last
     /// checked (expiry checks them when it destroyed something).
     media_dirty: bool,
+    /// The relayed address of the TURN credentials last fetched, and for
+    /// which contact: what the call's descriptions must name.
+    call_relay_ip: Option<(String, std::net::IpAddr)>,
 }
 
 impl std::fmt::Debug for Session {
@@ -223,6 +227,7 @@ impl Session {
             poisoned: false,
             view_once_on_open: false,
             media_dirty: true,
+            call_relay_ip: None,
         };
         // A profile saved by an earlier release is rewritten in today's
         // layout here, in one transaction, before anything else.
@@ -439,7 +444,9 @@ impl Session {
     /// again), since its memory may be ahead of the disk.
     fn recover(&mut self) {
         match load_engine(&self.vault) {
-            Ok(engine) => {
+            Ok(mut engine) => {
+                // A call lives in memory only; it goes on.
+                engine.restore_call(self.engine.take_call());
                 self.engine = engine;
                 self.stats.engine_loads += 1;
             }

@@ -110,10 +110,38 @@ impl Session {
                     // Nothing changed here: a compromised contact's control
                     // message, or a timer longer than this device's.
                     CoreEvent::Ignored { .. } | CoreEvent::Rekeyed { .. } => continue,
-                    CoreEvent::Compromised { alias, reason } => Event::Compromised {
-                        contact: alias,
-                        reason,
-                    },
+                    CoreEvent::Compromised { alias, reason } => {
+                        // A warning mid-call cuts the call at once.
+                        if let Some(info) = engine.contact(&alias)
+                            && let Some(entry) = engine.call_cut(now(), &mut OsRng, info.id)
+                        {
+                            history.push(Change::Insert(info.id, entry.clone()));
+                            shown.push((
+                                0,
+                                Event::Call {
+                                    contact: alias.clone(),
+                                    update: ferry_core::call::CallUpdate::Ended(entry),
+                                },
+                            ));
+                        }
+                        Event::Compromised {
+                            contact: alias,
+                            reason,
+                        }
+                    }
+                    CoreEvent::Call {
+                        contact,
+                        alias,
+                        update,
+                    } => {
+                        if let ferry_core::call::CallUpdate::Ended(entry) = &update {
+                            history.push(Change::Insert(contact, entry.clone()));
+                        }
+                        Event::Call {
+                            contact: alias,
+                            update,
+                        }
+                    }
                     CoreEvent::Duplicate => continue,
                 };
                 shown.push((0, ev));
@@ -258,6 +286,7 @@ impl Session {
                             }
                             _ = expiry.tick() => {
                                 self.expire()?;
+                                self.call_tick().await;
                             }
                             () = &mut wait => break,
                         }
@@ -302,6 +331,7 @@ impl Session {
                         }
                         // Disappearing messages go while watch runs, too.
                         self.expire()?;
+                        self.call_tick().await;
                         ticks += 1;
                         if ticks.is_multiple_of(CAPSULE_RETRY_TICKS) {
                             self.retry_capsule().await;

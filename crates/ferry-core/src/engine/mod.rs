@@ -100,6 +100,9 @@ pub enum CoreError {
     /// MLS failed.
     #[error("MLS: {0}")]
     Mls(String),
+    /// A call operation was refused.
+    #[error(transparent)]
+    Call(#[from] crate::call::CallError),
 }
 
 pub(crate) fn mls<E: std::fmt::Display>(e: E) -> CoreError {
@@ -116,6 +119,9 @@ pub struct Engine {
     /// loaded again from the store.
     groups: HashMap<Vec<u8>, MlsGroup>,
     signers: HashMap<Vec<u8>, SignatureKeyPair>,
+    /// The one current call (in memory only: a call never outlives the
+    /// session).
+    pub(crate) call: Option<crate::call::Current>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -167,6 +173,7 @@ impl Engine {
             state: ProfileState::new(relay),
             provider: Provider::default(),
             groups: HashMap::new(),
+            call: None,
             signers: HashMap::new(),
         }
     }
@@ -180,6 +187,7 @@ impl Engine {
             state,
             provider: Provider::with_storage(storage),
             groups: HashMap::new(),
+            call: None,
             signers: HashMap::new(),
         })
     }

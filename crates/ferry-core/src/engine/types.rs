@@ -94,6 +94,9 @@ pub struct HistoryEntry {
     /// A file or voice message (then `text` is empty).
     #[serde(default)]
     pub attachment: Option<Box<crate::attachment::AttachmentRef>>,
+    /// A call (then `text` is empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call: Option<crate::call::CallLog>,
 }
 
 impl std::fmt::Debug for HistoryEntry {
@@ -211,6 +214,15 @@ pub enum Event {
     },
     /// Already processed before (a retried fetch): nothing to do.
     Duplicate,
+    /// A call moved on (see [`crate::call`]).
+    Call {
+        /// Contact id.
+        contact: u64,
+        /// Contact alias.
+        alias: String,
+        /// What happened.
+        update: crate::call::CallUpdate,
+    },
 }
 
 impl std::fmt::Debug for Event {
@@ -228,6 +240,7 @@ impl std::fmt::Debug for Event {
             Self::Ignored { .. } => "Event::Ignored(..)",
             Self::Rekeyed { .. } => "Event::Rekeyed(..)",
             Self::Duplicate => "Event::Duplicate",
+            Self::Call { .. } => "Event::Call",
         })
     }
 }
