@@ -10,6 +10,8 @@
 //   marked `data-src` are fetched again (marked as a refresh, so they do
 //   not count as someone using the app).
 
+import { pollCalls, wireCalls } from './call.js';
+
 const csrf = document.querySelector('meta[name="csrf"]')?.content ?? '';
 const unlocked = document.querySelector('header.top') !== null;
 
@@ -360,7 +362,15 @@ if (unlocked) {
   events.addEventListener('changed', () => refresh());
   // Whatever changed between rendering this page and (re)connecting the
   // stream would otherwise be missed.
-  events.addEventListener('open', () => refresh());
+  events.addEventListener('open', () => {
+    refresh();
+    pollCalls();
+  });
+  events.addEventListener('call', () => {
+    pollCalls();
+    refresh();
+  });
+  wireCalls();
   events.addEventListener('progress', (e) => {
     const bar = document.getElementById('upload');
     if (!bar) return;

@@ -219,3 +219,45 @@ error-bad_alias = Give a name of 1 to 64 characters.
 error-empty = Type a message first.
 error-duress_is_passphrase = The duress passphrase must differ from your passphrase.
 error-session_out_of_step = Lock and unlock again.
+
+# Calls
+call-voice = Call
+call-video = Video call
+call-accept = Accept
+call-decline = Decline
+call-hangup = Hang up
+call-calling = Calling…
+call-ringing = Incoming call
+call-ringing-video = Incoming video call
+call-connecting = Connecting…
+call-connected = Connected
+call-reconnecting = Reconnecting…
+call-ended = Call ended
+call-no-media = The microphone or camera cannot be used. Allow them for this page.
+call-remote-video = Their video
+call-local-video = Your video
+call-log-answered = { $kind ->
+    [video] Video call
+   *[voice] Call
+} · { $length }
+call-log-missed = { $kind ->
+    [video] Missed video call
+   *[voice] Missed call
+}
+call-log-declined = { $kind ->
+    [video] Video call declined
+   *[voice] Call declined
+}
+call-log-busy = Busy: they were in another call
+call-log-no-answer = No answer
+call-log-cancelled = { $kind ->
+    [video] Video call, cancelled
+   *[voice] Call, cancelled
+}
+call-log-failed = The call could not be made or was cut
+call-log-refused = Call refused: this contact was reported compromised
+error-call_busy = You are already in a call.
+error-no_call = That call is over.
+error-call_refused = The call was refused: it would have revealed an address, or it did not come through the relay.
+error-calls_need_direct = Calls are off while a proxy is set: audio and video cannot go through Tor or a SOCKS proxy, and would reveal your address to the relay.
+error-no_turn = The call could not reach the relay's call server. Try again.

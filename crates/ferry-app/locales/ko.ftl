@@ -207,3 +207,45 @@ error-bad_alias = 1자에서 64자 사이의 이름을 쓰세요.
 error-empty = 먼저 메시지를 입력하세요.
 error-duress_is_passphrase = 위급 암호문구는 암호문구와 달라야 합니다.
 error-session_out_of_step = 잠갔다가 다시 여세요.
+
+# Calls
+call-voice = 전화
+call-video = 영상 통화
+call-accept = 받기
+call-decline = 거절
+call-hangup = 끊기
+call-calling = 거는 중…
+call-ringing = 전화가 왔습니다
+call-ringing-video = 영상 통화가 왔습니다
+call-connecting = 연결 중…
+call-connected = 연결됨
+call-reconnecting = 다시 연결 중…
+call-ended = 통화 종료
+call-no-media = 마이크나 카메라를 쓸 수 없습니다. 이 페이지에 허용해 주세요.
+call-remote-video = 상대 영상
+call-local-video = 내 영상
+call-log-answered = { $kind ->
+    [video] 영상 통화
+   *[voice] 통화
+} · { $length }
+call-log-missed = { $kind ->
+    [video] 부재중 영상 통화
+   *[voice] 부재중 전화
+}
+call-log-declined = { $kind ->
+    [video] 거절한 영상 통화
+   *[voice] 거절한 전화
+}
+call-log-busy = 상대가 다른 통화 중이었습니다
+call-log-no-answer = 받지 않음
+call-log-cancelled = { $kind ->
+    [video] 취소한 영상 통화
+   *[voice] 취소한 전화
+}
+call-log-failed = 통화를 연결하지 못했거나 끊겼습니다
+call-log-refused = 전화 거부됨: 이 연락처는 위험 신고가 되어 있습니다
+error-call_busy = 이미 통화 중입니다.
+error-no_call = 그 통화는 끝났습니다.
+error-call_refused = 통화를 거부했습니다: 주소가 드러나거나 중계 서버를 거치지 않는 연결이었습니다.
+error-calls_need_direct = 프록시를 쓰는 동안에는 통화할 수 없습니다: 음성과 영상은 Tor나 SOCKS 프록시를 거칠 수 없어 중계 서버에 내 주소가 드러납니다.
+error-no_turn = 중계 서버의 통화 서버에 연결하지 못했습니다. 다시 시도해 주세요.

@@ -26,6 +26,8 @@ pub(crate) enum Notice {
     Progress(u64, u64),
     /// The session locked: go to the unlock page.
     Locked,
+    /// A call moved on: ask `/call/state`.
+    Call,
 }
 
 impl Notice {
@@ -42,6 +44,7 @@ impl Notice {
             Self::Changed => "changed",
             Self::Progress(..) => "progress",
             Self::Locked => "locked",
+            Self::Call => "call",
         }
     }
 }
@@ -69,7 +72,28 @@ pub(crate) struct View {
     /// The last answer to our challenge, by alias: outcome, and whether it
     /// lifted the contact's quarantine.
     pub(crate) proofs: HashMap<String, (ferry_client::ProofResult, bool)>,
+    /// What the calls said since the page last asked, oldest first.
+    pub(crate) calls: std::collections::VecDeque<CallNote>,
 }
+
+/// One thing a call said, for the page's script.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub(crate) enum CallNote {
+    /// It rings.
+    Ringing,
+    /// Our call was answered: the contact's description.
+    Answered { sdp: String },
+    /// The contact restarts ICE: their new offer.
+    Restart { sdp: String },
+    /// The answer to our restart.
+    RestartAnswer { sdp: String },
+    /// Over.
+    Ended,
+}
+
+/// Most call notes kept for a page that does not ask.
+const MAX_CALL_NOTES: usize = 16;
 
 /// Most bytes of decrypted attachments kept in memory at once.
 const MEDIA_BUDGET: usize = 256 * 1024 * 1024;
@@ -323,6 +347,31 @@ fn record(v: &mut View, ev: &Event) -> Option<Notice> {
         Event::Transfer(_) => return None,
         // A message went: so do decrypted copies of attachments.
         Event::Deleted { .. } | Event::Expired { .. } => v.drop_media(),
+        Event::Call { contact, update } => {
+            use ferry_core::call::{CallOutcome, CallUpdate};
+            let note = match update {
+                CallUpdate::Ringing { .. } => CallNote::Ringing,
+                CallUpdate::Answered(s) => CallNote::Answered { sdp: s.sdp.clone() },
+                CallUpdate::Restart(s) => CallNote::Restart { sdp: s.sdp.clone() },
+                CallUpdate::RestartAnswer(s) => CallNote::RestartAnswer { sdp: s.sdp.clone() },
+                CallUpdate::Ended(entry) => {
+                    v.last.insert(contact.clone(), now);
+                    let missed = entry.call.is_some_and(|c| {
+                        matches!(c.outcome, CallOutcome::Missed | CallOutcome::Refused)
+                    });
+                    if missed {
+                        *v.unread.entry(contact.clone()).or_default() += 1;
+                    }
+                    CallNote::Ended
+                }
+                _ => return Some(Notice::Changed),
+            };
+            if v.calls.len() >= MAX_CALL_NOTES {
+                v.calls.pop_front();
+            }
+            v.calls.push_back(note);
+            return Some(Notice::Call);
+        }
         _ => {}
     }
     Some(Notice::Changed)

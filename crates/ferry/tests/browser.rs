@@ -41,19 +41,27 @@ fn setup() {
 
 /// Runs one script against a fresh relay; fails with its output.
 fn run(script: &str, extra_env: &[(&str, &str)]) {
+    run_with(script, &[], extra_env);
+}
+
+/// [`run`] with options for the relay; its TURN address is in
+/// `RELAY_TURN`.
+fn run_with(script: &str, relay_args: &[&str], extra_env: &[(&str, &str)]) {
     // Two browsers per script already fill two cores: one script at a time.
     static ONE: Mutex<()> = Mutex::new(());
     let _one = ONE
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     setup();
-    let relay = RelayProcess::start(bin(), &[]).expect("relay starts");
+    let relay = RelayProcess::start(bin(), relay_args).expect("relay starts");
+    let turn = relay.turn_addr().map(|a| a.to_string()).unwrap_or_default();
     let work = tempfile::tempdir().expect("temp dir");
     let mut child = Command::new("node")
         .arg(dir().join(script))
         .current_dir(dir())
         .env("FERRY_BIN", bin())
         .env("RELAY_URL", relay.url())
+        .env("RELAY_TURN", &turn)
         .env("WORK", work.path())
         .envs(extra_env.iter().copied())
         .stdout(std::process::Stdio::piped())
@@ -114,4 +122,11 @@ fn a_photo_and_a_video_play_inline_on_the_other_side_and_go_with_their_message()
 #[test]
 fn a_voice_note_recorded_in_the_browser_plays_on_the_other_side() {
     run("voice.mjs", &[]);
+}
+
+/// Voice and video calls through the relay's embedded TURN server, on an
+/// address of its own (127.0.0.2) so no browser address can hide in one.
+#[test]
+fn two_browsers_call_each_other_through_turn_and_a_compromised_contact_cannot() {
+    run_with("call.mjs", &["--turn-listen", "127.0.0.2:0"], &[]);
 }

@@ -46,6 +46,12 @@ pub(crate) fn page_for(cx: &Cx, c: &Conversation) -> Markup {
                 header class="conv-head" {
                     a class="back" href="/" aria-label=(cx.t("conv-back")) { "‹" }
                     h1 dir="auto" { (c.alias) }
+                    @if c.state == ContactState::Established && c.compromised.is_none() {
+                        button type="button" class="call-start" data-call-start="voice" data-contact=(c.id)
+                            data-name=(c.alias) { (cx.t("call-voice")) }
+                        button type="button" class="call-start" data-call-start="video" data-contact=(c.id)
+                            data-name=(c.alias) { (cx.t("call-video")) }
+                    }
                     a class="button info" href=(format!("{base}/info")) { (cx.t("conv-info")) }
                     form class="timer" action=(format!("{base}/timer")) method="post" data-autosubmit {
                         label for="timer" { (cx.t("conv-timer")) }
@@ -151,7 +157,9 @@ fn message(cx: &Cx, base: &str, e: &HistoryEntry, status: Option<Status>, now: u
             @if e.flagged {
                 p class="flag" { (cx.t("conv-flagged")) }
             }
-            @if let Some(a) = &e.attachment {
+            @if let Some(log) = &e.call {
+                (call_log(cx, log))
+            } @else if let Some(a) = &e.attachment {
                 (attachment(cx, base, e, a))
             } @else if e.view_once && !out {
                 form action=(format!("{base}/open")) method="post" data-target="#reveal" {
@@ -222,6 +230,18 @@ fn attachment(cx: &Cx, base: &str, e: &HistoryEntry, a: &AttachmentRef) -> Marku
                 p class="hint" { (cx.t("conv-save-warning")) }
                 a href=(format!("{base}/export/{}", e.id)) download { (cx.t("conv-save-anyway")) }
             }
+        }
+    }
+}
+
+/// A call in the history: "Voice call · 1:23", "Missed video call".
+fn call_log(cx: &Cx, log: &ferry_core::call::CallLog) -> Markup {
+    let kind = if log.video { "video" } else { "voice" };
+    let id = format!("call-log-{}", log.outcome.as_str().replace('_', "-"));
+    let length = format!("{}:{:02}", log.secs / 60, log.secs % 60);
+    html! {
+        p class="text call-log" {
+            (cx.lang.t_args(&id, &[("kind", kind.into()), ("length", length.into())]))
         }
     }
 }

@@ -89,8 +89,37 @@ pub(crate) fn page(cx: &Cx, section: Section, body: Markup) -> Markup {
                     p class="banner decoy" role="status" { (cx.t("decoy-banner")) }
                 }
                 main id="main" tabindex="-1" { (body) }
+                @if section != Section::Locked {
+                    (call_panel(cx))
+                }
                 div id="announce" class="visually-hidden" aria-live="polite" {}
                 div id="shield" class="shield" aria-hidden="true" {}
+            }
+        }
+    }
+}
+
+/// The call panel, hidden until a call rings or is placed (on every page,
+/// so a call rings wherever the person is). `assets/call.js` drives it.
+fn call_panel(cx: &Cx) -> Markup {
+    html! {
+        section id="call" class="call" hidden role="dialog" aria-labelledby="call-title"
+            data-calling=(cx.t("call-calling")) data-ringing=(cx.t("call-ringing"))
+            data-ringing-video=(cx.t("call-ringing-video")) data-connecting=(cx.t("call-connecting"))
+            data-connected=(cx.t("call-connected")) data-ended=(cx.t("call-ended"))
+            data-no-media=(cx.t("call-no-media")) data-reconnecting=(cx.t("call-reconnecting")) {
+            h2 id="call-title" dir="auto" {}
+            p data-call-status role="status" aria-live="polite" {}
+            div class="call-media" {
+                video data-call-remote autoplay playsinline aria-label=(cx.t("call-remote-video")) {}
+                video data-call-local autoplay playsinline muted aria-label=(cx.t("call-local-video")) {}
+                audio data-call-audio autoplay {}
+            }
+            p class="error" role="alert" data-call-error {}
+            div class="call-buttons" {
+                button type="button" class="primary" data-call-accept hidden { (cx.t("call-accept")) }
+                button type="button" class="danger" data-call-decline hidden { (cx.t("call-decline")) }
+                button type="button" class="danger" data-call-hangup hidden { (cx.t("call-hangup")) }
             }
         }
     }

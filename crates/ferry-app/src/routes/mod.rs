@@ -30,6 +30,7 @@ use crate::pages::{Cx, error_text};
 use crate::state::AppState;
 
 mod assets;
+mod call;
 mod contact;
 mod conversation;
 mod lock;
@@ -59,6 +60,13 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         .route("/c/{id}/retry", post(conversation::retry))
         .route("/c/{id}/timer", post(conversation::timer))
         .route("/c/{id}/open", post(conversation::open_once))
+        .route("/c/{id}/call/turn", post(call::turn))
+        .route("/c/{id}/call/start", post(call::start))
+        .route("/c/{id}/call/accept", post(call::accept))
+        .route("/c/{id}/call/answer", post(call::answer_call))
+        .route("/c/{id}/call/restart", post(call::restart))
+        .route("/c/{id}/call/end", post(call::end))
+        .route("/call/state", post(call::state))
         .route("/c/{id}/info", get(contact::show))
         .route("/c/{id}/challenge", post(contact::challenge))
         .route("/c/{id}/answer", post(contact::answer))
