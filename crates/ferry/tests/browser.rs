@@ -130,3 +130,87 @@ fn a_voice_note_recorded_in_the_browser_plays_on_the_other_side() {
 fn two_browsers_call_each_other_through_turn_and_a_compromised_contact_cannot() {
     run_with("call.mjs", &["--turn-listen", "127.0.0.2:0"], &[]);
 }
+
+/// The same calls through Debian's coturn (`use-auth-secret`, the secret
+/// the relay hands credentials for) instead of the embedded server: the
+/// relay runs no TURN of its own. coturn is told to relay only to its own
+/// relayed address, as the embedded server does.
+#[test]
+fn two_browsers_call_each_other_through_coturn() {
+    if Command::new("turnserver").arg("--version").output().is_err() {
+        setup();
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let secret = format!("{:032x}", rand_u128());
+    let secret_file = dir.path().join("turn-secret");
+    std::fs::write(&secret_file, &secret).expect("secret");
+    let port = free_port("127.0.0.2");
+    let conf = dir.path().join("turnserver.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "listening-ip=127.0.0.2\nlistening-port={port}\nrelay-ip=127.0.0.2\n\
+             min-port=49152\nmax-port=65535\nuse-auth-secret\nstatic-auth-secret={secret}\n\
+             realm=ferry\nno-tls\nno-dtls\nno-cli\nallow-loopback-peers\n\
+             denied-peer-ip=0.0.0.0-255.255.255.255\nallowed-peer-ip=127.0.0.2\n\
+             pidfile={}\nlog-file=stdout\nsimple-log\nverbose\n",
+            dir.path().join("turn.pid").display()
+        ),
+    )
+    .expect("coturn config");
+    let log = std::fs::File::create(dir.path().join("coturn.log")).expect("log");
+    let mut coturn = Command::new("turnserver")
+        .args(["-c"])
+        .arg(&conf)
+        .stdout(log)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("coturn (turnserver) runs; .ci/run installs it");
+    std::thread::sleep(Duration::from_millis(500));
+    let urls = format!("turn:127.0.0.2:{port}?transport=udp,turn:127.0.0.2:{port}?transport=tcp");
+    let secret_arg = secret_file.to_string_lossy().into_owned();
+    let turn = format!("127.0.0.2:{port}");
+    run_with(
+        "call.mjs",
+        &[
+            "--no-turn",
+            "--turn-urls",
+            &urls,
+            "--turn-relay-ip",
+            "127.0.0.2",
+            "--turn-secret-file",
+            &secret_arg,
+        ],
+        &[("RELAY_TURN", &turn), ("CALL_VOICE_VIDEO_ONLY", "1")],
+    );
+    let _ = coturn.kill();
+    let _ = coturn.wait();
+    let log = std::fs::read_to_string(dir.path().join("coturn.log")).unwrap_or_default();
+    // coturn granted allocations and deleted them again (hang-up sends a
+    // zero-lifetime refresh).
+    let granted = log.matches("ALLOCATE processed, success").count();
+    let released = log.matches("REFRESH processed, success").count();
+    assert!(granted >= 4, "coturn allocated for both sides of two calls:\n{log}");
+    assert!(released >= 1, "allocations were released at hang-up:\n{log}");
+}
+
+fn free_port(ip: &str) -> u16 {
+    for _ in 0..50 {
+        let udp = std::net::UdpSocket::bind((ip, 0)).expect("udp");
+        let port = udp.local_addr().expect("addr").port();
+        if std::net::TcpListener::bind((ip, port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port on {ip}");
+}
+
+fn rand_u128() -> u128 {
+    let mut b = [0u8; 16];
+    std::io::Read::read_exact(
+        &mut std::fs::File::open("/dev/urandom").expect("urandom"),
+        &mut b,
+    )
+    .expect("random");
+    u128::from_le_bytes(b)
+}

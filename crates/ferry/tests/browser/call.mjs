@@ -208,7 +208,10 @@ async function call(video) {
   // each side checked DTLS against came inside MLS.
   check(sa.fingerprint === fingerprintOf(seenB.remote.at(-1)), "A's DTLS certificate is the one B was handed");
   check(sb.fingerprint === fingerprintOf(seenA.remote.at(-1)), "B's DTLS certificate is the one A was handed");
-  check(await metric('ferry_turn_allocations') >= 2, 'both sides hold TURN allocations');
+  // The embedded server reports its allocations (coturn's log is read by
+  // the test that runs this script against it).
+  const embedded = !Number.isNaN(await metric('ferry_turn_allocations'));
+  if (embedded) check(await metric('ferry_turn_allocations') >= 2, 'both sides hold TURN allocations');
   const before = await stats(b);
   await b.waitForTimeout(10_000);
   const after = await stats(b);
@@ -218,13 +221,15 @@ async function call(video) {
   if (video) check(frames > 100, `more than 100 video frames decoded (${frames})`);
   await a.getByRole('button', { name: '끊기', exact: true }).click();
   await b.locator('#call [role=status]', { hasText: 'Call ended' }).waitFor({ timeout: 20_000 });
-  let left = NaN;
-  for (let i = 0; i < 100; i++) {
-    left = await metric('ferry_turn_allocations');
-    if (left === 0) break;
-    await a.waitForTimeout(100);
+  if (embedded) {
+    let left = NaN;
+    for (let i = 0; i < 100; i++) {
+      left = await metric('ferry_turn_allocations');
+      if (left === 0) break;
+      await a.waitForTimeout(100);
+    }
+    check(left === 0, `hanging up releases the TURN allocations (${left} left)`);
   }
-  check(left === 0, `hanging up releases the TURN allocations (${left} left)`);
   return { packets, frames };
 }
 
@@ -241,6 +246,11 @@ await scenario('call', { work, pages: { a, b }, apps: [appA, appB], browsers: [k
   // Both calls are in both histories.
   await b.locator('ol.messages .call-log', { hasText: 'Video call ·' }).waitFor({ timeout: 10_000 });
   check((await a.locator('ol.messages .call-log', { hasText: '통화 ·' }).count()) >= 1, 'A has the voice call in the history');
+  const summary = () => {
+    const sorted = [...timings].sort((x, y) => x - y);
+    return `voice ${voice.packets} audio packets/10 s; video ${video.frames} frames decoded; call to connected ${sorted.join(', ')} ms`;
+  };
+  if (process.env.CALL_VOICE_VIDEO_ONLY) return summary();
 
   // A warns everyone in the middle of a call: B's side hangs up at once.
   await a.getByRole('button', { name: '전화', exact: true }).click();
@@ -284,6 +294,5 @@ await scenario('call', { work, pages: { a, b }, apps: [appA, appB], browsers: [k
   check(await metric('ferry_turn_credentials_total') === issuedBefore + 1, "only A's own request reached the relay");
   await a.getByRole('button', { name: '끊기', exact: true }).click();
 
-  const sorted = [...timings].sort((x, y) => x - y);
-  return `voice ${voice.packets} audio packets/10 s; video ${video.frames} frames decoded; call to connected ${sorted.join(', ')} ms`;
+  return summary();
 });
