@@ -4,6 +4,7 @@
 //!
 //! It must never be a dependency of anything but tests and benchmarks.
 
+pub mod impair;
 pub mod net;
 pub mod proxy;
 

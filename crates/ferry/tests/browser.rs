@@ -137,7 +137,11 @@ fn two_browsers_call_each_other_through_turn_and_a_compromised_contact_cannot() 
 /// relayed address, as the embedded server does.
 #[test]
 fn two_browsers_call_each_other_through_coturn() {
-    if Command::new("turnserver").arg("--version").output().is_err() {
+    if Command::new("turnserver")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         setup();
     }
     let dir = tempfile::tempdir().expect("temp dir");
@@ -190,8 +194,14 @@ fn two_browsers_call_each_other_through_coturn() {
     // zero-lifetime refresh).
     let granted = log.matches("ALLOCATE processed, success").count();
     let released = log.matches("REFRESH processed, success").count();
-    assert!(granted >= 4, "coturn allocated for both sides of two calls:\n{log}");
-    assert!(released >= 1, "allocations were released at hang-up:\n{log}");
+    assert!(
+        granted >= 4,
+        "coturn allocated for both sides of two calls:\n{log}"
+    );
+    assert!(
+        released >= 1,
+        "allocations were released at hang-up:\n{log}"
+    );
 }
 
 fn free_port(ip: &str) -> u16 {
@@ -213,4 +223,79 @@ fn rand_u128() -> u128 {
     )
     .expect("random");
     u128::from_le_bytes(b)
+}
+
+/// A call through a seeded impairment proxy in front of the embedded TURN
+/// server (UDP), with `loss` each way and up to 30 ms of jitter.
+fn lossy_call(loss: f64, min_packets: &str) {
+    let turn = free_port("127.0.0.2");
+    let upstream: std::net::SocketAddr = format!("127.0.0.2:{turn}").parse().expect("addr");
+    let proxy = ferry_testkit::impair::UdpImpair::start(
+        "127.0.0.3:0".parse().expect("addr"),
+        upstream,
+        ferry_testkit::impair::Impairment {
+            loss,
+            jitter: Duration::from_millis(30),
+            seed: 20_261_128,
+        },
+    )
+    .expect("impairment proxy");
+    let url = format!("turn:{}?transport=udp", proxy.addr());
+    let listen = upstream.to_string();
+    run_with(
+        "call-network.mjs",
+        &["--turn-listen", &listen, "--turn-urls", &url],
+        &[
+            ("CALL_SECS", "20"),
+            ("EXPECT_RELAY", "udp"),
+            ("MIN_PACKETS", min_packets),
+        ],
+    );
+    assert!(proxy.dropped() > 0, "the proxy dropped datagrams");
+}
+
+#[test]
+fn a_call_stays_up_for_20_seconds_with_10_percent_loss_and_jitter() {
+    // 20 s of Opus is 1,000 packets; two lossy legs pass about 81%.
+    lossy_call(0.10, "500");
+}
+
+#[test]
+fn a_call_stays_up_for_20_seconds_with_20_percent_loss_and_jitter() {
+    // About 64% pass two legs at 20% each (Chromium adds redundancy
+    // under loss, so the count varies; staying up is the point).
+    lossy_call(0.20, "300");
+}
+
+/// UDP to the TURN server is dropped (a network that blocks it): the call
+/// goes through TURN over TCP.
+#[test]
+fn with_udp_blocked_a_call_runs_over_turn_tcp() {
+    let turn = free_port("127.0.0.2");
+    let upstream: std::net::SocketAddr = format!("127.0.0.2:{turn}").parse().expect("addr");
+    let blocked = ferry_testkit::impair::UdpImpair::start(
+        "127.0.0.3:0".parse().expect("addr"),
+        upstream,
+        ferry_testkit::impair::Impairment {
+            loss: 1.0,
+            jitter: Duration::ZERO,
+            seed: 1,
+        },
+    )
+    .expect("blocking proxy");
+    let urls = format!(
+        "turn:{}?transport=udp,turn:{upstream}?transport=tcp",
+        blocked.addr()
+    );
+    let listen = upstream.to_string();
+    run_with(
+        "call-network.mjs",
+        &["--turn-listen", &listen, "--turn-urls", &urls],
+        &[
+            ("CALL_SECS", "10"),
+            ("EXPECT_RELAY", "tcp"),
+            ("MIN_PACKETS", "250"),
+        ],
+    );
+    assert_eq!(blocked.forwarded(), 0, "no UDP got through");
 }
