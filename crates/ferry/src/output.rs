@@ -217,6 +217,10 @@ impl Line {
                     v["attachment"] = json!({"kind": a.kind.as_str(), "name": a.name,
                         "size": a.size, "mime": a.mime, "duration_ms": a.duration_ms});
                 }
+                if let Some(c) = &e.call {
+                    v["call"] = json!({"video": c.video, "outcome": c.outcome.as_str(),
+                        "seconds": c.secs});
+                }
                 v
             }
             Self::Established { contact } => json!({"type": "established", "contact": contact}),
@@ -525,6 +529,7 @@ fn message_text(contact: &str, e: &HistoryEntry) -> String {
         ""
     };
     let body = match &e.attachment {
+        None if e.call.is_some() => e.call.map(call_text).unwrap_or_default(),
         None => clean_text(&e.text),
         Some(a) => {
             let secs = a
@@ -547,6 +552,17 @@ fn message_text(contact: &str, e: &HistoryEntry) -> String {
         (true, true) => " (view once: can be saved once)",
     };
     format!("{flag}[{}] {who}: {body}{once}", time(e.sent_at))
+}
+
+/// "[voice call, answered, 1:23]" (calls are made in the app).
+fn call_text(c: ferry_core::call::CallLog) -> String {
+    let kind = if c.video { "video call" } else { "voice call" };
+    let outcome = c.outcome.as_str().replace('_', " ");
+    if c.outcome == ferry_core::call::CallOutcome::Answered {
+        format!("[{kind}, {outcome}, {}:{:02}]", c.secs / 60, c.secs % 60)
+    } else {
+        format!("[{kind}, {outcome}]")
+    }
 }
 
 fn time(secs: u64) -> String {
@@ -699,6 +715,19 @@ mod tests {
         flagged.flagged = true;
         let mut voice = entry(Direction::In, "");
         voice.attachment = Some(attachment("note.ogg", AttachmentKind::Voice));
+        let mut call = entry(Direction::Out, "");
+        call.call = Some(ferry_core::call::CallLog {
+            video: true,
+            outcome: ferry_core::call::CallOutcome::Answered,
+            secs: 83,
+        });
+        let mut refused = entry(Direction::In, "");
+        refused.flagged = true;
+        refused.call = Some(ferry_core::call::CallLog {
+            video: false,
+            outcome: ferry_core::call::CallOutcome::Refused,
+            secs: 0,
+        });
         let stats = TransferStats {
             blob_len: 65_536,
             wire_bytes: 65_536,
@@ -748,6 +777,14 @@ mod tests {
             Line::Message {
                 contact: "Bashir".into(),
                 entry: voice,
+            },
+            Line::Message {
+                contact: "Bashir".into(),
+                entry: call,
+            },
+            Line::Message {
+                contact: "Chen".into(),
+                entry: refused,
             },
             Line::Established {
                 contact: "Bashir".into(),
