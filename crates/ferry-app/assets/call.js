@@ -66,17 +66,19 @@ function open(name, status) {
   setStatus(status);
 }
 
+// Gathering is done and the description carries its candidates (after
+// an ICE restart the state can still read "complete" from the last round
+// for a moment, with no candidate for the new credentials yet).
 function gathered(conn) {
   return new Promise((resolve) => {
-    if (conn.iceGatheringState === 'complete') {
-      resolve();
-      return;
-    }
-    const done = () => {
-      if (conn.iceGatheringState === 'complete') resolve();
+    const started = Date.now();
+    const check = () => {
+      const ready = conn.iceGatheringState === 'complete'
+        && (conn.localDescription?.sdp ?? '').includes('a=candidate:');
+      if (ready || Date.now() - started > 10_000) resolve();
+      else setTimeout(check, 25);
     };
-    conn.addEventListener('icegatheringstatechange', done);
-    setTimeout(resolve, 10_000);
+    check();
   });
 }
 

@@ -30,6 +30,9 @@ pub use transport::{ClientError, Transport};
 // What front ends show, from the engine, so that they depend on this crate
 // alone.
 pub use ferry_core::attachment::{AttachmentKind, AttachmentRef};
+pub use ferry_core::call::{
+    CallLog, CallOutcome, CallUpdate, CallView, EndReason, Phase as CallPhase,
+};
 pub use ferry_core::challenge::ProofResult;
 pub use ferry_core::{
     AlertReason, Compromise, ContactInfo, ContactState, Direction, HistoryEntry, RejectReason,

@@ -555,10 +555,10 @@ fn message_text(contact: &str, e: &HistoryEntry) -> String {
 }
 
 /// "[voice call, answered, 1:23]" (calls are made in the app).
-fn call_text(c: ferry_core::call::CallLog) -> String {
+fn call_text(c: ferry_client::CallLog) -> String {
     let kind = if c.video { "video call" } else { "voice call" };
     let outcome = c.outcome.as_str().replace('_', " ");
-    if c.outcome == ferry_core::call::CallOutcome::Answered {
+    if c.outcome == ferry_client::CallOutcome::Answered {
         format!("[{kind}, {outcome}, {}:{:02}]", c.secs / 60, c.secs % 60)
     } else {
         format!("[{kind}, {outcome}]")

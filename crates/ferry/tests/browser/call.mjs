@@ -106,6 +106,28 @@ async function call(video) {
   const frames = after.framesDecoded;
   check(packets > 250, `more than 250 audio packets in 10 s (${packets})`);
   if (video) check(frames > 100, `more than 100 video frames decoded (${frames})`);
+  if (video) {
+    // The network changes under the call: A restarts ICE; the new offer
+    // and answer go through MLS and the call carries on.
+    const ufrags = (p) => p.evaluate(() => {
+      const pc = window.__pcs.at(-1);
+      const u = (d) => /a=ice-ufrag:(\S+)/.exec(d?.sdp ?? '')?.[1];
+      return [u(pc.localDescription), u(pc.remoteDescription)];
+    });
+    const [localBefore, remoteBefore] = await ufrags(a);
+    const handedBefore = seenB.remote.length;
+    await a.evaluate(() => window.dispatchEvent(new Event('online')));
+    let restarted = false;
+    for (let i = 0; i < 100 && !restarted; i++) {
+      await a.waitForTimeout(100);
+      const [l, r] = await ufrags(a);
+      restarted = l !== localBefore && r !== remoteBefore && seenB.remote.length > handedBefore;
+    }
+    check(restarted, 'an ICE restart renews both sides\' ICE credentials through MLS');
+    checkRemote(seenB.remote.slice(handedBefore), 'B (restart)');
+    await connected(a);
+    await connected(b);
+  }
   await a.getByRole('button', { name: '끊기', exact: true }).click();
   await b.locator('#call [role=status]', { hasText: 'Call ended' }).waitFor({ timeout: 20_000 });
   if (embedded) {
