@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use ferry_client::SessionError;
 use ferry_core::call::{EndReason, Phase};
 use serde::{Deserialize, Serialize};
+
 use serde_json::json;
 
 use super::{Req, St, contact_by_id, session, with_contact};
@@ -51,20 +52,27 @@ fn refused(lang: Lang, e: &SessionError) -> Response {
         .into_response()
 }
 
-fn answer<T: Serialize>(lang: Lang, r: Result<Result<T, SessionError>, Response>) -> Response {
-    match r {
+/// Runs `f` for contact `id`; its JSON, the refusal, or the unlock
+/// screen.
+async fn call_job(
+    state: &crate::state::AppState,
+    req: &Req,
+    id: u64,
+    f: super::ContactCall<serde_json::Value>,
+) -> Response {
+    match with_contact(state, id, req.input, f).await {
         Ok(Ok(v)) => Json(v).into_response(),
-        Ok(Err(e)) => refused(lang, &e),
+        Ok(Err(e)) => refused(req.cx.lang, &e),
         Err(r) => r,
     }
 }
 
 /// `POST /c/{id}/call/turn`: credentials to place a call.
 pub(crate) async fn turn(State(state): St, req: Req, Path(id): Path<u64>) -> Response {
-    let r = with_contact(
+    call_job(
         &state,
+        &req,
         id,
-        req.input,
         Box::new(|s, alias| {
             Box::pin(async move {
                 let c = s.call_turn(&alias).await?;
@@ -72,8 +80,7 @@ pub(crate) async fn turn(State(state): St, req: Req, Path(id): Path<u64>) -> Res
             })
         }),
     )
-    .await;
-    answer(req.cx.lang, r)
+    .await
 }
 
 #[derive(Deserialize)]
@@ -89,10 +96,10 @@ pub(crate) async fn start(
     Path(id): Path<u64>,
     Json(body): Json<Start>,
 ) -> Response {
-    let r = with_contact(
+    call_job(
         &state,
+        &req,
         id,
-        req.input,
         Box::new(move |s, alias| {
             Box::pin(async move {
                 let sent = s.call_start(&alias, body.video, &body.sdp).await?;
@@ -100,16 +107,15 @@ pub(crate) async fn start(
             })
         }),
     )
-    .await;
-    answer(req.cx.lang, r)
+    .await
 }
 
 /// `POST /c/{id}/call/accept`: the ringing call's credentials and offer.
 pub(crate) async fn accept(State(state): St, req: Req, Path(id): Path<u64>) -> Response {
-    let r = with_contact(
+    call_job(
         &state,
+        &req,
         id,
-        req.input,
         Box::new(|s, alias| {
             Box::pin(async move {
                 let video = s.call_view().is_some_and(|c| c.video);
@@ -130,8 +136,7 @@ pub(crate) async fn accept(State(state): St, req: Req, Path(id): Path<u64>) -> R
             })
         }),
     )
-    .await;
-    answer(req.cx.lang, r)
+    .await
 }
 
 #[derive(Deserialize)]
@@ -148,10 +153,10 @@ pub(crate) async fn answer_call(
     Path(id): Path<u64>,
     Json(body): Json<Sdp>,
 ) -> Response {
-    let r = with_contact(
+    call_job(
         &state,
+        &req,
         id,
-        req.input,
         Box::new(move |s, alias| {
             Box::pin(async move {
                 let sent = s.call_answer(&alias, &body.sdp).await?;
@@ -159,8 +164,7 @@ pub(crate) async fn answer_call(
             })
         }),
     )
-    .await;
-    answer(req.cx.lang, r)
+    .await
 }
 
 /// `POST /c/{id}/call/restart`: an ICE-restart offer or our answer to one.
@@ -170,10 +174,10 @@ pub(crate) async fn restart(
     Path(id): Path<u64>,
     Json(body): Json<Sdp>,
 ) -> Response {
-    let r = with_contact(
+    call_job(
         &state,
+        &req,
         id,
-        req.input,
         Box::new(move |s, alias| {
             Box::pin(async move {
                 s.call_restart(&alias, &body.sdp, body.answer).await?;
@@ -181,8 +185,7 @@ pub(crate) async fn restart(
             })
         }),
     )
-    .await;
-    answer(req.cx.lang, r)
+    .await
 }
 
 #[derive(Deserialize)]
@@ -202,10 +205,10 @@ pub(crate) async fn end(
         "failed" => EndReason::Failed,
         _ => EndReason::HangUp,
     };
-    let r = with_contact(
+    call_job(
         &state,
+        &req,
         id,
-        req.input,
         Box::new(move |s, alias| {
             Box::pin(async move {
                 match s.call_end(&alias, reason).await {
@@ -218,8 +221,7 @@ pub(crate) async fn end(
             })
         }),
     )
-    .await;
-    answer(req.cx.lang, r)
+    .await
 }
 
 /// `POST /call/state`: the current call and what calls said since the

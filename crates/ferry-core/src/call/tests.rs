@@ -1,8 +1,13 @@
 #![allow(clippy::unwrap_used, clippy::panic)]
 
+use std::net::IpAddr;
+
 use rand_core::OsRng;
 
 use super::*;
+use crate::engine::{CoreError, Direction, Engine, Event, HistoryEntry};
+use crate::envelope::Body;
+use crate::sdp::{SdpError, check_local};
 use crate::testing::LoopRelay;
 
 const RELAY: [u8; 4] = [127, 0, 0, 2];
