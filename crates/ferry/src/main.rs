@@ -124,12 +124,12 @@ fn turn_settings(args: &RelayArgs) -> anyhow::Result<Option<ferry_relay::TurnSet
         let port = if args.listen.port() == 0 { 0 } else { 3478 };
         std::net::SocketAddr::new(args.listen.ip(), port)
     });
+    // An embedded server on 0.0.0.0 without --turn-relay-ip is refused by
+    // the relay as it starts (after its other checks).
     let relay_ip = match args.turn_relay_ip {
         Some(ip) => ip,
-        None if !args.no_turn && !listen.ip().is_unspecified() => listen.ip(),
-        None => bail!(
-            "give --turn-relay-ip, the public address call media is relayed on (or --no-turn for a relay without calls)"
-        ),
+        None if !args.no_turn => listen.ip(),
+        None => bail!("--turn-urls needs --turn-relay-ip, the address the TURN server relays on"),
     };
     let mut t = ferry_relay::TurnSettings::embedded(listen);
     if args.no_turn {

@@ -238,6 +238,25 @@ fn plain_http_beyond_loopback_needs_an_explicit_flag() {
     );
 }
 
+/// On a public address the embedded TURN server must be told the address
+/// call media is relayed on; the relay says so instead of guessing.
+#[test]
+fn turn_on_an_unspecified_address_needs_the_relay_ip() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(bin())
+        .args(["relay", "--listen", "0.0.0.0:0", "--plain-http", "--data"])
+        .arg(dir.path().join("data"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--turn-relay-ip") && err.contains("--no-turn"),
+        "{err}"
+    );
+}
+
 /// The relay's name, known only inside the proxy's namespace.
 const RELAY_NAME: &str = "relay.ferry.test";
 /// Where the proxy's outgoing connections come from.

@@ -94,6 +94,11 @@ impl Turn {
         settings: TurnSettings,
         clock: Arc<dyn Clock>,
     ) -> std::io::Result<Self> {
+        if settings.relay_ip.is_unspecified() {
+            return Err(std::io::Error::other(
+                "give --turn-relay-ip, the public address call media is relayed on (or --no-turn for a relay without calls)",
+            ));
+        }
         let refused_peers = Arc::new(AtomicU64::new(0));
         let (server, bound) = match settings.listen {
             Some(listen) => {
