@@ -136,31 +136,47 @@ function teardown(status) {
   }, 2500);
 }
 
-async function fail(e) {
+// A call that could not go on. `own`: the client holds it (it rang here,
+// or our offer was taken), so the contact is told it failed.
+async function fail(e, own) {
   const n = contact;
   teardown('ended');
   $('[data-call-error]').textContent = e?.shown ?? '';
-  if (n !== null && e?.message !== 'locked') {
+  if (own && n !== null && e?.message !== 'locked') {
     await post(`/c/${n}/call/end`, { reason: 'failed' }).catch(() => {});
   }
 }
+
+// Between "Call" and the client taking our offer, the client knows of no
+// call of ours yet.
+let placing = false;
 
 async function place(n, name, video) {
   if (pc || contact !== null) return;
   contact = n;
   caller = true;
+  placing = true;
   open(name, 'calling');
   buttons(false, true);
+  let mine = null;
   try {
     const { ice } = await post(`/c/${n}/call/turn`);
-    pc = connect(ice);
+    if (contact !== n) return;
+    mine = connect(ice);
+    pc = mine;
     await media(video);
     await pc.setLocalDescription(await pc.createOffer());
-    await gathered(pc);
-    if (contact !== n) return;
-    await post(`/c/${n}/call/start`, { video, sdp: pc.localDescription.sdp });
+    await gathered(mine);
+    // Their call rang meanwhile and won (both called at once): ours goes
+    // quietly.
+    if (pc !== mine) return;
+    await post(`/c/${n}/call/start`, { video, sdp: mine.localDescription.sdp });
   } catch (e) {
-    await fail(e);
+    if (pc === mine && contact === n) await fail(e, false);
+  } finally {
+    placing = false;
+    if (pc !== mine && mine) mine.close();
+    pollCalls();
   }
 }
 
@@ -179,7 +195,7 @@ async function accept() {
     await gathered(pc);
     await post(`/c/${n}/call/answer`, { sdp: pc.localDescription.sdp });
   } catch (e) {
-    await fail(e);
+    await fail(e, true);
   }
 }
 
@@ -221,9 +237,6 @@ async function note(n) {
     case 'restart_answer':
       if (pc) await pc.setRemoteDescription({ type: 'answer', sdp: n.sdp });
       break;
-    case 'ended':
-      if (pc || contact !== null) teardown('ended');
-      break;
     default:
       break;
   }
@@ -232,7 +245,9 @@ async function note(n) {
 let polling = false;
 let pollAgain = false;
 
-// Asks the client what the calls said (after a `call` notice).
+// Asks the client what the calls said (after a `call` notice). What the
+// client says the current call is decides what shows: an ended or refused
+// call that is not the one on screen never touches it.
 export async function pollCalls() {
   if (!panel) return;
   if (polling) {
@@ -244,24 +259,32 @@ export async function pollCalls() {
     do {
       pollAgain = false;
       const st = await post('/call/state');
+      const c = st.call;
+      const mine = c && contact !== null && c.contact === contact && c.phase !== 'ringing';
       for (const n of st.notes ?? []) {
+        if (!mine || !pc || n.kind === 'ended' || n.kind === 'ringing') continue;
         try {
           await note(n);
         } catch (e) {
-          await fail(e);
+          await fail(e, true);
         }
       }
-      const c = st.call;
-      if (c && c.phase === 'ringing' && pc && caller) {
-        // Both called at once and theirs won (the inviter's): ours goes.
-        teardown('ringing');
-      }
-      if (c && c.phase === 'ringing' && !pc) {
+      if (c && c.phase === 'ringing') {
+        // A new call rings (or theirs won while we called at once).
+        if (pc) teardown('ringing');
+        if (!pc) {
+          contact = c.contact;
+          open(c.name, c.video ? 'ringingVideo' : 'ringing');
+          buttons(true, false);
+        }
+      } else if (!c) {
+        if (!placing && (pc || contact !== null)) teardown('ended');
+      } else if (c.contact !== contact && !placing) {
+        // A call this page does not show (opened before a reload): it
+        // can at least be hung up.
         contact = c.contact;
-        open(c.name, c.video ? 'ringingVideo' : 'ringing');
-        buttons(true, false);
-      } else if (!c && (pc || contact !== null)) {
-        teardown('ended');
+        open(c.name, 'connected');
+        buttons(false, true);
       }
     } while (pollAgain);
   } catch {

@@ -76,8 +76,9 @@ pub(crate) struct View {
     pub(crate) calls: std::collections::VecDeque<CallNote>,
 }
 
-/// One thing a call said, for the page's script.
-#[derive(Debug, Clone, serde::Serialize)]
+/// One thing a call said, for the page's script (no `Debug`: the
+/// descriptions hold ICE passwords).
+#[derive(Clone, serde::Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub(crate) enum CallNote {
     /// It rings.

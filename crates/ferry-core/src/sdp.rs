@@ -109,6 +109,10 @@ fn check(sdp: &str, relay_ip: IpAddr, side: Side) -> Result<CheckedSdp, SdpError
         .map(|l| l.strip_suffix('\r').unwrap_or(l))
         .filter(|l| !l.is_empty())
         .collect();
+    // A carriage return only ends a line.
+    if lines.iter().any(|l| l.contains('\r')) {
+        return Err(SdpError::NotText);
+    }
     if lines.len() > MAX_LINES {
         return Err(SdpError::TooLarge);
     }
@@ -181,7 +185,7 @@ fn check(sdp: &str, relay_ip: IpAddr, side: Side) -> Result<CheckedSdp, SdpError
             .ok_or(SdpError::Malformed)?;
         out.insert(at + 1, format!("a=fmtp:{pt} {}", opus_params("")));
     }
-    if audio + video == 0 {
+    if audio != 1 {
         return Err(SdpError::Sections);
     }
     let fingerprint = fingerprint.ok_or(SdpError::Fingerprint)?;
@@ -195,8 +199,22 @@ fn check(sdp: &str, relay_ip: IpAddr, side: Side) -> Result<CheckedSdp, SdpError
             .is_ok_and(|ip| ip != relay_ip && !ip.is_unspecified())
     };
     for l in &out {
-        // IPv6 between spaces; IPv4 anywhere between separators.
-        if l.split([' ', '/']).any(foreign) || l.split([' ', '/', ':', '=', ',', ';']).any(foreign)
+        // IPv6 between separators (bracketed, or after `attr:`); IPv4
+        // anywhere between separators.
+        let v6 = l.split([' ', '/', ',', ';', '=']).any(|t| {
+            let t = t.trim_matches(['[', ']']);
+            foreign(t)
+                || t.split_once(':')
+                    .is_some_and(|(_, rest)| foreign(rest.trim_matches(['[', ']'])))
+        });
+        let bracketed = l
+            .split('[')
+            .skip(1)
+            .any(|t| t.split(']').next().is_some_and(foreign));
+        if v6
+            || bracketed
+            || l.split([' ', '/', ':', '=', ',', ';', '[', ']'])
+                .any(foreign)
         {
             return Err(SdpError::ForeignAddress);
         }
@@ -473,6 +491,31 @@ a=rtpmap:96 VP8/90000\r\na=rtpmap:97 rtx/90000\r\na=fmtp:97 apt=96\r\n"
             ),
             (ours.replace("s=-", "s=\u{1b}[2J"), SdpError::NotText),
             (ours.replacen("v=0", "v=1", 1), SdpError::Malformed),
+            // An IPv6 address hidden after an attribute name, or bracketed.
+            (
+                ours.replace("a=mid:0\r\n", "a=mid:0\r\na=ssrc:1 cname:2001:db8::5\r\n"),
+                SdpError::ForeignAddress,
+            ),
+            (
+                ours.replace("a=mid:0\r\n", "a=mid:0\r\na=x:[fe80::1]:5000\r\n"),
+                SdpError::ForeignAddress,
+            ),
+            // A bare carriage return inside a line.
+            (
+                ours.replace("s=-", "s=-\rc=IN IP4 10.0.0.1"),
+                SdpError::NotText,
+            ),
+            // Video only.
+            (
+                ours.split("m=video")
+                    .next()
+                    .map(|h| {
+                        let (head, _) = h.split_once("m=audio").unwrap();
+                        format!("{head}m=video{}", ours.split("m=video").nth(1).unwrap())
+                    })
+                    .unwrap(),
+                SdpError::Sections,
+            ),
         ];
         for (i, (sdp, want)) in cases.into_iter().enumerate() {
             assert_eq!(check_remote(&sdp, relay()), Err(want), "case {i}");

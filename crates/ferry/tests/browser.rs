@@ -155,8 +155,9 @@ fn two_browsers_call_each_other_through_coturn() {
         format!(
             "listening-ip=127.0.0.2\nlistening-port={port}\nrelay-ip=127.0.0.2\n\
              min-port=49152\nmax-port=65535\nuse-auth-secret\nstatic-auth-secret={secret}\n\
-             realm=ferry\nno-tls\nno-dtls\nno-cli\nallow-loopback-peers\n\
-             denied-peer-ip=0.0.0.0-255.255.255.255\nallowed-peer-ip=127.0.0.2\n\
+             realm=ferry\nno-tls\nno-dtls\nno-cli\nno-tcp-relay\nallow-loopback-peers\n\
+             denied-peer-ip=0.0.0.0-255.255.255.255\n\
+             denied-peer-ip=::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff\nallowed-peer-ip=127.0.0.2\n\
              pidfile={}\nlog-file=stdout\nsimple-log\nverbose\n",
             dir.path().join("turn.pid").display()
         ),

@@ -388,11 +388,15 @@ impl Session {
         if self.poisoned {
             return Err(SessionError::OutOfStep);
         }
+        // Nothing of a failed operation is kept: not even its call state.
+        let call = self.engine.save_call();
         let (value, history) = match f(&mut self.engine) {
             Ok(v) => v,
             Err(e) => {
                 if self.engine.has_changes() {
-                    self.recover();
+                    self.recover(call);
+                } else {
+                    self.engine.restore_call(call);
                 }
                 return Err(e);
             }
@@ -400,7 +404,7 @@ impl Session {
         let changes = match self.engine.take_changes() {
             Ok(c) => c,
             Err(e) => {
-                self.recover();
+                self.recover(call);
                 return Err(e.into());
             }
         };
@@ -433,7 +437,7 @@ impl Session {
                 Ok(value)
             }
             Err(e) => {
-                self.recover();
+                self.recover(call);
                 Err(e.into())
             }
         }
@@ -442,11 +446,12 @@ impl Session {
     /// Replaces the engine with what the vault holds; if even that fails,
     /// the session stops changing anything (the front end must unlock
     /// again), since its memory may be ahead of the disk.
-    fn recover(&mut self) {
+    fn recover(&mut self, call: ferry_core::call::SavedCall) {
         match load_engine(&self.vault) {
             Ok(mut engine) => {
-                // A call lives in memory only; it goes on.
-                engine.restore_call(self.engine.take_call());
+                // A call lives in memory only: it goes on as it was before
+                // the failed operation.
+                engine.restore_call(call);
                 self.engine = engine;
                 self.stats.engine_loads += 1;
             }

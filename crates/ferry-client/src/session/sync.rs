@@ -110,25 +110,10 @@ impl Session {
                     // Nothing changed here: a compromised contact's control
                     // message, or a timer longer than this device's.
                     CoreEvent::Ignored { .. } | CoreEvent::Rekeyed { .. } => continue,
-                    CoreEvent::Compromised { alias, reason } => {
-                        // A warning mid-call cuts the call at once.
-                        if let Some(info) = engine.contact(&alias)
-                            && let Some(entry) = engine.call_cut(now(), &mut OsRng, info.id)
-                        {
-                            history.push(Change::Insert(info.id, entry.clone()));
-                            shown.push((
-                                0,
-                                Event::Call {
-                                    contact: alias.clone(),
-                                    update: ferry_core::call::CallUpdate::Ended(entry),
-                                },
-                            ));
-                        }
-                        Event::Compromised {
-                            contact: alias,
-                            reason,
-                        }
-                    }
+                    CoreEvent::Compromised { alias, reason } => Event::Compromised {
+                        contact: alias,
+                        reason,
+                    },
                     CoreEvent::Call {
                         contact,
                         alias,
@@ -145,6 +130,23 @@ impl Session {
                     CoreEvent::Duplicate => continue,
                 };
                 shown.push((0, ev));
+                // A contact reported compromised (a warning, or a duress
+                // answer to a challenge) is cut off mid-call at once.
+                if let Some(v) = engine.call()
+                    && engine
+                        .contact(&v.alias)
+                        .is_some_and(|c| c.compromised.is_some())
+                    && let Some(entry) = engine.call_cut(now(), &mut OsRng, v.contact)
+                {
+                    history.push(Change::Insert(v.contact, entry.clone()));
+                    shown.push((
+                        0,
+                        Event::Call {
+                            contact: v.alias,
+                            update: ferry_core::call::CallUpdate::Ended(entry),
+                        },
+                    ));
+                }
             }
             Ok((shown, history))
         })?;

@@ -63,7 +63,13 @@ impl Engine {
                 if sdp.len() > crate::sdp::MAX_SDP {
                     return crate::engine::rejected(&alias, crate::RejectReason::MalformedContent);
                 }
-                let stale = now > sent_at.saturating_add(RING_SECS);
+                // The same offer again (fetched twice): nothing new.
+                if self.call.as_ref().is_some_and(|x| x.id == id) {
+                    return ignored();
+                }
+                // Judged by the sender's clock, with room for it to be off:
+                // the ring itself times out by this device's clock.
+                let stale = now > sent_at.saturating_add(STALE_OFFER_SECS);
                 let glare = self
                     .call
                     .as_ref()

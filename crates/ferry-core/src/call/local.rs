@@ -28,16 +28,15 @@ impl Engine {
         })
     }
 
-    /// Moves the call state out (kept across a reload of the engine).
-    pub fn take_call(&mut self) -> Option<Box<dyn std::any::Any + Send>> {
-        self.call
-            .take()
-            .map(|c| Box::new(c) as Box<dyn std::any::Any + Send>)
+    /// A copy of the call state (to put back on a reloaded engine: a call
+    /// lives in memory only).
+    pub fn save_call(&self) -> SavedCall {
+        SavedCall(self.call.clone())
     }
 
-    /// Puts back what [`Engine::take_call`] moved out.
-    pub fn restore_call(&mut self, saved: Option<Box<dyn std::any::Any + Send>>) {
-        self.call = saved.and_then(|b| b.downcast::<Current>().ok()).map(|b| *b);
+    /// Puts back what [`Engine::save_call`] copied.
+    pub fn restore_call(&mut self, saved: SavedCall) {
+        self.call = saved.0;
     }
 
     /// Where a call with `alias` gets its TURN credentials: the relay of

@@ -5,7 +5,7 @@
 //! - An offer from a contact reported compromised never rings: it is
 //!   recorded, flagged, as a refused call, and nothing else happens (no
 //!   TURN credentials, no camera). Calling such a contact is refused.
-//! - An offer older than [`RING_SECS`] (fetched late, after the app was
+//! - An offer older than [`STALE_OFFER_SECS`] (fetched late, after the app was
 //!   closed) is a missed call, never a ring.
 //! - Both calling at once: the inviter's call wins (the conversation's
 //!   committer, leaf 0), deterministically on both sides.
@@ -22,6 +22,10 @@ use crate::sdp::{CheckedSdp, SdpError};
 
 /// How long a call rings before it is missed, in seconds.
 pub const RING_SECS: u64 = 45;
+
+/// An offer sent longer ago than this (by the caller's clock, which may be
+/// a little off) is a missed call and never rings.
+pub const STALE_OFFER_SECS: u64 = 180;
 
 /// A call's id: 16 random bytes, the same on both sides.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -211,8 +215,19 @@ pub(crate) struct Current {
     offer: Option<String>,
 }
 
+/// The call state as it was before an operation (see
+/// [`Engine::save_call`]).
+#[derive(Clone)]
+pub struct SavedCall(pub(crate) Option<Current>);
+
+impl std::fmt::Debug for SavedCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SavedCall(..)")
+    }
+}
+
 /// What the front end sees of the current call.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct CallView {
     /// Contact id.
     pub contact: u64,
@@ -230,6 +245,16 @@ pub struct CallView {
     pub started_at: u64,
     /// When it was answered.
     pub answered_at: Option<u64>,
+}
+
+impl std::fmt::Debug for CallView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallView")
+            .field("outgoing", &self.outgoing)
+            .field("video", &self.video)
+            .field("phase", &self.phase)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Something a call did that the front end must act on.

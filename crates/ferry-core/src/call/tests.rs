@@ -132,7 +132,7 @@ fn an_offer_fetched_late_is_a_missed_call_and_never_rings() {
     let (mut a, mut b, mut relay) = pair();
     a.call_start(100, &mut OsRng, "b", false, &offer(), relay_ip())
         .unwrap();
-    let entry = ended(&relay.deliver(&mut a, &mut b, 100 + RING_SECS + 1));
+    let entry = ended(&relay.deliver(&mut a, &mut b, 100 + STALE_OFFER_SECS + 1));
     assert_eq!(entry.call.unwrap().outcome, CallOutcome::Missed);
     assert!(b.call().is_none());
 }

@@ -50,6 +50,7 @@ await scenario('call-network', { work, pages: { a, b }, apps: [appA, appB], brow
   const last = await stats(b);
   const packets = last.audioPackets - first.audioPackets;
   check(last.state === 'connected', `still connected after ${secs} s`);
+  check(down <= 5, `connected nearly all the time (${down} of ${secs} s not)`);
   check(packets > minPackets, `audio flowed: ${packets} packets in ${secs} s (more than ${minPackets})`);
   await a.getByRole('button', { name: '끊기', exact: true }).click();
   await b.locator('#call [role=status]', { hasText: 'Call ended' }).waitFor({ timeout: 20_000 });
