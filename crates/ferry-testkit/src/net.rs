@@ -75,6 +75,19 @@ pub fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
+/// A port free for both UDP and TCP on `ip` (bound, then released), as a
+/// TURN server listens.
+pub fn free_udp_tcp_port(ip: std::net::IpAddr) -> std::io::Result<u16> {
+    for _ in 0..50 {
+        let udp = std::net::UdpSocket::bind((ip, 0))?;
+        let port = udp.local_addr()?.port();
+        if TcpListener::bind((ip, port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    Err(other(format!("no port free for UDP and TCP on {ip}")))
+}
+
 /// Waits until something accepts connections on `addr`.
 pub fn wait_listening(addr: SocketAddr, within: Duration) -> std::io::Result<()> {
     let deadline = Instant::now() + within;

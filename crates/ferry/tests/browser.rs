@@ -145,10 +145,12 @@ fn two_browsers_call_each_other_through_coturn() {
         setup();
     }
     let dir = tempfile::tempdir().expect("temp dir");
-    let secret = format!("{:032x}", rand_u128());
+    let mut random = [0u8; 16];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut random);
+    let secret: String = random.iter().map(|b| format!("{b:02x}")).collect();
     let secret_file = dir.path().join("turn-secret");
     std::fs::write(&secret_file, &secret).expect("secret");
-    let port = free_port("127.0.0.2");
+    let port = free_port_on_turn_ip();
     let conf = dir.path().join("turnserver.conf");
     std::fs::write(
         &conf,
@@ -171,7 +173,11 @@ fn two_browsers_call_each_other_through_coturn() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("coturn (turnserver) runs; .ci/run installs it");
-    std::thread::sleep(Duration::from_millis(500));
+    ferry_testkit::net::wait_listening(
+        format!("127.0.0.2:{port}").parse().expect("addr"),
+        Duration::from_secs(10),
+    )
+    .expect("coturn listens");
     let urls = format!("turn:127.0.0.2:{port}?transport=udp,turn:127.0.0.2:{port}?transport=tcp");
     let secret_arg = secret_file.to_string_lossy().into_owned();
     let turn = format!("127.0.0.2:{port}");
@@ -205,31 +211,10 @@ fn two_browsers_call_each_other_through_coturn() {
     );
 }
 
-fn free_port(ip: &str) -> u16 {
-    for _ in 0..50 {
-        let udp = std::net::UdpSocket::bind((ip, 0)).expect("udp");
-        let port = udp.local_addr().expect("addr").port();
-        if std::net::TcpListener::bind((ip, port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free port on {ip}");
-}
-
-fn rand_u128() -> u128 {
-    let mut b = [0u8; 16];
-    std::io::Read::read_exact(
-        &mut std::fs::File::open("/dev/urandom").expect("urandom"),
-        &mut b,
-    )
-    .expect("random");
-    u128::from_le_bytes(b)
-}
-
 /// A call through a seeded impairment proxy in front of the embedded TURN
 /// server (UDP), with `loss` each way and up to 30 ms of jitter.
 fn lossy_call(loss: f64, min_packets: &str) {
-    let turn = free_port("127.0.0.2");
+    let turn = free_port_on_turn_ip();
     let upstream: std::net::SocketAddr = format!("127.0.0.2:{turn}").parse().expect("addr");
     let proxy = ferry_testkit::impair::UdpImpair::start(
         "127.0.0.3:0".parse().expect("addr"),
@@ -272,7 +257,7 @@ fn a_call_stays_up_for_20_seconds_with_20_percent_loss_and_jitter() {
 /// goes through TURN over TCP.
 #[test]
 fn with_udp_blocked_a_call_runs_over_turn_tcp() {
-    let turn = free_port("127.0.0.2");
+    let turn = free_port_on_turn_ip();
     let upstream: std::net::SocketAddr = format!("127.0.0.2:{turn}").parse().expect("addr");
     let blocked = ferry_testkit::impair::UdpImpair::start(
         "127.0.0.3:0".parse().expect("addr"),
@@ -299,4 +284,9 @@ fn with_udp_blocked_a_call_runs_over_turn_tcp() {
         ],
     );
     assert_eq!(blocked.forwarded(), 0, "no UDP got through");
+}
+
+/// A port for a TURN server on 127.0.0.2 (UDP and TCP).
+fn free_port_on_turn_ip() -> u16 {
+    ferry_testkit::net::free_udp_tcp_port([127, 0, 0, 2].into()).expect("a free port")
 }

@@ -221,17 +221,24 @@ fn a_relay_behind_nginx_terminating_tls_carries_a_whole_conversation() {
     converse(&a, &b, &nginx.url(), &[]);
 }
 
-#[test]
-fn plain_http_beyond_loopback_needs_an_explicit_flag() {
+/// `ferry relay ARGS` refuses to start; what it says.
+fn relay_refuses(args: &[&str]) -> String {
     let dir = tempfile::tempdir().unwrap();
     let out = std::process::Command::new(bin())
-        .args(["relay", "--listen", "0.0.0.0:0", "--data"])
+        .arg("relay")
+        .args(args)
+        .arg("--data")
         .arg(dir.path().join("data"))
         .stdin(Stdio::null())
         .output()
         .unwrap();
     assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn plain_http_beyond_loopback_needs_an_explicit_flag() {
+    let err = relay_refuses(&["--listen", "0.0.0.0:0"]);
     assert!(
         err.contains("refusing to serve plain HTTP") && err.contains("--tls-cert"),
         "{err}"
@@ -242,15 +249,7 @@ fn plain_http_beyond_loopback_needs_an_explicit_flag() {
 /// call media is relayed on; the relay says so instead of guessing.
 #[test]
 fn turn_on_an_unspecified_address_needs_the_relay_ip() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(bin())
-        .args(["relay", "--listen", "0.0.0.0:0", "--plain-http", "--data"])
-        .arg(dir.path().join("data"))
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = relay_refuses(&["--listen", "0.0.0.0:0", "--plain-http"]);
     assert!(
         err.contains("--turn-relay-ip") && err.contains("--no-turn"),
         "{err}"

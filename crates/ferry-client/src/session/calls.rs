@@ -101,22 +101,23 @@ impl Session {
     /// Ends the call with `alias` (hang up, decline, or give up): tells the
     /// contact and keeps the call's history entry.
     pub async fn call_end(&mut self, alias: &str, reason: EndReason) -> Result<(), SessionError> {
-        let (contact, entry) = self.update(|e| {
+        let entry = self.update(|e| {
             let (contact, entry) = e.call_end(now(), &mut OsRng, alias, reason)?;
-            Ok((
-                (contact, entry.clone()),
-                vec![Change::Insert(contact, entry)],
-            ))
+            Ok((entry.clone(), vec![Change::Insert(contact, entry)]))
         })?;
-        let _ = contact;
+        self.call_ended(alias.to_owned(), entry).await;
+        Ok(())
+    }
+
+    /// Tells the front end a call ended here and sends its end (best
+    /// effort: the contact's side times out anyway).
+    async fn call_ended(&mut self, alias: String, entry: ferry_core::HistoryEntry) {
         self.call_relay_ip = None;
         self.emit(Event::Call {
-            contact: alias.to_owned(),
+            contact: alias,
             update: ferry_core::call::CallUpdate::Ended(entry),
         });
-        // The end is best effort: the contact's side times out anyway.
         let _ = self.flush_outbox().await;
-        Ok(())
     }
 
     /// The current call.
@@ -135,12 +136,7 @@ impl Session {
             None => Ok((None, Vec::new())),
         });
         if let Ok(Some((alias, entry))) = ended {
-            self.call_relay_ip = None;
-            self.emit(Event::Call {
-                contact: alias,
-                update: ferry_core::call::CallUpdate::Ended(entry),
-            });
-            let _ = self.flush_outbox().await;
+            self.call_ended(alias, entry).await;
         }
     }
 }

@@ -168,6 +168,27 @@ impl Turn {
     pub(crate) fn count_issued(&self) {
         self.issued.fetch_add(1, Ordering::Relaxed);
     }
+
+    /// Appends the TURN metrics: counts only, never a username or address.
+    pub(crate) async fn render(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        let _ = writeln!(
+            out,
+            "# HELP ferry_turn_credentials_total TURN credentials handed out.\n# TYPE ferry_turn_credentials_total counter\nferry_turn_credentials_total {}",
+            self.issued.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP ferry_turn_refused_peers_total TURN requests dropped for naming a peer that is not one of this server's allocations.\n# TYPE ferry_turn_refused_peers_total counter\nferry_turn_refused_peers_total {}",
+            self.refused_peers.load(Ordering::Relaxed)
+        );
+        if let Some(n) = self.allocations().await {
+            let _ = writeln!(
+                out,
+                "# HELP ferry_turn_allocations Live allocations on the embedded TURN server.\n# TYPE ferry_turn_allocations gauge\nferry_turn_allocations {n}"
+            );
+        }
+    }
 }
 
 /// Binds UDP and TCP on the same port (a fresh one when `listen`'s port is
@@ -207,28 +228,5 @@ impl AuthHandler for RestAuth {
         credentials::check(&self.secret, username, self.clock.now())
             .map(|p| SecretString::from(p.as_str()))
             .ok_or(medea_turn::Error::NoSuchUser)
-    }
-}
-
-impl Turn {
-    /// Appends the TURN metrics: counts only, never a username or address.
-    pub(crate) async fn render(&self, out: &mut String) {
-        use std::fmt::Write as _;
-        let _ = writeln!(
-            out,
-            "# HELP ferry_turn_credentials_total TURN credentials handed out.\n# TYPE ferry_turn_credentials_total counter\nferry_turn_credentials_total {}",
-            self.issued.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP ferry_turn_refused_peers_total TURN requests dropped for naming a peer that is not one of this server's allocations.\n# TYPE ferry_turn_refused_peers_total counter\nferry_turn_refused_peers_total {}",
-            self.refused_peers.load(Ordering::Relaxed)
-        );
-        if let Some(n) = self.allocations().await {
-            let _ = writeln!(
-                out,
-                "# HELP ferry_turn_allocations Live allocations on the embedded TURN server.\n# TYPE ferry_turn_allocations gauge\nferry_turn_allocations {n}"
-            );
-        }
     }
 }
