@@ -16,6 +16,7 @@ pub mod session;
 pub mod transfer;
 pub mod transport;
 
+pub use ferry_core::stow::{PhraseLanguage, RecoveryPhrase};
 pub use live::LiveConnection;
 pub use net::{Network, ProxyError, ProxyUrl};
 pub use relay::RelayClient;

@@ -364,4 +364,147 @@ impl RelayClient {
     pub async fn connect_live(&self) -> Result<crate::LiveConnection, ClientError> {
         crate::live::LiveConnection::connect(self.transport.clone()).await
     }
+
+    /// Stores a sealed stow record by compare-and-swap; answers with the new
+    /// version once the relay has it durably.
+    pub async fn put_stow(&self, put: &StowPutRequest<'_>) -> Result<u64, ClientError> {
+        let q = ferry_proto::api::PutStow {
+            owner: put.owner.public(),
+            access: ferry_proto::b64::encode(&put.access_hash),
+            expected: put.expected,
+            lease: put.lease.map(|l| ferry_proto::b64::encode(l)),
+            keep: put.keep,
+        };
+        let query = serde_urlencoded(&q)?;
+        let path = format!("/v1/stows/{}?{query}", put.locator.to_b64());
+        let resp = self
+            .transport
+            .send_signed(Method::PUT, &path, &[put.owner], put.record.to_vec(), |r| {
+                r.header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+                    .timeout(STOW_TIMEOUT)
+            })
+            .await?;
+        let bytes = crate::transport::read_limited(resp, 64 * 1024).await?;
+        let stored: ferry_proto::api::StowStored =
+            serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        Ok(stored.version)
+    }
+
+    /// A stow's version, digest and lease state; `None` if there is none.
+    pub async fn stow_status(
+        &self,
+        locator: MailboxId,
+        owner: &MailboxKey,
+    ) -> Result<Option<ferry_proto::api::StowStatus>, ClientError> {
+        let path = format!("/v1/stows/{}", locator.to_b64());
+        match self
+            .call(
+                Method::GET,
+                &path,
+                &[owner],
+                Vec::new(),
+                "application/json",
+                false,
+            )
+            .await
+        {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| ClientError::Protocol(e.to_string())),
+            Err(e) if e.code() == Some(ferry_proto::ErrorCode::NoStow) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Claims a stowed account with `lease` (the same lease again resumes a
+    /// claim): its version and sealed record, at most `max` bytes.
+    pub async fn claim_stow(
+        &self,
+        locator: MailboxId,
+        owner: &MailboxKey,
+        access: &[u8; 32],
+        lease: &[u8; 32],
+        takeover: bool,
+        max: usize,
+    ) -> Result<(u64, Vec<u8>), ClientError> {
+        let body = serde_json::to_vec(&ferry_proto::api::ClaimStow {
+            access: ferry_proto::b64::encode(access),
+            lease: ferry_proto::b64::encode(lease),
+            takeover,
+        })
+        .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let path = format!("/v1/stows/{}/claim", locator.to_b64());
+        let resp = self
+            .transport
+            .send_signed(Method::POST, &path, &[owner], body, |r| {
+                r.header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .timeout(STOW_TIMEOUT)
+            })
+            .await?;
+        let version = resp
+            .headers()
+            .get(ferry_proto::api::HEADER_STOW_VERSION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .ok_or_else(|| ClientError::Protocol("claim without a version".into()))?;
+        let record = crate::transport::read_limited(resp, max).await?;
+        Ok((version, record))
+    }
+
+    /// Deletes a stowed account.
+    pub async fn delete_stow(
+        &self,
+        locator: MailboxId,
+        owner: &MailboxKey,
+    ) -> Result<(), ClientError> {
+        let path = format!("/v1/stows/{}", locator.to_b64());
+        self.call(
+            Method::DELETE,
+            &path,
+            &[owner],
+            Vec::new(),
+            "application/json",
+            false,
+        )
+        .await
+        .map(|_| ())
+    }
+}
+
+/// How long a stow upload or claim may take (records are megabytes).
+const STOW_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// A stow write (see [`RelayClient::put_stow`]).
+pub struct StowPutRequest<'a> {
+    /// Where the record lives.
+    pub locator: MailboxId,
+    /// The owner key (signs).
+    pub owner: &'a MailboxKey,
+    /// SHA-256 of the access token.
+    pub access_hash: [u8; 32],
+    /// The version last seen (0: none).
+    pub expected: u64,
+    /// This device's lease token, if it holds the lease.
+    pub lease: Option<&'a [u8; 32]>,
+    /// Keep the lease (checkpoint) or release it (stow).
+    pub keep: bool,
+    /// The sealed record.
+    pub record: &'a [u8],
+}
+
+fn serde_urlencoded(q: &ferry_proto::api::PutStow) -> Result<String, ClientError> {
+    let mut s = format!(
+        "owner={}&access={}&expected={}",
+        ferry_proto::b64::encode(&q.owner.to_bytes()),
+        q.access,
+        q.expected
+    );
+    if let Some(l) = &q.lease {
+        s.push_str("&lease=");
+        s.push_str(l);
+    }
+    if q.keep {
+        s.push_str("&keep=true");
+    }
+    Ok(s)
 }

@@ -44,6 +44,12 @@ pub enum ClientError {
     /// The relay answered something this client does not understand.
     #[error("unexpected answer from relay: {0}")]
     Protocol(String),
+    /// A stowed account's PIN was wrong.
+    #[error("wrong PIN; {left} tries left before the stowed account is deleted")]
+    WrongPin {
+        /// Tries left.
+        left: u32,
+    },
 }
 
 impl ClientError {
@@ -51,6 +57,7 @@ impl ClientError {
     pub fn code(&self) -> Option<ErrorCode> {
         match self {
             Self::Relay { code, .. } => Some(*code),
+            Self::WrongPin { .. } => Some(ErrorCode::WrongPin),
             _ => None,
         }
     }
@@ -73,6 +80,7 @@ impl ClientError {
                     // A newer relay's code: keep what was queued and retry.
                     | ErrorCode::Unknown
             ),
+            Self::WrongPin { .. } => true,
             Self::Transport(_) | Self::Protocol(_) | Self::Certificate(_) | Self::Proxy(_) => false,
         }
     }
@@ -296,6 +304,9 @@ impl Transport {
                 self.learn_time(t);
                 retried = true;
                 continue;
+            }
+            if let (ErrorCode::WrongPin, Some(left)) = (err.code, err.left) {
+                return Err(ClientError::WrongPin { left });
             }
             return Err(ClientError::Relay {
                 status: status.as_u16(),

@@ -33,6 +33,7 @@ mod safety;
 pub mod sdp;
 mod secret;
 mod state;
+pub mod stow;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 mod wire;

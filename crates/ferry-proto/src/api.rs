@@ -170,7 +170,65 @@ pub struct ErrorBody {
     /// client with a wrong clock can correct its offset and retry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_time: Option<u64>,
+    /// Tries left, sent with `wrong_pin`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub left: Option<u32>,
 }
+
+/// Query of `PUT /v1/stows/{locator}` (signed with the owner key); the body
+/// is the sealed record.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PutStow {
+    /// The owner key the relay keeps for this locator.
+    pub owner: PublicKey,
+    /// SHA-256 of the access token a claim must present, base64url.
+    pub access: String,
+    /// The version the writer last saw (0: none yet).
+    pub expected: u64,
+    /// The writer's lease token, base64url, if it holds the lease.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<String>,
+    /// Keep the lease (a checkpoint) instead of releasing it (a stow).
+    #[serde(default)]
+    pub keep: bool,
+}
+
+/// Answer of `PUT /v1/stows/{locator}`, sent once the record is durable.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StowStored {
+    /// The record's new version.
+    pub version: u64,
+}
+
+/// Answer of `GET /v1/stows/{locator}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StowStatus {
+    /// The current version.
+    pub version: u64,
+    /// SHA-256 of the stored record, base64url.
+    pub digest: String,
+    /// Whether a device holds the lease.
+    pub leased: bool,
+}
+
+/// Body of `POST /v1/stows/{locator}/claim` (signed with the owner key).
+/// The answer is the sealed record, its version in `ferry-stow-version`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimStow {
+    /// The access token, base64url (the relay compares its hash).
+    pub access: String,
+    /// A fresh random lease token, base64url; the same token again resumes
+    /// a claim.
+    pub lease: String,
+    /// Take the lease from the device holding it.
+    #[serde(default)]
+    pub takeover: bool,
+}
+
+/// Header with a claimed record's version.
+pub const HEADER_STOW_VERSION: &str = "ferry-stow-version";
 
 /// Body of a signed WebSocket `subscribe` (signed with recipient keys).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -311,6 +369,7 @@ mod tests {
         let err = ErrorBody {
             code: ErrorCode::StaleTimestamp,
             server_time: Some(5),
+            left: None,
         };
         insta::assert_snapshot!(serde_json::to_string(&err).unwrap(),
             @r#"{"code":"stale_timestamp","server_time":5}"#);

@@ -75,6 +75,17 @@ pub enum ErrorCode {
     Unavailable,
     /// Something failed inside the relay.
     Internal,
+    /// No stowed account at this locator (also after too many wrong PINs).
+    NoStow,
+    /// A stow was written against an older version than the relay holds.
+    StowConflict,
+    /// Another device holds the stowed account (restore with takeover).
+    StowLeased,
+    /// This device's lease on the stowed account was taken over.
+    StowLeaseLost,
+    /// The PIN (access token) is wrong; the answer says how many tries are
+    /// left.
+    WrongPin,
     /// A code this version does not know (from a newer relay). Never sent
     /// by this relay; lets an older client read a newer relay's refusals
     /// instead of failing to parse them.
@@ -119,12 +130,17 @@ impl ErrorCode {
             Self::BlobBudgetExceeded => "blob_budget_exceeded",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
+            Self::NoStow => "no_stow",
+            Self::StowConflict => "stow_conflict",
+            Self::StowLeased => "stow_leased",
+            Self::StowLeaseLost => "stow_lease_lost",
+            Self::WrongPin => "wrong_pin",
             Self::Unknown => "unknown",
         }
     }
 
     /// Every code, for documentation checks.
-    pub const ALL: [ErrorCode; 33] = [
+    pub const ALL: [ErrorCode; 38] = [
         Self::MalformedJson,
         Self::BadRequest,
         Self::BodyTooLarge,
@@ -158,6 +174,11 @@ impl ErrorCode {
         Self::BlobBudgetExceeded,
         Self::Unavailable,
         Self::Internal,
+        Self::NoStow,
+        Self::StowConflict,
+        Self::StowLeased,
+        Self::StowLeaseLost,
+        Self::WrongPin,
     ];
 }
 

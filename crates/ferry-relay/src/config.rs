@@ -6,6 +6,10 @@ use std::time::Duration;
 
 use zeroize::Zeroizing;
 
+/// The most a stowed account record may ever be: requests are read whole
+/// into memory, so this bounds what one can cost.
+pub const MAX_STOW_SIZE: u64 = 64 * 1024 * 1024;
+
 /// Everything an operator can tune.
 #[derive(Clone)]
 pub struct RelayConfig {
@@ -70,6 +74,10 @@ pub struct RelayConfig {
     /// TLS-terminating proxy on another host). Off by default: without TLS
     /// the relay listens on loopback only.
     pub plain_http: bool,
+    /// Largest stowed account record (at most [`MAX_STOW_SIZE`]).
+    pub max_stow_size: u64,
+    /// Wrong PINs (access tokens) in a row that delete a stowed account.
+    pub stow_pin_tries: u32,
     /// TURN for calls: the embedded server and/or the credentials handed
     /// out (`None`: this relay carries no calls).
     pub turn: Option<crate::turn::TurnSettings>,
@@ -117,6 +125,8 @@ impl RelayConfig {
             max_ws_connections: 10_000,
             max_subscriptions_per_connection: 1000,
             max_canaries_per_mailbox: 4,
+            max_stow_size: MAX_STOW_SIZE,
+            stow_pin_tries: 10,
             blob_budget_per_key: 4 * 1024 * 1024 * 1024 + 1024 * 1024,
             tls: None,
             tls_reload_interval: Duration::from_secs(30),

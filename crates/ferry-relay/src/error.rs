@@ -15,6 +15,8 @@ use crate::store::StoreError;
 pub(crate) struct ApiError {
     pub(crate) code: ErrorCode,
     pub(crate) server_time: Option<u64>,
+    /// Tries left (`wrong_pin`).
+    pub(crate) left: Option<u32>,
     /// For the log only; must not contain ids, addresses or sizes.
     pub(crate) detail: Option<String>,
 }
@@ -24,6 +26,7 @@ impl ApiError {
         Self {
             code,
             server_time: None,
+            left: None,
             detail: None,
         }
     }
@@ -38,6 +41,7 @@ impl ApiError {
             ReplayError::Stale => Self {
                 code: ErrorCode::StaleTimestamp,
                 server_time: Some(now),
+                left: None,
                 detail: None,
             },
             ReplayError::Replayed => Self::new(ErrorCode::ReplayedRequest),
@@ -61,14 +65,18 @@ pub(crate) fn status_of(code: ErrorCode) -> StatusCode {
         | E::StaleTimestamp
         | E::ReplayedRequest
         | E::AccessTokenRequired => StatusCode::UNAUTHORIZED,
-        E::MailboxNotSecured | E::NotAuthorized => StatusCode::FORBIDDEN,
-        E::UnknownMailbox | E::NotFound | E::UnknownCanary => StatusCode::NOT_FOUND,
+        E::MailboxNotSecured | E::NotAuthorized | E::WrongPin => StatusCode::FORBIDDEN,
+        E::UnknownMailbox | E::NotFound | E::UnknownCanary | E::NoStow => StatusCode::NOT_FOUND,
         E::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         E::MailboxExists | E::SenderKeyAlreadySet | E::CanaryExists => StatusCode::CONFLICT,
         E::MailboxFull | E::RateLimited | E::TooManyCanaries | E::BlobBudgetExceeded => {
             StatusCode::TOO_MANY_REQUESTS
         }
-        E::OffsetMismatch | E::UploadIncomplete => StatusCode::CONFLICT,
+        E::OffsetMismatch
+        | E::UploadIncomplete
+        | E::StowConflict
+        | E::StowLeased
+        | E::StowLeaseLost => StatusCode::CONFLICT,
         E::BlobStorageFull => StatusCode::INSUFFICIENT_STORAGE,
         E::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         E::TusVersionUnsupported => StatusCode::PRECONDITION_FAILED,
@@ -87,6 +95,8 @@ impl From<StoreError> for ApiError {
             StoreError::MailboxFull => Self::new(ErrorCode::MailboxFull),
             StoreError::CanaryExists => Self::new(ErrorCode::CanaryExists),
             StoreError::TooManyCanaries => Self::new(ErrorCode::TooManyCanaries),
+            StoreError::StowConflict { .. } => Self::new(ErrorCode::StowConflict),
+            StoreError::StowLeaseLost => Self::new(ErrorCode::StowLeaseLost),
             StoreError::Closed => Self::new(ErrorCode::Unavailable).detail("store closed"),
             other => Self::new(ErrorCode::Internal).detail(other.to_string()),
         }
@@ -114,6 +124,7 @@ impl IntoResponse for ApiError {
             Json(ErrorBody {
                 code: self.code,
                 server_time: self.server_time,
+                left: self.left,
             }),
         )
             .into_response();

@@ -14,7 +14,7 @@ use axum::routing::{MethodRouter, delete, get, post, put};
 use ferry_proto::{ErrorCode, padding};
 
 use crate::error::ApiError;
-use crate::routes::{canaries, mailboxes, sync};
+use crate::routes::{canaries, mailboxes, stows, sync};
 use crate::server::Shared;
 
 /// Every route the relay serves, as `(METHOD, path template)`.
@@ -98,6 +98,24 @@ fn routes() -> Vec<(&'static str, &'static str, MethodRouter<Shared>)> {
             "POST",
             "/v1/canaries/{id}/fire",
             post(canaries::fire_canary).layer(json_limit),
+        ),
+        (
+            "PUT",
+            "/v1/stows/{locator}",
+            put(stows::put_stow).layer(DefaultBodyLimit::max(
+                usize::try_from(crate::config::MAX_STOW_SIZE).unwrap_or(usize::MAX),
+            )),
+        ),
+        ("GET", "/v1/stows/{locator}", get(stows::stow_status)),
+        (
+            "DELETE",
+            "/v1/stows/{locator}",
+            delete(stows::delete_stow).layer(json_limit),
+        ),
+        (
+            "POST",
+            "/v1/stows/{locator}/claim",
+            post(stows::claim_stow).layer(json_limit),
         ),
         ("GET", "/v1/ws", get(crate::ws::upgrade)),
         (

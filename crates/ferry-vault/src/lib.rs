@@ -29,6 +29,7 @@ mod record;
 mod schema;
 mod slab;
 mod slot;
+mod stow;
 mod tx;
 mod versioned;
 mod wipe;
@@ -50,6 +51,7 @@ use crate::slot::{
     apply_key, configure, db_path, derive_key, empty_in_place, even_out_times, file_len,
     journal_path, make_filler, randomize, read_salt, slab_path, try_open,
 };
+pub use crate::stow::{MAX_STOW_FILES_BYTES, ProfileFiles, install};
 pub use crate::tx::Tx;
 pub use crate::wipe::panic_wipe;
 

@@ -79,6 +79,27 @@ pub(crate) enum Command {
     },
     /// Destroy this profile at once, without a passphrase. Irreversible.
     Panic,
+    /// Store the account on the relay under the recovery phrase and remove
+    /// it from this device (see `ferry recovery setup`).
+    Stow,
+    /// Bring a stowed account back from its recovery phrase
+    /// (FERRY_RECOVERY_PHRASE, else asked), then unlock it with its
+    /// passphrase; the duress passphrase works as at any unlock.
+    Restore {
+        /// The relay the account was stowed on.
+        #[arg(long)]
+        relay: String,
+        /// A PIN was set: ask for it (or FERRY_RECOVERY_PIN).
+        #[arg(long)]
+        pin: bool,
+        /// Take the account from the device that holds it (that device is
+        /// shut out and every conversation's keys are refreshed).
+        #[arg(long)]
+        takeover: bool,
+        /// Reach the relay through this SOCKS5 proxy (FERRY_PROXY works too).
+        #[arg(long, env = "FERRY_PROXY", hide_env_values = true)]
+        proxy: Option<String>,
+    },
     /// Run a relay (mailboxes, store-and-forward, live push).
     Relay(Box<RelayArgs>),
     #[command(flatten)]
@@ -222,6 +243,25 @@ pub(crate) enum Act {
     /// decoy profile and destroys this one first.
     #[command(subcommand)]
     Duress(DuressCmd),
+    /// The recovery phrase for stowing the account on the relay.
+    #[command(subcommand)]
+    Recovery(RecoveryCmd),
+}
+
+/// `ferry recovery ...`
+#[derive(Subcommand)]
+pub(crate) enum RecoveryCmd {
+    /// Make a new recovery phrase (12 words, shown once) for `ferry stow`
+    /// and `ferry restore`.
+    Setup {
+        /// Words in Korean (ko) or English (en).
+        #[arg(long, default_value = "ko", value_parser = ["ko", "en"])]
+        lang: String,
+        /// Also set a PIN (FERRY_RECOVERY_PIN, else asked): a second factor;
+        /// the relay deletes the stowed account after 10 wrong PINs.
+        #[arg(long)]
+        pin: bool,
+    },
 }
 
 /// What `send-file` and `send-voice` take.

@@ -17,6 +17,7 @@ mod media;
 mod output;
 mod relay_config;
 mod secrets;
+mod stow;
 mod user;
 
 use cli::{Cli, Command, RelayArgs};
@@ -47,6 +48,21 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Relay(args) => run_relay(*args),
         Command::Panic => user::panic(&ctx),
+        Command::Stow => user::run(&ctx, user::Run::Stow),
+        Command::Restore {
+            relay,
+            pin,
+            takeover,
+            proxy,
+        } => user::run(
+            &ctx,
+            user::Run::Restore {
+                relay,
+                pin,
+                takeover,
+                proxy,
+            },
+        ),
         Command::App {
             listen,
             no_open,

@@ -110,6 +110,24 @@ pub(crate) enum Line {
     Wiped {
         millis: u64,
     },
+    /// `recovery setup`: the phrase, shown once.
+    RecoveryPhrase {
+        words: Zeroizing<Vec<String>>,
+        pin: bool,
+    },
+    /// `recovery setup` finished (after the words were confirmed).
+    RecoverySet,
+    /// `stow`: the account is on the relay, the profile gone.
+    Stowed {
+        version: u64,
+        bytes: u64,
+        relay: String,
+        deadline: Option<u64>,
+    },
+    /// `restore`: the account is back.
+    Restored {
+        version: u64,
+    },
     Progress {
         phase: &'static str,
         done: u64,
@@ -264,6 +282,23 @@ impl Line {
             }
             Self::Locked { reason } => json!({"type": "locked", "reason": reason.as_str()}),
             Self::Wiped { millis } => json!({"type": "wiped", "millis": millis}),
+            Self::RecoveryPhrase { words, pin } => {
+                json!({"type": "recovery_phrase", "phrase": words.join(" "), "pin": pin})
+            }
+            Self::RecoverySet => json!({"type": "recovery_set"}),
+            Self::Stowed {
+                version,
+                bytes,
+                relay,
+                deadline,
+            } => json!({
+                "type": "stowed",
+                "version": version,
+                "bytes": bytes,
+                "relay": relay,
+                "deadline": deadline,
+            }),
+            Self::Restored { version } => json!({"type": "restored", "version": version}),
             Self::Progress { phase, done, total } => {
                 json!({"type": "progress", "phase": phase, "done": done, "total": total})
             }
@@ -458,6 +493,41 @@ impl Line {
                 reason.as_str().replace('_', " ")
             ),
             Self::Wiped { millis } => format!("profile destroyed ({millis} ms)"),
+            Self::RecoveryPhrase { words, pin } => {
+                let mut out = String::from(
+                    "your recovery phrase (write it on paper, keep it apart from the phone; it is shown once):\n",
+                );
+                for (i, w) in words.iter().enumerate() {
+                    out.push_str(&format!("  {:>2}. {w}\n", i + 1));
+                }
+                out.push_str(if *pin {
+                    "to restore you need these 12 words, the PIN, the relay address and your passphrase"
+                } else {
+                    "to restore you need these 12 words, the relay address and your passphrase"
+                });
+                out
+            }
+            Self::RecoverySet => "recovery phrase set; `ferry stow` now stores the account on the relay and removes it from this device".to_owned(),
+            Self::Stowed {
+                version,
+                bytes,
+                relay,
+                deadline,
+            } => {
+                let when = match deadline {
+                    Some(t) => format!(
+                        "; restore before {} or your contacts are warned (dead-man switch)",
+                        time(*t)
+                    ),
+                    None => String::new(),
+                };
+                format!(
+                    "stowed (version {version}, {}) on {}; nothing of Ferry is left in this profile directory{when}",
+                    size_text(*bytes),
+                    clean(relay)
+                )
+            }
+            Self::Restored { version } => format!("restored (version {version}); this device now holds the account"),
             // A progress bar shows these on a terminal.
             Self::Progress { .. } | Self::Resumed { .. } | Self::Uploaded { .. } => return None,
             Self::Saved {

@@ -20,6 +20,8 @@ pub(crate) enum Secret<'a> {
     Phrase { new: bool },
     /// A new duress phrase (typed twice).
     DuressPhrase,
+    /// The stowed account's PIN (`new`: typed twice).
+    RecoveryPin { new: bool },
 }
 
 impl Secret<'_> {
@@ -34,6 +36,7 @@ impl Secret<'_> {
             ),
             Self::Phrase { new } => (None, "FERRY_PHRASE", "Phrase: ", *new),
             Self::DuressPhrase => (None, "FERRY_DURESS_PHRASE", "Duress phrase: ", true),
+            Self::RecoveryPin { new } => (None, "FERRY_RECOVERY_PIN", "PIN: ", *new),
         }
     }
 }

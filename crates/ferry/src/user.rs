@@ -10,7 +10,7 @@ use zeroize::Zeroizing;
 
 use crate::cli::proxy_setting;
 
-use crate::cli::{Act, DuressCmd, PhraseCmd};
+use crate::cli::{Act, DuressCmd, PhraseCmd, RecoveryCmd};
 use crate::output::{Line, Output};
 use crate::secrets::{self, Secret};
 
@@ -30,6 +30,13 @@ pub(crate) enum Run {
     },
     Watch(ferry_client::LockLimits),
     Act(Act),
+    Stow,
+    Restore {
+        relay: String,
+        pin: bool,
+        takeover: bool,
+        proxy: Option<String>,
+    },
 }
 
 /// A user-facing failure with a stable code.
@@ -192,6 +199,13 @@ async fn execute(ctx: &Context, run: Run) -> Result<(), Failure> {
             Ok(())
         }
         Run::Watch(limits) => watch(ctx, &home, open(ctx, &home, None).await?, limits).await,
+        Run::Stow => crate::stow::stow(ctx, open(ctx, &home, None).await?).await,
+        Run::Restore {
+            relay,
+            pin,
+            takeover,
+            proxy,
+        } => crate::stow::restore(ctx, &home, &relay, pin, takeover, proxy).await,
         Run::Act(act) => {
             // A proxy given with the command applies before the unlock's
             // own connections.
@@ -282,6 +296,9 @@ async fn act_on(ctx: &Context, session: &mut Session, act: Act) -> Result<(), Fa
             let relay = relay.unwrap_or_else(|| session.relay_url().to_owned());
             session.set_duress(&duress, &relay)?;
             Line::DuressSet
+        }
+        Act::Recovery(RecoveryCmd::Setup { lang, pin }) => {
+            crate::stow::setup(ctx, session, &lang, pin)?
         }
         Act::Invite { alias } => {
             let link = session.invite(&alias).await?;

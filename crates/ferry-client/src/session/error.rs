@@ -45,6 +45,53 @@ pub enum SessionError {
     /// No TURN credentials were fetched for this call.
     #[error("no TURN credentials for this call; start it again")]
     NoTurn,
+    /// No recovery phrase is set up for stowing.
+    #[error("no recovery phrase is set up; run `ferry recovery setup` first")]
+    NoRecovery,
+    /// Nothing is stowed under this phrase (and PIN) at this relay.
+    #[error(
+        "nothing is stowed under this phrase at this relay: check the words, their order and the relay address"
+    )]
+    NoStow,
+    /// The account is open on another device.
+    #[error(
+        "this account is open on another device: stow it there first, or take it over with --takeover (the other device is then shut out)"
+    )]
+    StowLeased,
+    /// A restore elsewhere took the account over from this device.
+    #[error(
+        "this account was taken over by a restore on another device; this copy can no longer be stowed"
+    )]
+    StowTakenOver,
+    /// The relay holds a newer stow than this device continues from.
+    #[error("the relay holds a newer stow of this account than this device; nothing was changed")]
+    StowConflict,
+    /// The stow was sent but the relay's answer did not arrive: the next
+    /// unlock finishes it before anything else.
+    #[error(
+        "the stow was sent but the relay did not confirm it ({0}); run `ferry stow` again when the relay is reachable (nothing else runs on this profile until then)"
+    )]
+    StowUnfinished(Box<ClientError>),
+    /// The profile had a stow pending, which this unlock finished: the
+    /// account is on the relay and the profile is gone from this device.
+    #[error(
+        "this profile had been stowed; the stow is now finished and the profile is gone from this device"
+    )]
+    StowFinished(super::stow::Stowed),
+    /// A wrong PIN.
+    #[error("wrong PIN; {left} tries left before the stowed account is deleted")]
+    WrongPin {
+        /// Tries left.
+        left: u32,
+    },
+    /// A restore into this directory did not finish.
+    #[error(
+        "a restore into this directory did not finish; run `ferry restore` again with the same phrase"
+    )]
+    RestoreUnfinished,
+    /// The phrase or the stowed record.
+    #[error(transparent)]
+    Stow(#[from] ferry_core::stow::StowError),
     /// After a failure the session could not reload the profile; it
     /// changes nothing more.
     #[error("the profile could not be read back after an error; unlock it again")]
@@ -93,6 +140,17 @@ impl SessionError {
             Self::NoMessage => "no_message",
             Self::NoDecoy => "no_decoy",
             Self::OutOfStep => "session_out_of_step",
+            Self::NoRecovery => "no_recovery",
+            Self::NoStow => "no_stow",
+            Self::StowLeased => "stow_leased",
+            Self::StowTakenOver => "stow_taken_over",
+            Self::StowConflict => "stow_conflict",
+            Self::StowUnfinished(_) => "stow_unfinished",
+            Self::StowFinished(_) => "stowed",
+            Self::WrongPin { .. } => "wrong_pin",
+            Self::RestoreUnfinished => "restore_unfinished",
+            Self::Stow(ferry_core::stow::StowError::BadPhrase) => "bad_phrase",
+            Self::Stow(_) => "stow_damaged",
             Self::Transfer(t) => match t {
                 TransferError::Relay(c) => client_code(c),
                 TransferError::Gone => "attachment_gone",

@@ -34,12 +34,14 @@ mod messages;
 mod network;
 mod outbox;
 mod seizure;
+mod stow;
 mod sync;
 
 pub use attachments::{FileMeta, SaveOutcome};
 pub use error::SessionError;
 pub use events::{Event, EventStream, Listener, LockReason, STREAM_BACKLOG, Status};
 pub use media::{MAX_INLINE, Media};
+pub use stow::{RESTORE_JOURNAL, RestoreRequest, Restoring, Stowed, restore_files};
 pub use sync::{Job, JobFn};
 
 /// The engine's settings record.
@@ -275,6 +277,20 @@ impl Session {
         pass: &SecretString,
         network: Option<crate::net::Network>,
     ) -> Result<Self, SessionError> {
+        Self::unlock_inner(home, pass, network, false).await
+    }
+
+    /// The unlock; `restoring` lets a restore open the profile it is
+    /// installing (anyone else is refused while its journal is there).
+    async fn unlock_inner(
+        home: &Path,
+        pass: &SecretString,
+        network: Option<crate::net::Network>,
+        restoring: bool,
+    ) -> Result<Self, SessionError> {
+        if !restoring && home.join(stow::RESTORE_JOURNAL).exists() {
+            return Err(SessionError::RestoreUnfinished);
+        }
         let mut vault = Vault::unlock(home, pass, &mut OsRng)?;
         // A failure to store the given setting must not hold back the
         // duress warnings: they go out the way asked for, and the error is
@@ -295,6 +311,14 @@ impl Session {
         };
         stored?;
         let mut s = Self::open(vault)?;
+        if s.stow_pending()? {
+            // A stow was under way: it is finished first, and nothing else
+            // runs on this profile.
+            return Err(match s.finish_stow().await {
+                Ok(stowed) => SessionError::StowFinished(stowed),
+                Err(e) => e,
+            });
+        }
         s.expire()?;
         if !coerced {
             // Failures are left for the next unlock.

@@ -256,7 +256,10 @@ impl Session {
         }
     }
 
-    async fn place_canaries(&mut self, scope: CanaryScope) -> Result<usize, SessionError> {
+    pub(super) async fn place_canaries(
+        &mut self,
+        scope: CanaryScope,
+    ) -> Result<usize, SessionError> {
         let deposits =
             self.update(|e| Ok((e.canary_deposits(now(), &mut OsRng, scope)?, Vec::new())))?;
         let mut placed = Vec::new();

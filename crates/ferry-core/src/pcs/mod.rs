@@ -144,7 +144,7 @@ impl Engine {
         if let Some(p) = self.pcs_mut(idx) {
             p.msgs = p.msgs.saturating_add(1);
         }
-        self.refresh_if_due(now, rng, idx)
+        self.refresh_if_due(now, rng, idx, false)
     }
 
     /// Refreshes this side's leaf in every conversation where it is due by
@@ -154,7 +154,19 @@ impl Engine {
         let before = self.state.outbox.iter().count();
         for idx in 0..self.state.contacts.len() {
             // One conversation's broken state does not hold back the others.
-            let _ = self.refresh_if_due(now, rng, idx);
+            let _ = self.refresh_if_due(now, rng, idx, false);
+        }
+        self.state.outbox.iter().count() - before
+    }
+
+    /// Refreshes this side's leaf in every conversation now, due or not
+    /// (after a restore, above all one that took the account over from
+    /// another device: that device's copy of the keys stops working once
+    /// both sides have updated). Returns how many refreshes were queued.
+    pub fn refresh_all(&mut self, now: u64, rng: &mut impl CryptoRngCore) -> usize {
+        let before = self.state.outbox.iter().count();
+        for idx in 0..self.state.contacts.len() {
+            let _ = self.refresh_if_due(now, rng, idx, true);
         }
         self.state.outbox.iter().count() - before
     }
@@ -164,11 +176,12 @@ impl Engine {
         now: u64,
         rng: &mut impl CryptoRngCore,
         idx: usize,
+        force: bool,
     ) -> Result<(), CoreError> {
         let Some(p) = self.pcs(idx) else {
             return Ok(());
         };
-        if !p.due(now) {
+        if !force && !p.due(now) {
             return Ok(());
         }
         let (proposed, peer_epoch) = (p.proposed, p.peer_epoch);

@@ -13,6 +13,7 @@ use crate::store::FetchBatch;
 
 pub(crate) mod canaries;
 pub(crate) mod mailboxes;
+pub(crate) mod stows;
 pub(crate) mod sync;
 pub(crate) mod turn;
 

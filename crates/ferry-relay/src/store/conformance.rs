@@ -13,6 +13,9 @@ use rand_core::OsRng;
 
 use super::{Created, FetchLimits, MailboxStore, Quota, StoreError};
 
+mod stows;
+pub use stows::*;
+
 /// Generous limits for reads in tests.
 pub const LIMITS: FetchLimits = FetchLimits {
     per_mailbox: 1000,
@@ -489,6 +492,10 @@ macro_rules! mailbox_store_conformance {
             case!(concurrent_appends_get_distinct_seqs);
             case!(canaries_release_when_due_and_only_then);
             case!(canaries_reserve_quota_and_never_block_the_release);
+            case!(stows_are_compare_and_swap);
+            case!(one_lease_at_a_time_and_takeover_locks_out_the_old_device);
+            case!(wrong_access_is_counted_and_deletes_the_record);
+            case!(concurrent_claims_grant_exactly_one);
         }
     };
 }

@@ -108,6 +108,15 @@ pub enum StoreError {
         /// Newest this build understands.
         supported: i64,
     },
+    /// A stow was put against another version than the stored one.
+    #[error("stow version conflict")]
+    StowConflict {
+        /// The version stored now.
+        current: u64,
+    },
+    /// The stow is leased to a device whose lease this request lacks.
+    #[error("stow leased to another device")]
+    StowLeaseLost,
     /// The store is shutting down.
     #[error("store closed")]
     Closed,
@@ -206,6 +215,97 @@ pub trait MailboxStore: Send + Sync + 'static {
         expires_at: u64,
         quota: Quota,
     ) -> Result<Vec<Released>, StoreError>;
+
+    /// Stores a stow record by compare-and-swap (see [`StowPut`]); returns
+    /// the new version once it is durable.
+    async fn put_stow(&self, put: StowPut) -> Result<u64, StoreError>;
+
+    /// A stow's keys and state, without its record.
+    async fn stow_state(&self, locator: MailboxId) -> Result<Option<StowState>, StoreError>;
+
+    /// Claims a stow for the device whose lease hash is `lease` (see
+    /// [`Claim`]): a wrong access hash counts a failure, and the record is
+    /// deleted at `max_failures`.
+    async fn claim_stow(
+        &self,
+        locator: MailboxId,
+        access: [u8; 32],
+        lease: [u8; 32],
+        takeover: bool,
+        max_failures: u32,
+    ) -> Result<Claim, StoreError>;
+
+    /// Deletes a stow; `false` if there was none.
+    async fn delete_stow(&self, locator: MailboxId) -> Result<bool, StoreError>;
+}
+
+/// A stow write: accepted only if the stored version is `expected` (0: no
+/// record yet) and, when the record is leased, `lease` is that lease's hash.
+/// The new record gets version `expected + 1`; the lease is kept when
+/// `keep_lease` (a checkpoint by the device that holds it), else released
+/// (a stow: the device wipes itself).
+#[derive(Clone)]
+pub struct StowPut {
+    /// Where the record lives (derived from the phrase and the relay).
+    pub locator: MailboxId,
+    /// Key that signs every request about the record.
+    pub owner: PublicKey,
+    /// SHA-256 of the access token a claim must present.
+    pub access: [u8; 32],
+    /// The version the writer last saw.
+    pub expected: u64,
+    /// SHA-256 of the writer's lease token, if it holds one.
+    pub lease: Option<[u8; 32]>,
+    /// Keep the lease (checkpoint) or release it (stow).
+    pub keep_lease: bool,
+    /// The sealed record.
+    pub record: Bytes,
+    /// Unix seconds.
+    pub now: u64,
+}
+
+impl std::fmt::Debug for StowPut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StowPut")
+            .field("expected", &self.expected)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A stow as the relay sees it, without the record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StowState {
+    /// Key that signs every request about the record.
+    pub owner: PublicKey,
+    /// The current version.
+    pub version: u64,
+    /// SHA-256 of the stored record.
+    pub digest: [u8; 32],
+    /// Whether a device holds the lease.
+    pub leased: bool,
+    /// Wrong access tokens since the last good claim.
+    pub failures: u32,
+}
+
+/// What a claim got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The record, now leased to the claimant.
+    Granted {
+        /// Its version.
+        version: u64,
+        /// The sealed record.
+        record: Bytes,
+    },
+    /// No record (or it was just deleted after too many wrong tokens).
+    NotFound,
+    /// A wrong access token; this many tries are left.
+    WrongAccess {
+        /// Tries left before the record is deleted.
+        left: u32,
+    },
+    /// Another device holds the lease (and this was no takeover).
+    Leased,
 }
 
 /// How long a canary that could not be released waits before the next try.

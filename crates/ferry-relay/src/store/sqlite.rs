@@ -18,6 +18,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::{Semaphore, oneshot};
 
 mod canaries;
+mod stows;
 
 use super::{
     Canary, CanaryKeys, Created, FetchBatch, FetchLimits, MailboxRecord, MailboxStore, Quota,
@@ -25,7 +26,7 @@ use super::{
 };
 
 /// Schema version written to `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 
 /// Most operations committed together.
 const MAX_BATCH: usize = 1024;
@@ -219,6 +220,18 @@ const MIGRATIONS: &[&str] = &[
     // 3 → 4: canaries have a fire-only key and the alert it releases.
     "ALTER TABLE canaries ADD COLUMN fire_key BLOB;
      ALTER TABLE canaries ADD COLUMN fire_payload BLOB;",
+    // 4 → 5: stowed accounts, one sealed record per locator.
+    "CREATE TABLE stows (
+        locator    BLOB PRIMARY KEY,
+        owner      BLOB NOT NULL,
+        access     BLOB NOT NULL,
+        version    INTEGER NOT NULL,
+        record     BLOB NOT NULL,
+        digest     BLOB NOT NULL,
+        lease      BLOB,
+        failures   INTEGER NOT NULL DEFAULT 0,
+        updated_at INTEGER NOT NULL
+     ) WITHOUT ROWID;",
 ];
 
 /// Creates a new store or brings an older one forward, in one transaction;
@@ -618,6 +631,30 @@ impl MailboxStore for SqliteStore {
         quota: Quota,
     ) -> Result<Vec<Released>, StoreError> {
         self.canary_release(now, only, expires_at, quota).await
+    }
+
+    async fn put_stow(&self, put: super::StowPut) -> Result<u64, StoreError> {
+        self.stow_put(put).await
+    }
+
+    async fn stow_state(&self, locator: MailboxId) -> Result<Option<super::StowState>, StoreError> {
+        self.stow_state_of(locator).await
+    }
+
+    async fn claim_stow(
+        &self,
+        locator: MailboxId,
+        access: [u8; 32],
+        lease: [u8; 32],
+        takeover: bool,
+        max_failures: u32,
+    ) -> Result<super::Claim, StoreError> {
+        self.stow_claim(locator, access, lease, takeover, max_failures)
+            .await
+    }
+
+    async fn delete_stow(&self, locator: MailboxId) -> Result<bool, StoreError> {
+        self.stow_delete(locator).await
     }
 }
 

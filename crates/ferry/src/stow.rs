@@ -1,0 +1,159 @@
+//! `ferry recovery setup`, `ferry stow` and `ferry restore`.
+
+use std::io::IsTerminal as _;
+
+use ferry_client::session::{RestoreRequest, restore_files};
+use ferry_client::{Network, Session};
+use ferry_client::{PhraseLanguage, RecoveryPhrase};
+use rand_core::{OsRng, RngCore as _};
+use zeroize::Zeroizing;
+
+use crate::cli::proxy_setting;
+use crate::output::Line;
+use crate::secrets::{self, Secret};
+use crate::user::{Context, Failure};
+
+fn usage(message: impl Into<String>) -> Failure {
+    Failure {
+        code: "usage",
+        message: message.into(),
+    }
+}
+
+/// `ferry recovery setup`: a new phrase, shown once, confirmed on a
+/// terminal by three of its words, then kept (as derived keys) in the vault.
+pub(crate) fn setup(
+    ctx: &Context,
+    session: &mut Session,
+    lang: &str,
+    pin: bool,
+) -> Result<Line, Failure> {
+    let language = if lang == "en" {
+        PhraseLanguage::English
+    } else {
+        PhraseLanguage::Korean
+    };
+    let pin = if pin {
+        Some(secrets::read(Secret::RecoveryPin { new: true })?)
+    } else {
+        None
+    };
+    let phrase = RecoveryPhrase::generate(&mut OsRng, language);
+    let words = phrase.words();
+    ctx.out.print(&Line::RecoveryPhrase {
+        words: words.clone(),
+        pin: pin.is_some(),
+    });
+    if !ctx.out.json && std::io::stdin().is_terminal() {
+        confirm(&words)?;
+        // The words leave the screen and the scrollback.
+        ctx.out.clear_terminal();
+    }
+    session.recovery_setup(&phrase, pin.as_ref())?;
+    Ok(Line::RecoverySet)
+}
+
+/// Asks for three of the words, at random positions.
+fn confirm(words: &[String]) -> Result<(), Failure> {
+    let mut positions: Vec<usize> = Vec::new();
+    while positions.len() < 3 {
+        let p = (OsRng.next_u32() as usize) % words.len();
+        if !positions.contains(&p) {
+            positions.push(p);
+        }
+    }
+    positions.sort_unstable();
+    for p in positions {
+        let typed = rpassword::prompt_password(format!("Word {}: ", p + 1))
+            .map(Zeroizing::new)
+            .map_err(|e| usage(format!("cannot read from the terminal: {e}")))?;
+        if normalized(&typed) != normalized(&words[p]) {
+            return Err(usage(
+                "that word does not match; nothing was set up: run `ferry recovery setup` again",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn normalized(w: &str) -> String {
+    use unicode_normalization::UnicodeNormalization as _;
+    w.trim().to_lowercase().nfc().collect()
+}
+
+/// `ferry stow`.
+pub(crate) async fn stow(ctx: &Context, session: Session) -> Result<(), Failure> {
+    let relay = session.relay_url().to_owned();
+    let stowed = session.stow().await?;
+    ctx.out.print(&Line::Stowed {
+        version: stowed.version,
+        bytes: stowed.bytes,
+        relay,
+        deadline: stowed.deadline,
+    });
+    Ok(())
+}
+
+/// `ferry restore`.
+pub(crate) async fn restore(
+    ctx: &Context,
+    home: &std::path::Path,
+    relay: &str,
+    pin: bool,
+    takeover: bool,
+    proxy: Option<String>,
+) -> Result<(), Failure> {
+    let phrase = read_phrase()?;
+    let pin = if pin {
+        Some(secrets::read(Secret::RecoveryPin { new: false })?)
+    } else {
+        None
+    };
+    let network = match proxy.as_deref() {
+        Some(p) => proxy_setting(p)
+            .map_err(|e| usage(e.to_string()))?
+            .map_or_else(Network::direct, Network::via),
+        None => Network::direct(),
+    };
+    let restoring = restore_files(RestoreRequest {
+        home,
+        relay,
+        phrase: &phrase,
+        pin: pin.as_ref(),
+        takeover,
+        network,
+    })
+    .await?;
+    drop(phrase);
+    let version = restoring.version();
+    let pass = secrets::read(Secret::Passphrase {
+        file: ctx.passphrase_file.as_deref(),
+        new: false,
+    })?;
+    let mut session = Session::unlock_restored(restoring, &pass).await?;
+    drop(pass);
+    ctx.out.print(&Line::Restored { version });
+    let out = ctx.out;
+    session.set_listener(Some(Box::new(move |ev| out.event(ev))));
+    let synced = session.sync().await;
+    let _ = session.finish();
+    synced?;
+    Ok(())
+}
+
+/// The phrase from FERRY_RECOVERY_PHRASE, else typed without echo.
+fn read_phrase() -> Result<RecoveryPhrase, Failure> {
+    let text = match std::env::var("FERRY_RECOVERY_PHRASE") {
+        Ok(v) => Zeroizing::new(v),
+        Err(_) if std::io::stdin().is_terminal() => {
+            rpassword::prompt_password("Recovery phrase (12 words): ")
+                .map(Zeroizing::new)
+                .map_err(|e| usage(format!("cannot read from the terminal: {e}")))?
+        }
+        Err(_) => return Err(usage("no terminal to ask on: set FERRY_RECOVERY_PHRASE")),
+    };
+    RecoveryPhrase::parse(&text).map_err(|e| Failure {
+        code: "bad_phrase",
+        message: e.to_string(),
+    })
+}
