@@ -372,6 +372,7 @@ impl RelayClient {
             owner: put.owner.public(),
             access: ferry_proto::b64::encode(&put.access_hash),
             expected: put.expected,
+            version: put.version,
             lease: put.lease.map(|l| ferry_proto::b64::encode(l)),
             keep: put.keep,
         };
@@ -484,6 +485,8 @@ pub struct StowPutRequest<'a> {
     pub access_hash: [u8; 32],
     /// The version last seen (0: none).
     pub expected: u64,
+    /// The new version [default: `expected + 1`].
+    pub version: Option<u64>,
     /// This device's lease token, if it holds the lease.
     pub lease: Option<&'a [u8; 32]>,
     /// Keep the lease (checkpoint) or release it (stow).
@@ -499,6 +502,9 @@ fn serde_urlencoded(q: &ferry_proto::api::PutStow) -> Result<String, ClientError
         q.access,
         q.expected
     );
+    if let Some(v) = q.version {
+        s.push_str(&format!("&version={v}"));
+    }
     if let Some(l) = &q.lease {
         s.push_str("&lease=");
         s.push_str(l);

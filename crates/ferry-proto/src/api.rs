@@ -186,6 +186,10 @@ pub struct PutStow {
     pub access: String,
     /// The version the writer last saw (0: none yet).
     pub expected: u64,
+    /// The new version [default: `expected + 1`]; a witness of a record on
+    /// another relay jumps to the version it witnesses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
     /// The writer's lease token, base64url, if it holds the lease.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease: Option<String>,

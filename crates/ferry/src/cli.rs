@@ -261,6 +261,10 @@ pub(crate) enum RecoveryCmd {
         /// the relay deletes the stowed account after 10 wrong PINs.
         #[arg(long)]
         pin: bool,
+        /// Another relay that keeps the account's version, so a restore
+        /// notices a relay that serves an older copy (repeatable, up to 8).
+        #[arg(long = "witness", value_name = "RELAY")]
+        witnesses: Vec<String>,
     },
 }
 

@@ -27,6 +27,7 @@ pub(crate) fn setup(
     session: &mut Session,
     lang: &str,
     pin: bool,
+    witnesses: &[String],
 ) -> Result<Line, Failure> {
     let language = if lang == "en" {
         PhraseLanguage::English
@@ -49,7 +50,7 @@ pub(crate) fn setup(
         // The words leave the screen and the scrollback.
         ctx.out.clear_terminal();
     }
-    session.recovery_setup(&phrase, pin.as_ref())?;
+    session.recovery_setup(&phrase, pin.as_ref(), witnesses)?;
     Ok(Line::RecoverySet)
 }
 

@@ -297,9 +297,11 @@ async fn act_on(ctx: &Context, session: &mut Session, act: Act) -> Result<(), Fa
             session.set_duress(&duress, &relay)?;
             Line::DuressSet
         }
-        Act::Recovery(RecoveryCmd::Setup { lang, pin }) => {
-            crate::stow::setup(ctx, session, &lang, pin)?
-        }
+        Act::Recovery(RecoveryCmd::Setup {
+            lang,
+            pin,
+            witnesses,
+        }) => crate::stow::setup(ctx, session, &lang, pin, &witnesses)?,
         Act::Invite { alias } => {
             let link = session.invite(&alias).await?;
             Line::Invite {

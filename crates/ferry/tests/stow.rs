@@ -447,3 +447,117 @@ fn a_stow_or_restore_cut_short_resumes() {
     y.run(&["send", "Bashir", "resumed"]);
     assert!(w.b.run(&["sync"]).texts().contains(&"resumed".to_owned()));
 }
+
+#[test]
+fn a_relay_that_serves_an_older_stow_is_caught_by_the_witness() {
+    let mut w = world();
+    let d = w.dir.path().to_owned();
+    let url = w.relay.url().to_owned();
+    let witness = ferry_testkit::RelayProcess::start(common::bin(), &[]).unwrap();
+    let phrase = setup_recovery(&w.a, &["--witness", witness.url()]);
+    w.a.run(&["stow"]);
+    // The relay keeps a copy of its store as it is now (version 1).
+    w.relay.kill9().unwrap();
+    let data = w.relay.data_dir();
+    let saved = d.join("relay-at-v1");
+    ferry_testkit::copy_dir(&data, &saved).unwrap();
+    w.relay.restart().unwrap();
+    // Restore (version 2, checkpointed), use, stow again (version 3).
+    let mut x = User::new(&d, "x");
+    x.pass = w.a.pass.clone();
+    assert_eq!(restore(&x, &url, &phrase, &[]).code, 0);
+    x.run(&["send", "Bashir", "after version 1"]);
+    let r = x.run(&["stow"]);
+    assert_eq!(r.of_type("stowed")[0]["version"], 3, "{:?}", r.lines);
+    // The relay goes back to its old store and serves version 1.
+    w.relay.kill9().unwrap();
+    std::fs::remove_dir_all(&data).unwrap();
+    ferry_testkit::copy_dir(&saved, &data).unwrap();
+    w.relay.restart().unwrap();
+    let mut y = User::new(&d, "y");
+    y.pass = w.a.pass.clone();
+    let r = restore(&y, &url, &phrase, &[]);
+    assert_eq!(
+        r.error_code().as_deref(),
+        Some("stow_stale"),
+        "{:?}",
+        r.lines
+    );
+    let msg = r.of_type("error")[0]["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        msg.contains("version 1") && msg.contains("version 3"),
+        "{msg}"
+    );
+    assert!(!y.home.exists(), "nothing of the old copy was installed");
+    // With the witness down, a restore is not taken on trust either (the
+    // refused attempt above holds the bad relay's lease: take it over).
+    drop(witness);
+    let r = restore(&y, &url, &phrase, &["--takeover"]);
+    assert_eq!(
+        r.error_code().as_deref(),
+        Some("witness_unreachable"),
+        "{:?}",
+        r.lines
+    );
+    assert!(!ferry_client::profile_exists(&y.home));
+}
+
+#[test]
+fn the_relay_keeps_no_plaintext_and_logs_no_locator() {
+    let w = world();
+    let url = w.relay.url().to_owned();
+    w.a.run(&["send", "Bashir", "MARKER-stowed-text"]);
+    w.b.run(&["sync"]);
+    let phrase = setup_recovery(&w.a, &[]);
+    w.a.run(&["stow"]);
+    let mut x = User::new(w.dir.path(), "x");
+    x.pass = w.a.pass.clone();
+    assert_eq!(restore(&x, &url, &phrase, &[]).code, 0);
+    let keys = ferry_core::stow::RecoverySeed::derive(
+        &ferry_core::stow::RecoveryPhrase::parse(&phrase).unwrap(),
+    )
+    .unwrap()
+    .relay_keys(&url, None)
+    .unwrap();
+    let locator = keys.locator();
+    let log = std::fs::read(w.relay.log_path()).unwrap();
+    assert!(!log.is_empty());
+    assert!(
+        log.windows(5).any(|x| x == b"stows"),
+        "stow requests are logged by route"
+    );
+    for needle in [
+        locator.to_b64().into_bytes(),
+        locator.as_bytes().to_vec(),
+        b"MARKER-stowed-text".to_vec(),
+    ] {
+        assert!(
+            !common::contains(&log, &needle),
+            "the log names the locator or text"
+        );
+    }
+    // The store: the record and everything around it is opaque.
+    let mut store = Vec::new();
+    for (_, bytes) in common::snapshot(&w.relay.data_dir()) {
+        store.extend_from_slice(&bytes);
+    }
+    assert!(
+        common::contains(&store, locator.as_bytes()),
+        "control: the row is there"
+    );
+    for needle in [
+        b"MARKER-stowed-text".as_slice(),
+        b"Bashir",
+        b"Amina",
+        phrase.as_bytes(),
+    ] {
+        assert!(
+            !common::contains(&store, needle),
+            "{}",
+            String::from_utf8_lossy(needle)
+        );
+    }
+}

@@ -78,6 +78,28 @@ pub enum SessionError {
         "this profile had been stowed; the stow is now finished and the profile is gone from this device"
     )]
     StowFinished(super::stow::Stowed),
+    /// The relay served an older stow than a witness relay has seen.
+    #[error(
+        "the relay served an older copy of the account (version {served}) than {witness} has seen (version {witnessed}); nothing was installed: this relay cannot be trusted with the account"
+    )]
+    StowStale {
+        /// The version served.
+        served: u64,
+        /// The version the witness saw.
+        witnessed: u64,
+        /// The witness relay.
+        witness: String,
+    },
+    /// A witness relay could not be asked.
+    #[error(
+        "cannot confirm the account's version with {witness} ({error}); nothing was installed, try again when it is reachable"
+    )]
+    WitnessUnreachable {
+        /// The witness relay.
+        witness: String,
+        /// Why.
+        error: Box<ClientError>,
+    },
     /// A wrong PIN.
     #[error("wrong PIN; {left} tries left before the stowed account is deleted")]
     WrongPin {
@@ -148,6 +170,8 @@ impl SessionError {
             Self::StowUnfinished(_) => "stow_unfinished",
             Self::StowFinished(_) => "stowed",
             Self::WrongPin { .. } => "wrong_pin",
+            Self::StowStale { .. } => "stow_stale",
+            Self::WitnessUnreachable { .. } => "witness_unreachable",
             Self::RestoreUnfinished => "restore_unfinished",
             Self::Stow(ferry_core::stow::StowError::BadPhrase) => "bad_phrase",
             Self::Stow(_) => "stow_damaged",

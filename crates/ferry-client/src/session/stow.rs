@@ -48,6 +48,9 @@ struct Recovery {
     /// A stow sent but not yet confirmed and wiped.
     #[serde(default)]
     pending: Option<Pending>,
+    /// Other relays that witness the version.
+    #[serde(default)]
+    witnesses: Vec<RelayKeys>,
 }
 
 impl Drop for Recovery {
@@ -90,6 +93,7 @@ pub struct Restoring {
     keys: RelayKeys,
     version: u64,
     lease: Zeroizing<[u8; 32]>,
+    witnesses: Vec<RelayKeys>,
 }
 
 impl std::fmt::Debug for Restoring {
@@ -141,8 +145,21 @@ impl Session {
         &mut self,
         phrase: &RecoveryPhrase,
         pin: Option<&SecretString>,
+        witnesses: &[String],
     ) -> Result<(), SessionError> {
-        let keys = RecoverySeed::derive(phrase)?.relay_keys(self.relay_url(), pin)?;
+        if witnesses.len() > ferry_core::stow::record::MAX_WITNESSES {
+            return Err(ferry_core::stow::StowError::Malformed("too many witnesses").into());
+        }
+        for w in witnesses {
+            super::check_relay_url(w)?;
+        }
+        let seed = RecoverySeed::derive(phrase)?;
+        let keys = seed.relay_keys(self.relay_url(), pin)?;
+        let witnesses = witnesses
+            .iter()
+            .filter(|w| w.trim_end_matches('/') != keys.relay())
+            .map(|w| seed.relay_keys(w, pin))
+            .collect::<Result<Vec<_>, _>>()?;
         let (version, lease) = match self.recovery()? {
             Some(old) if old.keys.locator() == keys.locator() => (old.version, old.lease.clone()),
             _ => (0, None),
@@ -152,6 +169,7 @@ impl Session {
             version,
             lease,
             pending: None,
+            witnesses,
         })
     }
 
@@ -188,8 +206,8 @@ impl Session {
             .map_err(stow_error)?;
         match status {
             Some(st) if st.version == pending.version && st.digest == pending.digest => {
-                let bytes = 0;
-                self.wipe_stowed(pending.version, bytes)
+                witness(&self, &rec, pending.version).await;
+                self.wipe_stowed(pending.version, 0)
             }
             Some(st) if st.version == rec.version => {
                 self.save_recovery(&rec)?;
@@ -212,7 +230,7 @@ impl Session {
     async fn send_stow(mut self, mut rec: Recovery) -> Result<Stowed, SessionError> {
         self.finish()?;
         let next = rec.version + 1;
-        let sealed = seal_files(&self, &rec.keys, next)?;
+        let sealed = seal_files(&self, &rec, next)?;
         rec.pending = Some(Pending {
             version: next,
             digest: b64::encode(&Sha256::digest(&sealed)),
@@ -227,6 +245,7 @@ impl Session {
                 owner: &owner,
                 access_hash: rec.keys.access_hash(),
                 expected: rec.version,
+                version: None,
                 lease: lease.as_ref(),
                 keep: false,
                 record: &sealed,
@@ -234,6 +253,7 @@ impl Session {
             .await;
         match put {
             Ok(version) => {
+                witness(&self, &rec, version).await;
                 if std::env::var_os("FERRY_FAULT_EXIT_AFTER_STOW_UPLOAD").is_some() {
                     // Fault injection for crash tests: die between the
                     // relay's answer and the wipe.
@@ -284,11 +304,12 @@ impl Session {
             version: restoring.version,
             lease: Some(restoring.lease.to_vec()),
             pending: None,
+            witnesses: restoring.witnesses.clone(),
         };
         s.save_recovery(&rec)?;
         s.finish()?;
         let next = rec.version + 1;
-        let sealed = seal_files(&s, &rec.keys, next)?;
+        let sealed = seal_files(&s, &rec, next)?;
         let client = s.relay(rec.keys.relay())?.clone();
         let owner = rec.keys.owner();
         let lease = rec.lease();
@@ -298,6 +319,7 @@ impl Session {
                 owner: &owner,
                 access_hash: rec.keys.access_hash(),
                 expected: rec.version,
+                version: None,
                 lease: lease.as_ref(),
                 keep: true,
                 record: &sealed,
@@ -305,6 +327,7 @@ impl Session {
             .await;
         match put {
             Ok(v) => {
+                witness(&s, &rec, v).await;
                 rec.version = v;
                 s.save_recovery(&rec)?;
             }
@@ -321,7 +344,47 @@ impl Session {
     }
 }
 
-fn seal_files(s: &Session, keys: &RelayKeys, version: u64) -> Result<Vec<u8>, SessionError> {
+/// Tells every witness relay the version now stored (best effort: a
+/// witness that missed one only weakens the check, never fails a restore).
+async fn witness(s: &Session, rec: &Recovery, version: u64) {
+    for w in &rec.witnesses {
+        let Ok(client) = RelayClient::with_network(w.relay(), &s.network) else {
+            continue;
+        };
+        let owner = w.owner();
+        let current = match client.stow_status(w.locator(), &owner).await {
+            Ok(st) => st.map_or(0, |st| st.version),
+            Err(_) => continue,
+        };
+        if current >= version {
+            continue;
+        }
+        let marker = StowRecord {
+            version,
+            stowed_at: now(),
+            witnesses: Vec::new(),
+            files: Vec::new(),
+        };
+        let Ok(sealed) = marker.seal(w, &mut OsRng) else {
+            continue;
+        };
+        let _ = client
+            .put_stow(&StowPutRequest {
+                locator: w.locator(),
+                owner: &owner,
+                access_hash: w.access_hash(),
+                expected: current,
+                version: Some(version),
+                lease: None,
+                keep: false,
+                record: &sealed,
+            })
+            .await;
+    }
+}
+
+fn seal_files(s: &Session, rec: &Recovery, version: u64) -> Result<Vec<u8>, SessionError> {
+    let keys = &rec.keys;
     let files = s
         .vault
         .stow_files()?
@@ -332,6 +395,7 @@ fn seal_files(s: &Session, keys: &RelayKeys, version: u64) -> Result<Vec<u8>, Se
     let record = StowRecord {
         version,
         stowed_at: now(),
+        witnesses: rec.witnesses.iter().map(|w| w.relay().to_owned()).collect(),
         files,
     };
     Ok(record.seal(keys, &mut OsRng)?)
@@ -368,7 +432,8 @@ pub struct RestoreRequest<'a> {
 /// the same phrase resumes.
 pub async fn restore_files(req: RestoreRequest<'_>) -> Result<Restoring, SessionError> {
     super::check_relay_url(req.relay)?;
-    let keys = RecoverySeed::derive(req.phrase)?.relay_keys(req.relay, req.pin)?;
+    let seed = RecoverySeed::derive(req.phrase)?;
+    let keys = seed.relay_keys(req.relay, req.pin)?;
     let home = req.home;
     let journal = home.join(RESTORE_JOURNAL);
     let resumed = journal.exists();
@@ -427,6 +492,30 @@ pub async fn restore_files(req: RestoreRequest<'_>) -> Result<Restoring, Session
             return Err(e.into());
         }
     };
+    // Never backwards: no witness may have seen a newer version.
+    let mut witnesses = Vec::with_capacity(record.witnesses.len());
+    for url in &record.witnesses {
+        let w = seed.relay_keys(url, req.pin)?;
+        let client = RelayClient::with_network(url, &req.network)?;
+        match client.stow_status(w.locator(), &w.owner()).await {
+            Ok(Some(st)) if st.version > version => {
+                clean_up(home, created_dir);
+                return Err(SessionError::StowStale {
+                    served: version,
+                    witnessed: st.version,
+                    witness: url.clone(),
+                });
+            }
+            Ok(_) => {}
+            Err(e) => {
+                return Err(SessionError::WitnessUnreachable {
+                    witness: url.clone(),
+                    error: Box::new(e),
+                });
+            }
+        }
+        witnesses.push(w);
+    }
     let files: Vec<(String, Zeroizing<Vec<u8>>)> = record
         .files
         .into_iter()
@@ -442,6 +531,7 @@ pub async fn restore_files(req: RestoreRequest<'_>) -> Result<Restoring, Session
         keys,
         version,
         lease,
+        witnesses,
     })
 }
 

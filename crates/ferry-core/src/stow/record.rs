@@ -5,8 +5,9 @@
 //! Plaintext layout (version 1), then zeros up to the padded size:
 //!
 //! ```text
-//! "FSR" | format u8 | version u64 | stowed_at u64 | count u16
-//!       | count × (name_len u8 | name | len u32 | bytes)
+//! "FSR" | format u8 | version u64 | stowed_at u64
+//!       | witnesses u8 | witnesses × (url_len u8 | url)
+//!       | count u16 | count × (name_len u8 | name | len u32 | bytes)
 //! ```
 //!
 //! Sealed: `nonce (24) | XChaCha20-Poly1305(record key, plaintext)` with
@@ -32,6 +33,8 @@ pub const RECORD_UNIT: u64 = 4096;
 pub const MAX_RECORD: u64 = 64 * 1024 * 1024;
 /// Most files in a record.
 const MAX_FILES: usize = 64;
+/// Most witness relays.
+pub const MAX_WITNESSES: usize = 8;
 
 /// One file of the profile directory.
 pub struct StowFile {
@@ -56,6 +59,9 @@ pub struct StowRecord {
     pub version: u64,
     /// When it was stowed (Unix seconds).
     pub stowed_at: u64,
+    /// Other relays that keep the account's version (a restore checks
+    /// that none of them has seen a newer one).
+    pub witnesses: Vec<String>,
     /// The profile directory's files.
     pub files: Vec<StowFile>,
 }
@@ -94,6 +100,17 @@ impl StowRecord {
         out.push(FORMAT);
         out.extend_from_slice(&self.version.to_be_bytes());
         out.extend_from_slice(&self.stowed_at.to_be_bytes());
+        if self.witnesses.len() > MAX_WITNESSES {
+            return Err(StowError::Malformed("too many witnesses"));
+        }
+        out.push(self.witnesses.len() as u8);
+        for w in &self.witnesses {
+            if w.is_empty() || w.len() > 255 {
+                return Err(StowError::Malformed("witness address"));
+            }
+            out.push(w.len() as u8);
+            out.extend_from_slice(w.as_bytes());
+        }
         out.extend_from_slice(&(self.files.len() as u16).to_be_bytes());
         for f in &self.files {
             if !valid_name(&f.name) {
@@ -120,6 +137,19 @@ impl StowRecord {
         }
         let version = r.u64()?;
         let stowed_at = r.u64()?;
+        let n = usize::from(r.take(1)?[0]);
+        if n > MAX_WITNESSES {
+            return Err(StowError::Malformed("too many witnesses"));
+        }
+        let mut witnesses = Vec::with_capacity(n);
+        for _ in 0..n {
+            let len = usize::from(r.take(1)?[0]);
+            let url = std::str::from_utf8(r.take(len)?)
+                .ok()
+                .filter(|u| !u.is_empty())
+                .ok_or(StowError::Malformed("witness address"))?;
+            witnesses.push(url.to_owned());
+        }
         let count = usize::from(u16::from_be_bytes(r.array()?));
         if count > MAX_FILES {
             return Err(StowError::Malformed("too many files"));
@@ -145,6 +175,7 @@ impl StowRecord {
         Ok(Self {
             version,
             stowed_at,
+            witnesses,
             files,
         })
     }

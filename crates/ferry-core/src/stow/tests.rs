@@ -16,6 +16,7 @@ fn record(version: u64) -> StowRecord {
     StowRecord {
         version,
         stowed_at: 1_800_000_000,
+        witnesses: vec!["https://w.example".into()],
         files: vec![
             StowFile {
                 name: "0".into(),
@@ -119,8 +120,9 @@ fn a_record_opens_only_with_its_keys_locator_and_version() {
     let k = keys(&p, "https://a.example", None);
     let sealed = record(3).seal(&k, &mut OsRng).unwrap();
     assert_eq!(sealed.len() as u64 % record::RECORD_UNIT, 0);
-    assert_eq!(sealed.len() as u64, record::sealed_len(5000 + 10 + 40));
+    assert_eq!(sealed.len() as u64, record::sealed_len(5000 + 10 + 41 + 18));
     let back = StowRecord::open(&sealed, &k, 3).unwrap();
+    assert_eq!(back.witnesses, ["https://w.example"]);
     assert_eq!(back.files.len(), 2);
     assert_eq!(&back.files[0].bytes[..], &[7u8; 5000][..]);
     assert_eq!(back.files[1].name, "0.k");

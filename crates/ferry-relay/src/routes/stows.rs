@@ -63,12 +63,14 @@ pub(crate) async fn put_stow(
         owner: q.owner,
         access: token(&q.access)?,
         expected: q.expected,
+        version: q.version.unwrap_or(q.expected.saturating_add(1)),
         lease: q.lease.as_deref().map(token).transpose()?.map(|l| hash(&l)),
         keep_lease: q.keep,
         record: body,
         now: s.clock.now(),
     };
-    let version = s.store.put_stow(put).await?;
+    let version = put.version;
+    s.store.put_stow(put).await?;
     Ok(Json(StowStored { version }))
 }
 

@@ -216,9 +216,9 @@ pub trait MailboxStore: Send + Sync + 'static {
         quota: Quota,
     ) -> Result<Vec<Released>, StoreError>;
 
-    /// Stores a stow record by compare-and-swap (see [`StowPut`]); returns
-    /// the new version once it is durable.
-    async fn put_stow(&self, put: StowPut) -> Result<u64, StoreError>;
+    /// Stores a stow record by compare-and-swap (see [`StowPut`]) once it
+    /// is durable.
+    async fn put_stow(&self, put: StowPut) -> Result<(), StoreError>;
 
     /// A stow's keys and state, without its record.
     async fn stow_state(&self, locator: MailboxId) -> Result<Option<StowState>, StoreError>;
@@ -240,8 +240,10 @@ pub trait MailboxStore: Send + Sync + 'static {
 }
 
 /// A stow write: accepted only if the stored version is `expected` (0: no
-/// record yet) and, when the record is leased, `lease` is that lease's hash.
-/// The new record gets version `expected + 1`; the lease is kept when
+/// record yet), `version` is above it, and, when the record is leased,
+/// `lease` is that lease's hash. An account's record goes up by one at
+/// each write; a witness of it (on another relay) jumps to the version it
+/// witnesses. The lease is kept when
 /// `keep_lease` (a checkpoint by the device that holds it), else released
 /// (a stow: the device wipes itself).
 #[derive(Clone)]
@@ -254,6 +256,8 @@ pub struct StowPut {
     pub access: [u8; 32],
     /// The version the writer last saw.
     pub expected: u64,
+    /// The new version (above `expected`).
+    pub version: u64,
     /// SHA-256 of the writer's lease token, if it holds one.
     pub lease: Option<[u8; 32]>,
     /// Keep the lease (checkpoint) or release it (stow).

@@ -633,7 +633,7 @@ impl MailboxStore for SqliteStore {
         self.canary_release(now, only, expires_at, quota).await
     }
 
-    async fn put_stow(&self, put: super::StowPut) -> Result<u64, StoreError> {
+    async fn put_stow(&self, put: super::StowPut) -> Result<(), StoreError> {
         self.stow_put(put).await
     }
 

@@ -24,6 +24,7 @@ fn put(
         owner: owner.public(),
         access: ACCESS,
         expected,
+        version: expected + 1,
         lease,
         keep_lease: keep,
         record: Bytes::from(vec![fill; 4096]),
@@ -40,25 +41,40 @@ pub async fn stows_are_compare_and_swap<S: MailboxStore>(s: &S) {
         s.put_stow(put(loc, &owner, 1, None, false, 1)).await,
         Err(StoreError::StowConflict { current: 0 })
     ));
-    assert_eq!(
-        s.put_stow(put(loc, &owner, 0, None, false, 1))
-            .await
-            .unwrap(),
-        1
-    );
+    s.put_stow(put(loc, &owner, 0, None, false, 1))
+        .await
+        .unwrap();
     // The same expected version twice: the second loses.
     assert!(matches!(
         s.put_stow(put(loc, &owner, 0, None, false, 2)).await,
         Err(StoreError::StowConflict { current: 1 })
     ));
-    assert_eq!(
-        s.put_stow(put(loc, &owner, 1, None, false, 2))
-            .await
-            .unwrap(),
-        2
-    );
+    s.put_stow(put(loc, &owner, 1, None, false, 2))
+        .await
+        .unwrap();
     let st = s.stow_state(loc).await.unwrap().unwrap();
     assert_eq!(st.version, 2);
+    // A witness jumps ahead; never back, never in place.
+    let mut jump = put(loc, &owner, 2, None, false, 2);
+    jump.version = 7;
+    s.put_stow(jump.clone()).await.unwrap();
+    assert_eq!(s.stow_state(loc).await.unwrap().unwrap().version, 7);
+    for v in [7, 3] {
+        let mut back = put(loc, &owner, 7, None, false, 2);
+        back.version = v;
+        assert!(matches!(
+            s.put_stow(back).await,
+            Err(StoreError::StowConflict { current: 7 })
+        ));
+    }
+    s.delete_stow(loc).await.unwrap();
+    s.put_stow(put(loc, &owner, 0, None, false, 1))
+        .await
+        .unwrap();
+    s.put_stow(put(loc, &owner, 1, None, false, 2))
+        .await
+        .unwrap();
+    let st = s.stow_state(loc).await.unwrap().unwrap();
     assert_eq!(st.owner, owner.public());
     assert_eq!(st.digest, <[u8; 32]>::from(Sha256::digest([2u8; 4096])));
     assert!(!st.leased);
@@ -105,12 +121,9 @@ pub async fn one_lease_at_a_time_and_takeover_locks_out_the_old_device<S: Mailbo
         s.put_stow(put(loc, &owner, 1, None, false, 2)).await,
         Err(StoreError::StowLeaseLost)
     ));
-    assert_eq!(
-        s.put_stow(put(loc, &owner, 1, Some(LEASE_A), true, 2))
-            .await
-            .unwrap(),
-        2
-    );
+    s.put_stow(put(loc, &owner, 1, Some(LEASE_A), true, 2))
+        .await
+        .unwrap();
     assert_eq!(
         s.claim_stow(loc, ACCESS, LEASE_B, false, 10).await.unwrap(),
         Claim::Leased
@@ -126,12 +139,9 @@ pub async fn one_lease_at_a_time_and_takeover_locks_out_the_old_device<S: Mailbo
         Err(StoreError::StowLeaseLost)
     ));
     // B stows: released, anyone may claim.
-    assert_eq!(
-        s.put_stow(put(loc, &owner, 2, Some(LEASE_B), false, 3))
-            .await
-            .unwrap(),
-        3
-    );
+    s.put_stow(put(loc, &owner, 2, Some(LEASE_B), false, 3))
+        .await
+        .unwrap();
     assert!(!s.stow_state(loc).await.unwrap().unwrap().leased);
     assert!(matches!(
         s.claim_stow(loc, ACCESS, LEASE_A, false, 10).await.unwrap(),

@@ -39,7 +39,7 @@ fn version_of(v: i64) -> u64 {
 }
 
 impl SqliteStore {
-    pub(super) async fn stow_put(&self, put: StowPut) -> Result<u64, StoreError> {
+    pub(super) async fn stow_put(&self, put: StowPut) -> Result<(), StoreError> {
         self.write(move |c| {
             let existing = row(c, &put.locator)?;
             let (current, lease) = match &existing {
@@ -60,10 +60,10 @@ impl SqliteStore {
             {
                 return Err(StoreError::StowLeaseLost);
             }
-            if current != put.expected {
+            if current != put.expected || put.version <= current {
                 return Err(StoreError::StowConflict { current });
             }
-            let version = current + 1;
+            let version = put.version;
             let keep = if put.keep_lease { lease } else { None };
             c.prepare_cached(
                 "INSERT OR REPLACE INTO stows (locator, owner, access, version, record, digest, lease, failures, updated_at)
@@ -82,7 +82,7 @@ impl SqliteStore {
                 ])
             })
             .map_err(backend)?;
-            Ok(version)
+            Ok(())
         })
         .await
     }
