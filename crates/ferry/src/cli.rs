@@ -81,7 +81,12 @@ pub(crate) enum Command {
     Panic,
     /// Store the account on the relay under the recovery phrase and remove
     /// it from this device (see `ferry recovery setup`).
-    Stow,
+    Stow {
+        /// Keep the message history too (off by default: contacts,
+        /// conversations and settings go; past messages are destroyed).
+        #[arg(long)]
+        with_history: bool,
+    },
     /// Bring a stowed account back from its recovery phrase
     /// (FERRY_RECOVERY_PHRASE, else asked), then unlock it with its
     /// passphrase; the duress passphrase works as at any unlock.

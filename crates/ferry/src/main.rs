@@ -48,7 +48,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Relay(args) => run_relay(*args),
         Command::Panic => user::panic(&ctx),
-        Command::Stow => user::run(&ctx, user::Run::Stow),
+        Command::Stow { with_history } => user::run(&ctx, user::Run::Stow { with_history }),
         Command::Restore {
             relay,
             pin,

@@ -83,9 +83,13 @@ fn normalized(w: &str) -> String {
 }
 
 /// `ferry stow`.
-pub(crate) async fn stow(ctx: &Context, session: Session) -> Result<(), Failure> {
+pub(crate) async fn stow(
+    ctx: &Context,
+    session: Session,
+    with_history: bool,
+) -> Result<(), Failure> {
     let relay = session.relay_url().to_owned();
-    let stowed = session.stow().await?;
+    let stowed = session.stow(with_history).await?;
     ctx.out.print(&Line::Stowed {
         version: stowed.version,
         bytes: stowed.bytes,

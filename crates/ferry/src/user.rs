@@ -30,7 +30,9 @@ pub(crate) enum Run {
     },
     Watch(ferry_client::LockLimits),
     Act(Act),
-    Stow,
+    Stow {
+        with_history: bool,
+    },
     Restore {
         relay: String,
         pin: bool,
@@ -199,7 +201,9 @@ async fn execute(ctx: &Context, run: Run) -> Result<(), Failure> {
             Ok(())
         }
         Run::Watch(limits) => watch(ctx, &home, open(ctx, &home, None).await?, limits).await,
-        Run::Stow => crate::stow::stow(ctx, open(ctx, &home, None).await?).await,
+        Run::Stow { with_history } => {
+            crate::stow::stow(ctx, open(ctx, &home, None).await?, with_history).await
+        }
         Run::Restore {
             relay,
             pin,

@@ -158,7 +158,7 @@ fn a_stowed_account_leaves_nothing_on_the_phone_and_comes_back_whole() {
     assert_eq!(phone.found(&needles), needles.len(), "control: all found");
     phone.mount();
 
-    let r = a.run(&["stow"]);
+    let r = a.run(&["stow", "--with-history"]);
     let stowed = r.of_type("stowed");
     assert_eq!(stowed.len(), 1, "{:?}", r.lines);
     assert_eq!(stowed[0]["version"], 1);
@@ -516,6 +516,15 @@ fn the_relay_keeps_no_plaintext_and_logs_no_locator() {
     let mut x = User::new(w.dir.path(), "x");
     x.pass = w.a.pass.clone();
     assert_eq!(restore(&x, &url, &phrase, &[]).code, 0);
+    // History stays behind unless asked for: the conversation is back,
+    // its past is not.
+    assert!(x.run(&["history", "Bashir"]).texts().is_empty());
+    x.run(&["send", "Bashir", "still talking"]);
+    assert!(
+        w.b.run(&["sync"])
+            .texts()
+            .contains(&"still talking".to_owned())
+    );
     let keys = ferry_core::stow::RecoverySeed::derive(
         &ferry_core::stow::RecoveryPhrase::parse(&phrase).unwrap(),
     )

@@ -181,15 +181,36 @@ impl Session {
 
     /// Stows the account on the relay and destroys the profile here. Every
     /// canary is renewed first, for a full interval: a stow shorter than it
-    /// fires none.
-    pub async fn stow(mut self) -> Result<Stowed, SessionError> {
+    /// fires none. Message history goes along only `with_history`; else it
+    /// is destroyed first (contacts, conversations, timers, settings and
+    /// queued messages always go). Expired messages never go.
+    pub async fn stow(mut self, with_history: bool) -> Result<Stowed, SessionError> {
         let rec = self.recovery()?.ok_or(SessionError::NoRecovery)?;
         if rec.pending.is_some() {
             return self.finish_stow().await;
         }
         self.place_canaries(CanaryScope::All).await?;
+        if !with_history {
+            self.forget_history()?;
+        }
         self.expire()?;
         self.send_stow(rec).await
+    }
+
+    /// Destroys every conversation's history (crypto-shredded, like
+    /// expiry), with the local copies of attachments.
+    fn forget_history(&mut self) -> Result<(), SessionError> {
+        let mut changes = Vec::new();
+        for c in self.contacts() {
+            let id = self.contact_id(&c.alias)?;
+            for e in self.history(&c.alias)? {
+                changes.push(super::Change::Delete(id, e.id));
+            }
+        }
+        if !changes.is_empty() {
+            self.update(|_| Ok(((), changes)))?;
+        }
+        Ok(())
     }
 
     /// Finishes a stow left pending by a crash or a lost connection: wipes
