@@ -165,6 +165,8 @@ pub(crate) struct AppState {
     decoy: std::sync::atomic::AtomicBool,
     /// The passphrase that opened the session, as an Argon2id hash.
     verifier: Mutex<Option<Arc<crate::page_lock::Verifier>>>,
+    /// A recovery phrase shown and not yet confirmed.
+    pending_phrase: Mutex<Option<crate::routes::stow::PendingPhrase>>,
 }
 
 fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -192,6 +194,7 @@ impl AppState {
             }),
             links,
             opening: tokio::sync::Mutex::new(()),
+            pending_phrase: Mutex::new(None),
             page_locked: std::sync::atomic::AtomicBool::new(false),
             decoy: std::sync::atomic::AtomicBool::new(false),
             verifier: Mutex::new(None),
@@ -274,9 +277,20 @@ impl AppState {
     }
 
     /// Called once the session thread has locked.
+    /// Keeps (or drops) the phrase shown and not yet confirmed.
+    pub(crate) fn set_pending_phrase(&self, p: Option<crate::routes::stow::PendingPhrase>) {
+        *locked(&self.pending_phrase) = p;
+    }
+
+    /// Takes the phrase shown and not yet confirmed.
+    pub(crate) fn take_pending_phrase(&self) -> Option<crate::routes::stow::PendingPhrase> {
+        locked(&self.pending_phrase).take()
+    }
+
     pub(crate) fn set_locked(&self) {
         *locked(&self.phase) = Phase::Locked;
         *locked(&self.verifier) = None;
+        *locked(&self.pending_phrase) = None;
         self.decoy.store(false, std::sync::atomic::Ordering::SeqCst);
         self.page_locked
             .store(false, std::sync::atomic::Ordering::SeqCst);

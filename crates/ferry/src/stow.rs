@@ -85,7 +85,7 @@ fn normalized(w: &str) -> String {
 /// `ferry stow`.
 pub(crate) async fn stow(
     ctx: &Context,
-    session: Session,
+    mut session: Session,
     with_history: bool,
 ) -> Result<(), Failure> {
     let relay = session.relay_url().to_owned();

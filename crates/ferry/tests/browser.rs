@@ -102,6 +102,11 @@ fn a_warning_marks_the_contact_duress_opens_the_decoy_and_panic_needs_a_hold() {
     run("seizure.mjs", &[]);
 }
 
+#[test]
+fn the_app_stows_the_account_and_restores_it_from_the_phrase() {
+    run("stow.mjs", &[]);
+}
+
 /// Also writes the Korean screenshots with FERRY_SCREENSHOTS=DIR (how
 /// `docs/screenshots` was made).
 #[test]

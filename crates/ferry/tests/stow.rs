@@ -286,8 +286,36 @@ fn a_takeover_shuts_out_the_other_device() {
     let refused = restore(&y, url, &phrase, &[]);
     assert_eq!(refused.error_code().as_deref(), Some("stow_leased"));
     assert!(!y.home.exists());
+    // The old device goes on for a while: B talks to it.
+    w.b.run(&["sync"]);
+    w.b.run(&["send", "Amina", "hello old phone"]);
+    assert!(
+        x.run(&["sync"])
+            .texts()
+            .contains(&"hello old phone".to_owned())
+    );
     let r = restore(&y, url, &phrase, &["--takeover"]);
     assert_eq!(r.code, 0, "{:?}", r.lines);
+    // The restore made every conversation's key refresh due: it goes as
+    // soon as B is in step, and from then on the old device's copy of the
+    // keys reads nothing B sends.
+    w.b.run(&["send", "Amina", "ping"]);
+    assert!(y.run(&["sync"]).texts().contains(&"ping".to_owned()));
+    let got = w.b.run(&["sync"]);
+    assert!(got.of_type("rejected").is_empty(), "{:?}", got.lines);
+    w.b.run(&["send", "Amina", "only for the new phone"]);
+    let old = x.run(&["sync"]);
+    assert!(
+        !old.texts().iter().any(|t| t.contains("new phone")),
+        "the shut-out device read a message sent after the takeover: {:?}",
+        old.lines
+    );
+    assert_eq!(
+        old.of_type("rejected").len(),
+        1,
+        "fetched but unreadable: {:?}",
+        old.lines
+    );
     // The stale device cannot stow over it.
     let stale = x.try_run(&["stow"]);
     assert_eq!(

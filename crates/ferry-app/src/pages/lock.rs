@@ -39,6 +39,7 @@ pub(crate) fn setup(cx: &Cx) -> Markup {
                     button type="submit" class="primary" { (cx.t("setup-create")) }
                 }
             }
+            (super::stow::restore(cx))
         },
     )
 }

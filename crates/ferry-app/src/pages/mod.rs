@@ -18,6 +18,7 @@ pub(crate) mod invite;
 pub(crate) mod lock;
 pub(crate) mod safety;
 pub(crate) mod settings;
+pub(crate) mod stow;
 
 /// What every page needs to render.
 pub(crate) struct Cx {

@@ -11,6 +11,8 @@ pub(crate) struct Profile {
     pub(crate) idle_minutes: u32,
     pub(crate) relay: String,
     pub(crate) proxy: Option<String>,
+    /// A recovery phrase is set up (stowing is possible).
+    pub(crate) has_recovery: bool,
 }
 
 /// The page.
@@ -77,6 +79,7 @@ pub(crate) fn page_for(cx: &Cx, p: &Profile) -> Markup {
                     button type="submit" { (cx.t("settings-save")) }
                 }
             }
+            (super::stow::card(cx, p.has_recovery))
         },
     )
 }

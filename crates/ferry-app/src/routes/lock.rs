@@ -23,7 +23,11 @@ pub(crate) async fn home(State(state): St, req: Req) -> Response {
         return html(pages::lock::unlock(&req.cx, "/page-unlock"));
     }
     let Some(h) = state.session() else {
-        return if ferry_client::profile_exists(&state.home) {
+        let unfinished = state
+            .home
+            .join(ferry_client::session::RESTORE_JOURNAL)
+            .exists();
+        return if ferry_client::profile_exists(&state.home) && !unfinished {
             html(pages::lock::unlock(&req.cx, "/unlock"))
         } else {
             html(pages::lock::setup(&req.cx))
@@ -125,7 +129,7 @@ pub(crate) async fn unlock(State(state): St, req: Req, Form(f): Form<UnlockForm>
 }
 
 /// The page-lock check of `pass`, computed off the async threads.
-async fn verifier_for(pass: &str) -> Option<crate::page_lock::Verifier> {
+pub(super) async fn verifier_for(pass: &str) -> Option<crate::page_lock::Verifier> {
     let pass = SecretString::from(pass.to_owned());
     tokio::task::spawn_blocking(move || crate::page_lock::Verifier::new(&pass))
         .await
@@ -226,7 +230,7 @@ pub(crate) async fn page_unlock(State(state): St, req: Req, Form(f): Form<Unlock
 }
 
 /// Starts the session thread with `opener` and records it.
-async fn open(
+pub(super) async fn open(
     state: &Arc<AppState>,
     verifier: Option<crate::page_lock::Verifier>,
     opener: impl FnOnce() -> crate::actor::LocalBoxFuture<

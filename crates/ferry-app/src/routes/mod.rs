@@ -38,6 +38,7 @@ mod media;
 mod pairing;
 mod safety;
 mod settings;
+pub(crate) mod stow;
 
 pub(crate) type St = State<Arc<AppState>>;
 
@@ -92,6 +93,10 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         .route("/accept", get(pairing::accept_page).post(pairing::accept))
         .route("/settings", get(settings::show).post(settings::save))
         .route("/settings/proxy", post(settings::proxy))
+        .route("/recovery/new", post(stow::new_phrase))
+        .route("/recovery/confirm", post(stow::confirm))
+        .route("/stow", post(stow::stow))
+        .route("/restore", post(stow::restore))
         .route("/safety", get(safety::show))
         .route("/safety/alert", post(safety::alert))
         .route("/safety/phrase", post(safety::phrase))

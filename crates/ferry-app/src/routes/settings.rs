@@ -23,6 +23,7 @@ pub(crate) async fn show(State(state): St, req: Req) -> Response {
                     idle_minutes: 0,
                     relay: s.relay_url().to_owned(),
                     proxy: s.network().proxy().map(|p| format!("{p:?}")),
+                    has_recovery: s.has_recovery().unwrap_or(false),
                 }
             })
         })

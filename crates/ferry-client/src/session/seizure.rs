@@ -231,6 +231,10 @@ impl Session {
     /// decoy (this profile's contacts' addresses and alert keys, no aliases)
     /// and keeps both slots the same size.
     pub fn finish(&self) -> Result<(), SessionError> {
+        if self.wiped() {
+            // Stowed or panic-wiped: there is nothing left to keep even.
+            return Ok(());
+        }
         if let Some(mut decoy) = self.vault.open_decoy()? {
             let capsule = capsule_bytes(&self.engine().capsule());
             decoy.transaction(|tx| tx.put_blob(CAPSULE_BLOB, &capsule))?;

@@ -138,6 +138,22 @@ impl Session {
         Ok(self.recovery()?.is_some())
     }
 
+    /// Whether `phrase` (and `pin`) is the one set up: the check before a
+    /// stow from the app, so nobody stows an account they cannot restore.
+    /// Costs one Argon2id run.
+    pub fn recovery_matches(
+        &self,
+        phrase: &RecoveryPhrase,
+        pin: Option<&SecretString>,
+    ) -> Result<bool, SessionError> {
+        let Some(rec) = self.recovery()? else {
+            return Err(SessionError::NoRecovery);
+        };
+        let keys = RecoverySeed::derive(phrase)?.relay_keys(rec.keys.relay(), pin)?;
+        Ok(keys.locator() == rec.keys.locator()
+            && subtle_eq(keys.access_token(), rec.keys.access_token()))
+    }
+
     /// Sets up stowing with `phrase` (and an optional PIN) on this
     /// profile's relay: derives the keys (Argon2id, about a second) and
     /// keeps them. The same phrase again keeps the stow's version.
@@ -184,7 +200,7 @@ impl Session {
     /// fires none. Message history goes along only `with_history`; else it
     /// is destroyed first (contacts, conversations, timers, settings and
     /// queued messages always go). Expired messages never go.
-    pub async fn stow(mut self, with_history: bool) -> Result<Stowed, SessionError> {
+    pub async fn stow(&mut self, with_history: bool) -> Result<Stowed, SessionError> {
         let rec = self.recovery()?.ok_or(SessionError::NoRecovery)?;
         if rec.pending.is_some() {
             return self.finish_stow().await;
@@ -215,7 +231,7 @@ impl Session {
 
     /// Finishes a stow left pending by a crash or a lost connection: wipes
     /// if the relay has it, else stows again.
-    pub(crate) async fn finish_stow(mut self) -> Result<Stowed, SessionError> {
+    pub(crate) async fn finish_stow(&mut self) -> Result<Stowed, SessionError> {
         let mut rec = self.recovery()?.ok_or(SessionError::NoRecovery)?;
         let Some(pending) = rec.pending.take() else {
             return self.send_stow(rec).await;
@@ -227,7 +243,7 @@ impl Session {
             .map_err(stow_error)?;
         match status {
             Some(st) if st.version == pending.version && st.digest == pending.digest => {
-                witness(&self, &rec, pending.version).await;
+                witness(self, &rec, pending.version).await;
                 self.wipe_stowed(pending.version, 0)
             }
             Some(st) if st.version == rec.version => {
@@ -248,10 +264,10 @@ impl Session {
 
     /// Seals the profile's files as the next version, records the stow as
     /// pending, uploads it and wipes.
-    async fn send_stow(mut self, mut rec: Recovery) -> Result<Stowed, SessionError> {
+    async fn send_stow(&mut self, mut rec: Recovery) -> Result<Stowed, SessionError> {
         self.finish()?;
         let next = rec.version + 1;
-        let sealed = seal_files(&self, &rec, next)?;
+        let sealed = seal_files(self, &rec, next)?;
         rec.pending = Some(Pending {
             version: next,
             digest: b64::encode(&Sha256::digest(&sealed)),
@@ -274,7 +290,7 @@ impl Session {
             .await;
         match put {
             Ok(version) => {
-                witness(&self, &rec, version).await;
+                witness(self, &rec, version).await;
                 if std::env::var_os("FERRY_FAULT_EXIT_AFTER_STOW_UPLOAD").is_some() {
                     // Fault injection for crash tests: die between the
                     // relay's answer and the wipe.
@@ -294,15 +310,16 @@ impl Session {
         }
     }
 
-    fn wipe_stowed(self, version: u64, bytes: u64) -> Result<Stowed, SessionError> {
+    fn wipe_stowed(&mut self, version: u64, bytes: u64) -> Result<Stowed, SessionError> {
         let deadline = self
             .engine()
             .canary_interval()
             .map(|i| now().saturating_add(i));
         let dir = self.vault.dir().to_owned();
+        // From here this session changes nothing more.
+        self.poisoned = true;
         // Destroyed while the vault is still held: nothing else can open it.
         ferry_vault::panic_wipe(&dir, &mut OsRng)?;
-        drop(self);
         Ok(Stowed {
             version,
             bytes,
@@ -328,6 +345,9 @@ impl Session {
             witnesses: restoring.witnesses.clone(),
         };
         s.save_recovery(&rec)?;
+        // Fresh keys in every conversation, due now (queued before the
+        // checkpoint, so the relay's copy carries them).
+        s.update(|e| Ok((e.refresh_all(now(), &mut OsRng), Vec::new())))?;
         s.finish()?;
         let next = rec.version + 1;
         let sealed = seal_files(&s, &rec, next)?;
@@ -360,9 +380,12 @@ impl Session {
             Err(_) => {}
         }
         remove_journal(&restoring.home)?;
-        s.update(|e| Ok((e.refresh_all(now(), &mut OsRng), Vec::new())))?;
         Ok(s)
     }
+}
+
+fn subtle_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Tells every witness relay the version now stored (best effort: a

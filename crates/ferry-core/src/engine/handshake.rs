@@ -267,7 +267,7 @@ impl Engine {
             seal_in: vec![seal_in],
             legacy_in: false,
             alert_prev: Vec::new(),
-            pcs: crate::pcs::Pcs::new(now),
+            pcs: crate::pcs::Pcs::joined_at(now, group.epoch().as_u64()),
         }));
         Ok(Event::Established {
             alias: contact.alias.clone(),

@@ -82,6 +82,16 @@ impl Pcs {
         }
     }
 
+    /// The inviter's bookkeeping for a conversation the contact joins (by
+    /// the welcome) at `epoch`: they are in step from the start.
+    pub(crate) fn joined_at(now: u64, epoch: u64) -> Self {
+        Self {
+            since: now,
+            peer_epoch: epoch,
+            ..Self::default()
+        }
+    }
+
     fn due(&self, now: u64) -> bool {
         self.msgs >= UPDATE_EVERY_MSGS || now.saturating_sub(self.since) >= UPDATE_EVERY_SECS
     }
@@ -144,7 +154,7 @@ impl Engine {
         if let Some(p) = self.pcs_mut(idx) {
             p.msgs = p.msgs.saturating_add(1);
         }
-        self.refresh_if_due(now, rng, idx, false)
+        self.refresh_if_due(now, rng, idx)
     }
 
     /// Refreshes this side's leaf in every conversation where it is due by
@@ -154,21 +164,24 @@ impl Engine {
         let before = self.state.outbox.iter().count();
         for idx in 0..self.state.contacts.len() {
             // One conversation's broken state does not hold back the others.
-            let _ = self.refresh_if_due(now, rng, idx, false);
+            let _ = self.refresh_if_due(now, rng, idx);
         }
         self.state.outbox.iter().count() - before
     }
 
-    /// Refreshes this side's leaf in every conversation now, due or not
-    /// (after a restore, above all one that took the account over from
-    /// another device: that device's copy of the keys stops working once
-    /// both sides have updated). Returns how many refreshes were queued.
+    /// Makes every conversation's refresh due now (after a restore, above
+    /// all one that took the account over from another device: that
+    /// device's copy of the keys stops working once both sides have
+    /// updated) and queues those that can go at once; the others go as soon
+    /// as the contact has caught up with this side's last commit. Returns
+    /// how many refreshes were queued now.
     pub fn refresh_all(&mut self, now: u64, rng: &mut impl CryptoRngCore) -> usize {
-        let before = self.state.outbox.iter().count();
         for idx in 0..self.state.contacts.len() {
-            let _ = self.refresh_if_due(now, rng, idx, true);
+            if let Some(p) = self.pcs_mut(idx) {
+                p.since = 0;
+            }
         }
-        self.state.outbox.iter().count() - before
+        self.refresh_due(now, rng)
     }
 
     fn refresh_if_due(
@@ -176,12 +189,11 @@ impl Engine {
         now: u64,
         rng: &mut impl CryptoRngCore,
         idx: usize,
-        force: bool,
     ) -> Result<(), CoreError> {
         let Some(p) = self.pcs(idx) else {
             return Ok(());
         };
-        if !force && !p.due(now) {
+        if !p.due(now) {
             return Ok(());
         }
         let (proposed, peer_epoch) = (p.proposed, p.peer_epoch);
