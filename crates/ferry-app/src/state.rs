@@ -167,6 +167,9 @@ pub(crate) struct AppState {
     verifier: Mutex<Option<Arc<crate::page_lock::Verifier>>>,
     /// A recovery phrase shown and not yet confirmed.
     pending_phrase: Mutex<Option<crate::routes::stow::PendingPhrase>>,
+    /// The account was stowed from this app: the dead-man deadline, if
+    /// any, for the first screen.
+    stowed: Mutex<Option<Option<u64>>>,
 }
 
 fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -195,6 +198,7 @@ impl AppState {
             links,
             opening: tokio::sync::Mutex::new(()),
             pending_phrase: Mutex::new(None),
+            stowed: Mutex::new(None),
             page_locked: std::sync::atomic::AtomicBool::new(false),
             decoy: std::sync::atomic::AtomicBool::new(false),
             verifier: Mutex::new(None),
@@ -280,6 +284,16 @@ impl AppState {
     /// Keeps (or drops) the phrase shown and not yet confirmed.
     pub(crate) fn set_pending_phrase(&self, p: Option<crate::routes::stow::PendingPhrase>) {
         *locked(&self.pending_phrase) = p;
+    }
+
+    /// Notes a stow (with its deadline) for the first screen, or forgets it.
+    pub(crate) fn set_stowed(&self, s: Option<Option<u64>>) {
+        *locked(&self.stowed) = s;
+    }
+
+    /// The stow made from this app, if any.
+    pub(crate) fn stowed(&self) -> Option<Option<u64>> {
+        *locked(&self.stowed)
     }
 
     /// Takes the phrase shown and not yet confirmed.

@@ -8,12 +8,17 @@ use maud::{Markup, html};
 
 use super::{Cx, Section, error_slot, page};
 
-/// No profile yet: relay, passphrase (twice), optional proxy.
-pub(crate) fn setup(cx: &Cx) -> Markup {
+/// No profile yet: relay, passphrase (twice), optional proxy; and
+/// restoring a stowed account (after a stow here, what is left to know
+/// first: `stowed` holds the dead-man deadline, if any).
+pub(crate) fn setup(cx: &Cx, stowed: Option<Option<u64>>) -> Markup {
     page(
         cx,
         Section::Locked,
         html! {
+            @if let Some(deadline) = stowed {
+                (super::stow::stowed(cx, deadline))
+            }
             section class="card narrow" {
                 h1 { (cx.t("setup-title")) }
                 p { (cx.t("setup-intro")) }

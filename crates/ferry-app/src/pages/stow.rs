@@ -71,12 +71,14 @@ pub(crate) fn phrase(cx: &Cx, words: &[String], ask: &[usize]) -> Markup {
 /// After a stow: what is left to know.
 pub(crate) fn stowed(cx: &Cx, deadline: Option<u64>) -> Markup {
     html! {
-        h2 { (cx.t("stowed-title")) }
-        p role="status" { (cx.t("stowed-text")) }
-        @if let Some(t) = deadline {
-            p { (cx.t("stowed-deadline")) " " time data-unix=(t) { (t) } }
+        section class="card narrow" id="stowed" {
+            h2 { (cx.t("stowed-title")) }
+            p role="status" { (cx.t("stowed-text")) }
+            @if let Some(t) = deadline {
+                p { (cx.t("stowed-deadline")) " " time data-unix=(t) { (t) } }
+            }
+            p class="hint" { (cx.t("stowed-restore")) }
         }
-        p class="hint" { (cx.t("stowed-restore")) }
     }
 }
 

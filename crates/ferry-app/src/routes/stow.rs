@@ -143,9 +143,11 @@ pub(crate) async fn stow(State(state): St, req: Req, Form(f): Form<StowForm>) ->
         .await;
     match got {
         Ok(Ok(stowed)) => {
-            // The session notices its files are gone and locks.
+            // The session notices its files are gone and locks; the first
+            // screen says what is left to know.
+            state.set_stowed(Some(stowed.deadline));
             h.lock();
-            html(pages::stow::stowed(&req.cx, stowed.deadline))
+            go("/")
         }
         Ok(Err(SessionError::NoStow)) => fail(lang, "phrase_not_this"),
         Ok(Err(e)) => fail_with(lang, &e),
@@ -186,6 +188,7 @@ pub(crate) async fn restore(State(state): St, req: Req, Form(f): Form<RestoreFor
     let takeover = f.takeover.is_some();
     let pass = SecretString::from(f.passphrase.as_str().to_owned());
     let verifier = super::lock::verifier_for(f.passphrase.as_str()).await;
+    state.set_stowed(None);
     let opened = super::lock::open(&state, verifier, move || {
         Box::pin(async move {
             let restoring = restore_files(RestoreRequest {

@@ -106,6 +106,9 @@ try {
     await screen(a, 'safety', lang);
     await a.goto(`${origin(a)}/settings`);
     await screen(a, 'settings', lang);
+    await a.locator('form[action="/recovery/new"] button').click();
+    await a.locator('#stow ol.words li').first().waitFor();
+    await screen(a, 'recovery-phrase', lang);
     // Keyboard alone: Tab from the top reaches the skip link, then the
     // navigation, in order.
     await a.goto(`${origin(a)}/`);

@@ -60,15 +60,15 @@ await scenario('stow', { work, pages: { a, b }, apps: [appA, appB], browsers: [k
   check(existsSync(homeA), 'nothing was stowed');
   await a.locator('#stow-phrase').fill(words.join(' '));
   await stowForm.locator('button').click();
-  await a.locator('#stow [role=status]').waitFor({ timeout: 30_000 });
+  // Back on the first screen, which says what is left to know.
+  await a.locator('#stowed [role=status]').waitFor({ timeout: 30_000 });
   check(!existsSync(homeA), 'the profile directory is gone');
-  check((await a.locator('#stow time').count()) === 1, 'the dead-man deadline is shown');
+  check((await a.locator('#stowed time').count()) === 1, 'the dead-man deadline is shown');
 
   // The day: B writes.
   await sendText(b, 'are you there?');
 
   // The night: "Restore" on the first screen.
-  await a.goto(`${origin(a)}/`);
   await a.locator('#restore-phrase').waitFor();
   await a.locator('#restore-relay').fill(relay);
   await a.locator('#restore-phrase').fill(words.join(' '));
