@@ -598,3 +598,65 @@ fn the_relay_keeps_no_plaintext_and_logs_no_locator() {
         );
     }
 }
+
+#[test]
+fn the_duress_passphrase_at_restore_warns_and_leaves_only_the_decoy_anywhere() {
+    let w = world();
+    let d = w.dir.path();
+    let url = w.relay.url();
+    let mut set = w.a.cmd(&["duress", "set"]);
+    set.env("FERRY_DURESS_PASSPHRASE", "duress of a");
+    assert_eq!(User::run_cmd(set).of_type("duress_set").len(), 1);
+    w.a.run(&["send", "Bashir", "the real conversation"]);
+    w.b.run(&["sync"]);
+    let phrase = setup_recovery(&w.a, &[]);
+    w.a.run(&["stow"]);
+
+    // The captor has the phrase and forces a passphrase out of A: A gives
+    // the duress one. The restore looks like any other.
+    let captor = User {
+        home: d.join("captor"),
+        pass: "duress of a".into(),
+        env: Vec::new(),
+    };
+    let r = restore(&captor, url, &phrase, &[]);
+    assert_eq!(r.code, 0, "{:?}", r.lines);
+    assert_eq!(r.of_type("restored").len(), 1);
+    assert!(
+        captor.run(&["contacts"]).of_type("contact").is_empty(),
+        "only the decoy"
+    );
+    // B is warned.
+    let got = w.b.run(&["sync"]);
+    assert!(
+        !got.of_type("alert").is_empty(),
+        "B was warned: {:?}",
+        got.lines
+    );
+
+    // The phrase is no master key: the captor takes the account again from
+    // the relay and tries the real passphrase. The real profile is gone
+    // there too.
+    let again = User {
+        home: d.join("captor-again"),
+        pass: w.a.pass.clone(),
+        env: Vec::new(),
+    };
+    let r = restore(&again, url, &phrase, &["--takeover"]);
+    assert_eq!(
+        r.error_code().as_deref(),
+        Some("wrong_passphrase"),
+        "{:?}",
+        r.lines
+    );
+    let r = restore(
+        &User {
+            pass: "duress of a".into(),
+            ..again
+        },
+        url,
+        &phrase,
+        &["--takeover"],
+    );
+    assert_eq!(r.code, 0, "the decoy still opens: {:?}", r.lines);
+}
