@@ -33,6 +33,7 @@ mod media;
 mod messages;
 mod network;
 mod outbox;
+mod restore;
 mod seizure;
 mod stow;
 mod sync;
@@ -41,7 +42,8 @@ pub use attachments::{FileMeta, SaveOutcome};
 pub use error::SessionError;
 pub use events::{Event, EventStream, Listener, LockReason, STREAM_BACKLOG, Status};
 pub use media::{MAX_INLINE, Media};
-pub use stow::{RESTORE_JOURNAL, RestoreRequest, Restoring, Stowed, restore_files};
+pub use restore::{RESTORE_JOURNAL, RestoreRequest, Restoring, restore_files};
+pub use stow::Stowed;
 pub use sync::{Job, JobFn};
 
 /// The engine's settings record.
@@ -288,7 +290,7 @@ impl Session {
         network: Option<crate::net::Network>,
         restoring: bool,
     ) -> Result<Self, SessionError> {
-        if !restoring && home.join(stow::RESTORE_JOURNAL).exists() {
+        if !restoring && home.join(restore::RESTORE_JOURNAL).exists() {
             return Err(SessionError::RestoreUnfinished);
         }
         let mut vault = Vault::unlock(home, pass, &mut OsRng)?;

@@ -10,47 +10,40 @@
 //!   panic does. If anything breaks after the mark, the next unlock does
 //!   nothing but finish the stow: it asks the relay whether the record
 //!   landed (version and digest) and wipes, or stows again.
-//! - A restore keeps a random nonce in `.restore` in the new directory
-//!   (its lease token derives from it and the phrase), claims the record,
-//!   installs the files, and after the passphrase opens a slot (real or
-//!   duress, alike) writes the lease into that slot and stores what it
-//!   opened back as version `n + 1`, keeping the lease. A duress
-//!   passphrase at restore therefore replaces the relay's copy of the real
-//!   profile too. Then every conversation's keys are refreshed.
-
-use std::path::{Path, PathBuf};
+//! - A restore (see `super::restore`) installs the files and, after the
+//!   passphrase, stores what opened back as version `n + 1`, keeping the
+//!   lease: a duress passphrase at restore therefore replaces the relay's
+//!   copy of the real profile too. Every conversation's key refresh is
+//!   made due.
 
 use ferry_core::alert::CanaryScope;
 use ferry_core::stow::{RecoveryPhrase, RecoverySeed, RelayKeys, StowFile, StowRecord};
 use ferry_proto::{ErrorCode, b64};
-use rand_core::{OsRng, RngCore as _};
+use rand_core::OsRng;
 use secrecy::SecretString;
 use sha2::{Digest as _, Sha256};
-use zeroize::Zeroizing;
 
 use super::{Session, SessionError, now};
 use crate::relay::{ClientError, RelayClient, StowPutRequest};
 
 const RECOVERY_BLOB: &str = "recovery";
 const RECOVERY_VERSION: u8 = 1;
-/// The journal of a restore in progress, inside the new profile directory.
-pub const RESTORE_JOURNAL: &str = ".restore";
 
 /// What the vault keeps about the stowed account.
 #[derive(serde::Serialize, serde::Deserialize)]
-struct Recovery {
-    keys: RelayKeys,
+pub(super) struct Recovery {
+    pub(super) keys: RelayKeys,
     /// The version this device's state continues from.
-    version: u64,
+    pub(super) version: u64,
     /// This device's lease token (after a restore).
     #[serde(default, with = "ferry_proto::b64::opt_bytes")]
-    lease: Option<Vec<u8>>,
+    pub(super) lease: Option<Vec<u8>>,
     /// A stow sent but not yet confirmed and wiped.
     #[serde(default)]
-    pending: Option<Pending>,
+    pub(super) pending: Option<Pending>,
     /// Other relays that witness the version.
     #[serde(default)]
-    witnesses: Vec<RelayKeys>,
+    pub(super) witnesses: Vec<RelayKeys>,
 }
 
 impl Drop for Recovery {
@@ -62,7 +55,7 @@ impl Drop for Recovery {
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
-struct Pending {
+pub(super) struct Pending {
     version: u64,
     /// SHA-256 of the sealed record, base64url.
     digest: String,
@@ -86,33 +79,8 @@ pub struct Stowed {
     pub deadline: Option<u64>,
 }
 
-/// A restore whose files are installed; [`Session::unlock_restored`]
-/// finishes it with the passphrase.
-pub struct Restoring {
-    home: PathBuf,
-    keys: RelayKeys,
-    version: u64,
-    lease: Zeroizing<[u8; 32]>,
-    witnesses: Vec<RelayKeys>,
-}
-
-impl std::fmt::Debug for Restoring {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Restoring")
-            .field("version", &self.version)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Restoring {
-    /// The version restored.
-    pub fn version(&self) -> u64 {
-        self.version
-    }
-}
-
 /// A refusal by the relay, in the words of a stow.
-fn stow_error(e: ClientError) -> SessionError {
+pub(super) fn stow_error(e: ClientError) -> SessionError {
     match e.code() {
         Some(ErrorCode::NoStow) => SessionError::NoStow,
         Some(ErrorCode::StowLeased) => SessionError::StowLeased,
@@ -127,7 +95,7 @@ impl Session {
         Ok(self.vault.json(RECOVERY_BLOB, RECOVERY_VERSION)?)
     }
 
-    fn save_recovery(&mut self, rec: &Recovery) -> Result<(), SessionError> {
+    pub(super) fn save_recovery(&mut self, rec: &Recovery) -> Result<(), SessionError> {
         self.vault
             .transaction(|tx| tx.put_json(RECOVERY_BLOB, RECOVERY_VERSION, rec))?;
         Ok(())
@@ -273,24 +241,8 @@ impl Session {
             digest: b64::encode(&Sha256::digest(&sealed)),
         });
         self.save_recovery(&rec)?;
-        let client = self.relay(rec.keys.relay())?.clone();
-        let owner = rec.keys.owner();
-        let lease = rec.lease();
-        let put = client
-            .put_stow(&StowPutRequest {
-                locator: rec.keys.locator(),
-                owner: &owner,
-                access_hash: rec.keys.access_hash(),
-                expected: rec.version,
-                version: None,
-                lease: lease.as_ref(),
-                keep: false,
-                record: &sealed,
-            })
-            .await;
-        match put {
+        match self.put_next(&rec, &sealed, false).await {
             Ok(version) => {
-                witness(self, &rec, version).await;
                 if std::env::var_os("FERRY_FAULT_EXIT_AFTER_STOW_UPLOAD").is_some() {
                     // Fault injection for crash tests: die between the
                     // relay's answer and the wipe.
@@ -310,6 +262,36 @@ impl Session {
         }
     }
 
+    /// Puts `sealed` as the version after `rec.version` (keeping this
+    /// device's lease or releasing it), then tells the witnesses.
+    pub(super) async fn put_next(
+        &mut self,
+        rec: &Recovery,
+        sealed: &[u8],
+        keep: bool,
+    ) -> Result<u64, ClientError> {
+        let client = self
+            .relay(rec.keys.relay())
+            .map_err(|_| ClientError::Protocol("bad relay address".into()))?
+            .clone();
+        let owner = rec.keys.owner();
+        let lease = rec.lease();
+        let version = client
+            .put_stow(&StowPutRequest {
+                locator: rec.keys.locator(),
+                owner: &owner,
+                access_hash: rec.keys.access_hash(),
+                expected: rec.version,
+                version: None,
+                lease: lease.as_ref(),
+                keep,
+                record: sealed,
+            })
+            .await?;
+        witness(self, rec, version).await;
+        Ok(version)
+    }
+
     fn wipe_stowed(&mut self, version: u64, bytes: u64) -> Result<Stowed, SessionError> {
         let deadline = self
             .engine()
@@ -325,62 +307,6 @@ impl Session {
             bytes,
             deadline,
         })
-    }
-
-    /// Finishes a restore: unlocks the installed profile with `pass`
-    /// (the duress passphrase behaves exactly as at any unlock), keeps the
-    /// lease in whichever slot opened, stores what it opened back on the
-    /// relay as the next version, removes the journal and refreshes every
-    /// conversation's keys.
-    pub async fn unlock_restored(
-        restoring: Restoring,
-        pass: &SecretString,
-    ) -> Result<Session, SessionError> {
-        let mut s = Self::unlock_inner(&restoring.home, pass, None, true).await?;
-        let mut rec = Recovery {
-            keys: restoring.keys.clone(),
-            version: restoring.version,
-            lease: Some(restoring.lease.to_vec()),
-            pending: None,
-            witnesses: restoring.witnesses.clone(),
-        };
-        s.save_recovery(&rec)?;
-        // Fresh keys in every conversation, due now (queued before the
-        // checkpoint, so the relay's copy carries them).
-        s.update(|e| Ok((e.refresh_all(now(), &mut OsRng), Vec::new())))?;
-        s.finish()?;
-        let next = rec.version + 1;
-        let sealed = seal_files(&s, &rec, next)?;
-        let client = s.relay(rec.keys.relay())?.clone();
-        let owner = rec.keys.owner();
-        let lease = rec.lease();
-        let put = client
-            .put_stow(&StowPutRequest {
-                locator: rec.keys.locator(),
-                owner: &owner,
-                access_hash: rec.keys.access_hash(),
-                expected: rec.version,
-                version: None,
-                lease: lease.as_ref(),
-                keep: true,
-                record: &sealed,
-            })
-            .await;
-        match put {
-            Ok(v) => {
-                witness(&s, &rec, v).await;
-                rec.version = v;
-                s.save_recovery(&rec)?;
-            }
-            Err(e) if e.code() == Some(ErrorCode::StowLeaseLost) => {
-                return Err(SessionError::StowTakenOver);
-            }
-            // The relay keeps version n, leased to this device: the next
-            // stow continues from it.
-            Err(_) => {}
-        }
-        remove_journal(&restoring.home)?;
-        Ok(s)
     }
 }
 
@@ -427,13 +353,17 @@ async fn witness(s: &Session, rec: &Recovery, version: u64) {
     }
 }
 
-fn seal_files(s: &Session, rec: &Recovery, version: u64) -> Result<Vec<u8>, SessionError> {
+pub(super) fn seal_files(
+    s: &Session,
+    rec: &Recovery,
+    version: u64,
+) -> Result<Vec<u8>, SessionError> {
     let keys = &rec.keys;
     let files = s
         .vault
         .stow_files()?
         .into_iter()
-        .filter(|(name, _)| name != RESTORE_JOURNAL)
+        .filter(|(name, _)| name != super::restore::RESTORE_JOURNAL)
         .map(|(name, bytes)| StowFile { name, bytes })
         .collect();
     let record = StowRecord {
@@ -443,163 +373,4 @@ fn seal_files(s: &Session, rec: &Recovery, version: u64) -> Result<Vec<u8>, Sess
         files,
     };
     Ok(record.seal(keys, &mut OsRng)?)
-}
-
-fn remove_journal(home: &Path) -> Result<(), SessionError> {
-    let path = home.join(RESTORE_JOURNAL);
-    match std::fs::remove_file(&path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(ferry_vault::VaultError::Io(e).into()),
-    }
-}
-
-/// What a restore needs.
-pub struct RestoreRequest<'a> {
-    /// The new profile directory (absent, empty, or holding an unfinished
-    /// restore of the same account).
-    pub home: &'a Path,
-    /// The relay the account was stowed on.
-    pub relay: &'a str,
-    /// The recovery phrase.
-    pub phrase: &'a RecoveryPhrase,
-    /// The PIN, if one was set.
-    pub pin: Option<&'a SecretString>,
-    /// Take the account over from the device holding it.
-    pub takeover: bool,
-    /// How to reach the relay.
-    pub network: crate::net::Network,
-}
-
-/// Claims the stowed account and installs its files in `req.home`. On a
-/// refusal nothing is left behind; after a crash, running it again with
-/// the same phrase resumes.
-pub async fn restore_files(req: RestoreRequest<'_>) -> Result<Restoring, SessionError> {
-    super::check_relay_url(req.relay)?;
-    let seed = RecoverySeed::derive(req.phrase)?;
-    let keys = seed.relay_keys(req.relay, req.pin)?;
-    let home = req.home;
-    let journal = home.join(RESTORE_JOURNAL);
-    let resumed = journal.exists();
-    if !resumed && ferry_vault::Vault::exists(home) {
-        return Err(ferry_vault::VaultError::AlreadyExists.into());
-    }
-    let created_dir = !home.exists();
-    let nonce: [u8; 16] = if resumed {
-        std::fs::read(&journal)
-            .map_err(ferry_vault::VaultError::Io)?
-            .try_into()
-            .map_err(|_| ferry_vault::VaultError::Corrupt("restore journal".into()))?
-    } else {
-        if home.exists()
-            && std::fs::read_dir(home)
-                .map_err(ferry_vault::VaultError::Io)?
-                .next()
-                .is_some()
-        {
-            return Err(ferry_vault::VaultError::AlreadyExists.into());
-        }
-        let mut n = [0u8; 16];
-        OsRng.fill_bytes(&mut n);
-        write_journal(home, &n)?;
-        n
-    };
-    let lease = keys.lease_token(&nonce);
-    let client = RelayClient::with_network(req.relay, &req.network)?;
-    let claimed = client
-        .claim_stow(
-            keys.locator(),
-            &keys.owner(),
-            keys.access_token(),
-            &lease,
-            req.takeover,
-            usize::try_from(ferry_core::stow::MAX_RECORD).unwrap_or(usize::MAX),
-        )
-        .await;
-    let (version, sealed) = match claimed {
-        Ok(c) => c,
-        Err(e) => {
-            if e.is_permanent() {
-                // Refused: whatever this restore left goes.
-                clean_up(home, created_dir);
-            }
-            return Err(match e {
-                ClientError::WrongPin { left } => SessionError::WrongPin { left },
-                e => stow_error(e),
-            });
-        }
-    };
-    let record = match StowRecord::open(&sealed, &keys, version) {
-        Ok(r) => r,
-        Err(e) => {
-            clean_up(home, created_dir);
-            return Err(e.into());
-        }
-    };
-    // Never backwards: no witness may have seen a newer version.
-    let mut witnesses = Vec::with_capacity(record.witnesses.len());
-    for url in &record.witnesses {
-        let w = seed.relay_keys(url, req.pin)?;
-        let client = RelayClient::with_network(url, &req.network)?;
-        match client.stow_status(w.locator(), &w.owner()).await {
-            Ok(Some(st)) if st.version > version => {
-                clean_up(home, created_dir);
-                return Err(SessionError::StowStale {
-                    served: version,
-                    witnessed: st.version,
-                    witness: url.clone(),
-                });
-            }
-            Ok(_) => {}
-            Err(e) => {
-                return Err(SessionError::WitnessUnreachable {
-                    witness: url.clone(),
-                    error: Box::new(e),
-                });
-            }
-        }
-        witnesses.push(w);
-    }
-    let files: Vec<(String, Zeroizing<Vec<u8>>)> = record
-        .files
-        .into_iter()
-        .map(|f| (f.name, f.bytes))
-        .collect();
-    ferry_vault::install(home, &files, &[RESTORE_JOURNAL])?;
-    if std::env::var_os("FERRY_FAULT_EXIT_AFTER_RESTORE_INSTALL").is_some() {
-        // Fault injection for crash tests: die before the passphrase.
-        std::process::exit(75);
-    }
-    Ok(Restoring {
-        home: home.to_owned(),
-        keys,
-        version,
-        lease,
-        witnesses,
-    })
-}
-
-fn write_journal(home: &Path, nonce: &[u8; 16]) -> Result<(), SessionError> {
-    use std::io::Write as _;
-    std::fs::create_dir_all(home).map_err(ferry_vault::VaultError::Io)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        std::fs::set_permissions(home, std::fs::Permissions::from_mode(0o700))
-            .map_err(ferry_vault::VaultError::Io)?;
-    }
-    let mut f =
-        std::fs::File::create(home.join(RESTORE_JOURNAL)).map_err(ferry_vault::VaultError::Io)?;
-    f.write_all(nonce).map_err(ferry_vault::VaultError::Io)?;
-    f.sync_all().map_err(ferry_vault::VaultError::Io)?;
-    Ok(())
-}
-
-/// Removes what a refused restore left: its files (destroyed like a panic
-/// wipe, in case an earlier run installed some), and the directory if
-/// this restore created it.
-fn clean_up(home: &Path, created_dir: bool) {
-    if ferry_vault::panic_wipe(home, &mut OsRng).is_ok() && !created_dir {
-        let _ = std::fs::create_dir(home);
-    }
 }
