@@ -261,7 +261,7 @@ fn main() {
         .await
         .unwrap();
         let claimed = t.elapsed().as_secs_f64();
-        let mut c = Session::unlock_restored(restoring, &pass).await.unwrap();
+        let mut c = Session::unlock_restored(restoring, &pass, None).await.unwrap();
         let restored = t.elapsed().as_secs_f64();
         assert_eq!(c.contacts().len(), 100);
         let t = Instant::now();

@@ -114,12 +114,17 @@ pub(crate) async fn restore(
     } else {
         None
     };
-    let network = match proxy.as_deref() {
-        Some(p) => proxy_setting(p)
-            .map_err(|e| usage(e.to_string()))?
-            .map_or_else(Network::direct, Network::via),
-        None => Network::direct(),
+    // Given, the proxy (or `off`) is also stored in the restored profile
+    // before any of its connections.
+    let given = match proxy.as_deref() {
+        Some(p) => Some(
+            proxy_setting(p)
+                .map_err(|e| usage(e.to_string()))?
+                .map_or_else(Network::direct, Network::via),
+        ),
+        None => None,
     };
+    let network = given.clone().unwrap_or_else(Network::direct);
     let restoring = restore_files(RestoreRequest {
         home,
         relay,
@@ -135,7 +140,7 @@ pub(crate) async fn restore(
         file: ctx.passphrase_file.as_deref(),
         new: false,
     })?;
-    let mut session = Session::unlock_restored(restoring, &pass).await?;
+    let mut session = Session::unlock_restored(restoring, &pass, given).await?;
     drop(pass);
     ctx.out.print(&Line::Restored { version });
     let out = ctx.out;

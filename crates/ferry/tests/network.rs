@@ -330,6 +330,34 @@ fn through_a_socks_proxy_everything_works_and_nothing_goes_direct() {
         .collect();
     assert!(reasons.contains(&"duress"), "{:?}", alerts.lines);
 
+    // Stow and restore through the proxy: without it the relay's name does
+    // not even resolve; with it the account comes back and keeps the proxy.
+    let r = a.run(&["recovery", "setup", "--lang", "en"]);
+    let phrase = r.of_type("recovery_phrase")[0]["phrase"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    a.run(&["stow"]);
+    let mut a2 = User::new(dir.path(), "a2");
+    a2.pass = a.pass.clone();
+    let mut direct = a2.cmd(&["restore", "--relay", &url]);
+    direct.env("FERRY_RECOVERY_PHRASE", &phrase);
+    assert_eq!(User::run_cmd(direct).error_code().as_deref(), Some("relay"));
+    let mut proxied = a2.cmd(&["restore", "--relay", &url, "--proxy", &proxy]);
+    proxied.env("FERRY_RECOVERY_PHRASE", &phrase);
+    let r = User::run_cmd(proxied);
+    assert_eq!(r.code, 0, "{:?} {}", r.lines, r.stderr);
+    let a = a2;
+    let contacts = a.run(&["contacts"]);
+    assert!(
+        contacts
+            .of_type("contact")
+            .iter()
+            .any(|c| c["alias"] == "Bashir"),
+        "{:?}",
+        contacts.lines
+    );
+
     // The relay saw connections from the proxy only.
     let peers = door.peers();
     assert!(peers.len() >= 10, "{peers:?}");

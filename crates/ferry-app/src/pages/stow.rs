@@ -106,6 +106,13 @@ pub(crate) fn restore(cx: &Cx) -> Markup {
                     input type="checkbox" name="takeover" value="1";
                     " " (cx.t("restore-takeover"))
                 }
+                details {
+                    summary { (cx.t("setup-proxy")) }
+                    p class="hint" { (cx.t("setup-proxy-hint")) }
+                    label for="restore-proxy" { (cx.t("setup-proxy-label")) }
+                    input id="restore-proxy" name="proxy" type="text" autocomplete="off"
+                        spellcheck="false" placeholder="socks5h://127.0.0.1:9050";
+                }
                 (error_slot())
                 button type="submit" class="primary" { (cx.t("restore-button")) }
             }

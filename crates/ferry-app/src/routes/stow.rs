@@ -4,7 +4,7 @@ use axum::Form;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use ferry_client::session::{RestoreRequest, restore_files};
-use ferry_client::{Network, PhraseLanguage, RecoveryPhrase, Session, SessionError};
+use ferry_client::{Network, PhraseLanguage, ProxyUrl, RecoveryPhrase, Session, SessionError};
 use rand_core::{OsRng, RngCore as _};
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -164,6 +164,8 @@ pub(crate) struct RestoreForm {
     passphrase: Zeroizing<String>,
     #[serde(default)]
     takeover: Option<String>,
+    #[serde(default)]
+    proxy: String,
 }
 
 /// "Restore" on the first screen: the account back from its phrase,
@@ -182,6 +184,15 @@ pub(crate) async fn restore(State(state): St, req: Req, Form(f): Form<RestoreFor
         Ok(p) => p,
         Err(code) => return fail(lang, code),
     };
+    // The claim already goes through the proxy; the restored profile
+    // keeps its own setting, and this one too when given.
+    let proxy = match f.proxy.trim() {
+        "" => None,
+        p => match p.parse::<ProxyUrl>() {
+            Ok(p) => Some(p),
+            Err(_) => return fail(lang, "bad_proxy"),
+        },
+    };
     let pin = pin_of(&f.pin);
     let home = state.home.clone();
     let relay = f.relay.trim().to_owned();
@@ -197,10 +208,10 @@ pub(crate) async fn restore(State(state): St, req: Req, Form(f): Form<RestoreFor
                 phrase: &phrase,
                 pin: pin.as_ref(),
                 takeover,
-                network: Network::direct(),
+                network: proxy.clone().map_or_else(Network::direct, Network::via),
             })
             .await?;
-            Session::unlock_restored(restoring, &pass).await
+            Session::unlock_restored(restoring, &pass, proxy.map(Network::via)).await
         })
     })
     .await;

@@ -52,11 +52,16 @@ impl Session {
     /// lease in whichever slot opened, stores what it opened back on the
     /// relay as the next version, removes the journal and refreshes every
     /// conversation's keys.
+    ///
+    /// `network`, if given, is stored as the profile's way to reach relays
+    /// first (as [`Session::unlock_with`] does), so not even the restore's
+    /// own connections go out another way.
     pub async fn unlock_restored(
         restoring: Restoring,
         pass: &SecretString,
+        network: Option<crate::net::Network>,
     ) -> Result<Session, SessionError> {
-        let mut s = Self::unlock_inner(&restoring.home, pass, None, true).await?;
+        let mut s = Self::unlock_inner(&restoring.home, pass, network, true).await?;
         let mut rec = Recovery {
             keys: restoring.keys.clone(),
             version: restoring.version,
