@@ -291,9 +291,10 @@ impl AppState {
         *locked(&self.stowed) = s;
     }
 
-    /// The stow made from this app, if any.
-    pub(crate) fn stowed(&self) -> Option<Option<u64>> {
-        *locked(&self.stowed)
+    /// The stow made from this app, if any, shown once (whoever picks the
+    /// phone up later must not learn that an account is stowed).
+    pub(crate) fn take_stowed(&self) -> Option<Option<u64>> {
+        locked(&self.stowed).take()
     }
 
     /// Takes the phrase shown and not yet confirmed.

@@ -78,10 +78,14 @@ pub fn install(
             return Err(VaultError::AlreadyExists);
         }
     }
+    // Every name is checked before anything is written.
+    if files
+        .iter()
+        .any(|(name, _)| name.contains('/') || name.contains('\\') || name.starts_with('.'))
+    {
+        return Err(VaultError::Corrupt("a file name with a path in it".into()));
+    }
     for (name, bytes) in files {
-        if name.contains('/') || name.contains('\\') || name.starts_with('.') {
-            return Err(VaultError::Corrupt("a file name with a path in it".into()));
-        }
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create(true).truncate(true);
         #[cfg(unix)]

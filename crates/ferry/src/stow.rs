@@ -22,7 +22,7 @@ fn usage(message: impl Into<String>) -> Failure {
 
 /// `ferry recovery setup`: a new phrase, shown once, confirmed on a
 /// terminal by three of its words, then kept (as derived keys) in the vault.
-pub(crate) fn setup(
+pub(crate) async fn setup(
     ctx: &Context,
     session: &mut Session,
     lang: &str,
@@ -50,7 +50,9 @@ pub(crate) fn setup(
         // The words leave the screen and the scrollback.
         ctx.out.clear_terminal();
     }
-    session.recovery_setup(&phrase, pin.as_ref(), witnesses)?;
+    session
+        .recovery_setup(&phrase, pin.as_ref(), witnesses)
+        .await?;
     Ok(Line::RecoverySet)
 }
 

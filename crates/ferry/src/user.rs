@@ -305,7 +305,7 @@ async fn act_on(ctx: &Context, session: &mut Session, act: Act) -> Result<(), Fa
             lang,
             pin,
             witnesses,
-        }) => crate::stow::setup(ctx, session, &lang, pin, &witnesses)?,
+        }) => crate::stow::setup(ctx, session, &lang, pin, &witnesses).await?,
         Act::Invite { alias } => {
             let link = session.invite(&alias).await?;
             Line::Invite {

@@ -11,6 +11,7 @@ use std::process::Command;
 
 use common::image::{Image, samples};
 use common::{User, world};
+use ferry_testkit::proxy::{CutProxy, Direction};
 
 fn setup_recovery(u: &User, extra: &[&str]) -> String {
     let mut args = vec!["recovery", "setup", "--lang", "en"];
@@ -232,7 +233,12 @@ fn a_takeover_shuts_out_the_other_device() {
         "{:?}",
         stale.lines
     );
-    assert!(x.home.exists(), "a refused stow destroys nothing");
+    assert!(
+        x.run(&["history", "Bashir"])
+            .texts()
+            .contains(&"hello old phone".to_owned()),
+        "a refused stow destroys nothing, not even history"
+    );
     // The new one stows and restores as usual.
     assert_eq!(y.run(&["stow"]).of_type("stowed").len(), 1);
     let mut z = User::new(d, "z");
@@ -266,7 +272,11 @@ fn ten_wrong_pins_delete_the_stowed_account() {
     x.pass = w.a.pass.clone();
     // Without the PIN, and with wrong ones: refused, counted.
     for left in (1..=9u32).rev() {
-        let mut c = restore_cmd(&x, url, &phrase, &["--pin"]);
+        let mut c = if left == 9 {
+            restore_cmd(&x, url, &phrase, &[])
+        } else {
+            restore_cmd(&x, url, &phrase, &["--pin"])
+        };
         c.env("FERRY_RECOVERY_PIN", "0000");
         let r = User::run_cmd(c);
         assert_eq!(
@@ -324,14 +334,17 @@ fn a_wrong_phrase_looks_like_no_stow_and_a_typo_is_caught() {
 
 #[test]
 fn a_stow_or_restore_cut_short_resumes() {
-    let mut w = world();
+    // Everyone reaches the relay through a proxy that can cut the line.
+    let relay = ferry_testkit::RelayProcess::start(common::bin(), &[]).unwrap();
+    let proxy = CutProxy::start(relay.port()).unwrap();
+    let url = proxy.url();
+    let mut w = common::world_at(relay, &url);
     let d = w.dir.path().to_owned();
-    let url = w.relay.url().to_owned();
     let phrase = setup_recovery(&w.a, &[]);
 
-    // The relay is gone when the stow is sent: the stow stays pending and
-    // nothing else runs on the profile until it is finished.
-    w.relay.kill9().unwrap();
+    // The line breaks in the middle of the upload: the stow stays pending
+    // and nothing else runs on the profile until it is finished.
+    proxy.cut_at(Direction::Up, proxy.forwarded(Direction::Up) + 1024 * 1024);
     let r = w.a.try_run(&["stow"]);
     assert_eq!(
         r.error_code().as_deref(),
@@ -339,9 +352,13 @@ fn a_stow_or_restore_cut_short_resumes() {
         "{:?}",
         r.lines
     );
+    assert_eq!(proxy.cuts(), 1, "cut during the upload");
     assert!(w.a.home.exists());
+    // With the relay unreachable, an unlock neither sends nor shows
+    // anything: it can only finish the stow, and cannot.
+    w.relay.kill9().unwrap();
     let r = w.a.try_run(&["send", "Bashir", "must not go"]);
-    assert_ne!(r.code, 0, "{:?}", r.lines);
+    assert_eq!(r.error_code().as_deref(), Some("relay"), "{:?}", r.lines);
     w.relay.restart().unwrap();
     let r = w.a.try_run(&["send", "Bashir", "must not go"]);
     assert_eq!(r.error_code().as_deref(), Some("stowed"), "{:?}", r.lines);
@@ -363,6 +380,45 @@ fn a_stow_or_restore_cut_short_resumes() {
     let r = x.try_run(&["sync"]);
     assert_eq!(r.error_code().as_deref(), Some("stowed"), "{:?}", r.lines);
     assert!(!x.home.exists());
+
+    // The same, but the account is restored elsewhere before the killed
+    // device runs again: its copy is stale and is destroyed, never revived.
+    let mut u = User::new(&d, "u");
+    u.pass = w.a.pass.clone();
+    assert_eq!(restore(&u, &url, &phrase, &[]).code, 0);
+    let mut c = u.cmd(&["stow"]);
+    c.env("FERRY_FAULT_EXIT_AFTER_STOW_UPLOAD", "1");
+    assert_eq!(User::run_cmd(c).code, 75);
+    let mut v = User::new(&d, "v");
+    v.pass = w.a.pass.clone();
+    assert_eq!(restore(&v, &url, &phrase, &[]).code, 0);
+    let r = u.try_run(&["sync"]);
+    assert_eq!(
+        r.error_code().as_deref(),
+        Some("stow_superseded"),
+        "{:?}",
+        r.lines
+    );
+    assert!(!u.home.exists());
+    assert_eq!(v.run(&["stow"]).of_type("stowed").len(), 1);
+
+    // The line breaks while a restore stores its copy back: the restore
+    // stays unfinished (the account's keys are kept nowhere yet), and
+    // running it again finishes it.
+    let mut z = User::new(&d, "z");
+    z.pass = w.a.pass.clone();
+    proxy.cut_at(Direction::Up, proxy.forwarded(Direction::Up) + 1024 * 1024);
+    let r = restore(&z, &url, &phrase, &[]);
+    assert_eq!(
+        r.error_code().as_deref(),
+        Some("restore_unfinished"),
+        "{:?}",
+        r.lines
+    );
+    assert_eq!(proxy.cuts(), 2);
+    assert!(z.home.join(".restore").exists());
+    assert_eq!(restore(&z, &url, &phrase, &[]).code, 0);
+    assert_eq!(z.run(&["stow"]).of_type("stowed").len(), 1);
 
     // Killed after installing, before the passphrase: the profile is not
     // usable until the restore is run again, which then finishes.

@@ -30,7 +30,7 @@ pub(crate) async fn home(State(state): St, req: Req) -> Response {
         return if ferry_client::profile_exists(&state.home) && !unfinished {
             html(pages::lock::unlock(&req.cx, "/unlock"))
         } else {
-            html(pages::lock::setup(&req.cx, state.stowed()))
+            html(pages::lock::setup(&req.cx, state.take_stowed()))
         };
     };
     match chat_rows(&state, &h, req.input).await {

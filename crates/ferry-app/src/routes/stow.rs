@@ -98,7 +98,7 @@ pub(crate) async fn confirm(State(state): St, req: Req, Form(f): Form<ConfirmFor
     let phrase = pending.phrase;
     match h
         .run(true, move |s| {
-            Box::pin(async move { s.recovery_setup(&phrase, pin.as_ref(), &[]) })
+            Box::pin(async move { s.recovery_setup(&phrase, pin.as_ref(), &[]).await })
         })
         .await
     {
@@ -135,22 +135,29 @@ pub(crate) async fn stow(State(state): St, req: Req, Form(f): Form<StowForm>) ->
         .run(true, move |s| {
             Box::pin(async move {
                 if !s.recovery_matches(&phrase, pin.as_ref())? {
-                    return Err(SessionError::NoStow);
+                    return Ok(None);
                 }
-                s.stow(with_history).await
+                s.stow(with_history).await.map(Some)
             })
         })
         .await;
     match got {
-        Ok(Ok(stowed)) => {
+        Ok(Ok(None)) => fail(lang, "phrase_not_this"),
+        Ok(Ok(Some(stowed))) => {
             // The session notices its files are gone and locks; the first
             // screen says what is left to know.
             state.set_stowed(Some(stowed.deadline));
             h.lock();
             go("/")
         }
-        Ok(Err(SessionError::NoStow)) => fail(lang, "phrase_not_this"),
-        Ok(Err(e)) => fail_with(lang, &e),
+        Ok(Err(e)) => {
+            if matches!(e, SessionError::StowUnfinished(_)) {
+                // Nothing more may run on this profile until the stow is
+                // finished: the next unlock does that first.
+                h.lock();
+            }
+            fail_with(lang, &e)
+        }
         Err(g) => g.into_response(),
     }
 }

@@ -63,6 +63,12 @@ pub enum SessionError {
         "this account was taken over by a restore on another device; this copy can no longer be stowed"
     )]
     StowTakenOver,
+    /// A stow that had landed was taken up elsewhere (restored, or taken
+    /// over) before this device finished it: this stale copy was destroyed.
+    #[error(
+        "this account is in use on another device since it was stowed from here; this device's stale copy was destroyed"
+    )]
+    StowSuperseded,
     /// The relay holds a newer stow than this device continues from.
     #[error("the relay holds a newer stow of this account than this device; nothing was changed")]
     StowConflict,
@@ -106,6 +112,12 @@ pub enum SessionError {
         /// Tries left.
         left: u32,
     },
+    /// The restored profile opened, but the relay did not take this
+    /// device's copy back: the restore is not finished.
+    #[error(
+        "the relay did not take the restored account back ({0}); run `ferry restore` again with the same phrase when it is reachable"
+    )]
+    RestoreCheckpoint(Box<ClientError>),
     /// A restore into this directory did not finish.
     #[error(
         "a restore into this directory did not finish; run `ferry restore` again with the same phrase"
@@ -167,12 +179,13 @@ impl SessionError {
             Self::StowLeased => "stow_leased",
             Self::StowTakenOver => "stow_taken_over",
             Self::StowConflict => "stow_conflict",
+            Self::StowSuperseded => "stow_superseded",
             Self::StowUnfinished(_) => "stow_unfinished",
             Self::StowFinished(_) => "stowed",
             Self::WrongPin { .. } => "wrong_pin",
             Self::StowStale { .. } => "stow_stale",
             Self::WitnessUnreachable { .. } => "witness_unreachable",
-            Self::RestoreUnfinished => "restore_unfinished",
+            Self::RestoreUnfinished | Self::RestoreCheckpoint(_) => "restore_unfinished",
             Self::Stow(ferry_core::stow::StowError::BadPhrase) => "bad_phrase",
             Self::Stow(_) => "stow_damaged",
             Self::Transfer(t) => match t {

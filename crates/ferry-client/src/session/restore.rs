@@ -69,24 +69,25 @@ impl Session {
             pending: None,
             witnesses: restoring.witnesses.clone(),
         };
-        s.save_recovery(&rec)?;
         // Fresh keys in every conversation, due now (queued before the
         // checkpoint, so the relay's copy carries them).
         s.update(|e| Ok((e.refresh_all(now(), &mut OsRng), Vec::new())))?;
         s.finish()?;
-        let next = rec.version + 1;
-        let sealed = seal_files(&s, &rec, next)?;
+        let sealed = seal_files(&s, &rec, rec.version + 1)?;
+        // The keys go into whichever slot opened only once the relay holds
+        // what opened: after a duress passphrase, nothing in the decoy can
+        // reach the real profile's record. Until then the restore is
+        // unfinished (its journal stays) and running it again resumes.
         match s.put_next(&rec, &sealed, true).await {
             Ok(v) => {
                 rec.version = v;
                 s.save_recovery(&rec)?;
+                super::stow::witness(&s, &rec, v).await;
             }
             Err(e) if e.code() == Some(ErrorCode::StowLeaseLost) => {
                 return Err(SessionError::StowTakenOver);
             }
-            // The relay keeps version n, leased to this device: the next
-            // stow continues from it.
-            Err(_) => {}
+            Err(e) => return Err(SessionError::RestoreCheckpoint(Box::new(e))),
         }
         remove_journal(&restoring.home)?;
         Ok(s)

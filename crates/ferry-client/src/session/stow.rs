@@ -59,6 +59,9 @@ pub(super) struct Pending {
     version: u64,
     /// SHA-256 of the sealed record, base64url.
     digest: String,
+    /// When the canaries renewed for it fire.
+    #[serde(default)]
+    deadline: Option<u64>,
 }
 
 impl Recovery {
@@ -124,8 +127,9 @@ impl Session {
 
     /// Sets up stowing with `phrase` (and an optional PIN) on this
     /// profile's relay: derives the keys (Argon2id, about a second) and
-    /// keeps them. The same phrase again keeps the stow's version.
-    pub fn recovery_setup(
+    /// keeps them. The same phrase again keeps the stow's version; another
+    /// one deletes the record stowed under the old one first.
+    pub async fn recovery_setup(
         &mut self,
         phrase: &RecoveryPhrase,
         pin: Option<&SecretString>,
@@ -146,7 +150,23 @@ impl Session {
             .collect::<Result<Vec<_>, _>>()?;
         let (version, lease) = match self.recovery()? {
             Some(old) if old.keys.locator() == keys.locator() => (old.version, old.lease.clone()),
-            _ => (0, None),
+            Some(old) => {
+                // A new phrase: the record under the old one goes first, or
+                // whoever holds the old phrase could still take it.
+                if old.version > 0 {
+                    let client = self.relay(old.keys.relay())?.clone();
+                    match client
+                        .delete_stow(old.keys.locator(), &old.keys.owner())
+                        .await
+                    {
+                        Ok(()) => {}
+                        Err(e) if e.code() == Some(ErrorCode::NoStow) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                (0, None)
+            }
+            None => (0, None),
         };
         self.save_recovery(&Recovery {
             keys,
@@ -172,6 +192,23 @@ impl Session {
         let rec = self.recovery()?.ok_or(SessionError::NoRecovery)?;
         if rec.pending.is_some() {
             return self.finish_stow().await;
+        }
+        // The relay must take this version before anything is destroyed:
+        // a device taken over, or behind, keeps its history.
+        let client = self.relay(rec.keys.relay())?.clone();
+        let status = client
+            .stow_status(rec.keys.locator(), &rec.keys.owner())
+            .await
+            .map_err(stow_error)?;
+        match status {
+            // Another device stowed or restored it since: taken over.
+            Some(st) if st.version > rec.version => return Err(SessionError::StowTakenOver),
+            Some(st) if st.version < rec.version => return Err(SessionError::StowConflict),
+            Some(st) if st.leased && rec.lease.is_none() => {
+                return Err(SessionError::StowTakenOver);
+            }
+            None if rec.version > 0 => return Err(SessionError::NoStow),
+            _ => {}
         }
         self.place_canaries(CanaryScope::All).await?;
         if !with_history {
@@ -211,21 +248,36 @@ impl Session {
             .map_err(stow_error)?;
         match status {
             Some(st) if st.version == pending.version && st.digest == pending.digest => {
+                let stowed = self.wipe_stowed(pending.version, 0, pending.deadline)?;
                 witness(self, &rec, pending.version).await;
-                self.wipe_stowed(pending.version, 0)
+                Ok(stowed)
             }
             Some(st) if st.version == rec.version => {
+                // It never landed: stow again, as a stow does.
                 self.save_recovery(&rec)?;
+                self.expire()?;
                 self.send_stow(rec).await
             }
             None if rec.version == 0 => {
                 self.save_recovery(&rec)?;
+                self.expire()?;
                 self.send_stow(rec).await
             }
-            _ => {
-                // Moved on without this device: it was taken over.
+            Some(st) if st.version > rec.version => {
+                // It landed and the account went on elsewhere (restored,
+                // or taken over): this copy is stale and must not live on.
+                self.wipe_stowed(pending.version, 0, pending.deadline)?;
+                Err(SessionError::StowSuperseded)
+            }
+            None => {
+                // The relay no longer holds the account (deleted, or ten
+                // wrong PINs): this device has the only copy; it stays.
                 self.save_recovery(&rec)?;
-                Err(SessionError::StowTakenOver)
+                Err(SessionError::NoStow)
+            }
+            Some(_) => {
+                // The relay is behind what this device knows: keep the mark.
+                Err(SessionError::StowConflict)
             }
         }
     }
@@ -236,9 +288,14 @@ impl Session {
         self.finish()?;
         let next = rec.version + 1;
         let sealed = seal_files(self, &rec, next)?;
+        let deadline = self
+            .engine()
+            .canary_interval()
+            .map(|i| now().saturating_add(i));
         rec.pending = Some(Pending {
             version: next,
             digest: b64::encode(&Sha256::digest(&sealed)),
+            deadline,
         });
         self.save_recovery(&rec)?;
         match self.put_next(&rec, &sealed, false).await {
@@ -248,7 +305,11 @@ impl Session {
                     // relay's answer and the wipe.
                     std::process::exit(75);
                 }
-                self.wipe_stowed(version, sealed.len() as u64)
+                let stowed = self.wipe_stowed(version, sealed.len() as u64, deadline)?;
+                // The witnesses after the wipe: one that does not answer
+                // never keeps the profile on the phone.
+                witness(self, &rec, version).await;
+                Ok(stowed)
             }
             Err(e) if e.is_permanent() => {
                 // Refused for good: nothing landed, the profile stays.
@@ -256,14 +317,18 @@ impl Session {
                 self.save_recovery(&rec)?;
                 Err(stow_error(e))
             }
-            // Unknown whether it landed: the stow stays pending and the
-            // next unlock finishes it first.
-            Err(e) => Err(SessionError::StowUnfinished(Box::new(e))),
+            Err(e) => {
+                // Unknown whether it landed: nothing more runs on this
+                // session (a live copy beside a landed stow would fork),
+                // and the next unlock finishes the stow first.
+                self.poisoned = true;
+                Err(SessionError::StowUnfinished(Box::new(e)))
+            }
         }
     }
 
     /// Puts `sealed` as the version after `rec.version` (keeping this
-    /// device's lease or releasing it), then tells the witnesses.
+    /// device's lease or releasing it).
     pub(super) async fn put_next(
         &mut self,
         rec: &Recovery,
@@ -288,15 +353,15 @@ impl Session {
                 record: sealed,
             })
             .await?;
-        witness(self, rec, version).await;
         Ok(version)
     }
 
-    fn wipe_stowed(&mut self, version: u64, bytes: u64) -> Result<Stowed, SessionError> {
-        let deadline = self
-            .engine()
-            .canary_interval()
-            .map(|i| now().saturating_add(i));
+    fn wipe_stowed(
+        &mut self,
+        version: u64,
+        bytes: u64,
+        deadline: Option<u64>,
+    ) -> Result<Stowed, SessionError> {
         let dir = self.vault.dir().to_owned();
         // From here this session changes nothing more.
         self.poisoned = true;
@@ -316,41 +381,48 @@ fn subtle_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
 
 /// Tells every witness relay the version now stored (best effort: a
 /// witness that missed one only weakens the check, never fails a restore).
-async fn witness(s: &Session, rec: &Recovery, version: u64) {
+pub(super) async fn witness(s: &Session, rec: &Recovery, version: u64) {
     for w in &rec.witnesses {
-        let Ok(client) = RelayClient::with_network(w.relay(), &s.network) else {
-            continue;
-        };
-        let owner = w.owner();
-        let current = match client.stow_status(w.locator(), &owner).await {
-            Ok(st) => st.map_or(0, |st| st.version),
-            Err(_) => continue,
-        };
-        if current >= version {
-            continue;
-        }
-        let marker = StowRecord {
-            version,
-            stowed_at: now(),
-            witnesses: Vec::new(),
-            files: Vec::new(),
-        };
-        let Ok(sealed) = marker.seal(w, &mut OsRng) else {
-            continue;
-        };
-        let _ = client
-            .put_stow(&StowPutRequest {
-                locator: w.locator(),
-                owner: &owner,
-                access_hash: w.access_hash(),
-                expected: current,
-                version: Some(version),
-                lease: None,
-                keep: false,
-                record: &sealed,
-            })
-            .await;
+        let _ = tokio::time::timeout(WITNESS_WAIT, witness_one(s, w, version)).await;
     }
+}
+
+/// How long one witness may take.
+const WITNESS_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+
+async fn witness_one(s: &Session, w: &RelayKeys, version: u64) {
+    let Ok(client) = RelayClient::with_network(w.relay(), &s.network) else {
+        return;
+    };
+    let owner = w.owner();
+    let current = match client.stow_status(w.locator(), &owner).await {
+        Ok(st) => st.map_or(0, |st| st.version),
+        Err(_) => return,
+    };
+    if current >= version {
+        return;
+    }
+    let marker = StowRecord {
+        version,
+        stowed_at: now(),
+        witnesses: Vec::new(),
+        files: Vec::new(),
+    };
+    let Ok(sealed) = marker.seal(w, &mut OsRng) else {
+        return;
+    };
+    let _ = client
+        .put_stow(&StowPutRequest {
+            locator: w.locator(),
+            owner: &owner,
+            access_hash: w.access_hash(),
+            expected: current,
+            version: Some(version),
+            lease: None,
+            keep: false,
+            record: &sealed,
+        })
+        .await;
 }
 
 pub(super) fn seal_files(
