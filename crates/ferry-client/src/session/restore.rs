@@ -14,7 +14,7 @@ use rand_core::{OsRng, RngCore as _};
 use secrecy::SecretString;
 use zeroize::Zeroizing;
 
-use super::stow::{Recovery, seal_files, stow_error};
+use super::stow::{Recovery, relay_address, seal_files, stow_error};
 use super::{Session, SessionError, now};
 use crate::relay::{ClientError, RelayClient};
 
@@ -124,9 +124,10 @@ pub struct RestoreRequest<'a> {
 /// refusal nothing is left behind; after a crash, running it again with
 /// the same phrase resumes.
 pub async fn restore_files(req: RestoreRequest<'_>) -> Result<Restoring, SessionError> {
-    super::check_relay_url(req.relay)?;
+    let relay = relay_address(req.relay);
+    super::check_relay_url(&relay)?;
     let seed = RecoverySeed::derive(req.phrase)?;
-    let keys = seed.relay_keys(req.relay, req.pin)?;
+    let keys = seed.relay_keys(&relay, req.pin)?;
     let home = req.home;
     let journal = home.join(RESTORE_JOURNAL);
     let resumed = journal.exists();
@@ -154,7 +155,7 @@ pub async fn restore_files(req: RestoreRequest<'_>) -> Result<Restoring, Session
         n
     };
     let lease = keys.lease_token(&nonce);
-    let client = RelayClient::with_network(req.relay, &req.network)?;
+    let client = RelayClient::with_network(&relay, &req.network)?;
     let claimed = client
         .claim_stow(
             keys.locator(),
@@ -188,7 +189,7 @@ pub async fn restore_files(req: RestoreRequest<'_>) -> Result<Restoring, Session
     // Never backwards: no witness may have seen a newer version.
     let mut witnesses = Vec::with_capacity(record.witnesses.len());
     for url in &record.witnesses {
-        let w = seed.relay_keys(url, req.pin)?;
+        let w = seed.relay_keys(&relay_address(url), req.pin)?;
         let client = RelayClient::with_network(url, &req.network)?;
         match client.stow_status(w.locator(), &w.owner()).await {
             Ok(Some(st)) if st.version > version => {

@@ -142,11 +142,11 @@ impl Session {
             super::check_relay_url(w)?;
         }
         let seed = RecoverySeed::derive(phrase)?;
-        let keys = seed.relay_keys(self.relay_url(), pin)?;
+        let keys = seed.relay_keys(&relay_address(self.relay_url()), pin)?;
         let witnesses = witnesses
             .iter()
-            .filter(|w| w.trim_end_matches('/') != keys.relay())
-            .map(|w| seed.relay_keys(w, pin))
+            .filter(|w| relay_address(w) != keys.relay())
+            .map(|w| seed.relay_keys(&relay_address(w), pin))
             .collect::<Result<Vec<_>, _>>()?;
         let (version, lease) = match self.recovery()? {
             Some(old) if old.keys.locator() == keys.locator() => (old.version, old.lease.clone()),
@@ -372,6 +372,16 @@ impl Session {
             bytes,
             deadline,
         })
+    }
+}
+
+/// A relay address as the stow keys are derived from it: scheme and host
+/// in lower case, no default port, no trailing slash (so `Relay.example`
+/// and `relay.example:443/` find the same account).
+pub(super) fn relay_address(relay: &str) -> String {
+    match url::Url::parse(relay.trim()) {
+        Ok(u) => u.as_str().trim_end_matches('/').to_owned(),
+        Err(_) => relay.trim().trim_end_matches('/').to_owned(),
     }
 }
 
