@@ -13,6 +13,14 @@ use common::image::{Image, samples};
 use common::{User, world};
 use ferry_testkit::proxy::{CutProxy, Direction};
 
+/// Another device of the same person: a new profile directory, the same
+/// passphrase.
+fn device(dir: &std::path::Path, name: &str, owner: &User) -> User {
+    let mut u = User::new(dir, name);
+    u.pass = owner.pass.clone();
+    u
+}
+
 fn setup_recovery(u: &User, extra: &[&str]) -> String {
     let mut args = vec!["recovery", "setup", "--lang", "en"];
     args.extend_from_slice(extra);
@@ -98,8 +106,7 @@ fn a_stowed_account_leaves_nothing_on_the_phone_and_comes_back_whole() {
     w.relay.restart().unwrap();
 
     // The night: A restores into a new directory and gets everything.
-    let mut a2 = User::new(&d, "a2");
-    a2.pass = a.pass.clone();
+    let a2 = device(&d, "a2", &a);
     let r = restore(&a2, &url, &phrase, &[]);
     assert_eq!(r.code, 0, "{:?} {}", r.lines, r.stderr);
     assert_eq!(r.of_type("restored")[0]["version"], 1);
@@ -157,9 +164,7 @@ fn two_restores_at_once_one_wins_and_the_loser_leaves_nothing() {
     let url = w.relay.url();
     let phrase = setup_recovery(&w.a, &[]);
     w.a.run(&["stow"]);
-    let (mut x, mut y) = (User::new(d, "x"), User::new(d, "y"));
-    x.pass = w.a.pass.clone();
-    y.pass = w.a.pass.clone();
+    let (x, y) = (device(d, "x", &w.a), device(d, "y", &w.a));
     let cx = restore_cmd(&x, url, &phrase, &[]);
     let cy = restore_cmd(&y, url, &phrase, &[]);
     let tx = std::thread::spawn(move || User::run_cmd(cx));
@@ -187,9 +192,7 @@ fn a_takeover_shuts_out_the_other_device() {
     let url = w.relay.url();
     let phrase = setup_recovery(&w.a, &[]);
     w.a.run(&["stow"]);
-    let (mut x, mut y) = (User::new(d, "x"), User::new(d, "y"));
-    x.pass = w.a.pass.clone();
-    y.pass = w.a.pass.clone();
+    let (x, y) = (device(d, "x", &w.a), device(d, "y", &w.a));
     assert_eq!(restore(&x, url, &phrase, &[]).code, 0);
     // The phone is taken; at night the owner takes the account over.
     let refused = restore(&y, url, &phrase, &[]);
@@ -241,8 +244,7 @@ fn a_takeover_shuts_out_the_other_device() {
     );
     // The new one stows and restores as usual.
     assert_eq!(y.run(&["stow"]).of_type("stowed").len(), 1);
-    let mut z = User::new(d, "z");
-    z.pass = w.a.pass.clone();
+    let z = device(d, "z", &w.a);
     assert_eq!(restore(&z, url, &phrase, &[]).code, 0);
     // Contacts still reach the account through the restored device.
     z.run(&["send", "Bashir", "from the new phone"]);
@@ -268,8 +270,7 @@ fn ten_wrong_pins_delete_the_stowed_account() {
         .to_owned();
     assert!(!phrase.is_ascii(), "Korean words");
     w.a.run(&["stow"]);
-    let mut x = User::new(d, "x");
-    x.pass = w.a.pass.clone();
+    let x = device(d, "x", &w.a);
     // Without the PIN, and with wrong ones: refused, counted.
     for left in (1..=9u32).rev() {
         let mut c = if left == 9 {
@@ -373,8 +374,7 @@ fn a_stow_or_restore_cut_short_resumes() {
 
     // Killed after the relay's answer, before the wipe: the next command
     // only wipes.
-    let mut x = User::new(&d, "x");
-    x.pass = w.a.pass.clone();
+    let x = device(&d, "x", &w.a);
     assert_eq!(restore(&x, &url, &phrase, &[]).code, 0);
     let mut c = x.cmd(&["stow"]);
     c.env("FERRY_FAULT_EXIT_AFTER_STOW_UPLOAD", "1");
@@ -386,14 +386,12 @@ fn a_stow_or_restore_cut_short_resumes() {
 
     // The same, but the account is restored elsewhere before the killed
     // device runs again: its copy is stale and is destroyed, never revived.
-    let mut u = User::new(&d, "u");
-    u.pass = w.a.pass.clone();
+    let u = device(&d, "u", &w.a);
     assert_eq!(restore(&u, &url, &phrase, &[]).code, 0);
     let mut c = u.cmd(&["stow"]);
     c.env("FERRY_FAULT_EXIT_AFTER_STOW_UPLOAD", "1");
     assert_eq!(User::run_cmd(c).code, 75);
-    let mut v = User::new(&d, "v");
-    v.pass = w.a.pass.clone();
+    let v = device(&d, "v", &w.a);
     assert_eq!(restore(&v, &url, &phrase, &[]).code, 0);
     let r = u.try_run(&["sync"]);
     assert_eq!(
@@ -408,8 +406,7 @@ fn a_stow_or_restore_cut_short_resumes() {
     // The line breaks while a restore stores its copy back: the restore
     // stays unfinished (the account's keys are kept nowhere yet), and
     // running it again finishes it.
-    let mut z = User::new(&d, "z");
-    z.pass = w.a.pass.clone();
+    let z = device(&d, "z", &w.a);
     proxy.cut_at(Direction::Up, proxy.forwarded(Direction::Up) + 1024 * 1024);
     let r = restore(&z, &url, &phrase, &[]);
     assert_eq!(
@@ -425,8 +422,7 @@ fn a_stow_or_restore_cut_short_resumes() {
 
     // Killed after installing, before the passphrase: the profile is not
     // usable until the restore is run again, which then finishes.
-    let mut y = User::new(&d, "y");
-    y.pass = w.a.pass.clone();
+    let y = device(&d, "y", &w.a);
     let mut c = restore_cmd(&y, &url, &phrase, &[]);
     c.env("FERRY_FAULT_EXIT_AFTER_RESTORE_INSTALL", "1");
     assert_eq!(User::run_cmd(c).code, 75);
@@ -458,8 +454,7 @@ fn a_relay_that_serves_an_older_stow_is_caught_by_the_witness() {
     ferry_testkit::copy_dir(&data, &saved).unwrap();
     w.relay.restart().unwrap();
     // Restore (version 2, checkpointed), use, stow again (version 3).
-    let mut x = User::new(&d, "x");
-    x.pass = w.a.pass.clone();
+    let x = device(&d, "x", &w.a);
     assert_eq!(restore(&x, &url, &phrase, &[]).code, 0);
     x.run(&["send", "Bashir", "after version 1"]);
     let r = x.run(&["stow"]);
@@ -469,8 +464,7 @@ fn a_relay_that_serves_an_older_stow_is_caught_by_the_witness() {
     std::fs::remove_dir_all(&data).unwrap();
     ferry_testkit::copy_dir(&saved, &data).unwrap();
     w.relay.restart().unwrap();
-    let mut y = User::new(&d, "y");
-    y.pass = w.a.pass.clone();
+    let y = device(&d, "y", &w.a);
     let r = restore(&y, &url, &phrase, &[]);
     assert_eq!(
         r.error_code().as_deref(),
@@ -508,8 +502,7 @@ fn the_relay_keeps_no_plaintext_and_logs_no_locator() {
     w.b.run(&["sync"]);
     let phrase = setup_recovery(&w.a, &[]);
     w.a.run(&["stow"]);
-    let mut x = User::new(w.dir.path(), "x");
-    x.pass = w.a.pass.clone();
+    let x = device(w.dir.path(), "x", &w.a);
     assert_eq!(restore(&x, &url, &phrase, &[]).code, 0);
     // History stays behind unless asked for: the conversation is back,
     // its past is not.
