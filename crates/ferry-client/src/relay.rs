@@ -396,8 +396,13 @@ impl RelayClient {
         &self,
         locator: MailboxId,
         owner: &MailboxKey,
+        lease: Option<&[u8; 32]>,
     ) -> Result<Option<ferry_proto::api::StowStatus>, ClientError> {
-        let path = format!("/v1/stows/{}", locator.to_b64());
+        let mut path = format!("/v1/stows/{}", locator.to_b64());
+        if let Some(l) = lease {
+            path.push_str("?lease=");
+            path.push_str(&ferry_proto::b64::encode(l));
+        }
         match self
             .call(
                 Method::GET,

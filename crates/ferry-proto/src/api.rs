@@ -214,6 +214,19 @@ pub struct StowStatus {
     pub digest: String,
     /// Whether a device holds the lease.
     pub leased: bool,
+    /// Whether the lease token in the query is the one held (only when a
+    /// token was given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<bool>,
+}
+
+/// Query of `GET /v1/stows/{locator}`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StowStatusQuery {
+    /// A lease token, base64url, to learn whether it is the one held.
+    #[serde(default)]
+    pub lease: Option<String>,
 }
 
 /// Body of `POST /v1/stows/{locator}/claim` (signed with the owner key).

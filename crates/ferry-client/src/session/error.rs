@@ -63,12 +63,6 @@ pub enum SessionError {
         "this account was taken over by a restore on another device; this copy can no longer be stowed"
     )]
     StowTakenOver,
-    /// A stow that had landed was taken up elsewhere (restored, or taken
-    /// over) before this device finished it: this stale copy was destroyed.
-    #[error(
-        "this account is in use on another device since it was stowed from here; this device's stale copy was destroyed"
-    )]
-    StowSuperseded,
     /// The relay holds a newer stow than this device continues from.
     #[error("the relay holds a newer stow of this account than this device; nothing was changed")]
     StowConflict,
@@ -179,7 +173,6 @@ impl SessionError {
             Self::StowLeased => "stow_leased",
             Self::StowTakenOver => "stow_taken_over",
             Self::StowConflict => "stow_conflict",
-            Self::StowSuperseded => "stow_superseded",
             Self::StowUnfinished(_) => "stow_unfinished",
             Self::StowFinished(_) => "stowed",
             Self::WrongPin { .. } => "wrong_pin",

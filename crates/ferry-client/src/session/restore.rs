@@ -82,14 +82,22 @@ impl Session {
             Ok(v) => {
                 rec.version = v;
                 s.save_recovery(&rec)?;
+                remove_journal(&restoring.home)?;
                 super::stow::witness(&s, &rec, v).await;
             }
             Err(e) if e.code() == Some(ErrorCode::StowLeaseLost) => {
                 return Err(SessionError::StowTakenOver);
             }
+            Err(e) if e.is_permanent() => {
+                // Refused for good (too large now, ...): running the
+                // restore again cannot help. The profile stays as it
+                // opened, without this restore's keys; the relay's copy
+                // stays leased to a lease nobody keeps.
+                remove_journal(&restoring.home)?;
+                return Err(SessionError::RestoreCheckpoint(Box::new(e)));
+            }
             Err(e) => return Err(SessionError::RestoreCheckpoint(Box::new(e))),
         }
-        remove_journal(&restoring.home)?;
         Ok(s)
     }
 }
@@ -170,8 +178,17 @@ pub async fn restore_files(req: RestoreRequest<'_>) -> Result<Restoring, Session
         Ok(c) => c,
         Err(e) => {
             if e.is_permanent() {
-                // Refused: whatever this restore left goes.
-                clean_up(home, created_dir);
+                if resumed && ferry_vault::Vault::exists(home) {
+                    // An earlier run installed the account here: never
+                    // destroyed by a refusal (it may be the only copy).
+                    // With the record gone, it simply stays, as a profile.
+                    if e.code() == Some(ErrorCode::NoStow) {
+                        remove_journal(home)?;
+                    }
+                } else {
+                    // Refused: whatever this restore left goes.
+                    clean_up(home, created_dir);
+                }
             }
             return Err(match e {
                 ClientError::WrongPin { left } => SessionError::WrongPin { left },
@@ -191,7 +208,7 @@ pub async fn restore_files(req: RestoreRequest<'_>) -> Result<Restoring, Session
     for url in &record.witnesses {
         let w = seed.relay_keys(&relay_address(url), req.pin)?;
         let client = RelayClient::with_network(url, &req.network)?;
-        match client.stow_status(w.locator(), &w.owner()).await {
+        match client.stow_status(w.locator(), &w.owner(), None).await {
             Ok(Some(st)) if st.version > version => {
                 clean_up(home, created_dir);
                 return Err(SessionError::StowStale {

@@ -152,16 +152,29 @@ impl Session {
             Some(old) if old.keys.locator() == keys.locator() => (old.version, old.lease.clone()),
             Some(old) => {
                 // A new phrase: the record under the old one goes first, or
-                // whoever holds the old phrase could still take it.
+                // whoever holds the old phrase could still take it; but
+                // only the record this device continues (never a newer one
+                // another device made, which may be the only copy).
                 if old.version > 0 {
                     let client = self.relay(old.keys.relay())?.clone();
+                    let lease = old.lease();
+                    let owner = old.keys.owner();
                     match client
-                        .delete_stow(old.keys.locator(), &old.keys.owner())
-                        .await
+                        .stow_status(old.keys.locator(), &owner, lease.as_ref())
+                        .await?
                     {
-                        Ok(()) => {}
-                        Err(e) if e.code() == Some(ErrorCode::NoStow) => {}
-                        Err(e) => return Err(e.into()),
+                        Some(st)
+                            if st.version == old.version
+                                && (!st.leased || st.held == Some(true)) =>
+                        {
+                            match client.delete_stow(old.keys.locator(), &owner).await {
+                                Ok(()) => {}
+                                Err(e) if e.code() == Some(ErrorCode::NoStow) => {}
+                                Err(e) => return Err(e.into()),
+                            }
+                        }
+                        None => {}
+                        Some(_) => return Err(SessionError::StowTakenOver),
                     }
                 }
                 (0, None)
@@ -195,16 +208,18 @@ impl Session {
         }
         // The relay must take this version before anything is destroyed:
         // a device taken over, or behind, keeps its history.
+        let lease = rec.lease();
         let client = self.relay(rec.keys.relay())?.clone();
         let status = client
-            .stow_status(rec.keys.locator(), &rec.keys.owner())
+            .stow_status(rec.keys.locator(), &rec.keys.owner(), lease.as_ref())
             .await
             .map_err(stow_error)?;
         match status {
             // Another device stowed or restored it since: taken over.
             Some(st) if st.version > rec.version => return Err(SessionError::StowTakenOver),
             Some(st) if st.version < rec.version => return Err(SessionError::StowConflict),
-            Some(st) if st.leased && rec.lease.is_none() => {
+            // Leased, and not (or no longer) to this device.
+            Some(st) if st.leased && st.held != Some(true) => {
                 return Err(SessionError::StowTakenOver);
             }
             None if rec.version > 0 => return Err(SessionError::NoStow),
@@ -241,43 +256,48 @@ impl Session {
         let Some(pending) = rec.pending.take() else {
             return self.send_stow(rec).await;
         };
+        let lease = rec.lease();
         let client = self.relay(rec.keys.relay())?.clone();
         let status = client
-            .stow_status(rec.keys.locator(), &rec.keys.owner())
+            .stow_status(rec.keys.locator(), &rec.keys.owner(), lease.as_ref())
             .await
-            .map_err(stow_error)?;
+            .map_err(|e| SessionError::StowUnfinished(Box::new(e)))?;
         match status {
             Some(st) if st.version == pending.version && st.digest == pending.digest => {
                 let stowed = self.wipe_stowed(pending.version, 0, pending.deadline)?;
                 witness(self, &rec, pending.version).await;
                 Ok(stowed)
             }
-            Some(st) if st.version == rec.version => {
+            Some(st) if st.version == rec.version && (!st.leased || st.held == Some(true)) => {
                 // It never landed: stow again, as a stow does.
                 self.save_recovery(&rec)?;
+                self.place_canaries(CanaryScope::All).await?;
                 self.expire()?;
                 self.send_stow(rec).await
             }
             None if rec.version == 0 => {
                 self.save_recovery(&rec)?;
+                self.place_canaries(CanaryScope::All).await?;
                 self.expire()?;
                 self.send_stow(rec).await
             }
-            Some(st) if st.version > rec.version => {
-                // It landed and the account went on elsewhere (restored,
-                // or taken over): this copy is stale and must not live on.
-                self.wipe_stowed(pending.version, 0, pending.deadline)?;
-                Err(SessionError::StowSuperseded)
-            }
             None => {
                 // The relay no longer holds the account (deleted, or ten
-                // wrong PINs): this device has the only copy; it stays.
+                // wrong PINs): this device has the only copy; it stays,
+                // with stowing set up from scratch.
+                rec.version = 0;
+                rec.lease = None;
                 self.save_recovery(&rec)?;
                 Err(SessionError::NoStow)
             }
             Some(_) => {
-                // The relay is behind what this device knows: keep the mark.
-                Err(SessionError::StowConflict)
+                // Someone else wrote after this device's version (a
+                // takeover, or a restore of this very stow), or the relay
+                // is behind: whether this stow landed cannot be told, so
+                // nothing is destroyed; the mark goes and this copy can no
+                // longer be stowed.
+                self.save_recovery(&rec)?;
+                Err(SessionError::StowTakenOver)
             }
         }
     }
@@ -392,9 +412,11 @@ fn subtle_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
 /// Tells every witness relay the version now stored (best effort: a
 /// witness that missed one only weakens the check, never fails a restore).
 pub(super) async fn witness(s: &Session, rec: &Recovery, version: u64) {
-    for w in &rec.witnesses {
-        let _ = tokio::time::timeout(WITNESS_WAIT, witness_one(s, w, version)).await;
-    }
+    let all = rec
+        .witnesses
+        .iter()
+        .map(|w| tokio::time::timeout(WITNESS_WAIT, witness_one(s, w, version)));
+    futures_util::future::join_all(all).await;
 }
 
 /// How long one witness may take.
@@ -405,7 +427,7 @@ async fn witness_one(s: &Session, w: &RelayKeys, version: u64) {
         return;
     };
     let owner = w.owner();
-    let current = match client.stow_status(w.locator(), &owner).await {
+    let current = match client.stow_status(w.locator(), &owner, None).await {
         Ok(st) => st.map_or(0, |st| st.version),
         Err(_) => return,
     };

@@ -81,6 +81,7 @@ pub(crate) async fn stow_status(
     uri: Uri,
 ) -> Result<Json<StowStatus>, ApiError> {
     let locator = parse_id(&raw)?;
+    let q: ferry_proto::api::StowStatusQuery = serde_urlencoded_query(uri.query().unwrap_or(""))?;
     let owner = owner_of(&s, locator).await?;
     signed_by(&s, &headers, &uri, "GET", vec![owner], Bytes::new()).await?;
     let st = s
@@ -91,7 +92,11 @@ pub(crate) async fn stow_status(
     Ok(Json(StowStatus {
         version: st.version,
         digest: b64::encode(&st.digest),
-        leased: st.leased,
+        leased: st.lease.is_some(),
+        held: match q.lease.as_deref() {
+            Some(t) => Some(st.lease == Some(hash(&token(t)?))),
+            None => None,
+        },
     }))
 }
 

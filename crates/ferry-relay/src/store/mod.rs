@@ -285,8 +285,8 @@ pub struct StowState {
     pub version: u64,
     /// SHA-256 of the stored record.
     pub digest: [u8; 32],
-    /// Whether a device holds the lease.
-    pub leased: bool,
+    /// SHA-256 of the lease token of the device that holds it, if any.
+    pub lease: Option<[u8; 32]>,
     /// Wrong access tokens since the last good claim.
     pub failures: u32,
 }

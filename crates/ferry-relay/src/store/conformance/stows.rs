@@ -77,7 +77,7 @@ pub async fn stows_are_compare_and_swap<S: MailboxStore>(s: &S) {
     let st = s.stow_state(loc).await.unwrap().unwrap();
     assert_eq!(st.owner, owner.public());
     assert_eq!(st.digest, <[u8; 32]>::from(Sha256::digest([2u8; 4096])));
-    assert!(!st.leased);
+    assert!(st.lease.is_none());
     // Another owner cannot overwrite.
     let other = MailboxKey::generate(&mut OsRng);
     assert!(matches!(
@@ -115,7 +115,10 @@ pub async fn one_lease_at_a_time_and_takeover_locks_out_the_old_device<S: Mailbo
         s.claim_stow(loc, ACCESS, LEASE_B, false, 10).await.unwrap(),
         Claim::Leased
     );
-    assert!(s.stow_state(loc).await.unwrap().unwrap().leased);
+    assert_eq!(
+        s.stow_state(loc).await.unwrap().unwrap().lease,
+        Some(LEASE_A)
+    );
     // A put without the lease is refused; a checkpoint keeps it.
     assert!(matches!(
         s.put_stow(put(loc, &owner, 1, None, false, 2)).await,
@@ -142,7 +145,7 @@ pub async fn one_lease_at_a_time_and_takeover_locks_out_the_old_device<S: Mailbo
     s.put_stow(put(loc, &owner, 2, Some(LEASE_B), false, 3))
         .await
         .unwrap();
-    assert!(!s.stow_state(loc).await.unwrap().unwrap().leased);
+    assert!(s.stow_state(loc).await.unwrap().unwrap().lease.is_none());
     assert!(matches!(
         s.claim_stow(loc, ACCESS, LEASE_A, false, 10).await.unwrap(),
         Claim::Granted { version: 3, .. }

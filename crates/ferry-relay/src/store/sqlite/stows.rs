@@ -92,10 +92,10 @@ impl SqliteStore {
         locator: MailboxId,
     ) -> Result<Option<StowState>, StoreError> {
         self.read(move |c| {
-            type StateRow = (Vec<u8>, i64, Vec<u8>, bool, i64);
+            type StateRow = (Vec<u8>, i64, Vec<u8>, Option<Vec<u8>>, i64);
             let r: Option<StateRow> = c
                 .prepare_cached(
-                    "SELECT owner, version, digest, lease IS NOT NULL, failures FROM stows WHERE locator = ?1",
+                    "SELECT owner, version, digest, lease, failures FROM stows WHERE locator = ?1",
                 )
                 .and_then(|mut s| {
                     s.query_row([&locator.as_bytes()[..]], |r| {
@@ -104,14 +104,14 @@ impl SqliteStore {
                     .optional()
                 })
                 .map_err(backend)?;
-            r.map(|(owner, version, digest, leased, failures)| {
+            r.map(|(owner, version, digest, lease, failures)| {
                 Ok(StowState {
                     owner: key_from_blob(owner)?,
                     version: version_of(version),
                     digest: digest
                         .try_into()
                         .map_err(|_| StoreError::Backend("bad stow digest".into()))?,
-                    leased,
+                    lease: lease.and_then(|l| <[u8; 32]>::try_from(l.as_slice()).ok()),
                     failures: u32::try_from(failures).unwrap_or(u32::MAX),
                 })
             })
