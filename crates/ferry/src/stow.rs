@@ -5,7 +5,7 @@ use std::io::IsTerminal as _;
 use ferry_client::session::{RestoreRequest, restore_files};
 use ferry_client::{Network, Session};
 use ferry_client::{PhraseLanguage, RecoveryPhrase};
-use rand_core::{OsRng, RngCore as _};
+use rand_core::OsRng;
 use zeroize::Zeroizing;
 
 use crate::cli::proxy_setting;
@@ -46,7 +46,7 @@ pub(crate) async fn setup(
         pin: pin.is_some(),
     });
     if !ctx.out.json && std::io::stdin().is_terminal() {
-        confirm(&words)?;
+        confirm(&phrase)?;
         // The words leave the screen and the scrollback.
         ctx.out.clear_terminal();
     }
@@ -57,31 +57,18 @@ pub(crate) async fn setup(
 }
 
 /// Asks for three of the words, at random positions.
-fn confirm(words: &[String]) -> Result<(), Failure> {
-    let mut positions: Vec<usize> = Vec::new();
-    while positions.len() < 3 {
-        let p = (OsRng.next_u32() as usize) % words.len();
-        if !positions.contains(&p) {
-            positions.push(p);
-        }
-    }
-    positions.sort_unstable();
-    for p in positions {
+fn confirm(phrase: &RecoveryPhrase) -> Result<(), Failure> {
+    for p in RecoveryPhrase::positions_to_confirm(&mut OsRng) {
         let typed = rpassword::prompt_password(format!("Word {}: ", p + 1))
             .map(Zeroizing::new)
             .map_err(|e| usage(format!("cannot read from the terminal: {e}")))?;
-        if normalized(&typed) != normalized(&words[p]) {
+        if !phrase.word_matches(p, &typed) {
             return Err(usage(
                 "that word does not match; nothing was set up: run `ferry recovery setup` again",
             ));
         }
     }
     Ok(())
-}
-
-fn normalized(w: &str) -> String {
-    use unicode_normalization::UnicodeNormalization as _;
-    w.trim().to_lowercase().nfc().collect()
 }
 
 /// `ferry stow`.

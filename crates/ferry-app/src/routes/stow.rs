@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use ferry_client::session::{RestoreRequest, restore_files};
 use ferry_client::{Network, PhraseLanguage, ProxyUrl, RecoveryPhrase, Session, SessionError};
-use rand_core::{OsRng, RngCore as _};
+use rand_core::OsRng;
 use secrecy::SecretString;
 use serde::Deserialize;
 use zeroize::Zeroizing;
@@ -41,16 +41,7 @@ pub(crate) async fn new_phrase(State(state): St, req: Req) -> Response {
     };
     let phrase = RecoveryPhrase::generate(&mut OsRng, language);
     let words = phrase.words();
-    let mut ask = [usize::MAX; 3];
-    let mut n = 0;
-    while n < 3 {
-        let p = (OsRng.next_u32() as usize) % words.len().max(1);
-        if !ask.contains(&p) {
-            ask[n] = p;
-            n += 1;
-        }
-    }
-    ask.sort_unstable();
+    let ask = RecoveryPhrase::positions_to_confirm(&mut OsRng);
     let page = pages::stow::phrase(&req.cx, &words, &ask);
     state.set_pending_phrase(Some(PendingPhrase { phrase, ask }));
     html(page)
@@ -65,26 +56,18 @@ pub(crate) struct ConfirmForm {
     pin: Zeroizing<String>,
 }
 
-fn same_word(typed: &str, word: &str) -> bool {
-    use unicode_normalization::UnicodeNormalization as _;
-    let a: String = typed.trim().to_lowercase().nfc().collect();
-    let b: String = word.nfc().collect();
-    a == b
-}
-
 /// Keeps the phrase once three of its words were typed back.
 pub(crate) async fn confirm(State(state): St, req: Req, Form(f): Form<ConfirmForm>) -> Response {
     let lang = req.cx.lang;
     let Some(pending) = state.take_pending_phrase() else {
         return fail(lang, "other");
     };
-    let words = pending.phrase.words();
     let typed = [&f.w0, &f.w1, &f.w2];
     let ok = pending
         .ask
         .iter()
         .zip(typed)
-        .all(|(&p, t)| words.get(p).is_some_and(|w| same_word(t, w)));
+        .all(|(&p, t)| pending.phrase.word_matches(p, t));
     if !ok {
         // Shown again: the same phrase, the same words to type.
         state.set_pending_phrase(Some(pending));

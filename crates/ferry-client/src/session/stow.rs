@@ -122,7 +122,10 @@ impl Session {
         };
         let keys = RecoverySeed::derive(phrase)?.relay_keys(rec.keys.relay(), pin)?;
         Ok(keys.locator() == rec.keys.locator()
-            && subtle_eq(keys.access_token(), rec.keys.access_token()))
+            && bool::from(subtle::ConstantTimeEq::ct_eq(
+                &keys.access_token()[..],
+                &rec.keys.access_token()[..],
+            )))
     }
 
     /// Sets up stowing with `phrase` (and an optional PIN) on this
@@ -403,10 +406,6 @@ pub(super) fn relay_address(relay: &str) -> String {
         Ok(u) => u.as_str().trim_end_matches('/').to_owned(),
         Err(_) => relay.trim().trim_end_matches('/').to_owned(),
     }
-}
-
-fn subtle_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Tells every witness relay the version now stored (best effort: a

@@ -106,6 +106,31 @@ impl RecoveryPhrase {
         Zeroizing::new(m.words().map(|w| w.nfc().collect()).collect())
     }
 
+    /// Three distinct word positions (0-based, ascending) for the person
+    /// to type back when the phrase is shown.
+    pub fn positions_to_confirm(rng: &mut impl CryptoRngCore) -> [usize; 3] {
+        let mut ask = [usize::MAX; 3];
+        let mut n = 0;
+        while n < 3 {
+            let p = (rng.next_u32() as usize) % WORDS;
+            if !ask.contains(&p) {
+                ask[n] = p;
+                n += 1;
+            }
+        }
+        ask.sort_unstable();
+        ask
+    }
+
+    /// Whether `typed` is the word at `position` (any case, spacing around
+    /// it, composed or decomposed Hangul).
+    pub fn word_matches(&self, position: usize, typed: &str) -> bool {
+        let typed: Zeroizing<String> = Zeroizing::new(typed.trim().to_lowercase().nfc().collect());
+        self.words()
+            .get(position)
+            .is_some_and(|w| w.nfc().eq(typed.chars()))
+    }
+
     /// The words joined by spaces.
     pub fn text(&self) -> Zeroizing<String> {
         Zeroizing::new(self.words().join(" "))

@@ -203,7 +203,8 @@ impl StowRecord {
                     aad: &aad(keys, self.version),
                 },
             )
-            .map_err(|_| StowError::Kdf)?;
+            // The AEAD refuses only inputs beyond its limit.
+            .map_err(|_| StowError::TooLarge(total))?;
         let mut out = Vec::with_capacity(total as usize);
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&sealed);

@@ -59,6 +59,24 @@ fn a_phrase_reads_back_in_either_language_and_spacing() {
 }
 
 #[test]
+fn three_distinct_words_are_asked_back_and_checked_as_typed() {
+    let p = RecoveryPhrase::generate(&mut OsRng, PhraseLanguage::Korean);
+    let words = p.words();
+    for _ in 0..50 {
+        let ask = RecoveryPhrase::positions_to_confirm(&mut OsRng);
+        assert!(ask[0] < ask[1] && ask[1] < ask[2] && ask[2] < 12, "{ask:?}");
+    }
+    use unicode_normalization::UnicodeNormalization as _;
+    let nfd: String = words[3].nfd().collect();
+    assert!(p.word_matches(3, &format!("  {nfd}\n")));
+    assert!(p.word_matches(3, &words[3]));
+    assert!(!p.word_matches(3, &words[4]) || words[3] == words[4]);
+    assert!(!p.word_matches(12, &words[3]));
+    let e = p.in_language(PhraseLanguage::English);
+    assert!(e.word_matches(0, &e.words()[0].to_uppercase()));
+}
+
+#[test]
 fn wrong_words_and_checksums_are_refused() {
     let p = RecoveryPhrase::generate(&mut OsRng, PhraseLanguage::English);
     let words = p.words();
@@ -120,7 +138,11 @@ fn a_record_opens_only_with_its_keys_locator_and_version() {
     let k = keys(&p, "https://a.example", None);
     let sealed = record(3).seal(&k, &mut OsRng).unwrap();
     assert_eq!(sealed.len() as u64 % record::RECORD_UNIT, 0);
-    assert_eq!(sealed.len() as u64, record::sealed_len(5000 + 10 + 41 + 18));
+    // Header 20, witnesses 1 + 1 + 17, count 2, files 6 + 5000 and 8 + 10.
+    assert_eq!(
+        sealed.len() as u64,
+        record::sealed_len(20 + 19 + 2 + 5006 + 18)
+    );
     let back = StowRecord::open(&sealed, &k, 3).unwrap();
     assert_eq!(back.witnesses, ["https://w.example"]);
     assert_eq!(back.files.len(), 2);
