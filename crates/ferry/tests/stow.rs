@@ -641,3 +641,88 @@ fn the_duress_passphrase_at_restore_warns_and_leaves_only_the_decoy_anywhere() {
     );
     assert_eq!(r.code, 0, "the decoy still opens: {:?}", r.lines);
 }
+
+/// `(METHOD, route)` of every request the relay logged after byte `from`.
+fn requests_since(log: &std::path::Path, from: usize) -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(log).unwrap();
+    text[from..]
+        .lines()
+        .filter(|l| l.contains(" request route="))
+        .map(|l| {
+            let field = |name: &str| {
+                let start = l.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+                l[start..start + l[start..].find('"').unwrap()].to_owned()
+            };
+            (field("method"), field("route"))
+        })
+        .collect()
+}
+
+fn stored_record_len(relay: &ferry_testkit::RelayProcess) -> usize {
+    let db = rusqlite::Connection::open_with_flags(
+        relay.data_dir().join("relay.sqlite3"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    db.query_row("SELECT length(record) FROM stows", [], |r| r.get(0))
+        .unwrap()
+}
+
+/// What the relay sees of a restore: apart from the contacts' alerts (the
+/// documented burst), the duress passphrase makes no request the real one
+/// does not, and stores back a record of the same size (the decoy and the
+/// random filler take the real profile's room).
+#[test]
+fn the_relay_cannot_tell_a_duress_restore_from_a_real_one() {
+    let w = world();
+    let d = w.dir.path();
+    let url = w.relay.url();
+    let log = w.relay.log_path();
+    let mut set = w.a.cmd(&["duress", "set"]);
+    set.env("FERRY_DURESS_PASSPHRASE", "duress of a");
+    assert_eq!(User::run_cmd(set).of_type("duress_set").len(), 1);
+    let phrase = setup_recovery(&w.a, &[]);
+    w.a.run(&["stow"]);
+
+    let from = std::fs::metadata(&log).unwrap().len() as usize;
+    let real = device(d, "real", &w.a);
+    assert_eq!(restore(&real, url, &phrase, &[]).code, 0);
+    let real_requests = requests_since(&log, from);
+    let real_len = stored_record_len(&w.relay);
+    real.run(&["stow"]);
+
+    let from = std::fs::metadata(&log).unwrap().len() as usize;
+    let coerced = User {
+        home: d.join("coerced"),
+        pass: "duress of a".into(),
+        env: Vec::new(),
+    };
+    assert_eq!(restore(&coerced, url, &phrase, &[]).code, 0);
+    let duress_requests = requests_since(&log, from);
+    let duress_len = stored_record_len(&w.relay);
+
+    assert!(
+        real_requests.contains(&("PUT".into(), "/v1/stows/{locator}".into())),
+        "control: the checkpoint is logged: {real_requests:?}"
+    );
+    // The one difference is the documented residual leak (ARCHITECTURE,
+    // "the alerts leave a duress session at once"): one renewal-shaped
+    // fire per contact right at unlock, where this real restore, a moment
+    // after the stow renewed everything, renews nothing.
+    let fire = ("POST".to_owned(), "/v1/canaries/{id}/renew".to_owned());
+    assert_eq!(
+        duress_requests.iter().filter(|r| **r == fire).count(),
+        2,
+        "one fire per contact: {duress_requests:?}"
+    );
+    for r in duress_requests.iter().filter(|r| **r != fire) {
+        assert!(
+            real_requests.contains(r),
+            "the duress restore made a request no real restore makes: {r:?}\nreal: {real_requests:?}"
+        );
+    }
+    assert_eq!(
+        real_len, duress_len,
+        "the stored-back records differ in size"
+    );
+}
