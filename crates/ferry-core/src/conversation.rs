@@ -333,6 +333,7 @@ impl Engine {
                     | Body::Verifiers { .. }
                     | Body::Challenge { .. }
                     | Body::Delete { .. }
+                    | Body::Mailbox { .. }
             )
         {
             return Ok(Event::Ignored { alias });
@@ -399,6 +400,11 @@ impl Engine {
             Body::Challenge { nonce } => Ok(self.on_challenge(idx, nonce)),
             Body::Answer { nonce, sig } => Ok(self.on_answer(now, idx, &nonce, &sig)),
             Body::Call { id, signal } => self.on_call(now, rng, c, id, signal, m.sent_at),
+            Body::Mailbox {
+                relay,
+                mailbox,
+                sender,
+            } => self.on_mailbox(idx, c, relay, mailbox, sender),
         }
     }
 }

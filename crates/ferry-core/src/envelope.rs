@@ -83,6 +83,13 @@ pub(crate) enum Body {
         id: crate::call::CallId,
         signal: crate::call::Signal,
     },
+    /// The sender moved its mailbox for us (see [`crate::relocate`]): send
+    /// there from now on, with this sender key.
+    Mailbox {
+        relay: String,
+        mailbox: ferry_proto::MailboxId,
+        sender: crate::secret::KeyBytes,
+    },
 }
 
 /// The application content inside MLS.

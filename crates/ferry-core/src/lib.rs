@@ -29,6 +29,7 @@ pub mod mailbox_seal;
 pub mod mls_store;
 pub mod pcs;
 mod reject;
+pub mod relocate;
 mod safety;
 pub mod sdp;
 mod secret;

@@ -75,6 +75,8 @@ pub enum RejectReason {
     MalformedChallenge,
     /// An answer to no open challenge.
     UnaskedAnswer,
+    /// A mailbox move to another relay than the contact's.
+    MailboxElsewhere,
 }
 
 impl RejectReason {
@@ -114,6 +116,7 @@ impl RejectReason {
             Self::UnsignedVerifierChange => "verifier change not signed with the current phrase",
             Self::MalformedChallenge => "malformed challenge",
             Self::UnaskedAnswer => "answer to no open challenge",
+            Self::MailboxElsewhere => "mailbox move to another relay",
         }
     }
 }

@@ -15,6 +15,7 @@
 //!   8 call        id (16) || signal (1) || fields, by signal:
 //!                   1 offer video (1) || sdp (bytes); 2 answer sdp;
 //!                   3 restart sdp; 4 restart answer sdp; 5 end reason (1)
+//!   9 mailbox     relay (bytes) || mailbox id (16) || sender key (32)
 //! bytes   = length (varint) || bytes
 //! varint  = unsigned LEB128, at most 10 bytes
 //! ```
@@ -36,6 +37,7 @@ const VERIFIERS: u8 = 5;
 const CHALLENGE: u8 = 6;
 const ANSWER: u8 = 7;
 const CALL: u8 = 8;
+const MAILBOX: u8 = 9;
 
 struct Writer(Zeroizing<Vec<u8>>);
 
@@ -105,6 +107,15 @@ impl<'a> Reader<'a> {
         let (b, rest) = self.0.split_at(len);
         self.0 = rest;
         Some(b)
+    }
+
+    fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
+        if self.0.len() < N {
+            return None;
+        }
+        let (b, rest) = self.0.split_at(N);
+        self.0 = rest;
+        b.try_into().ok()
     }
 
     fn flag(&mut self) -> Option<bool> {
@@ -210,6 +221,16 @@ pub(crate) fn encode(m: &AppMessage) -> Result<Zeroizing<Vec<u8>>, serde_json::E
                 }
             }
         }
+        Body::Mailbox {
+            relay,
+            mailbox,
+            sender,
+        } => {
+            w.byte(MAILBOX);
+            w.bytes(relay.as_bytes());
+            w.0.extend_from_slice(mailbox.as_bytes());
+            w.0.extend_from_slice(sender.expose());
+        }
     }
     Ok(w.0)
 }
@@ -269,10 +290,7 @@ fn decode_binary(b: &[u8]) -> Option<AppMessage> {
         },
         CALL => {
             use crate::call::{CallId, EndReason, Signal};
-            let mut id = [0u8; 16];
-            for b in &mut id {
-                *b = r.byte()?;
-            }
+            let id: [u8; 16] = r.array()?;
             let signal = match r.byte()? {
                 1 => {
                     let video = r.flag()?;
@@ -294,6 +312,11 @@ fn decode_binary(b: &[u8]) -> Option<AppMessage> {
                 signal,
             }
         }
+        MAILBOX => Body::Mailbox {
+            relay: r.text()?,
+            mailbox: ferry_proto::MailboxId::from_bytes(r.array()?),
+            sender: crate::secret::KeyBytes::from_bytes(r.array()?),
+        },
         _ => return None,
     };
     if !r.0.is_empty() {
@@ -364,6 +387,11 @@ mod tests {
             Body::Answer {
                 nonce: vec![4; 16],
                 sig: vec![5; 64],
+            },
+            Body::Mailbox {
+                relay: "https://relay.example:8443".into(),
+                mailbox: ferry_proto::MailboxId::from_bytes([6; 16]),
+                sender: crate::secret::KeyBytes::from_bytes([7; 32]),
             },
         ];
         for body in bodies {

@@ -1,6 +1,6 @@
 //! Receiving: one-round-trip sync and live push.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::pin::Pin;
 use std::time::Duration;
 
@@ -109,7 +109,9 @@ impl Session {
                     },
                     // Nothing changed here: a compromised contact's control
                     // message, or a timer longer than this device's.
-                    CoreEvent::Ignored { .. } | CoreEvent::Rekeyed { .. } => continue,
+                    CoreEvent::Ignored { .. }
+                    | CoreEvent::Rekeyed { .. }
+                    | CoreEvent::Moved { .. } => continue,
                     CoreEvent::Compromised { alias, reason } => Event::Compromised {
                         contact: alias,
                         reason,
@@ -197,14 +199,36 @@ impl Session {
                     .collect();
                 let client = self.relay(&url)?;
                 let resp = retry(|| client.sync(&items)).await?;
-                for r in resp.mailboxes {
+                let mut by_id: HashMap<MailboxId, _> =
+                    resp.mailboxes.into_iter().map(|r| (r.id, r)).collect();
+                // A contact's mailboxes come oldest first (after a move):
+                // while an older one has more to read, a newer one waits,
+                // so what was sent before the move (a commit above all) is
+                // processed before what was sent after.
+                let mut behind: HashSet<u64> = HashSet::new();
+                for b in &boxes {
+                    if behind.contains(&b.contact) {
+                        continue;
+                    }
+                    let Some(r) = by_id.remove(&b.mailbox) else {
+                        continue;
+                    };
                     for m in r.messages {
                         acks.insert(r.id, m.seq);
                         fetched.push((r.id, m.seq, m.payload));
                     }
+                    if r.more {
+                        behind.insert(b.contact);
+                    }
                 }
             }
             if fetched.is_empty() {
+                // Every mailbox read to its end: those the contacts have
+                // moved away from go.
+                if self.engine().has_mailboxes_to_retire() {
+                    self.update(|e| Ok((e.retire_moved(), Vec::new())))?;
+                    self.flush_outbox().await?;
+                }
                 self.deposit_new_canaries().await;
                 return Ok(());
             }
@@ -341,6 +365,12 @@ impl Session {
                             // and idle conversations refresh their keys.
                             let _ = self.renew_canaries().await;
                             let _ = self.refresh_keys().await;
+                            // Contacts left an earlier mailbox: a sync on
+                            // a new connection reads it to its end first,
+                            // then deletes it.
+                            if self.engine().has_mailboxes_to_retire() {
+                                break;
+                            }
                         }
                         continue;
                     }

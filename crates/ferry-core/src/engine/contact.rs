@@ -52,6 +52,19 @@ pub(crate) struct Inbound {
     pub(crate) cursor: u64,
 }
 
+/// An inbound mailbox this side moved away from (see [`crate::relocate`]):
+/// still read, with its own seal keys, until the contact has switched to
+/// the new one and it is drained; then deleted.
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct MovedFrom {
+    pub(crate) inbound: Inbound,
+    /// Open what arrives there, newest first (rotated with the epoch).
+    pub(crate) seal: Vec<KeyBytes>,
+    /// Something from the contact arrived in a newer mailbox: nothing more
+    /// comes here once what is left has been read.
+    pub(crate) switched: bool,
+}
+
 /// What a contact waiting in the handshake holds: the invite's secret,
 /// which seals the hello and the welcome, and its expiry.
 #[derive(Clone)]
@@ -134,6 +147,8 @@ pub(crate) struct Contact {
     /// The ids of the last alerts taken from this contact: the same alert
     /// again (a relay replaying it) changes nothing.
     pub(crate) alerts_taken: Vec<String>,
+    /// Earlier inbound mailboxes still read, newest first.
+    pub(crate) moved: Vec<MovedFrom>,
 }
 
 impl Contact {
@@ -194,6 +209,8 @@ struct ContactRecord {
     alert_prev: Vec<KeyBytes>,
     #[serde(default)]
     pcs: crate::pcs::Pcs,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    moved: Vec<MovedFrom>,
 }
 
 impl TryFrom<ContactRecord> for Contact {
@@ -241,6 +258,7 @@ impl TryFrom<ContactRecord> for Contact {
             proof: r.proof,
             canary: r.canary,
             alerts_taken: r.alerts_taken,
+            moved: r.moved,
         })
     }
 }
@@ -281,6 +299,7 @@ impl From<Contact> for ContactRecord {
             proof: c.proof,
             canary: c.canary,
             alerts_taken: c.alerts_taken,
+            moved: c.moved,
         }
     }
 }

@@ -64,6 +64,7 @@ impl Engine {
             proof: Default::default(),
             canary: None,
             alerts_taken: Vec::new(),
+            moved: Vec::new(),
         });
         Ok(link)
     }
@@ -154,6 +155,7 @@ impl Engine {
             proof: Default::default(),
             canary: None,
             alerts_taken: Vec::new(),
+            moved: Vec::new(),
         });
         Ok(())
     }

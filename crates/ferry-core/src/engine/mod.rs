@@ -30,6 +30,7 @@ use crate::invite::InviteError;
 use crate::mailbox_seal;
 use crate::mls_store::{Provider, TrackedStorage};
 use crate::reject::RejectReason;
+use crate::relocate::Slot;
 use crate::secret::KeyBytes;
 use crate::state::{ActionId, Changes, ProfileState, Saved};
 
@@ -42,7 +43,7 @@ mod types;
 pub use contact::{
     AlertReason, Compromise, ContactInfo, ContactState, DEFAULT_CANARY_SECS, DEFAULT_TIMER_SECS,
 };
-pub(crate) use contact::{Contact, Inbound, Stage, default_canary, default_timer};
+pub(crate) use contact::{Contact, Inbound, MovedFrom, Stage, default_canary, default_timer};
 pub use types::{Action, Direction, Event, HistoryEntry, InboundMailbox};
 
 /// The most contacts a profile keeps (the duress capsule has room for
@@ -299,14 +300,17 @@ impl Engine {
     pub fn inbound(&self) -> Vec<InboundMailbox> {
         let mut out = Vec::new();
         for c in &self.state.contacts {
-            let ib = &c.inbound;
-            out.push(InboundMailbox {
-                contact: c.id,
-                relay: ib.relay.clone(),
-                mailbox: ib.mailbox,
-                recipient: ib.recipient.clone(),
-                cursor: ib.cursor,
-            });
+            // Oldest first: a sync then reads what the contact sent before
+            // a move ahead of what it sent after.
+            for ib in c.moved.iter().rev().map(|m| &m.inbound).chain([&c.inbound]) {
+                out.push(InboundMailbox {
+                    contact: c.id,
+                    relay: ib.relay.clone(),
+                    mailbox: ib.mailbox,
+                    recipient: ib.recipient.clone(),
+                    cursor: ib.cursor,
+                });
+            }
         }
         out
     }
@@ -345,7 +349,7 @@ impl Engine {
         }
     }
 
-    fn new_inbound(&self, rng: &mut impl CryptoRngCore) -> (Inbound, KeyBytes) {
+    pub(crate) fn new_inbound(&self, rng: &mut impl CryptoRngCore) -> (Inbound, KeyBytes) {
         let sender = KeyBytes::random(rng);
         (
             Inbound {
@@ -367,14 +371,21 @@ impl Engine {
         seq: u64,
         payload: &[u8],
     ) -> Result<Event, CoreError> {
-        let Some(idx) = self
+        let Some((idx, slot)) = self
             .state
             .contacts
-            .position(|c| c.inbound.mailbox == mailbox)
+            .iter()
+            .enumerate()
+            .find_map(|(i, c)| c.slot(&mailbox).map(|s| (i, s)))
         else {
             return Ok(Event::Duplicate);
         };
-        let cursor = self.state.contacts[idx].inbound.cursor;
+        let Some(cursor) = self.state.contacts[idx]
+            .inbound_at(slot)
+            .map(|ib| ib.cursor)
+        else {
+            return Ok(Event::Duplicate);
+        };
         if seq <= cursor {
             // Seen before (a fetch retried after a crash): nothing changes,
             // nothing is written.
@@ -384,14 +395,18 @@ impl Engine {
         if seq - cursor > MAX_SEQ_JUMP {
             return rejected(&alias, RejectReason::ImplausibleSequence);
         }
-        let event = self.dispatch(now, rng, idx, mailbox, payload)?;
+        let event = self.dispatch(now, rng, idx, slot, mailbox, payload)?;
+        if !matches!(event, Event::Rejected { .. }) {
+            self.note_arrival(idx, slot);
+        }
         // Only what the contact really sent moves the cursor: a relay that
         // serves junk or a replay under a forged sequence number cannot
-        // make this mailbox skip the messages after it.
+        // make this mailbox skip the messages after it. (The handshake or
+        // a move may have given the contact another mailbox meanwhile.)
         if !matches!(event, Event::Rejected { .. } | Event::Ignored { .. })
-            && self.state.contacts[idx].inbound.mailbox == mailbox
+            && let Some(now_slot) = self.state.contacts[idx].slot(&mailbox)
         {
-            self.state.contacts.get_mut(idx).inbound.cursor = seq;
+            self.set_cursor(idx, now_slot, seq);
         }
         Ok(event)
     }
@@ -401,11 +416,12 @@ impl Engine {
         now: u64,
         rng: &mut impl CryptoRngCore,
         idx: usize,
+        slot: Slot,
         mailbox: MailboxId,
         payload: &[u8],
     ) -> Result<Event, CoreError> {
         let alias = self.state.contacts[idx].alias.clone();
-        let (kind, body, sealed) = match self.open_payload(idx, mailbox, payload)? {
+        let (kind, body, sealed) = match self.open_payload(idx, slot, mailbox, payload)? {
             Ok(v) => v,
             Err(reason) => return rejected(&alias, reason),
         };
@@ -435,15 +451,22 @@ impl Engine {
     fn open_payload(
         &mut self,
         idx: usize,
+        slot: Slot,
         mailbox: MailboxId,
         payload: &[u8],
     ) -> Result<Result<Opened, RejectReason>, CoreError> {
         self.ensure_seal(idx)?;
         let c = &self.state.contacts[idx];
-        let (keys, legacy) = match &c.stage {
-            Stage::Invited(p) => (vec![crate::invite::invite_box_key(&p.secret)], true),
-            Stage::Accepted(p) => (vec![crate::invite::reply_box_key(&p.secret)], true),
-            Stage::Established(e) => (e.seal_in.clone(), e.legacy_in),
+        let (keys, legacy) = match (&c.stage, slot) {
+            (Stage::Invited(p), _) => (vec![crate::invite::invite_box_key(&p.secret)], true),
+            (Stage::Accepted(p), _) => (vec![crate::invite::reply_box_key(&p.secret)], true),
+            (Stage::Established(e), Slot::Current) => (e.seal_in.clone(), e.legacy_in),
+            // Moves came after sealing: an earlier mailbox takes only
+            // sealed payloads.
+            (Stage::Established(_), Slot::Moved(i)) => (
+                c.moved.get(i).map(|m| m.seal.clone()).unwrap_or_default(),
+                false,
+            ),
         };
         match mailbox_seal::open(&keys, &mailbox, payload) {
             Ok(o) if o.version != mailbox_seal::VERSION => Ok(Err(RejectReason::OtherVersion)),

@@ -212,6 +212,12 @@ pub enum Event {
         /// Contact alias.
         alias: String,
     },
+    /// The contact moved its mailbox for us: what we send goes there now.
+    /// Nothing to show.
+    Moved {
+        /// Contact alias.
+        alias: String,
+    },
     /// Already processed before (a retried fetch): nothing to do.
     Duplicate,
     /// A call moved on (see [`crate::call`]).
@@ -239,6 +245,7 @@ impl std::fmt::Debug for Event {
             Self::VerifiersUpdated { .. } => "Event::VerifiersUpdated(..)",
             Self::Ignored { .. } => "Event::Ignored(..)",
             Self::Rekeyed { .. } => "Event::Rekeyed(..)",
+            Self::Moved { .. } => "Event::Moved(..)",
             Self::Duplicate => "Event::Duplicate",
             Self::Call { .. } => "Event::Call",
         })

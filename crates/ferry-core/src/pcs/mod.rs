@@ -346,7 +346,7 @@ impl Engine {
         if let Some(canary) = &mut contact.canary {
             canary.stale = true;
         }
-        Ok(())
+        self.rotate_moved(idx, KEEP + 1)
     }
 
     /// An update proposal from the invitee: committed at once.

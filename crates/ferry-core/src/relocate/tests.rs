@@ -1,0 +1,221 @@
+//! Mailbox moves over the shared two-engine helper.
+
+use ferry_proto::MailboxId;
+use rand_core::OsRng;
+
+use super::*;
+use crate::testing::pair;
+
+/// Long after the pair was set up (a refresh by time is due).
+const T: u64 = 100_000;
+
+/// The mailboxes `e` sends to, in the order queued.
+fn sends_to(e: &Engine) -> Vec<MailboxId> {
+    e.outbox()
+        .into_iter()
+        .filter_map(|a| match a {
+            Action::Send { mailbox, .. } => Some(mailbox),
+            _ => None,
+        })
+        .collect()
+}
+
+fn deleted(e: &Engine) -> Vec<MailboxId> {
+    e.outbox()
+        .into_iter()
+        .filter_map(|a| match a {
+            Action::DeleteMailbox { mailbox, .. } => Some(mailbox),
+            _ => None,
+        })
+        .collect()
+}
+
+fn texts(ev: &[Event]) -> Vec<String> {
+    ev.iter()
+        .filter_map(|e| match e {
+            Event::Message { entry, .. } => Some(entry.text.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn mailboxes(e: &Engine) -> Vec<MailboxId> {
+    e.inbound().iter().map(|m| m.mailbox).collect()
+}
+
+/// The attack: a copy of the profile (the device taken over) holds the
+/// recipient key of every mailbox it had, and the relay lets that key
+/// fetch and delete. After a move, what the contact sends goes to a
+/// mailbox the copy has no key for, and the old one is deleted.
+#[test]
+fn after_a_move_the_contact_writes_where_an_old_copy_has_no_key() {
+    for inviter_moves in [true, false] {
+        let (a, b, mut relay) = pair("b", "a");
+        let (mut mover, mut other) = if inviter_moves { (a, b) } else { (b, a) };
+        let peer = if inviter_moves { "b" } else { "a" };
+        let copy = Engine::load(mover.save().unwrap()).unwrap();
+        let old = mailboxes(&mover);
+        // The contact queued something before it heard of the move.
+        let me = if inviter_moves { "a" } else { "b" };
+        other
+            .send_text(T + 10, &mut OsRng, me, "before", false)
+            .unwrap();
+        assert_eq!(mover.refresh_all(T + 10, &mut OsRng), 1);
+        assert_eq!(mover.move_mailboxes(T + 10, &mut OsRng), 1);
+        let new = mover.inbound().last().unwrap().clone();
+        assert_eq!(mailboxes(&mover), vec![old[0], new.mailbox]);
+        assert!(!old.contains(&new.mailbox));
+        assert!(
+            copy.inbound().iter().all(|m| m.recipient != new.recipient),
+            "the copy holds the new mailbox's key"
+        );
+        // The relay creates the mailbox before the contact can hear of it.
+        let queued = mover.outbox();
+        let created = queued
+            .iter()
+            .position(
+                |a| matches!(a, Action::CreateMailbox { mailbox, .. } if *mailbox == new.mailbox),
+            )
+            .unwrap();
+        assert_eq!(created, queued.len() - 2, "created, then announced");
+        // Old first: what the contact sent before the move still reads.
+        let ev = relay.deliver(&mut other, &mut mover, T + 11);
+        assert_eq!(texts(&ev), vec!["before".to_owned()], "{ev:?}");
+        let ev = relay.deliver(&mut mover, &mut other, T + 12);
+        assert!(
+            ev.iter().any(|e| matches!(e, Event::Moved { .. })),
+            "{ev:?}"
+        );
+        // The contact's refresh (a commit or a proposal answered by a
+        // commit) may still go out; after the move, everything goes to
+        // the new mailbox.
+        relay.deliver(&mut other, &mut mover, T + 13);
+        relay.deliver(&mut mover, &mut other, T + 13);
+        other
+            .send_text(T + 14, &mut OsRng, me, "after", false)
+            .unwrap();
+        assert_eq!(sends_to(&other), vec![new.mailbox]);
+        let ev = relay.deliver(&mut other, &mut mover, T + 15);
+        assert_eq!(texts(&ev), vec!["after".to_owned()], "{ev:?}");
+        // Switched and read to the end: the old mailbox is deleted.
+        assert_eq!(mover.retire_moved(), 1);
+        assert_eq!(deleted(&mover), vec![old[0]]);
+        assert_eq!(mailboxes(&mover), vec![new.mailbox]);
+        // Both ways go on, across further refreshes.
+        for i in 0..60 {
+            mover
+                .send_text(T + 20 + i, &mut OsRng, peer, &format!("m{i}"), false)
+                .unwrap();
+            let ev = relay.deliver(&mut mover, &mut other, T + 20 + i);
+            assert_eq!(texts(&ev), vec![format!("m{i}")], "{ev:?}");
+            other
+                .send_text(T + 20 + i, &mut OsRng, me, &format!("o{i}"), false)
+                .unwrap();
+            let ev = relay.deliver(&mut other, &mut mover, T + 20 + i);
+            assert_eq!(texts(&ev), vec![format!("o{i}")], "{ev:?}");
+        }
+    }
+}
+
+/// Until something arrives in the new mailbox, the old one stays: the
+/// contact may be offline with messages queued for it.
+#[test]
+fn the_old_mailbox_stays_until_the_contact_has_switched() {
+    let (mut a, mut b, mut relay) = pair("b", "a");
+    let old = mailboxes(&a)[0];
+    a.move_mailboxes(10, &mut OsRng);
+    assert_eq!(a.retire_moved(), 0);
+    relay.deliver(&mut a, &mut b, 11);
+    assert_eq!(a.retire_moved(), 0, "the contact has not written since");
+    // Something arrives in the old mailbox (queued before the move): not
+    // a switch.
+    let moved_seal = a.state.contacts[0].moved[0].seal.clone();
+    assert!(!moved_seal.is_empty());
+    b.send_text(12, &mut OsRng, "a", "hi", false).unwrap();
+    relay.deliver(&mut b, &mut a, 12);
+    assert_eq!(a.retire_moved(), 1);
+    assert!(!mailboxes(&a).contains(&old));
+}
+
+/// A second move before the contact switched keeps both earlier mailboxes
+/// readable; at most three are kept.
+#[test]
+fn moves_pile_up_to_a_bound_and_all_read() {
+    let (mut a, mut b, mut relay) = pair("b", "a");
+    for _ in 0..5 {
+        a.move_mailboxes(10, &mut OsRng);
+    }
+    assert_eq!(mailboxes(&a).len(), 4);
+    // The contact, offline all along, wrote to the first.
+    b.send_text(11, &mut OsRng, "a", "offline", false).unwrap();
+    let ev = relay.deliver(&mut b, &mut a, 11);
+    assert_eq!(texts(&ev), vec!["offline".to_owned()]);
+    relay.deliver(&mut a, &mut b, 12);
+    b.send_text(13, &mut OsRng, "a", "online", false).unwrap();
+    assert_eq!(sends_to(&b), vec![*mailboxes(&a).last().unwrap()]);
+    let ev = relay.deliver(&mut b, &mut a, 13);
+    assert_eq!(texts(&ev), vec!["online".to_owned()]);
+    assert_eq!(a.retire_moved(), 3);
+    assert_eq!(mailboxes(&a).len(), 1);
+}
+
+/// A contact reported compromised (a captor with their phone) cannot
+/// redirect this side's messages, and no contact can send them to
+/// another relay.
+#[test]
+fn a_compromised_contact_or_another_relay_cannot_redirect() {
+    let (mut a, mut b, mut relay) = pair("b", "a");
+    let id = a.state.contacts[0].id;
+    let before = a.outbound_seal(id).unwrap().0.mailbox;
+    a.state.contacts.get_mut(0).compromised = Some(crate::engine::Compromise {
+        reason: crate::engine::AlertReason::Duress,
+        at: 1,
+    });
+    assert_eq!(b.move_mailboxes(2, &mut OsRng), 1);
+    let ev = relay.deliver(&mut b, &mut a, 3);
+    assert!(
+        ev.iter().any(|e| matches!(e, Event::Ignored { .. })),
+        "{ev:?}"
+    );
+    assert_eq!(a.outbound_seal(id).unwrap().0.mailbox, before);
+    // Another relay: refused.
+    let c = a.state.contacts[0].clone();
+    let ev = a
+        .on_mailbox(
+            0,
+            &c,
+            "https://elsewhere.example".into(),
+            MailboxId::random(&mut OsRng),
+            KeyBytes::random(&mut OsRng),
+        )
+        .unwrap();
+    assert!(
+        matches!(
+            ev,
+            Event::Rejected {
+                reason: RejectReason::MailboxElsewhere,
+                ..
+            }
+        ),
+        "{ev:?}"
+    );
+    assert_eq!(a.outbound_seal(id).unwrap().0.mailbox, before);
+}
+
+/// A move survives saving and loading on both sides, half done.
+#[test]
+fn a_move_half_done_survives_a_restart() {
+    let (mut a, mut b, mut relay) = pair("b", "a");
+    a.move_mailboxes(10, &mut OsRng);
+    let new = *mailboxes(&a).last().unwrap();
+    let mut a = Engine::load(a.save().unwrap()).unwrap();
+    relay.deliver(&mut a, &mut b, 11);
+    let mut b = Engine::load(b.save().unwrap()).unwrap();
+    b.send_text(12, &mut OsRng, "a", "after restart", false)
+        .unwrap();
+    assert_eq!(sends_to(&b), vec![new]);
+    let ev = relay.deliver(&mut b, &mut a, 12);
+    assert_eq!(texts(&ev), vec!["after restart".to_owned()]);
+    assert_eq!(mailboxes(&a).len(), 2);
+    assert_eq!(a.retire_moved(), 1);
+}
