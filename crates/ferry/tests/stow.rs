@@ -230,12 +230,16 @@ fn a_takeover_shuts_out_the_other_device() {
         "the shut-out device fetched (and deleted) a message: {:?}",
         old.lines
     );
+    let mailboxes = count_rows(&w.relay, "mailboxes");
     let new = y.run(&["sync"]);
     assert!(
         new.texts().contains(&"only for the new phone".to_owned()),
         "{:?}",
         new.lines
     );
+    // B has switched and the old mailbox was read to its end: it is gone
+    // from the relay, and the old device's key with it.
+    assert_eq!(count_rows(&w.relay, "mailboxes"), mailboxes - 1);
     // The stale device cannot stow over it.
     let stale = x.try_run(&["stow"]);
     assert_eq!(
@@ -664,6 +668,16 @@ fn requests_since(log: &std::path::Path, from: usize) -> Vec<(String, String)> {
             (field("method"), field("route"))
         })
         .collect()
+}
+
+fn count_rows(relay: &ferry_testkit::RelayProcess, table: &str) -> usize {
+    let db = rusqlite::Connection::open_with_flags(
+        relay.data_dir().join("relay.sqlite3"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    db.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+        .unwrap()
 }
 
 fn stored_record_len(relay: &ferry_testkit::RelayProcess) -> usize {
