@@ -86,6 +86,10 @@ pub(crate) enum Command {
         /// conversations and settings go; past messages are destroyed).
         #[arg(long)]
         with_history: bool,
+        /// Give up a stow that could not finish (its relay is gone for
+        /// good) and keep the profile here; nothing is stowed.
+        #[arg(long, conflicts_with = "with_history")]
+        abandon: bool,
     },
     /// Bring a stowed account back from its recovery phrase
     /// (FERRY_RECOVERY_PHRASE, else asked), then unlock it with its

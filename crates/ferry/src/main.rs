@@ -48,7 +48,17 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Relay(args) => run_relay(*args),
         Command::Panic => user::panic(&ctx),
-        Command::Stow { with_history } => user::run(&ctx, user::Run::Stow { with_history }),
+        Command::Stow {
+            with_history,
+            abandon,
+        } => user::run(
+            &ctx,
+            if abandon {
+                user::Run::AbandonStow
+            } else {
+                user::Run::Stow { with_history }
+            },
+        ),
         Command::Restore {
             relay,
             pin,

@@ -128,6 +128,8 @@ pub(crate) enum Line {
     Restored {
         version: u64,
     },
+    /// `stow --abandon`: the unfinished stow was given up.
+    StowAbandoned,
     Progress {
         phase: &'static str,
         done: u64,
@@ -299,6 +301,7 @@ impl Line {
                 "deadline": deadline,
             }),
             Self::Restored { version } => json!({"type": "restored", "version": version}),
+            Self::StowAbandoned => json!({"type": "stow_abandoned"}),
             Self::Progress { phase, done, total } => {
                 json!({"type": "progress", "phase": phase, "done": done, "total": total})
             }
@@ -528,6 +531,7 @@ impl Line {
                 )
             }
             Self::Restored { version } => format!("restored (version {version}); this device now holds the account"),
+            Self::StowAbandoned => "the unfinished stow was given up; this profile stays here".to_owned(),
             // A progress bar shows these on a terminal.
             Self::Progress { .. } | Self::Resumed { .. } | Self::Uploaded { .. } => return None,
             Self::Saved {

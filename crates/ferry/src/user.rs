@@ -33,6 +33,7 @@ pub(crate) enum Run {
     Stow {
         with_history: bool,
     },
+    AbandonStow,
     Restore {
         relay: String,
         pin: bool,
@@ -203,6 +204,17 @@ async fn execute(ctx: &Context, run: Run) -> Result<(), Failure> {
         Run::Watch(limits) => watch(ctx, &home, open(ctx, &home, None).await?, limits).await,
         Run::Stow { with_history } => {
             crate::stow::stow(ctx, open(ctx, &home, None).await?, with_history).await
+        }
+        Run::AbandonStow => {
+            let pass = secrets::read(Secret::Passphrase {
+                file: ctx.passphrase_file.as_deref(),
+                new: false,
+            })?;
+            let session = Session::unlock_abandoning_stow(&home, &pass).await?;
+            drop(pass);
+            let _ = session.finish();
+            ctx.out.print(&Line::StowAbandoned);
+            Ok(())
         }
         Run::Restore {
             relay,

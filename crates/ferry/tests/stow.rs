@@ -472,6 +472,46 @@ fn a_stow_or_restore_cut_short_resumes() {
     assert!(w.b.run(&["sync"]).texts().contains(&"resumed".to_owned()));
 }
 
+/// A stow whose relay went away for good would lock the profile out
+/// forever (every unlock can only finish the stow): `stow --abandon` gives
+/// it up and keeps the profile. If the stow did land, the relay's copy is
+/// newer, and stowing this one over it is refused rather than losing it.
+#[test]
+fn a_stow_whose_relay_is_gone_can_be_given_up() {
+    let mut w = world();
+    let _phrase = setup_recovery(&w.a, &[]);
+    let mut c = w.a.cmd(&["stow"]);
+    c.env("FERRY_FAULT_EXIT_AFTER_STOW_UPLOAD", "1");
+    assert_eq!(User::run_cmd(c).code, 75);
+    w.relay.kill9().unwrap();
+    let r = w.a.try_run(&["history", "Bashir"]);
+    assert_eq!(
+        r.error_code().as_deref(),
+        Some("stow_unfinished"),
+        "{:?}",
+        r.lines
+    );
+    let r = w.a.run(&["stow", "--abandon"]);
+    assert_eq!(r.of_type("stow_abandoned").len(), 1, "{:?}", r.lines);
+    let r = w.a.run(&["contacts"]);
+    assert_eq!(r.code, 0, "the profile is used again: {:?}", r.lines);
+    w.relay.restart().unwrap();
+    let again = w.a.try_run(&["stow"]);
+    assert_eq!(
+        again.error_code().as_deref(),
+        Some("stow_taken_over"),
+        "{:?}",
+        again.lines
+    );
+    assert!(w.a.home.exists(), "a refused stow destroys nothing");
+    w.a.run(&["send", "Bashir", "still here"]);
+    assert!(
+        w.b.run(&["sync"])
+            .texts()
+            .contains(&"still here".to_owned())
+    );
+}
+
 #[test]
 fn a_relay_that_serves_an_older_stow_is_caught_by_the_witness() {
     let mut w = world();

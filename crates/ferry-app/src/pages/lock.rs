@@ -63,6 +63,16 @@ pub(crate) fn unlock(cx: &Cx, action: &str) -> Markup {
                     input id="passphrase" name="passphrase" type="password" required
                         autocomplete="off" autofocus;
                     (error_slot())
+                    @if action == "/unlock" {
+                        details {
+                            summary { (cx.t("unlock-abandon-summary")) }
+                            label {
+                                input type="checkbox" name="abandon_stow" value="1";
+                                " " (cx.t("unlock-abandon-label"))
+                            }
+                            p class="hint" { (cx.t("unlock-abandon-hint")) }
+                        }
+                    }
                     button type="submit" class="primary" { (cx.t("unlock-button")) }
                 }
                 p class="hint" { (cx.t("unlock-hint")) }

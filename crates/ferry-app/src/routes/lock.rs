@@ -118,11 +118,14 @@ pub(crate) async fn setup(State(state): St, req: Req, Form(f): Form<SetupForm>) 
 #[derive(Deserialize)]
 pub(crate) struct UnlockForm {
     passphrase: Zeroizing<String>,
+    /// Give up a stow that cannot finish (its relay is gone for good).
+    #[serde(default)]
+    abandon_stow: Option<String>,
 }
 
 /// Unlocks with whichever passphrase was typed.
 pub(crate) async fn unlock(State(state): St, req: Req, Form(f): Form<UnlockForm>) -> Response {
-    match unlock_with(&state, &f.passphrase).await {
+    match unlock_with(&state, &f.passphrase, f.abandon_stow.is_some()).await {
         Ok(()) => go("/"),
         Err(e) => fail_with(req.cx.lang, &e),
     }
@@ -138,7 +141,11 @@ pub(super) async fn verifier_for(pass: &str) -> Option<crate::page_lock::Verifie
 }
 
 /// Opens the session with `pass` (whichever passphrase it is).
-async fn unlock_with(state: &Arc<AppState>, pass: &str) -> Result<(), ferry_client::SessionError> {
+async fn unlock_with(
+    state: &Arc<AppState>,
+    pass: &str,
+    abandon_stow: bool,
+) -> Result<(), ferry_client::SessionError> {
     let _one = state.opening.lock().await;
     if state.session().is_some() {
         return Ok(());
@@ -147,7 +154,13 @@ async fn unlock_with(state: &Arc<AppState>, pass: &str) -> Result<(), ferry_clie
     let secret = SecretString::from(pass.to_owned());
     let verifier = verifier_for(pass).await;
     open(state, verifier, move || {
-        Box::pin(async move { Session::unlock(&home, &secret).await })
+        Box::pin(async move {
+            if abandon_stow {
+                Session::unlock_abandoning_stow(&home, &secret).await
+            } else {
+                Session::unlock(&home, &secret).await
+            }
+        })
     })
     .await
 }
@@ -223,7 +236,7 @@ pub(crate) async fn page_unlock(State(state): St, req: Req, Form(f): Form<Unlock
     if !state.lock_and_wait().await {
         return fail(req.cx.lang, "busy");
     }
-    match unlock_with(&state, &f.passphrase).await {
+    match unlock_with(&state, &f.passphrase, false).await {
         Ok(()) => go("/"),
         Err(e) => fail_with(req.cx.lang, &e),
     }

@@ -118,6 +118,18 @@ pub(crate) enum Change {
     ForgetUpload(ferry_proto::MailboxId),
 }
 
+/// What an unlock is for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Opening {
+    /// Everyday use: a pending stow is finished first.
+    Normal,
+    /// A restore opens the profile it is installing (anyone else is
+    /// refused while its journal is there).
+    Restoring,
+    /// The user gives up a pending stow and keeps the profile here.
+    AbandonStow,
+}
+
 /// What a session cost, for benchmarks and tests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WriteStats {
@@ -279,18 +291,28 @@ impl Session {
         pass: &SecretString,
         network: Option<crate::net::Network>,
     ) -> Result<Self, SessionError> {
-        Self::unlock_inner(home, pass, network, false).await
+        Self::unlock_inner(home, pass, network, Opening::Normal).await
     }
 
-    /// The unlock; `restoring` lets a restore open the profile it is
-    /// installing (anyone else is refused while its journal is there).
+    /// [`Session::unlock`] that gives up a stow left unfinished instead of
+    /// finishing it (its relay is gone for good): the profile stays here
+    /// and is used again. If that stow did land, the relay's copy is newer
+    /// than this one, and stowing this one over it is refused.
+    pub async fn unlock_abandoning_stow(
+        home: &Path,
+        pass: &SecretString,
+    ) -> Result<Self, SessionError> {
+        Self::unlock_inner(home, pass, None, Opening::AbandonStow).await
+    }
+
+    /// The unlock, as `opening` says.
     async fn unlock_inner(
         home: &Path,
         pass: &SecretString,
         network: Option<crate::net::Network>,
-        restoring: bool,
+        opening: Opening,
     ) -> Result<Self, SessionError> {
-        if !restoring && home.join(restore::RESTORE_JOURNAL).exists() {
+        if opening != Opening::Restoring && home.join(restore::RESTORE_JOURNAL).exists() {
             return Err(SessionError::RestoreUnfinished);
         }
         let mut vault = Vault::unlock(home, pass, &mut OsRng)?;
@@ -313,7 +335,9 @@ impl Session {
         };
         stored?;
         let mut s = Self::open(vault)?;
-        if s.stow_pending()? {
+        if s.stow_pending()? && opening == Opening::AbandonStow {
+            s.abandon_stow()?;
+        } else if s.stow_pending()? {
             // A stow was under way: it is finished first, and nothing else
             // runs on this profile.
             return Err(match s.finish_stow().await {

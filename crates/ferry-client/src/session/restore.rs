@@ -61,7 +61,8 @@ impl Session {
         pass: &SecretString,
         network: Option<crate::net::Network>,
     ) -> Result<Session, SessionError> {
-        let mut s = Self::unlock_inner(&restoring.home, pass, network, true).await?;
+        let mut s =
+            Self::unlock_inner(&restoring.home, pass, network, super::Opening::Restoring).await?;
         let mut rec = Recovery {
             keys: restoring.keys.clone(),
             version: restoring.version,

@@ -252,6 +252,18 @@ impl Session {
         Ok(())
     }
 
+    /// Gives up the pending stow: this profile stays and is used again.
+    /// Nothing on the relay changes; if the stow landed there, the relay's
+    /// version is ahead of this device's, so a later stow from here is
+    /// refused (`stow_taken_over`) rather than overwriting it.
+    pub(crate) fn abandon_stow(&mut self) -> Result<(), SessionError> {
+        if let Some(mut rec) = self.recovery()? {
+            rec.pending = None;
+            self.save_recovery(&rec)?;
+        }
+        Ok(())
+    }
+
     /// Finishes a stow left pending by a crash or a lost connection: wipes
     /// if the relay has it, else stows again.
     pub(crate) async fn finish_stow(&mut self) -> Result<Stowed, SessionError> {
