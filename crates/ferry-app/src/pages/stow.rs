@@ -62,6 +62,13 @@ pub(crate) fn phrase(cx: &Cx, words: &[String], ask: &[usize]) -> Markup {
             input id="recovery-pin" name="pin" type="password" inputmode="numeric"
                 autocomplete="off";
             p class="hint" { (cx.t("recovery-pin-hint")) }
+            details {
+                summary { (cx.t("recovery-witnesses")) }
+                label for="recovery-witnesses" { (cx.t("recovery-witnesses-label")) }
+                textarea id="recovery-witnesses" name="witnesses" rows="2"
+                    autocomplete="off" spellcheck="false" autocapitalize="none" {}
+                p class="hint" { (cx.t("recovery-witnesses-hint")) }
+            }
             (error_slot())
             button type="submit" class="primary" { (cx.t("recovery-done")) }
         }

@@ -54,6 +54,9 @@ pub(crate) struct ConfirmForm {
     w2: Zeroizing<String>,
     #[serde(default)]
     pin: Zeroizing<String>,
+    /// Witness relays, one address per line.
+    #[serde(default)]
+    witnesses: String,
 }
 
 /// Keeps the phrase once three of its words were typed back.
@@ -78,10 +81,17 @@ pub(crate) async fn confirm(State(state): St, req: Req, Form(f): Form<ConfirmFor
         Err(r) => return r,
     };
     let pin = pin_of(&f.pin);
+    let witnesses: Vec<String> = f
+        .witnesses
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect();
     let phrase = pending.phrase;
     match h
         .run(true, move |s| {
-            Box::pin(async move { s.recovery_setup(&phrase, pin.as_ref(), &[]).await })
+            Box::pin(async move { s.recovery_setup(&phrase, pin.as_ref(), &witnesses).await })
         })
         .await
     {

@@ -46,6 +46,10 @@ await scenario('stow', { work, pages: { a, b }, apps: [appA, appB], browsers: [k
   await a.locator('form[action="/recovery/confirm"] button').click();
   await a.locator('#stow [data-error]', { hasText: '맞지 않습니다' }).waitFor();
   await a.locator('#word1').fill(words[asked[1]]);
+  // A witness relay (the same server under another address: its own
+  // unlinkable record), which the stow tells and the restore asks.
+  await a.locator('#stow details summary').click();
+  await a.locator('#recovery-witnesses').fill(relay.replace('127.0.0.1', 'localhost'));
   await a.locator('form[action="/recovery/confirm"] button').click();
   await a.waitForURL((u) => u.pathname === '/settings');
   const stowForm = a.locator('form[action="/stow"]');
