@@ -367,7 +367,10 @@ impl RelayClient {
 
     /// Stores a sealed stow record by compare-and-swap; answers with the new
     /// version once the relay has it durably.
-    pub async fn put_stow(&self, put: &StowPutRequest<'_>) -> Result<u64, ClientError> {
+    pub async fn put_stow(
+        &self,
+        put: &StowPutRequest<'_>,
+    ) -> Result<ferry_proto::api::StowStored, ClientError> {
         let q = ferry_proto::api::PutStow {
             owner: put.owner.public(),
             access: ferry_proto::b64::encode(&put.access_hash),
@@ -388,7 +391,7 @@ impl RelayClient {
         let bytes = crate::transport::read_limited(resp, 64 * 1024).await?;
         let stored: ferry_proto::api::StowStored =
             serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol(e.to_string()))?;
-        Ok(stored.version)
+        Ok(stored)
     }
 
     /// A stow's version, digest and lease state; `None` if there is none.

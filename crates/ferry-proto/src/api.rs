@@ -203,6 +203,13 @@ pub struct PutStow {
 pub struct StowStored {
     /// The record's new version.
     pub version: u64,
+    /// How long this relay keeps a message waiting in a mailbox, seconds
+    /// (0: not said).
+    #[serde(default)]
+    pub keeps_messages: u64,
+    /// How long it keeps an attachment waiting, seconds (0: not said).
+    #[serde(default)]
+    pub keeps_attachments: u64,
 }
 
 /// Answer of `GET /v1/stows/{locator}`.

@@ -123,6 +123,8 @@ pub(crate) enum Line {
         bytes: u64,
         relay: String,
         deadline: Option<u64>,
+        attachments_until: Option<u64>,
+        restore_by: Option<u64>,
     },
     /// `restore`: the account is back.
     Restored {
@@ -293,12 +295,16 @@ impl Line {
                 bytes,
                 relay,
                 deadline,
+                attachments_until,
+                restore_by,
             } => json!({
                 "type": "stowed",
                 "version": version,
                 "bytes": bytes,
                 "relay": relay,
                 "deadline": deadline,
+                "attachments_until": attachments_until,
+                "restore_by": restore_by,
             }),
             Self::Restored { version } => json!({"type": "restored", "version": version}),
             Self::StowAbandoned => json!({"type": "stow_abandoned"}),
@@ -516,14 +522,22 @@ impl Line {
                 bytes,
                 relay,
                 deadline,
+                attachments_until,
+                ..
             } => {
-                let when = match deadline {
-                    Some(t) => format!(
+                let mut when = String::new();
+                if let Some(t) = attachments_until {
+                    when.push_str(&format!(
+                        "; restore before {} or attachments sent to you meanwhile start to expire",
+                        time(*t)
+                    ));
+                }
+                if let Some(t) = deadline {
+                    when.push_str(&format!(
                         "; restore before {} or your contacts are warned (dead-man switch)",
                         time(*t)
-                    ),
-                    None => String::new(),
-                };
+                    ));
+                }
                 format!(
                     "stowed (version {version}, {}) on {}; nothing of Ferry is left in this profile directory{when}",
                     size_text(*bytes),

@@ -84,6 +84,8 @@ pub(crate) async fn stow(
         bytes: stowed.bytes,
         relay,
         deadline: stowed.deadline,
+        attachments_until: stowed.attachments_until,
+        restore_by: stowed.restore_by(),
     });
     Ok(())
 }

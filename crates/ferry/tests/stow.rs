@@ -87,6 +87,14 @@ fn a_stowed_account_leaves_nothing_on_the_phone_and_comes_back_whole() {
         deadline.abs_diff(now + 2 * 86_400) < 120,
         "{deadline} vs {now}"
     );
+    // And when attachments sent meanwhile start to expire (the relay
+    // says: 48 hours by default), and the earlier of the two.
+    let attachments = stowed[0]["attachments_until"].as_u64().unwrap();
+    assert!(attachments.abs_diff(now + 48 * 3600) < 120, "{attachments}");
+    assert_eq!(
+        stowed[0]["restore_by"].as_u64().unwrap(),
+        deadline.min(attachments)
+    );
     assert!(!on_phone.exists(), "the profile directory is gone");
     phone.unmount();
     assert_eq!(

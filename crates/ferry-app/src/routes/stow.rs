@@ -139,7 +139,7 @@ pub(crate) async fn stow(State(state): St, req: Req, Form(f): Form<StowForm>) ->
         Ok(Ok(Some(stowed))) => {
             // The session notices its files are gone and locks; the first
             // screen says what is left to know.
-            state.set_stowed(Some(stowed.deadline));
+            state.set_stowed(Some(stowed.restore_by()));
             h.lock();
             go("/")
         }

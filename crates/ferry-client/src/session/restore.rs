@@ -90,7 +90,8 @@ impl Session {
         // reach the real profile's record. Until then the restore is
         // unfinished (its journal stays) and running it again resumes.
         match s.put_next(&rec, &sealed, true).await {
-            Ok(v) => {
+            Ok(stored) => {
+                let v = stored.version;
                 rec.version = v;
                 s.save_recovery(&rec)?;
                 remove_journal(&restoring.home)?;

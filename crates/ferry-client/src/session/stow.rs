@@ -80,6 +80,20 @@ pub struct Stowed {
     /// When the canaries fire if the account is not restored (Unix
     /// seconds; `None`: the dead-man switch is off).
     pub deadline: Option<u64>,
+    /// When the first attachment sent meanwhile may expire on the relay
+    /// (one sent right after the stow; `None`: the relay did not say).
+    pub attachments_until: Option<u64>,
+}
+
+impl Stowed {
+    /// The earliest deadline that matters: restore before it and nothing
+    /// is lost and no contact is warned.
+    pub fn restore_by(&self) -> Option<u64> {
+        match (self.deadline, self.attachments_until) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
 }
 
 /// A refusal by the relay, in the words of a stow.
@@ -334,13 +348,17 @@ impl Session {
         });
         self.save_recovery(&rec)?;
         match self.put_next(&rec, &sealed, false).await {
-            Ok(version) => {
+            Ok(stored) => {
+                let version = stored.version;
                 if std::env::var_os("FERRY_FAULT_EXIT_AFTER_STOW_UPLOAD").is_some() {
                     // Fault injection for crash tests: die between the
                     // relay's answer and the wipe.
                     std::process::exit(75);
                 }
-                let stowed = self.wipe_stowed(version, sealed.len() as u64, deadline)?;
+                let attachments_until = (stored.keeps_attachments > 0)
+                    .then(|| now().saturating_add(stored.keeps_attachments));
+                let mut stowed = self.wipe_stowed(version, sealed.len() as u64, deadline)?;
+                stowed.attachments_until = attachments_until;
                 // The witnesses after the wipe: one that does not answer
                 // never keeps the profile on the phone.
                 witness(self, &rec, version).await;
@@ -369,14 +387,14 @@ impl Session {
         rec: &Recovery,
         sealed: &[u8],
         keep: bool,
-    ) -> Result<u64, ClientError> {
+    ) -> Result<ferry_proto::api::StowStored, ClientError> {
         let client = self
             .relay(rec.keys.relay())
             .map_err(|_| ClientError::Protocol("bad relay address".into()))?
             .clone();
         let owner = rec.keys.owner();
         let lease = rec.lease();
-        let version = client
+        client
             .put_stow(&StowPutRequest {
                 locator: rec.keys.locator(),
                 owner: &owner,
@@ -387,8 +405,7 @@ impl Session {
                 keep,
                 record: sealed,
             })
-            .await?;
-        Ok(version)
+            .await
     }
 
     fn wipe_stowed(
@@ -406,6 +423,7 @@ impl Session {
             version,
             bytes,
             deadline,
+            attachments_until: None,
         })
     }
 }

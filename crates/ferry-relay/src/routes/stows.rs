@@ -71,7 +71,11 @@ pub(crate) async fn put_stow(
     };
     let version = put.version;
     s.store.put_stow(put).await?;
-    Ok(Json(StowStored { version }))
+    Ok(Json(StowStored {
+        version,
+        keeps_messages: s.config.message_ttl.as_secs(),
+        keeps_attachments: s.config.blob_ttl.as_secs(),
+    }))
 }
 
 pub(crate) async fn stow_status(
