@@ -87,6 +87,7 @@ contact-prove = Prove it's you
 contact-prove-intro = Ask them to type the phrase they set. Your phone checks the answer; the phrase itself never travels.
 contact-challenge = Ask them to prove it
 contact-challenged = { $name } asks you to prove it is you.
+conv-mailbox-gone = The relay no longer has your mailbox for { $name }. This account was most likely restored on another device, and this copy is out of date. If that was not you, restore the account on a device you hold, choosing to take it over.
 contact-your-phrase = Your phrase
 contact-answer = Answer
 contact-warn = Warn this contact

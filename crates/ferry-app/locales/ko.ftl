@@ -84,6 +84,7 @@ contact-prove = 본인 확인
 contact-prove-intro = 상대방에게 정해 둔 문구를 입력하게 하세요. 답은 내 휴대폰이 확인하고, 문구 자체는 전송되지 않습니다.
 contact-challenge = 본인 확인 요청
 contact-challenged = { $name }님이 본인임을 증명해 달라고 합니다.
+conv-mailbox-gone = 중계 서버에 { $name }님과의 우편함이 더 이상 없습니다. 이 계정이 다른 기기에서 복원되었을 가능성이 높고, 이 사본은 오래된 것입니다. 본인이 한 일이 아니라면 갖고 있는 기기에서 "가져오기"를 골라 계정을 복원하세요.
 contact-your-phrase = 내 문구
 contact-answer = 답하기
 contact-warn = 이 연락처에 경고

@@ -69,6 +69,9 @@ pub(crate) struct View {
     pub(crate) once: Option<(String, Arc<ferry_client::Media>)>,
     /// Contacts who asked us to prove it is us (until we answer).
     pub(crate) challenged: std::collections::HashSet<String>,
+    /// Contacts whose mailbox the relay no longer has: this copy of the
+    /// account is out of date.
+    pub(crate) mailbox_gone: std::collections::HashSet<String>,
     /// The last answer to our challenge, by alias: outcome, and whether it
     /// lifted the contact's quarantine.
     pub(crate) proofs: HashMap<String, (ferry_client::ProofResult, bool)>,
@@ -363,6 +366,9 @@ fn record(v: &mut View, ev: &Event) -> Option<Notice> {
         Event::Locked(_) => return Some(Notice::Locked),
         Event::Challenged { contact } => {
             v.challenged.insert(contact.clone());
+        }
+        Event::MailboxGone { contact } => {
+            v.mailbox_gone.insert(contact.clone());
         }
         Event::Proof {
             contact,

@@ -58,6 +58,9 @@ pub(crate) enum Line {
         contact: String,
         reason: RejectReason,
     },
+    MailboxGone {
+        contact: String,
+    },
     Challenged {
         contact: String,
     },
@@ -199,6 +202,9 @@ impl Line {
                 contact: contact.clone(),
                 reason: *reason,
             },
+            Event::MailboxGone { contact } => Self::MailboxGone {
+                contact: contact.clone(),
+            },
             _ => return None,
         })
     }
@@ -255,6 +261,7 @@ impl Line {
             Self::Rejected { contact, reason } => {
                 json!({"type": "rejected", "contact": contact, "reason": reason.as_str()})
             }
+            Self::MailboxGone { contact } => json!({"type": "mailbox_gone", "contact": contact}),
             Self::Challenged { contact } => json!({"type": "challenge", "contact": contact}),
             Self::Proof {
                 contact,
@@ -411,6 +418,10 @@ impl Line {
                     "!! WARNING: dropped a message in {c}'s mailbox that did not come from {c} ({reason})"
                 )
             }
+            Self::MailboxGone { contact } => format!(
+                "!! WARNING: the relay no longer has your mailbox for {}: this account was most likely restored on another device, and this copy is out of date (if that was not you, restore with --takeover)",
+                clean(contact)
+            ),
             Self::Challenged { contact } => format!(
                 "{} asks you to prove it is you: run `ferry answer {}`",
                 clean(contact),

@@ -246,8 +246,11 @@ fn a_takeover_shuts_out_the_other_device() {
         new.lines
     );
     // B has switched and the old mailbox was read to its end: it is gone
-    // from the relay, and the old device's key with it.
+    // from the relay, and the old device's key with it. The old device is
+    // told its copy is out of date.
     assert_eq!(count_rows(&w.relay, "mailboxes"), mailboxes - 1);
+    let old = x.run(&["sync"]);
+    assert_eq!(old.of_type("mailbox_gone").len(), 1, "{:?}", old.lines);
     // The stale device cannot stow over it.
     let stale = x.try_run(&["stow"]);
     assert_eq!(

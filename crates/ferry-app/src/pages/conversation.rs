@@ -22,6 +22,7 @@ pub(crate) struct Conversation {
     pub(crate) status: HashMap<String, Status>,
     pub(crate) now: u64,
     pub(crate) challenged: bool,
+    pub(crate) mailbox_gone: bool,
 }
 
 /// The timer choices, in seconds (`0`: off).
@@ -118,6 +119,11 @@ pub(crate) fn messages(cx: &Cx, c: &Conversation) -> Markup {
         @if c.compromised.is_some() {
             p class="banner danger" role="alert" {
                 (cx.lang.t_args("conv-compromised", &[("name", c.alias.clone().into())]))
+            }
+        }
+        @if c.mailbox_gone {
+            p class="banner danger" role="alert" {
+                (cx.lang.t_args("conv-mailbox-gone", &[("name", c.alias.clone().into())]))
             }
         }
         @if c.challenged {

@@ -48,6 +48,7 @@ async fn load(state: &AppState, id: u64, input: bool) -> Result<Option<Conversat
     Ok(Some(Conversation {
         id,
         challenged: view.challenged.contains(&c.alias),
+        mailbox_gone: view.mailbox_gone.contains(&c.alias),
         status: entries
             .iter()
             .filter_map(|e| view.status.get(&e.id).map(|s| (e.id.clone(), *s)))

@@ -158,6 +158,14 @@ pub enum Event {
         /// What happened.
         update: ferry_core::call::CallUpdate,
     },
+    /// The relay no longer has this profile's mailbox for a contact: only
+    /// a holder of its key can delete it, so the account was most likely
+    /// restored on another device, which moved the conversation, and this
+    /// copy is out of date.
+    MailboxGone {
+        /// Contact alias.
+        contact: String,
+    },
 }
 
 impl std::fmt::Debug for Event {
@@ -182,6 +190,7 @@ impl std::fmt::Debug for Event {
             Self::Transfer(_) => "Event::Transfer(..)",
             Self::Locked(_) => "Event::Locked(..)",
             Self::Call { .. } => "Event::Call(..)",
+            Self::MailboxGone { .. } => "Event::MailboxGone(..)",
         })
     }
 }

@@ -178,6 +178,7 @@ impl Session {
         }
         self.flush_outbox().await?;
         let mut acks: HashMap<MailboxId, Seq> = HashMap::new();
+        let mut gone: HashSet<u64> = HashSet::new();
         loop {
             let mut by_relay: BTreeMap<String, Vec<ferry_core::InboundMailbox>> = BTreeMap::new();
             for ib in self.engine().inbound() {
@@ -213,6 +214,9 @@ impl Session {
                     let Some(r) = by_id.remove(&b.mailbox) else {
                         continue;
                     };
+                    if r.error == Some(ferry_proto::ErrorCode::UnknownMailbox) {
+                        gone.insert(b.contact);
+                    }
                     for m in r.messages {
                         acks.insert(r.id, m.seq);
                         fetched.push((r.id, m.seq, m.payload));
@@ -223,6 +227,7 @@ impl Session {
                 }
             }
             if fetched.is_empty() {
+                self.report_gone(&gone);
                 // Every mailbox read to its end: those the contacts have
                 // moved away from go.
                 if self.engine().has_mailboxes_to_retire() {
@@ -240,6 +245,21 @@ impl Session {
             // Handshakes may have queued replies.
             self.flush_outbox().await?;
             // Loop: the next request acks what was processed and reads on.
+        }
+    }
+
+    /// Says which set-up conversations lost a mailbox at the relay.
+    fn report_gone(&mut self, gone: &HashSet<u64>) {
+        let lost: Vec<String> = self
+            .engine()
+            .contacts()
+            .into_iter()
+            .filter(|c| gone.contains(&c.id) && c.state == ferry_core::ContactState::Established)
+            .map(|c| c.alias)
+            .collect();
+        for contact in lost {
+            tracing::warn!("a mailbox of this profile is gone from the relay");
+            self.emit(Event::MailboxGone { contact });
         }
     }
 
