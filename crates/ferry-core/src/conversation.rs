@@ -271,6 +271,13 @@ impl Engine {
         let current = group.epoch().as_u64();
         let processed = match group.process_message(provider, pm) {
             Ok(p) => p,
+            Err(e) if !handshake && key_used(&e) => {
+                // This message's key was used before: the same message
+                // again (a relay's replay, or a restored device sending
+                // what its copy still had queued). Nothing to do.
+                self.evict_group(&c);
+                return Ok(Event::Duplicate);
+            }
             Err(_) => {
                 if commit {
                     self.shelve_proposal(idx)?;
@@ -407,6 +414,17 @@ impl Engine {
             } => self.on_mailbox(idx, c, relay, mailbox, sender),
         }
     }
+}
+
+/// Whether MLS refused a message because its key was already used.
+fn key_used<E>(e: &ProcessMessageError<E>) -> bool {
+    use openmls::framing::errors::{MessageDecryptionError, SecretTreeError};
+    matches!(
+        e,
+        ProcessMessageError::ValidationError(ValidationError::UnableToDecrypt(
+            MessageDecryptionError::SecretTreeError(SecretTreeError::SecretReuseError)
+        ))
+    )
 }
 
 /// The shorter of two timers (`None`: never).

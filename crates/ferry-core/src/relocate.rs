@@ -26,6 +26,13 @@
 //! reported compromised is ignored there (as every control message from
 //! such a contact is), and a move can only stay on the contact's relay: a
 //! contact cannot make this device connect anywhere new.
+//!
+//! Not moved: a conversation set up before payloads were sealed (its
+//! contact may run a release that cannot follow), and one that already
+//! reads [`MAX_MOVED`] earlier mailboxes (its contact has not synced
+//! since; the next restore moves it). A contact on a release before moves
+//! reports the announcement as malformed and keeps the old mailbox, which
+//! this side then keeps reading.
 
 use rand_core::CryptoRngCore;
 
@@ -37,9 +44,9 @@ use crate::mailbox_seal;
 use crate::reject::RejectReason;
 use crate::secret::KeyBytes;
 
-/// Earlier mailboxes a conversation keeps reading at most; a move beyond
-/// that waits until the contact has switched.
-const MAX_MOVED: usize = 3;
+/// Earlier mailboxes a conversation keeps reading at most; no move is
+/// made beyond that.
+pub const MAX_MOVED: usize = 3;
 
 /// Which of a contact's inbound mailboxes a payload arrived in.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -95,7 +102,10 @@ impl Engine {
         idx: usize,
     ) -> Result<bool, CoreError> {
         let c = self.state.contacts[idx].clone();
-        if c.established().is_none() || c.moved.len() >= MAX_MOVED {
+        let Some(e) = c.established() else {
+            return Ok(false);
+        };
+        if e.legacy_in || c.moved.len() >= MAX_MOVED {
             return Ok(false);
         }
         self.ensure_seal(idx)?;
@@ -115,6 +125,7 @@ impl Engine {
                     inbound: old,
                     seal: old_seal,
                     switched: false,
+                    announce: None,
                 },
             );
         }
@@ -133,6 +144,7 @@ impl Engine {
             mailbox: inbound.mailbox,
             sender,
         };
+        let before_announce = self.outbox_last();
         if let Err(e) = self.queue(now, rng, &c, body) {
             if let Some(id) = created {
                 self.state.outbox.remove(id);
@@ -140,7 +152,72 @@ impl Engine {
             *self.state.contacts.get_mut(idx) = before;
             return Err(e);
         }
+        // The announcement is the first send queued after the creation (a
+        // refresh it triggered comes after it).
+        let announce = self
+            .outbox_ids()
+            .into_iter()
+            .find(|(id, a)| Some(*id) > before_announce && matches!(a, Action::Send { .. }))
+            .map(|(id, _)| id.0);
+        if let Some(m) = self.state.contacts.get_mut(idx).moved.first_mut() {
+            m.announce = announce;
+        }
         Ok(true)
+    }
+
+    /// The relay refused for good to create `mailbox` (a move's new
+    /// mailbox): the move is undone, and its announcement withdrawn if it
+    /// has not gone yet. Returns whether a move was undone.
+    pub fn move_refused(&mut self, mailbox: ferry_proto::MailboxId) -> bool {
+        let Some(idx) = self
+            .state
+            .contacts
+            .position(|c| c.inbound.mailbox == mailbox && !c.moved.is_empty())
+        else {
+            return false;
+        };
+        let contact = self.state.contacts.get_mut(idx);
+        let prev = contact.moved.remove(0);
+        contact.inbound = prev.inbound;
+        if let Stage::Established(e) = &mut contact.stage {
+            e.seal_in = prev.seal;
+        }
+        if let Some(id) = prev.announce {
+            self.state.outbox.remove(crate::state::ActionId(id));
+        }
+        true
+    }
+
+    /// The relay no longer has `mailbox`, one of this profile's inbound
+    /// mailboxes. An earlier one (a move's) is simply forgotten; for the
+    /// current one of a set-up conversation, the contact's alias is
+    /// returned: someone holding its key deleted it, most likely another
+    /// device that restored this account, so this copy is out of date.
+    pub fn mailbox_lost(&mut self, mailbox: ferry_proto::MailboxId) -> Option<String> {
+        let idx = self
+            .state
+            .contacts
+            .position(|c| c.slot(&mailbox).is_some())?;
+        match self.state.contacts[idx].slot(&mailbox)? {
+            Slot::Moved(i) => {
+                self.state.contacts.get_mut(idx).moved.remove(i);
+                None
+            }
+            Slot::Current => {
+                let c = &self.state.contacts[idx];
+                c.established().map(|_| c.alias.clone())
+            }
+        }
+    }
+
+    /// Whether `mailbox` is the newest mailbox of a contact that may still
+    /// send to an earlier one: what arrives there must wait until the
+    /// earlier ones are read (a sync does that in order).
+    pub fn waits_for_older(&self, mailbox: &ferry_proto::MailboxId) -> bool {
+        self.state
+            .contacts
+            .iter()
+            .any(|c| c.inbound.mailbox == *mailbox && c.moved.iter().any(|m| !m.switched))
     }
 
     /// The contact moved its mailbox for us: what we send goes there from

@@ -127,6 +127,7 @@ pub(crate) enum Line {
         relay: String,
         deadline: Option<u64>,
         attachments_until: Option<u64>,
+        messages_until: Option<u64>,
         restore_by: Option<u64>,
     },
     /// `restore`: the account is back.
@@ -303,6 +304,7 @@ impl Line {
                 relay,
                 deadline,
                 attachments_until,
+                messages_until,
                 restore_by,
             } => json!({
                 "type": "stowed",
@@ -311,6 +313,7 @@ impl Line {
                 "relay": relay,
                 "deadline": deadline,
                 "attachments_until": attachments_until,
+                "messages_until": messages_until,
                 "restore_by": restore_by,
             }),
             Self::Restored { version } => json!({"type": "restored", "version": version}),

@@ -85,6 +85,7 @@ pub(crate) async fn stow(
         relay,
         deadline: stowed.deadline,
         attachments_until: stowed.attachments_until,
+        messages_until: stowed.messages_until,
         restore_by: stowed.restore_by(),
     });
     Ok(())

@@ -156,6 +156,9 @@ pub struct Session {
     /// The engine could not be brought back in step with the vault after a
     /// failure: the session refuses to change anything more.
     poisoned: bool,
+    /// Inbound mailboxes the relay no longer has (reported once; never
+    /// subscribed to).
+    lost: std::collections::HashSet<ferry_proto::MailboxId>,
     /// A received view-once text stays (sealed in the vault) until the
     /// front end opens it with [`Session::open_view_once`], instead of
     /// being destroyed as soon as its event has been shown.
@@ -241,6 +244,7 @@ impl Session {
                 ..WriteStats::default()
             },
             poisoned: false,
+            lost: std::collections::HashSet::new(),
             view_once_on_open: false,
             media_dirty: true,
             call_relay_ip: None,

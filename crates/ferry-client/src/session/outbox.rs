@@ -52,6 +52,16 @@ impl Session {
             };
             self.update(|engine| {
                 engine.outbox_remove(id);
+                if outcome == Status::Failed
+                    && let Action::CreateMailbox { mailbox, .. } = &action
+                    && engine.move_refused(*mailbox)
+                {
+                    // A move's new mailbox: the contact is never told of
+                    // it, and the old one stays.
+                    tracing::warn!(
+                        "the relay refused a moved mailbox; the conversation stays where it was"
+                    );
+                }
                 Ok(((), Vec::new()))
             })?;
             if let Some((contact, msg)) = self.pending.remove(&id) {

@@ -68,21 +68,18 @@ impl Session {
             version: restoring.version,
             lease: Some(restoring.lease.to_vec()),
             pending: None,
+            abandoned: None,
             witnesses: restoring.witnesses.clone(),
         };
-        // Fresh keys and a new mailbox in every conversation, due now: the
-        // device this came from can then neither read nor fetch nor
-        // delete what contacts send.
+        // Fresh keys and a new mailbox in every conversation, due now
+        // (queued before the checkpoint, so the relay's copy carries them;
+        // nothing leaves this device before the checkpoint lands, and they
+        // go at the first sync): the device this came from can then
+        // neither read nor fetch nor delete what contacts send.
         s.update(|e| {
             e.refresh_all(now(), &mut OsRng);
             Ok((e.move_mailboxes(now(), &mut OsRng), Vec::new()))
         })?;
-        // Sent before the checkpoint, so the relay's copy holds only what
-        // is still to send: a device that restores from it later sends
-        // nothing twice. What cannot go now stays queued, in the copy too.
-        if s.flush_outbox().await.is_err() {
-            tracing::warn!("a relay could not be reached; what is queued goes at the next sync");
-        }
         s.finish()?;
         let sealed = seal_files(&s, &rec, rec.version + 1)?;
         // The keys go into whichever slot opened only once the relay holds

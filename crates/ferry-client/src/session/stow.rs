@@ -44,6 +44,11 @@ pub(super) struct Recovery {
     /// Other relays that witness the version.
     #[serde(default)]
     pub(super) witnesses: Vec<RelayKeys>,
+    /// A stow given up (`stow --abandon`) that may have landed: if the
+    /// relay holds exactly it, it is this device's own, and the next stow
+    /// goes on from it.
+    #[serde(default)]
+    pub(super) abandoned: Option<Pending>,
 }
 
 impl Drop for Recovery {
@@ -68,6 +73,22 @@ impl Recovery {
     fn lease(&self) -> Option<[u8; 32]> {
         self.lease.as_deref().and_then(|l| l.try_into().ok())
     }
+
+    /// The relay holds the stow this device gave up, as it sent it (and
+    /// nobody holds it since): this device continues from it. Returns
+    /// whether it did.
+    fn adopt_abandoned(&mut self, st: &ferry_proto::api::StowStatus) -> bool {
+        let ours = self
+            .abandoned
+            .as_ref()
+            .is_some_and(|a| a.version == st.version && a.digest == st.digest && !st.leased);
+        if ours {
+            self.version = st.version;
+            self.lease = None;
+            self.abandoned = None;
+        }
+        ours
+    }
 }
 
 /// A finished stow.
@@ -83,16 +104,18 @@ pub struct Stowed {
     /// When the first attachment sent meanwhile may expire on the relay
     /// (one sent right after the stow; `None`: the relay did not say).
     pub attachments_until: Option<u64>,
+    /// When the first message sent meanwhile may expire there.
+    pub messages_until: Option<u64>,
 }
 
 impl Stowed {
     /// The earliest deadline that matters: restore before it and nothing
     /// is lost and no contact is warned.
     pub fn restore_by(&self) -> Option<u64> {
-        match (self.deadline, self.attachments_until) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [self.deadline, self.attachments_until, self.messages_until]
+            .into_iter()
+            .flatten()
+            .min()
     }
 }
 
@@ -167,7 +190,7 @@ impl Session {
             .collect::<Result<Vec<_>, _>>()?;
         let (version, lease) = match self.recovery()? {
             Some(old) if old.keys.locator() == keys.locator() => (old.version, old.lease.clone()),
-            Some(old) => {
+            Some(mut old) => {
                 // A new phrase: the record under the old one goes first, or
                 // whoever holds the old phrase could still take it; but
                 // only the record this device continues (never a newer one
@@ -181,8 +204,9 @@ impl Session {
                         .await?
                     {
                         Some(st)
-                            if st.version == old.version
-                                && (!st.leased || st.held == Some(true)) =>
+                            if (st.version == old.version
+                                && (!st.leased || st.held == Some(true)))
+                                || old.adopt_abandoned(&st) =>
                         {
                             match client.delete_stow(old.keys.locator(), &owner).await {
                                 Ok(()) => {}
@@ -203,6 +227,7 @@ impl Session {
             version,
             lease,
             pending: None,
+            abandoned: None,
             witnesses,
         })
     }
@@ -225,12 +250,19 @@ impl Session {
         }
         // The relay must take this version before anything is destroyed:
         // a device taken over, or behind, keeps its history.
+        let mut rec = rec;
         let lease = rec.lease();
         let client = self.relay(rec.keys.relay())?.clone();
         let status = client
             .stow_status(rec.keys.locator(), &rec.keys.owner(), lease.as_ref())
             .await
             .map_err(stow_error)?;
+        if let Some(st) = &status
+            && rec.adopt_abandoned(st)
+        {
+            // The stow given up had landed after all: go on from it.
+            self.save_recovery(&rec)?;
+        }
         match status {
             // Another device stowed or restored it since: taken over.
             Some(st) if st.version > rec.version => return Err(SessionError::StowTakenOver),
@@ -272,7 +304,7 @@ impl Session {
     /// refused (`stow_taken_over`) rather than overwriting it.
     pub(crate) fn abandon_stow(&mut self) -> Result<(), SessionError> {
         if let Some(mut rec) = self.recovery()? {
-            rec.pending = None;
+            rec.abandoned = rec.pending.take();
             self.save_recovery(&rec)?;
         }
         Ok(())
@@ -355,10 +387,10 @@ impl Session {
                     // relay's answer and the wipe.
                     std::process::exit(75);
                 }
-                let attachments_until = (stored.keeps_attachments > 0)
-                    .then(|| now().saturating_add(stored.keeps_attachments));
+                let after = |secs: u64| (secs > 0).then(|| now().saturating_add(secs));
                 let mut stowed = self.wipe_stowed(version, sealed.len() as u64, deadline)?;
-                stowed.attachments_until = attachments_until;
+                stowed.attachments_until = after(stored.keeps_attachments);
+                stowed.messages_until = after(stored.keeps_messages);
                 // The witnesses after the wipe: one that does not answer
                 // never keeps the profile on the phone.
                 witness(self, &rec, version).await;
@@ -424,6 +456,7 @@ impl Session {
             bytes,
             deadline,
             attachments_until: None,
+            messages_until: None,
         })
     }
 }

@@ -50,6 +50,11 @@ async fn next_job(jobs: &mut Option<&mut mpsc::Receiver<Job>>) -> Option<Job> {
 /// and renews the canaries that are due.
 const CAPSULE_RETRY_TICKS: u64 = 60;
 
+/// Mailboxes named in one sync or subscribe request: well under the
+/// relay's default limit (1,000), which a profile with many contacts and
+/// moves in progress would otherwise exceed.
+const MAILBOXES_PER_REQUEST: usize = 500;
+
 impl Session {
     /// Processes fetched messages with the engine in memory, commits once,
     /// then reports them (view-once texts are destroyed once reported).
@@ -178,56 +183,60 @@ impl Session {
         }
         self.flush_outbox().await?;
         let mut acks: HashMap<MailboxId, Seq> = HashMap::new();
-        let mut gone: HashSet<u64> = HashSet::new();
+        let mut gone: Vec<MailboxId> = Vec::new();
         loop {
             let mut by_relay: BTreeMap<String, Vec<ferry_core::InboundMailbox>> = BTreeMap::new();
             for ib in self.engine().inbound() {
                 by_relay.entry(ib.relay.clone()).or_default().push(ib);
             }
             let mut fetched = Vec::new();
-            for (url, boxes) in by_relay {
-                let keys: Vec<ferry_proto::MailboxKey> =
-                    boxes.iter().map(|b| b.recipient.mailbox_key()).collect();
-                let items: Vec<SyncItem<'_>> = boxes
-                    .iter()
-                    .zip(&keys)
-                    .map(|(b, k)| SyncItem {
-                        id: b.mailbox,
-                        key: k,
-                        after: Seq(b.cursor),
-                        ack_up_to: acks.get(&b.mailbox).copied(),
-                    })
-                    .collect();
-                let client = self.relay(&url)?;
-                let resp = retry(|| client.sync(&items)).await?;
-                let mut by_id: HashMap<MailboxId, _> =
-                    resp.mailboxes.into_iter().map(|r| (r.id, r)).collect();
-                // A contact's mailboxes come oldest first (after a move):
-                // while an older one has more to read, a newer one waits,
-                // so what was sent before the move (a commit above all) is
-                // processed before what was sent after.
-                let mut behind: HashSet<u64> = HashSet::new();
-                for b in &boxes {
-                    if behind.contains(&b.contact) {
-                        continue;
-                    }
-                    let Some(r) = by_id.remove(&b.mailbox) else {
-                        continue;
-                    };
-                    if r.error == Some(ferry_proto::ErrorCode::UnknownMailbox) {
-                        gone.insert(b.contact);
-                    }
-                    for m in r.messages {
-                        acks.insert(r.id, m.seq);
-                        fetched.push((r.id, m.seq, m.payload));
-                    }
-                    if r.more {
-                        behind.insert(b.contact);
+            // A contact's mailboxes come oldest first (after a move): while
+            // an older one has more to read, a newer one waits, so what was
+            // sent before the move (a commit above all) is processed before
+            // what was sent after.
+            let mut behind: HashSet<u64> = HashSet::new();
+            for (url, all) in by_relay {
+                let client = self.relay(&url)?.clone();
+                // In requests the relay takes (in order, so a contact's
+                // mailboxes stay oldest first).
+                for boxes in all.chunks(MAILBOXES_PER_REQUEST) {
+                    let keys: Vec<ferry_proto::MailboxKey> =
+                        boxes.iter().map(|b| b.recipient.mailbox_key()).collect();
+                    let items: Vec<SyncItem<'_>> = boxes
+                        .iter()
+                        .zip(&keys)
+                        .map(|(b, k)| SyncItem {
+                            id: b.mailbox,
+                            key: k,
+                            after: Seq(b.cursor),
+                            ack_up_to: acks.get(&b.mailbox).copied(),
+                        })
+                        .collect();
+                    let resp = retry(|| client.sync(&items)).await?;
+                    let mut by_id: HashMap<MailboxId, _> =
+                        resp.mailboxes.into_iter().map(|r| (r.id, r)).collect();
+                    for b in boxes {
+                        if behind.contains(&b.contact) {
+                            continue;
+                        }
+                        let Some(r) = by_id.remove(&b.mailbox) else {
+                            continue;
+                        };
+                        if r.error == Some(ferry_proto::ErrorCode::UnknownMailbox) {
+                            gone.push(b.mailbox);
+                        }
+                        for m in r.messages {
+                            acks.insert(r.id, m.seq);
+                            fetched.push((r.id, m.seq, m.payload));
+                        }
+                        if r.more {
+                            behind.insert(b.contact);
+                        }
                     }
                 }
             }
             if fetched.is_empty() {
-                self.report_gone(&gone);
+                self.report_gone(&gone)?;
                 // Every mailbox read to its end: those the contacts have
                 // moved away from go.
                 if self.engine().has_mailboxes_to_retire() {
@@ -248,19 +257,22 @@ impl Session {
         }
     }
 
-    /// Says which set-up conversations lost a mailbox at the relay.
-    fn report_gone(&mut self, gone: &HashSet<u64>) {
-        let lost: Vec<String> = self
-            .engine()
-            .contacts()
-            .into_iter()
-            .filter(|c| gone.contains(&c.id) && c.state == ferry_core::ContactState::Established)
-            .map(|c| c.alias)
-            .collect();
-        for contact in lost {
-            tracing::warn!("a mailbox of this profile is gone from the relay");
-            self.emit(Event::MailboxGone { contact });
+    /// Mailboxes the relay no longer has: an earlier one (a move's) is
+    /// forgotten; the current one of a set-up conversation is reported,
+    /// once per session.
+    fn report_gone(&mut self, gone: &[MailboxId]) -> Result<(), SessionError> {
+        for &mailbox in gone {
+            if self.lost.contains(&mailbox) {
+                continue;
+            }
+            let lost = self.update(|e| Ok((e.mailbox_lost(mailbox), Vec::new())))?;
+            if let Some(contact) = lost {
+                tracing::warn!("a mailbox of this profile is gone from the relay");
+                self.lost.insert(mailbox);
+                self.emit(Event::MailboxGone { contact });
+            }
         }
+        Ok(())
     }
 
     /// Stays connected and processes messages as they are pushed, until
@@ -346,7 +358,13 @@ impl Session {
             let mut pending = VecDeque::new();
             match self.subscribe_new(&mut live, &mut subscribed).await {
                 Ok(m) => pending.extend(m),
-                Err(_) => continue,
+                Err(_) => {
+                    // Not again at once: the relay refused (a mailbox it
+                    // no longer has is left out from now on).
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                    continue;
+                }
             }
             loop {
                 let (deadline, reason) = lock_at(last_activity);
@@ -428,6 +446,12 @@ impl Session {
         mailbox: MailboxId,
         message: ferry_proto::api::Message,
     ) -> Result<bool, SessionError> {
+        if self.engine().waits_for_older(&mailbox) {
+            // The contact moved here, and an earlier mailbox may still hold
+            // what it sent before (a commit above all): a sync on a new
+            // connection reads them in order, this one included.
+            return Ok(false);
+        }
         self.process(vec![(mailbox, message.seq, message.payload)])?;
         if live.ack(mailbox, message.seq).await.is_err() {
             return Ok(false);
@@ -444,38 +468,48 @@ impl Session {
         subscribed: &mut Vec<MailboxId>,
     ) -> Result<Vec<(MailboxId, ferry_proto::api::Message)>, SessionError> {
         let own = self.engine().relay().to_owned();
-        let new: Vec<ferry_core::InboundMailbox> = self
-            .engine()
-            .inbound()
-            .into_iter()
-            .filter(|b| b.relay == own && !subscribed.contains(&b.mailbox))
-            .collect();
-        if new.is_empty() {
-            return Ok(Vec::new());
-        }
-        let keys: Vec<ferry_proto::MailboxKey> =
-            new.iter().map(|b| b.recipient.mailbox_key()).collect();
-        let items: Vec<(MailboxId, &ferry_proto::MailboxKey, Seq)> = new
-            .iter()
-            .zip(&keys)
-            .map(|(b, k)| (b.mailbox, k, Seq(b.cursor)))
-            .collect();
-        let req = live.subscribe(&items).await?;
         let mut got = Vec::new();
-        let answer = live
-            .wait_for(req, |f| {
-                if let ServerFrame::Message { mailbox, message } = f {
-                    got.push((mailbox, message));
-                }
-            })
-            .await?;
-        match answer {
-            ServerFrame::Ok { .. } => {
-                subscribed.extend(new.iter().map(|b| b.mailbox));
-                Ok(got)
+        loop {
+            let new: Vec<ferry_core::InboundMailbox> = self
+                .engine()
+                .inbound()
+                .into_iter()
+                .filter(|b| {
+                    b.relay == own
+                        && !subscribed.contains(&b.mailbox)
+                        && !self.lost.contains(&b.mailbox)
+                })
+                .take(MAILBOXES_PER_REQUEST)
+                .collect();
+            if new.is_empty() {
+                return Ok(got);
             }
-            ServerFrame::Error { code, .. } => Err(ClientError::Relay { status: 0, code }.into()),
-            _ => Err(ClientError::Protocol("unexpected answer to subscribe".into()).into()),
+            let keys: Vec<ferry_proto::MailboxKey> =
+                new.iter().map(|b| b.recipient.mailbox_key()).collect();
+            let items: Vec<(MailboxId, &ferry_proto::MailboxKey, Seq)> = new
+                .iter()
+                .zip(&keys)
+                .map(|(b, k)| (b.mailbox, k, Seq(b.cursor)))
+                .collect();
+            let req = live.subscribe(&items).await?;
+            let answer = live
+                .wait_for(req, |f| {
+                    if let ServerFrame::Message { mailbox, message } = f {
+                        got.push((mailbox, message));
+                    }
+                })
+                .await?;
+            match answer {
+                ServerFrame::Ok { .. } => subscribed.extend(new.iter().map(|b| b.mailbox)),
+                ServerFrame::Error { code, .. } => {
+                    return Err(ClientError::Relay { status: 0, code }.into());
+                }
+                _ => {
+                    return Err(
+                        ClientError::Protocol("unexpected answer to subscribe".into()).into(),
+                    );
+                }
+            }
         }
     }
 }

@@ -63,6 +63,10 @@ pub(crate) struct MovedFrom {
     /// Something from the contact arrived in a newer mailbox: nothing more
     /// comes here once what is left has been read.
     pub(crate) switched: bool,
+    /// The queued relay call announcing the newer mailbox (withdrawn if
+    /// the relay refuses to create that mailbox).
+    #[serde(default)]
+    pub(crate) announce: Option<u64>,
 }
 
 /// What a contact waiting in the handshake holds: the invite's secret,

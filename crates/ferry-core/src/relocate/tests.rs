@@ -125,14 +125,19 @@ fn the_old_mailbox_stays_until_the_contact_has_switched() {
     let old = mailboxes(&a)[0];
     a.move_mailboxes(10, &mut OsRng);
     assert_eq!(a.retire_moved(), 0);
-    relay.deliver(&mut a, &mut b, 11);
+    // Something arrives in the old mailbox (queued before the contact
+    // heard of the move): not a switch.
+    b.send_text(11, &mut OsRng, "a", "queued before", false)
+        .unwrap();
+    assert_eq!(sends_to(&b), vec![old]);
+    let ev = relay.deliver(&mut b, &mut a, 11);
+    assert_eq!(texts(&ev), vec!["queued before".to_owned()]);
+    assert_eq!(a.retire_moved(), 0);
+    relay.deliver(&mut a, &mut b, 12);
     assert_eq!(a.retire_moved(), 0, "the contact has not written since");
-    // Something arrives in the old mailbox (queued before the move): not
-    // a switch.
-    let moved_seal = a.state.contacts[0].moved[0].seal.clone();
-    assert!(!moved_seal.is_empty());
-    b.send_text(12, &mut OsRng, "a", "hi", false).unwrap();
-    relay.deliver(&mut b, &mut a, 12);
+    b.send_text(13, &mut OsRng, "a", "hi", false).unwrap();
+    assert_ne!(sends_to(&b), vec![old]);
+    relay.deliver(&mut b, &mut a, 13);
     assert_eq!(a.retire_moved(), 1);
     assert!(!mailboxes(&a).contains(&old));
 }
@@ -218,4 +223,74 @@ fn a_move_half_done_survives_a_restart() {
     assert_eq!(texts(&ev), vec!["after restart".to_owned()]);
     assert_eq!(mailboxes(&a).len(), 2);
     assert_eq!(a.retire_moved(), 1);
+}
+
+/// The same announcement again (a device restored from a copy that still
+/// had it queued, or a relay replaying it) changes nothing and warns
+/// nobody.
+#[test]
+fn an_announcement_sent_twice_is_a_duplicate() {
+    let (mut a, mut b, mut relay) = pair("b", "a");
+    a.move_mailboxes(10, &mut OsRng);
+    let (mailbox, payload) = a
+        .outbox()
+        .into_iter()
+        .find_map(|x| match x {
+            Action::Send {
+                mailbox, payload, ..
+            } => Some((mailbox, payload)),
+            _ => None,
+        })
+        .unwrap();
+    let ev = relay.deliver(&mut a, &mut b, 11);
+    assert!(
+        ev.iter().any(|e| matches!(e, Event::Moved { .. })),
+        "{ev:?}"
+    );
+    let seq = relay.next_seq(mailbox);
+    let again = b.receive(12, &mut OsRng, mailbox, seq, &payload).unwrap();
+    assert!(matches!(again, Event::Duplicate), "{again:?}");
+}
+
+/// The relay refuses to create the new mailbox: the move is undone and
+/// its announcement withdrawn, so the contact never switches to nothing.
+#[test]
+fn a_refused_mailbox_undoes_the_move() {
+    let (mut a, mut b, mut relay) = pair("b", "a");
+    let old = mailboxes(&a);
+    a.move_mailboxes(10, &mut OsRng);
+    let new = *mailboxes(&a).last().unwrap();
+    assert!(a.move_refused(new));
+    assert_eq!(mailboxes(&a), old);
+    assert!(
+        a.outbox().iter().all(|x| !matches!(x, Action::Send { .. })),
+        "the announcement is withdrawn"
+    );
+    let ev = relay.deliver(&mut a, &mut b, 11);
+    assert!(ev.is_empty(), "{ev:?}");
+    b.send_text(12, &mut OsRng, "a", "still here", false)
+        .unwrap();
+    assert_eq!(sends_to(&b), old);
+    let ev = relay.deliver(&mut b, &mut a, 12);
+    assert_eq!(texts(&ev), vec!["still here".to_owned()]);
+}
+
+/// A lost earlier mailbox is forgotten quietly; a lost current one names
+/// the contact (this copy is out of date). The newest mailbox waits for
+/// the older ones while the contact may still write there.
+#[test]
+fn lost_mailboxes_and_waiting() {
+    let (mut a, mut b, mut relay) = pair("b", "a");
+    let old = mailboxes(&a)[0];
+    a.move_mailboxes(10, &mut OsRng);
+    let new = *mailboxes(&a).last().unwrap();
+    assert!(a.waits_for_older(&new));
+    assert!(!a.waits_for_older(&old));
+    relay.deliver(&mut a, &mut b, 11);
+    b.send_text(12, &mut OsRng, "a", "x", false).unwrap();
+    relay.deliver(&mut b, &mut a, 12);
+    assert!(!a.waits_for_older(&new), "switched");
+    assert_eq!(a.mailbox_lost(old), None);
+    assert_eq!(mailboxes(&a), vec![new]);
+    assert_eq!(a.mailbox_lost(new).as_deref(), Some("b"));
 }
