@@ -274,9 +274,11 @@ impl Engine {
             Err(e) if !handshake && key_used(&e) => {
                 // This message's key was used before: the same message
                 // again (a relay's replay, or a restored device sending
-                // what its copy still had queued). Nothing to do.
+                // what its copy still had queued). Nothing to show, no
+                // warning, and the cursor stays (a replay under a forged
+                // sequence number skips nothing).
                 self.evict_group(&c);
-                return Ok(Event::Duplicate);
+                return Ok(Event::Ignored { alias });
             }
             Err(_) => {
                 if commit {

@@ -67,6 +67,12 @@ const PREALLOC_SLAB_ENTRIES: u64 = 2048;
 /// Bytes overwritten at the head of the other slot at every unlock.
 pub(crate) const HEAD: u64 = 64 * 1024;
 const DURESS_BLOB: &str = "duress";
+/// Set in a profile whose other slot is random filler (a new profile, or
+/// a decoy once a duress unlock destroyed the real one beside it): its
+/// sessions leave that slot alone, as a real profile's leave its decoy.
+/// Never set in a decoy before that, so a duress unlock always destroys
+/// the real profile.
+const FILLER_BLOB: &str = "other-is-filler";
 /// Format of the duress configuration.
 const DURESS_VERSION: u8 = 1;
 
@@ -221,7 +227,7 @@ impl Vault {
         }
         counter::write(dir, counter::Counter::default(), rng)?;
         let slot = u8::from(rng.next_u32() & 1 == 1);
-        let (vault, _, _) = Self::new_in_slot(dir, slot, pass, lock, rng)?;
+        let (mut vault, _, _) = Self::new_in_slot(dir, slot, pass, lock, rng)?;
         make_filler(
             dir,
             1 - slot,
@@ -229,6 +235,7 @@ impl Vault {
             vault.slab.len_bytes()?,
             rng,
         )?;
+        vault.transaction(|tx| tx.put_blob(FILLER_BLOB, &[1]))?;
         Ok(vault)
     }
 
@@ -273,7 +280,7 @@ impl Vault {
             counter::write(dir, c, rng)?;
         }
         let slab = Slab::open(&slab_path(dir, slot))?;
-        let vault = Self {
+        let mut vault = Self {
             conn,
             dir: dir.to_owned(),
             slot,
@@ -281,9 +288,11 @@ impl Vault {
             via_real: false,
             _lock: lock,
         };
-        if vault.blob(DURESS_BLOB)?.is_some() {
-            // The real profile with a decoy: the decoy is left alone; the
-            // same amount of writing happens inside this slot's slab.
+        if vault.blob(DURESS_BLOB)?.is_some() || vault.blob(FILLER_BLOB)?.is_some() {
+            // The real profile with a decoy, or any profile beside filler:
+            // the other slot is left alone (so two images of the phone do
+            // not tell filler from a decoy); the same amount of writing
+            // happens inside this slot's slab.
             vault.refresh_free_keys(rng)?;
         } else {
             // No decoy is configured in this slot, so the other slot is filler
@@ -299,6 +308,8 @@ impl Vault {
             if let Ok(s) = Slab::open(&slab_path(dir, other)) {
                 s.destroy_all(rng)?;
             }
+            // It is filler now: left alone from here on.
+            vault.transaction(|tx| tx.put_blob(FILLER_BLOB, &[1]))?;
         }
         Ok(vault)
     }
@@ -352,7 +363,12 @@ impl Vault {
             key: *key,
             salt,
         };
-        self.transaction(|tx| tx.put_json(DURESS_BLOB, DURESS_VERSION, &cfg))?;
+        self.transaction(|tx| {
+            tx.put_json(DURESS_BLOB, DURESS_VERSION, &cfg)?;
+            // The other slot is no longer filler: should the duress setting
+            // ever go, an unlock destroys the decoy.
+            tx.delete_blob(FILLER_BLOB)
+        })?;
         self.equalize(rng)
     }
 

@@ -62,6 +62,14 @@ fn a_copy_taken_before_the_keys_were_refreshed_reads_nothing_sent_after() {
         "the message was fetched: {:?}",
         stolen.lines
     );
+    // Nor can it delete it: what a copy cannot open it does not
+    // acknowledge, so the relay keeps it for the real phone.
+    let real = b.run(&["sync"]);
+    assert!(
+        real.texts().iter().any(|t| t.contains("river")),
+        "the early copy made the relay drop the message: {:?}",
+        real.lines
+    );
 
     // Positive control: a copy taken after the refresh reads what comes
     // next.

@@ -387,7 +387,7 @@ fn a_stow_or_restore_cut_short_resumes() {
         "{:?}",
         r.lines
     );
-    assert_eq!(proxy.cuts(), 1, "cut during the upload");
+    assert_eq!(proxy.cuts(), 1, "cut during the upload: {:?}", r.lines);
     assert!(w.a.home.exists());
     // With the relay unreachable, an unlock neither sends nor shows
     // anything: it can only finish the stow, and cannot.

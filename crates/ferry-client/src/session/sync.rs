@@ -58,12 +58,23 @@ const MAILBOXES_PER_REQUEST: usize = 500;
 impl Session {
     /// Processes fetched messages with the engine in memory, commits once,
     /// then reports them (view-once texts are destroyed once reported).
-    fn process(&mut self, fetched: Vec<(MailboxId, Seq, Vec<u8>)>) -> Result<(), SessionError> {
-        let shown = self.update(|engine| {
+    /// Returns those taken: all but what did not open or authenticate,
+    /// which is never acknowledged (a copy of this profile whose keys are
+    /// out of date must not make the relay drop what it cannot read).
+    fn process(
+        &mut self,
+        fetched: Vec<(MailboxId, Seq, Vec<u8>)>,
+    ) -> Result<Vec<(MailboxId, Seq)>, SessionError> {
+        let (shown, taken) = self.update(|engine| {
             let mut shown: Vec<(u64, Event)> = Vec::new();
+            let mut taken = Vec::new();
             let mut history = Vec::new();
             for (mailbox, seq, payload) in fetched {
-                let ev = match engine.receive(now(), &mut OsRng, mailbox, seq.0, &payload)? {
+                let got = engine.receive(now(), &mut OsRng, mailbox, seq.0, &payload)?;
+                if !matches!(got, CoreEvent::Rejected { .. }) {
+                    taken.push((mailbox, seq));
+                }
+                let ev = match got {
                     CoreEvent::Message {
                         contact,
                         alias,
@@ -155,7 +166,7 @@ impl Session {
                     ));
                 }
             }
-            Ok((shown, history))
+            Ok(((shown, taken), history))
         })?;
         let mut viewed = Vec::new();
         for (contact, ev) in shown {
@@ -168,7 +179,8 @@ impl Session {
             }
             self.emit(ev);
         }
-        self.destroy_viewed(&viewed)
+        self.destroy_viewed(&viewed)?;
+        Ok(taken)
     }
 
     /// One sync: sends what is queued, fetches every mailbox in one request
@@ -183,6 +195,8 @@ impl Session {
         }
         self.flush_outbox().await?;
         let mut acks: HashMap<MailboxId, Seq> = HashMap::new();
+        // Read in this sync, taken or not: not asked for again.
+        let mut read: HashMap<MailboxId, Seq> = HashMap::new();
         let mut gone: Vec<MailboxId> = Vec::new();
         loop {
             let mut by_relay: BTreeMap<String, Vec<ferry_core::InboundMailbox>> = BTreeMap::new();
@@ -208,7 +222,7 @@ impl Session {
                         .map(|(b, k)| SyncItem {
                             id: b.mailbox,
                             key: k,
-                            after: Seq(b.cursor),
+                            after: Seq(b.cursor.max(read.get(&b.mailbox).map_or(0, |s| s.0))),
                             ack_up_to: acks.get(&b.mailbox).copied(),
                         })
                         .collect();
@@ -226,7 +240,7 @@ impl Session {
                             gone.push(b.mailbox);
                         }
                         for m in r.messages {
-                            acks.insert(r.id, m.seq);
+                            read.insert(r.id, m.seq);
                             fetched.push((r.id, m.seq, m.payload));
                         }
                         if r.more {
@@ -246,7 +260,10 @@ impl Session {
                 self.deposit_new_canaries().await;
                 return Ok(());
             }
-            self.process(fetched)?;
+            for (mailbox, seq) in self.process(fetched)? {
+                let up = acks.entry(mailbox).or_insert(seq);
+                *up = (*up).max(seq);
+            }
             if std::env::var_os("FERRY_FAULT_EXIT_BEFORE_ACK").is_some() {
                 // Fault injection for crash tests: die after commit, before ack.
                 std::process::exit(75);
@@ -452,8 +469,9 @@ impl Session {
             // connection reads them in order, this one included.
             return Ok(false);
         }
-        self.process(vec![(mailbox, message.seq, message.payload)])?;
-        if live.ack(mailbox, message.seq).await.is_err() {
+        let seq = message.seq;
+        let taken = self.process(vec![(mailbox, seq, message.payload)])?;
+        if !taken.is_empty() && live.ack(mailbox, seq).await.is_err() {
             return Ok(false);
         }
         self.flush_outbox().await?;
