@@ -256,6 +256,12 @@ impl Engine {
         let epoch = pm.epoch().as_u64();
         let content = pm.content_type();
         let commit = content == ContentType::Commit;
+        // A message made in an epoch the contact has left: an out-of-date
+        // copy of its phone writing with keys the phone no longer uses.
+        // (Handshake messages go on to the fork checks.)
+        if content == ContentType::Application && self.left_epoch(idx, epoch) {
+            return rejected(&alias, RejectReason::StaleEpoch);
+        }
         // Only a sealed payload (from the contact, not a forgery of an
         // earlier release's clear framing) can mark the contact as forked.
         if commit

@@ -77,6 +77,9 @@ pub enum RejectReason {
     UnaskedAnswer,
     /// A mailbox move to another relay than the contact's.
     MailboxElsewhere,
+    /// Made in an epoch the contact had already left: an out-of-date copy
+    /// of the contact's phone.
+    StaleEpoch,
 }
 
 impl RejectReason {
@@ -117,6 +120,9 @@ impl RejectReason {
             Self::MalformedChallenge => "malformed challenge",
             Self::UnaskedAnswer => "answer to no open challenge",
             Self::MailboxElsewhere => "mailbox move to another relay",
+            Self::StaleEpoch => {
+                "sent with keys the contact no longer uses (an old copy of their phone?)"
+            }
         }
     }
 }

@@ -213,6 +213,15 @@ impl Engine {
         }
     }
 
+    /// Whether the contact has already moved past `epoch`: it sent
+    /// something made in a later one, or a commit out of it. Its mailbox
+    /// delivers in the order it sent, so what arrives from such an epoch
+    /// now was not made by the contact's phone but by an out-of-date copy
+    /// of it (still holding that epoch's keys).
+    pub(crate) fn left_epoch(&self, idx: usize, epoch: u64) -> bool {
+        self.pcs(idx).is_some_and(|p| epoch < p.peer_epoch)
+    }
+
     /// Notes that the contact sent something made in `epoch`.
     pub(crate) fn saw_epoch(&mut self, idx: usize, epoch: u64) {
         if let Some(p) = self.pcs_mut(idx)
@@ -501,6 +510,8 @@ impl Engine {
             return Err(mls(e));
         }
         self.rotate_keys(idx)?;
+        // The contact is in the new epoch from its commit on.
+        self.saw_epoch(idx, epoch + 1);
         if let Some(p) = self.pcs_mut(idx) {
             p.remember(epoch, hash(wire));
             p.pending = None;

@@ -217,3 +217,82 @@ fn an_idle_conversation_is_refreshed_by_time() {
     assert_eq!(a.refresh_due(day + 1, &mut OsRng), 0);
     assert_eq!(b.refresh_due(day + 1, &mut OsRng), 0);
 }
+
+/// A copy of either side's profile (a phone imaged at T) tries to write
+/// into the conversation with the keys it holds. Once the real phone has
+/// moved to a newer epoch (the inviter by its commit, the invitee by
+/// writing in the new epoch), what the copy sends is refused as stale,
+/// never shown as the contact's; before that it cannot be told apart (the
+/// positive control).
+#[test]
+fn a_stolen_copy_cannot_write_once_the_phone_moved_on() {
+    const T: u64 = 100_000;
+    let (mut a, mut b, mut relay) = pair("b", "a");
+    let mut copy_a = Engine::load(a.save().unwrap()).unwrap();
+    let mut copy_b = Engine::load(b.save().unwrap()).unwrap();
+    // Control: while nobody has moved on, the copy's message is taken.
+    // (The copies write at times when no refresh of their own is due.)
+    copy_a
+        .send_text(10, &mut OsRng, "b", "control from a's copy", false)
+        .unwrap();
+    let ev = relay.deliver(&mut copy_a, &mut b, 10);
+    assert!(
+        matches!(&ev[..], [Event::Message { entry, .. }] if entry.text == "control from a's copy"),
+        "{ev:?}"
+    );
+    // The inviter refreshes: its commit moves the conversation on.
+    assert_eq!(a.refresh_all(T, &mut OsRng), 1);
+    let ev = relay.deliver(&mut a, &mut b, T + 1);
+    assert!(matches!(&ev[..], [Event::Rekeyed { .. }]), "{ev:?}");
+    copy_a
+        .send_text(20, &mut OsRng, "b", "forged by a's copy", false)
+        .unwrap();
+    let ev = relay.deliver(&mut copy_a, &mut b, T + 2);
+    assert!(
+        matches!(
+            &ev[..],
+            [Event::Rejected {
+                reason: RejectReason::StaleEpoch,
+                ..
+            }]
+        ),
+        "{ev:?}"
+    );
+    // The invitee writes in the new epoch; from then on its copy cannot.
+    b.send_text(T + 3, &mut OsRng, "a", "b in the new epoch", false)
+        .unwrap();
+    let ev = relay.deliver(&mut b, &mut a, T + 3);
+    assert!(
+        ev.iter().any(
+            |e| matches!(e, Event::Message { entry, .. } if entry.text == "b in the new epoch")
+        ),
+        "{ev:?}"
+    );
+    copy_b
+        .send_text(30, &mut OsRng, "a", "forged by b's copy", false)
+        .unwrap();
+    let ev = relay.deliver(&mut copy_b, &mut a, T + 4);
+    assert!(
+        ev.iter().all(|e| !matches!(e, Event::Message { .. })),
+        "the copy's message was shown: {ev:?}"
+    );
+    assert!(
+        ev.iter().any(|e| matches!(
+            e,
+            Event::Rejected {
+                reason: RejectReason::StaleEpoch,
+                ..
+            }
+        )),
+        "{ev:?}"
+    );
+    // The conversation goes on.
+    a.send_text(T + 5, &mut OsRng, "b", "still fine", false)
+        .unwrap();
+    let ev = relay.deliver(&mut a, &mut b, T + 5);
+    assert!(
+        ev.iter()
+            .any(|e| matches!(e, Event::Message { entry, .. } if entry.text == "still fine")),
+        "{ev:?}"
+    );
+}
