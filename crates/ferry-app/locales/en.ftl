@@ -222,6 +222,7 @@ error-bad_proxy = Give a proxy as socks5h://HOST:PORT.
 error-bad_alias = Give a name of 1 to 64 characters.
 error-empty = Type a message first.
 error-duress_is_passphrase = The duress passphrase must differ from your passphrase.
+error-duress_in_decoy = The decoy has no duress passphrase of its own. Set it from your own profile.
 error-session_out_of_step = Lock and unlock again.
 
 # Calls

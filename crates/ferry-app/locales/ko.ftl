@@ -210,6 +210,7 @@ error-bad_proxy = 프록시는 socks5h://호스트:포트 형식으로 쓰세요
 error-bad_alias = 1자에서 64자 사이의 이름을 쓰세요.
 error-empty = 먼저 메시지를 입력하세요.
 error-duress_is_passphrase = 위급 암호문구는 암호문구와 달라야 합니다.
+error-duress_in_decoy = 가짜 프로필에는 위급 암호문구를 따로 둘 수 없습니다. 본인 프로필에서 설정하세요.
 error-session_out_of_step = 잠갔다가 다시 여세요.
 
 # Calls

@@ -303,19 +303,21 @@ impl Engine {
     }
 
     /// After a sync read every mailbox to its end: deletes the earlier
-    /// mailboxes the contacts have left (queued relay calls). Returns how
+    /// mailboxes the contacts have left (queued relay calls), except those
+    /// in `keep` (something there is still unacknowledged). Returns how
     /// many.
-    pub fn retire_moved(&mut self) -> usize {
+    pub fn retire_moved(&mut self, keep: &[ferry_proto::MailboxId]) -> usize {
         let mut retired = Vec::new();
+        let goes = |m: &MovedFrom| m.switched && !keep.contains(&m.inbound.mailbox);
         for idx in 0..self.state.contacts.len() {
-            if !self.state.contacts[idx].moved.iter().any(|m| m.switched) {
+            if !self.state.contacts[idx].moved.iter().any(goes) {
                 continue;
             }
             self.state.contacts.get_mut(idx).moved.retain(|m| {
-                if m.switched {
+                if goes(m) {
                     retired.push(m.inbound.clone());
                 }
-                !m.switched
+                !goes(m)
             });
         }
         let n = retired.len();

@@ -67,12 +67,6 @@ const PREALLOC_SLAB_ENTRIES: u64 = 2048;
 /// Bytes overwritten at the head of the other slot at every unlock.
 pub(crate) const HEAD: u64 = 64 * 1024;
 const DURESS_BLOB: &str = "duress";
-/// Set in a profile whose other slot is random filler (a new profile, or
-/// a decoy once a duress unlock destroyed the real one beside it): its
-/// sessions leave that slot alone, as a real profile's leave its decoy.
-/// Never set in a decoy before that, so a duress unlock always destroys
-/// the real profile.
-const FILLER_BLOB: &str = "other-is-filler";
 /// Format of the duress configuration.
 const DURESS_VERSION: u8 = 1;
 
@@ -96,6 +90,10 @@ pub enum VaultError {
     /// would open the real profile, never the decoy.
     #[error("the duress passphrase must differ from your passphrase")]
     DuressIsPassphrase,
+    /// A duress passphrase was set on the decoy while it was opened
+    /// through the real profile: its "other slot" is the real profile.
+    #[error("the decoy has no duress passphrase of its own; set it from your profile")]
+    DuressInDecoy,
     /// The profile files are damaged or from a newer Ferry.
     #[error("profile is damaged or from a newer version: {0}")]
     Corrupt(String),
@@ -227,7 +225,7 @@ impl Vault {
         }
         counter::write(dir, counter::Counter::default(), rng)?;
         let slot = u8::from(rng.next_u32() & 1 == 1);
-        let (mut vault, _, _) = Self::new_in_slot(dir, slot, pass, lock, rng)?;
+        let (vault, _, _) = Self::new_in_slot(dir, slot, pass, lock, rng)?;
         make_filler(
             dir,
             1 - slot,
@@ -235,7 +233,6 @@ impl Vault {
             vault.slab.len_bytes()?,
             rng,
         )?;
-        vault.transaction(|tx| tx.put_blob(FILLER_BLOB, &[1]))?;
         Ok(vault)
     }
 
@@ -280,7 +277,7 @@ impl Vault {
             counter::write(dir, c, rng)?;
         }
         let slab = Slab::open(&slab_path(dir, slot))?;
-        let mut vault = Self {
+        let vault = Self {
             conn,
             dir: dir.to_owned(),
             slot,
@@ -288,11 +285,9 @@ impl Vault {
             via_real: false,
             _lock: lock,
         };
-        if vault.blob(DURESS_BLOB)?.is_some() || vault.blob(FILLER_BLOB)?.is_some() {
-            // The real profile with a decoy, or any profile beside filler:
-            // the other slot is left alone (so two images of the phone do
-            // not tell filler from a decoy); the same amount of writing
-            // happens inside this slot's slab.
+        if vault.blob(DURESS_BLOB)?.is_some() {
+            // The real profile with a decoy: the decoy is left alone; the
+            // same amount of writing happens inside this slot's slab.
             vault.refresh_free_keys(rng)?;
         } else {
             // No decoy is configured in this slot, so the other slot is filler
@@ -308,8 +303,6 @@ impl Vault {
             if let Ok(s) = Slab::open(&slab_path(dir, other)) {
                 s.destroy_all(rng)?;
             }
-            // It is filler now: left alone from here on.
-            vault.transaction(|tx| tx.put_blob(FILLER_BLOB, &[1]))?;
         }
         Ok(vault)
     }
@@ -345,6 +338,11 @@ impl Vault {
         if duress.expose_secret().is_empty() {
             return Err(VaultError::EmptyPassphrase);
         }
+        // A decoy being prepared through the real profile sits beside it:
+        // a decoy of its own would be made over the real profile.
+        if self.via_real {
+            return Err(VaultError::DuressInDecoy);
+        }
         // Typed under coercion it would open the real profile (unlock tries
         // both slots); refused here, before anything changes.
         let real = db_path(&self.dir, self.slot);
@@ -363,12 +361,7 @@ impl Vault {
             key: *key,
             salt,
         };
-        self.transaction(|tx| {
-            tx.put_json(DURESS_BLOB, DURESS_VERSION, &cfg)?;
-            // The other slot is no longer filler: should the duress setting
-            // ever go, an unlock destroys the decoy.
-            tx.delete_blob(FILLER_BLOB)
-        })?;
+        self.transaction(|tx| tx.put_json(DURESS_BLOB, DURESS_VERSION, &cfg))?;
         self.equalize(rng)
     }
 

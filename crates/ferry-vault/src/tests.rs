@@ -513,84 +513,6 @@ fn a_decoys_fill_level_is_that_of_any_little_used_profile() {
     );
 }
 
-/// The files of slot `slot`, as an image of the phone holds them.
-fn slot_image(dir: &Path, slot: u8) -> Vec<Vec<u8>> {
-    [
-        db_path(dir, slot),
-        journal_path(dir, slot),
-        slab_path(dir, slot),
-    ]
-    .iter()
-    .map(|f| std::fs::read(f).unwrap_or_default())
-    .collect()
-}
-
-/// Two images of the phone, before and after ordinary sessions: the slot
-/// not in use is byte for byte the same whether it is filler or a decoy,
-/// so comparing images does not tell them apart (filler used to be
-/// rewritten at every unlock, a decoy never).
-#[test]
-fn the_unused_slot_is_left_alone_whether_filler_or_decoy() {
-    for with_decoy in [false, true] {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("profile");
-        let mut v = Vault::create(&p, &pass("pw"), &mut OsRng).unwrap();
-        if with_decoy {
-            v.set_duress(&pass("duress words"), &mut OsRng, |_| Ok(()))
-                .unwrap();
-        }
-        let other = 1 - v.slot;
-        drop(v);
-        let before = slot_image(&p, other);
-        for i in 0..3u8 {
-            let mut v = Vault::unlock(&p, &pass("pw"), &mut OsRng).unwrap();
-            v.transaction(|tx| tx.put_blob("n", &[i])).unwrap();
-        }
-        assert!(
-            slot_image(&p, other) == before,
-            "the unused slot changed across sessions (decoy: {with_decoy})"
-        );
-    }
-}
-
-/// After a duress unlock the real profile is destroyed once; the decoy's
-/// later sessions leave that slot alone, as a plain profile leaves its
-/// filler. A profile from a release that rewrote filler at every unlock
-/// does so once more, then no longer.
-#[test]
-fn after_duress_or_an_upgrade_the_filler_settles() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("profile");
-    let mut v = Vault::create(&p, &pass("pw"), &mut OsRng).unwrap();
-    v.set_duress(&pass("duress words"), &mut OsRng, |_| Ok(()))
-        .unwrap();
-    let real = v.slot;
-    drop(v);
-    let before = slot_image(&p, real);
-    drop(Vault::unlock(&p, &pass("duress words"), &mut OsRng).unwrap());
-    let destroyed = slot_image(&p, real);
-    assert!(destroyed != before, "the real profile was not destroyed");
-    assert!(matches!(
-        Vault::unlock(&p, &pass("pw"), &mut OsRng),
-        Err(VaultError::WrongPassphrase)
-    ));
-    drop(Vault::unlock(&p, &pass("duress words"), &mut OsRng).unwrap());
-    assert!(slot_image(&p, real) == destroyed, "rewritten again");
-
-    // A plain profile without the mark (as earlier releases made them).
-    let q = dir.path().join("old");
-    let mut v = Vault::create(&q, &pass("pw"), &mut OsRng).unwrap();
-    let other = 1 - v.slot;
-    v.transaction(|tx| tx.delete_blob(FILLER_BLOB)).unwrap();
-    drop(v);
-    let old = slot_image(&q, other);
-    drop(Vault::unlock(&q, &pass("pw"), &mut OsRng).unwrap());
-    let once = slot_image(&q, other);
-    assert!(once != old, "the old filler is rewritten once more");
-    drop(Vault::unlock(&q, &pass("pw"), &mut OsRng).unwrap());
-    assert!(slot_image(&q, other) == once, "and then left alone");
-}
-
 fn copy_profile(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap() {
@@ -669,4 +591,28 @@ fn old_pages_carved_with_the_passphrase_give_back_no_replaced_secret() {
             );
         }
     }
+}
+
+/// Preparing the decoy through the real profile, someone sets a duress
+/// passphrase on the decoy itself: its other slot is the real profile,
+/// which must not be made over into a decoy of the decoy.
+#[test]
+fn a_decoy_opened_through_the_real_profile_cannot_get_a_decoy() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("profile");
+    let mut real = Vault::create(&p, &pass("real"), &mut OsRng).unwrap();
+    real.transaction(|tx| tx.put_blob("who", b"real")).unwrap();
+    real.set_duress(&pass("duress"), &mut OsRng, |_| Ok(()))
+        .unwrap();
+    let mut decoy = real.open_decoy().unwrap().unwrap();
+    let before = snapshot(&p);
+    let err = decoy
+        .set_duress(&pass("another"), &mut OsRng, |_| Ok(()))
+        .unwrap_err();
+    assert!(matches!(err, VaultError::DuressInDecoy), "{err}");
+    drop(decoy);
+    drop(real);
+    assert_eq!(snapshot(&p), before, "nothing was written");
+    let again = Vault::unlock(&p, &pass("real"), &mut OsRng).unwrap();
+    assert_eq!(again.blob("who").unwrap().unwrap().as_slice(), b"real");
 }

@@ -50,16 +50,20 @@ pub(crate) fn page_for(cx: &Cx) -> Markup {
                     button type="submit" { (cx.t("settings-save")) }
                 }
             }
-            section class="card" {
-                h2 { (cx.t("safety-duress")) }
-                p { (cx.t("safety-duress-intro")) }
-                form action="/safety/duress" method="post" autocomplete="off" data-reset {
-                    label for="duress" { (cx.t("safety-duress-passphrase")) }
-                    input id="duress" name="duress" type="password" required minlength="8" autocomplete="off";
-                    label for="duress2" { (cx.t("setup-repeat")) }
-                    input id="duress2" name="repeat" type="password" required autocomplete="off";
-                    (error_slot())
-                    button type="submit" { (cx.t("safety-duress-set")) }
+            // Not while the decoy is being prepared through the real
+            // profile: the decoy has no decoy of its own.
+            @if !cx.decoy {
+                section class="card" {
+                    h2 { (cx.t("safety-duress")) }
+                    p { (cx.t("safety-duress-intro")) }
+                    form action="/safety/duress" method="post" autocomplete="off" data-reset {
+                        label for="duress" { (cx.t("safety-duress-passphrase")) }
+                        input id="duress" name="duress" type="password" required minlength="8" autocomplete="off";
+                        label for="duress2" { (cx.t("setup-repeat")) }
+                        input id="duress2" name="repeat" type="password" required autocomplete="off";
+                        (error_slot())
+                        button type="submit" { (cx.t("safety-duress-set")) }
+                    }
                 }
             }
             @if !cx.decoy {

@@ -145,6 +145,7 @@ impl SessionError {
             Self::Vault(VaultError::AlreadyExists) => "profile_exists",
             Self::Vault(VaultError::InUse) => "profile_in_use",
             Self::Vault(VaultError::DuressIsPassphrase) => "duress_is_passphrase",
+            Self::Vault(VaultError::DuressInDecoy) => "duress_in_decoy",
             Self::Vault(_) => "vault",
             Self::Core(CoreError::AliasTaken) => "alias_taken",
             Self::Core(CoreError::TooManyContacts) => "too_many_contacts",

@@ -58,9 +58,10 @@ const MAILBOXES_PER_REQUEST: usize = 500;
 impl Session {
     /// Processes fetched messages with the engine in memory, commits once,
     /// then reports them (view-once texts are destroyed once reported).
-    /// Returns those taken: all but what did not open or authenticate,
-    /// which is never acknowledged (a copy of this profile whose keys are
-    /// out of date must not make the relay drop what it cannot read).
+    /// Returns those to acknowledge: all but what does not open under this
+    /// mailbox's keys (a copy of this profile whose keys are out of date
+    /// must not make the relay drop what the phone can read; anything that
+    /// opens and is refused after, a stale or forged message, goes).
     fn process(
         &mut self,
         fetched: Vec<(MailboxId, Seq, Vec<u8>)>,
@@ -71,7 +72,13 @@ impl Session {
             let mut history = Vec::new();
             for (mailbox, seq, payload) in fetched {
                 let got = engine.receive(now(), &mut OsRng, mailbox, seq.0, &payload)?;
-                if !matches!(got, CoreEvent::Rejected { .. }) {
+                if !matches!(
+                    got,
+                    CoreEvent::Rejected {
+                        reason: ferry_core::RejectReason::NotSealedForMailbox,
+                        ..
+                    }
+                ) {
                     taken.push((mailbox, seq));
                 }
                 let ev = match got {
@@ -239,8 +246,15 @@ impl Session {
                         if r.error == Some(ferry_proto::ErrorCode::UnknownMailbox) {
                             gone.push(b.mailbox);
                         }
+                        let after = b.cursor.max(read.get(&b.mailbox).map_or(0, |s| s.0));
                         for m in r.messages {
-                            read.insert(r.id, m.seq);
+                            // What was asked for only (a relay serving old
+                            // numbers again cannot keep this loop going).
+                            if m.seq.0 <= after {
+                                continue;
+                            }
+                            let up = read.entry(r.id).or_insert(m.seq);
+                            *up = (*up).max(m.seq);
                             fetched.push((r.id, m.seq, m.payload));
                         }
                         if r.more {
@@ -252,9 +266,15 @@ impl Session {
             if fetched.is_empty() {
                 self.report_gone(&gone)?;
                 // Every mailbox read to its end: those the contacts have
-                // moved away from go.
+                // moved away from go, unless something there was kept
+                // unacknowledged (it could not be opened here).
+                let kept: Vec<MailboxId> = read
+                    .iter()
+                    .filter(|(m, s)| acks.get(m).is_none_or(|a| a < *s))
+                    .map(|(m, _)| *m)
+                    .collect();
                 if self.engine().has_mailboxes_to_retire() {
-                    self.update(|e| Ok((e.retire_moved(), Vec::new())))?;
+                    self.update(|e| Ok((e.retire_moved(&kept), Vec::new())))?;
                     self.flush_outbox().await?;
                 }
                 self.deposit_new_canaries().await;
