@@ -48,6 +48,9 @@ use crate::secret::KeyBytes;
 /// made beyond that.
 pub const MAX_MOVED: usize = 3;
 
+/// A key refresh moves the mailbox along if the last move is this old.
+pub const MOVE_EVERY_SECS: u64 = 24 * 3600;
+
 /// Which of a contact's inbound mailboxes a payload arrived in.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Slot {
@@ -86,11 +89,34 @@ impl Engine {
     pub fn move_mailboxes(&mut self, now: u64, rng: &mut impl CryptoRngCore) -> usize {
         let mut moved = 0;
         for idx in 0..self.state.contacts.len() {
+            // One that moved with a refresh just now is already out of the
+            // old copy's reach.
+            if self.state.contacts[idx].moved_at == now && now > 0 {
+                moved += 1;
+                continue;
+            }
             if let Ok(true) = self.move_mailbox(now, rng, idx) {
                 moved += 1;
             }
         }
         moved
+    }
+
+    /// With a key refresh: moves conversation `idx`'s inbound mailbox if
+    /// the last move is a day old and the contact has switched to it, so a
+    /// recipient key taken out of a copy of this profile stops working
+    /// within about a day. Returns whether it moved.
+    pub(crate) fn move_if_due(
+        &mut self,
+        now: u64,
+        rng: &mut impl CryptoRngCore,
+        idx: usize,
+    ) -> Result<bool, CoreError> {
+        let c = &self.state.contacts[idx];
+        if now.saturating_sub(c.moved_at) < MOVE_EVERY_SECS || c.moved.iter().any(|m| !m.switched) {
+            return Ok(false);
+        }
+        self.move_mailbox(now, rng, idx)
     }
 
     /// Moves conversation `idx`'s inbound mailbox; `false` if it is not
@@ -116,6 +142,7 @@ impl Engine {
         // The new mailbox is this side's from here on, so that a refresh
         // made while the move is queued rotates its keys too.
         let contact = self.state.contacts.get_mut(idx);
+        contact.moved_at = now;
         let old = std::mem::replace(&mut contact.inbound, inbound.clone());
         if let Stage::Established(e) = &mut contact.stage {
             let old_seal = std::mem::replace(&mut e.seal_in, vec![seal]);

@@ -233,7 +233,17 @@ impl Session {
                             ack_up_to: acks.get(&b.mailbox).copied(),
                         })
                         .collect();
-                    let resp = retry(|| client.sync(&items)).await?;
+                    let resp = match retry(|| client.sync(&items)).await {
+                        Ok(r) => r,
+                        // Not one of them is there any more (the relay
+                        // answers so when no mailbox's key can check the
+                        // request): all gone.
+                        Err(e) if e.code() == Some(ferry_proto::ErrorCode::UnknownMailbox) => {
+                            gone.extend(boxes.iter().map(|b| b.mailbox));
+                            continue;
+                        }
+                        Err(e) => return Err(e.into()),
+                    };
                     let mut by_id: HashMap<MailboxId, _> =
                         resp.mailboxes.into_iter().map(|r| (r.id, r)).collect();
                     for b in boxes {

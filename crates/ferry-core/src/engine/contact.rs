@@ -153,6 +153,8 @@ pub(crate) struct Contact {
     pub(crate) alerts_taken: Vec<String>,
     /// Earlier inbound mailboxes still read, newest first.
     pub(crate) moved: Vec<MovedFrom>,
+    /// When the inbound mailbox last moved (0: never).
+    pub(crate) moved_at: u64,
 }
 
 impl Contact {
@@ -215,6 +217,8 @@ struct ContactRecord {
     pcs: crate::pcs::Pcs,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     moved: Vec<MovedFrom>,
+    #[serde(default)]
+    moved_at: u64,
 }
 
 impl TryFrom<ContactRecord> for Contact {
@@ -263,6 +267,7 @@ impl TryFrom<ContactRecord> for Contact {
             canary: r.canary,
             alerts_taken: r.alerts_taken,
             moved: r.moved,
+            moved_at: r.moved_at,
         })
     }
 }
@@ -304,6 +309,7 @@ impl From<Contact> for ContactRecord {
             canary: c.canary,
             alerts_taken: c.alerts_taken,
             moved: c.moved,
+            moved_at: c.moved_at,
         }
     }
 }

@@ -65,6 +65,7 @@ impl Engine {
             canary: None,
             alerts_taken: Vec::new(),
             moved: Vec::new(),
+            moved_at: 0,
         });
         Ok(link)
     }
@@ -156,6 +157,7 @@ impl Engine {
             canary: None,
             alerts_taken: Vec::new(),
             moved: Vec::new(),
+            moved_at: 0,
         });
         Ok(())
     }

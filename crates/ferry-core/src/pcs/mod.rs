@@ -154,19 +154,21 @@ impl Engine {
         if let Some(p) = self.pcs_mut(idx) {
             p.msgs = p.msgs.saturating_add(1);
         }
-        self.refresh_if_due(now, rng, idx)
+        self.refresh_if_due(now, rng, idx).map(|_| ())
     }
 
     /// Refreshes this side's leaf in every conversation where it is due by
     /// time, messages or not (the long-running session calls it): returns
     /// how many refreshes were queued.
     pub fn refresh_due(&mut self, now: u64, rng: &mut impl CryptoRngCore) -> usize {
-        let before = self.state.outbox.iter().count();
+        let mut queued = 0;
         for idx in 0..self.state.contacts.len() {
             // One conversation's broken state does not hold back the others.
-            let _ = self.refresh_if_due(now, rng, idx);
+            if let Ok(true) = self.refresh_if_due(now, rng, idx) {
+                queued += 1;
+            }
         }
-        self.state.outbox.iter().count() - before
+        queued
     }
 
     /// Makes every conversation's refresh due now (after a restore, above
@@ -184,17 +186,20 @@ impl Engine {
         self.refresh_due(now, rng)
     }
 
+    /// Refreshes this side's leaf in conversation `idx` if due; returns
+    /// whether a refresh was queued. The inbound mailbox moves along at
+    /// most once a day (see [`crate::relocate`]).
     fn refresh_if_due(
         &mut self,
         now: u64,
         rng: &mut impl CryptoRngCore,
         idx: usize,
-    ) -> Result<(), CoreError> {
+    ) -> Result<bool, CoreError> {
         let Some(p) = self.pcs(idx) else {
-            return Ok(());
+            return Ok(false);
         };
         if !p.due(now) {
-            return Ok(());
+            return Ok(false);
         }
         let (proposed, peer_epoch) = (p.proposed, p.peer_epoch);
         let c = self.state.contacts[idx].clone();
@@ -203,14 +208,17 @@ impl Engine {
         if group.own_leaf_index().u32() == 0 {
             if peer_epoch < epoch {
                 // The contact has not seen the last commit yet.
-                return Ok(());
+                return Ok(false);
             }
-            self.commit_update(now, rng, idx)
+            self.commit_update(now, rng, idx)?;
         } else if proposed != Some(epoch) {
-            self.propose_update(rng, idx, epoch)
+            self.propose_update(rng, idx, epoch)?;
         } else {
-            Ok(())
+            return Ok(false);
         }
+        // A move that cannot be made now is made at a later refresh.
+        let _ = self.move_if_due(now, rng, idx);
+        Ok(true)
     }
 
     /// Whether the contact has already moved past `epoch`: it sent

@@ -147,8 +147,8 @@ fn the_old_mailbox_stays_until_the_contact_has_switched() {
 #[test]
 fn moves_pile_up_to_a_bound_and_all_read() {
     let (mut a, mut b, mut relay) = pair("b", "a");
-    for _ in 0..5 {
-        a.move_mailboxes(10, &mut OsRng);
+    for t in 0..5 {
+        a.move_mailboxes(10 + t, &mut OsRng);
     }
     assert_eq!(mailboxes(&a).len(), 4);
     // The contact, offline all along, wrote to the first.
@@ -293,4 +293,49 @@ fn lost_mailboxes_and_waiting() {
     assert_eq!(a.mailbox_lost(old), None);
     assert_eq!(mailboxes(&a), vec![new]);
     assert_eq!(a.mailbox_lost(new).as_deref(), Some("b"));
+}
+
+/// An image of the phone holds the mailbox's recipient key, which lets
+/// whoever takes it out fetch and delete at the relay. The daily key
+/// refresh moves the mailbox along: what the contact sends afterwards goes
+/// where that key is worthless, and the old mailbox is retired.
+#[test]
+fn a_key_refresh_moves_the_mailbox_along_once_a_day() {
+    let (mut a, mut b, mut relay) = pair("b", "a");
+    let copy = Engine::load(b.save().unwrap()).unwrap();
+    let day = 2 + MOVE_EVERY_SECS;
+    assert_eq!(b.refresh_due(day, &mut OsRng), 1);
+    let ev = relay.deliver(&mut b, &mut a, day);
+    assert!(
+        ev.iter().any(|e| matches!(e, Event::Moved { .. })),
+        "{ev:?}"
+    );
+    relay.deliver(&mut a, &mut b, day);
+    a.send_text(day + 1, &mut OsRng, "b", "after the refresh", false)
+        .unwrap();
+    let to = sends_to(&a);
+    assert!(
+        copy.inbound().iter().all(|m| !to.contains(&m.mailbox)),
+        "the contact still writes where the image's key works"
+    );
+    let ev = relay.deliver(&mut a, &mut b, day + 1);
+    assert_eq!(texts(&ev), vec!["after the refresh".to_owned()]);
+    assert_eq!(b.retire_moved(&[]), 1);
+    assert!(
+        b.inbound()
+            .iter()
+            .all(|m| copy.inbound().iter().all(|c| c.recipient != m.recipient)),
+        "a mailbox key of the image still reads"
+    );
+    // Not again within the day, whatever is refreshed.
+    let moved_at = b.state.contacts[0].moved_at;
+    for i in 0..60 {
+        a.send_text(day + 10 + i, &mut OsRng, "b", "x", false)
+            .unwrap();
+        relay.deliver(&mut a, &mut b, day + 10 + i);
+        b.send_text(day + 10 + i, &mut OsRng, "a", "y", false)
+            .unwrap();
+        relay.deliver(&mut b, &mut a, day + 10 + i);
+    }
+    assert_eq!(b.state.contacts[0].moved_at, moved_at);
 }
