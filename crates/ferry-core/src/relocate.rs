@@ -89,12 +89,6 @@ impl Engine {
     pub fn move_mailboxes(&mut self, now: u64, rng: &mut impl CryptoRngCore) -> usize {
         let mut moved = 0;
         for idx in 0..self.state.contacts.len() {
-            // One that moved with a refresh just now is already out of the
-            // old copy's reach.
-            if self.state.contacts[idx].moved_at == now && now > 0 {
-                moved += 1;
-                continue;
-            }
             if let Ok(true) = self.move_mailbox(now, rng, idx) {
                 moved += 1;
             }

@@ -57,17 +57,7 @@ fn routes(reqs: &[(String, String, usize)]) -> BTreeSet<(String, String)> {
 
 /// Runs `args` as `user` with the clock `shift`ed (faketime).
 fn later(user: &User, shift: &str, args: &[&str]) -> common::Run {
-    let mut c = std::process::Command::new("faketime");
-    c.args(["-f", shift])
-        .arg(bin())
-        .arg("--home")
-        .arg(&user.home)
-        .arg("--json")
-        .args(args)
-        .env("FERRY_PASSPHRASE", &user.pass)
-        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
-        .envs(user.env.iter().map(|(k, v)| (k, v)));
-    User::run_cmd(c)
+    user.run_later(shift, args)
 }
 
 /// Every payload the relay holds, read from its database.

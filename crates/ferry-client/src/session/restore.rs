@@ -76,9 +76,10 @@ impl Session {
         // nothing leaves this device before the checkpoint lands, and they
         // go at the first sync): the device this came from can then
         // neither read nor fetch nor delete what contacts send.
+        let t = now();
         s.update(|e| {
-            e.refresh_all(now(), &mut OsRng);
-            Ok((e.move_mailboxes(now(), &mut OsRng), Vec::new()))
+            e.refresh_all(t, &mut OsRng);
+            Ok((e.move_mailboxes(t, &mut OsRng), Vec::new()))
         })?;
         s.finish()?;
         let sealed = seal_files(&s, &rec, rec.version + 1)?;

@@ -263,6 +263,8 @@ impl Engine {
         });
         let contact = self.state.contacts.get_mut(idx);
         contact.inbound = inbound;
+        // A new mailbox pair: the first move is due a day from now.
+        contact.moved_at = now;
         contact.stage = Stage::Established(Box::new(Established {
             group_id: group.group_id().as_slice().to_vec(),
             outbound: reply,
@@ -316,6 +318,8 @@ impl Engine {
         let seal_out = mailbox_seal::export_key(&group, &self.provider, &msg.reply_to.mailbox)?;
         let seal_in = mailbox_seal::export_key(&group, &self.provider, &c.inbound.mailbox)?;
         let contact = self.state.contacts.get_mut(idx);
+        // A new mailbox pair: the first move is due a day from now.
+        contact.moved_at = now;
         contact.stage = Stage::Established(Box::new(Established {
             group_id: group.group_id().as_slice().to_vec(),
             outbound: msg.reply_to,

@@ -396,8 +396,13 @@ impl Engine {
             return rejected(&alias, RejectReason::ImplausibleSequence);
         }
         let event = self.dispatch(now, rng, idx, slot, mailbox, payload)?;
-        if !matches!(event, Event::Rejected { .. }) {
-            self.note_arrival(idx, slot);
+        // Looked up again: taking the payload may have moved the mailbox
+        // (a refresh due), and what arrived in the one just left proves
+        // nothing about it.
+        if !matches!(event, Event::Rejected { .. })
+            && let Some(arrived) = self.state.contacts[idx].slot(&mailbox)
+        {
+            self.note_arrival(idx, arrived);
         }
         // Only what the contact really sent moves the cursor: a relay that
         // serves junk or a replay under a forged sequence number cannot

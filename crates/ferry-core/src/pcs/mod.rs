@@ -154,17 +154,21 @@ impl Engine {
         if let Some(p) = self.pcs_mut(idx) {
             p.msgs = p.msgs.saturating_add(1);
         }
-        self.refresh_if_due(now, rng, idx).map(|_| ())
+        self.refresh_if_due(now, rng, idx, true).map(|_| ())
     }
 
     /// Refreshes this side's leaf in every conversation where it is due by
     /// time, messages or not (the long-running session calls it): returns
     /// how many refreshes were queued.
     pub fn refresh_due(&mut self, now: u64, rng: &mut impl CryptoRngCore) -> usize {
+        self.refresh_every(now, rng, true)
+    }
+
+    fn refresh_every(&mut self, now: u64, rng: &mut impl CryptoRngCore, moves: bool) -> usize {
         let mut queued = 0;
         for idx in 0..self.state.contacts.len() {
             // One conversation's broken state does not hold back the others.
-            if let Ok(true) = self.refresh_if_due(now, rng, idx) {
+            if let Ok(true) = self.refresh_if_due(now, rng, idx, moves) {
                 queued += 1;
             }
         }
@@ -183,7 +187,8 @@ impl Engine {
                 p.since = 0;
             }
         }
-        self.refresh_due(now, rng)
+        // No mailbox moves along here: the restore moves every one itself.
+        self.refresh_every(now, rng, false)
     }
 
     /// Refreshes this side's leaf in conversation `idx` if due; returns
@@ -194,6 +199,7 @@ impl Engine {
         now: u64,
         rng: &mut impl CryptoRngCore,
         idx: usize,
+        moves: bool,
     ) -> Result<bool, CoreError> {
         let Some(p) = self.pcs(idx) else {
             return Ok(false);
@@ -217,7 +223,9 @@ impl Engine {
             return Ok(false);
         }
         // A move that cannot be made now is made at a later refresh.
-        let _ = self.move_if_due(now, rng, idx);
+        if moves {
+            let _ = self.move_if_due(now, rng, idx);
+        }
         Ok(true)
     }
 
@@ -391,6 +399,8 @@ impl Engine {
             .store_pending_proposal(provider.storage(), proposal)
             .map_err(mls)?;
         self.commit_update(now, rng, idx)?;
+        // This side refreshed too: its mailbox moves along when due.
+        let _ = self.move_if_due(now, rng, idx);
         if let Some(p) = self.pcs_mut(idx) {
             record(&mut p.proposals, epoch, hash(wire));
         }

@@ -339,3 +339,33 @@ fn a_key_refresh_moves_the_mailbox_along_once_a_day() {
     }
     assert_eq!(b.state.contacts[0].moved_at, moved_at);
 }
+
+/// A refresh that comes due as a message is taken moves the mailbox right
+/// there: the old one must stay until the contact has heard of the move
+/// and written to the new one (else what the contact sends next, a commit
+/// above all, goes to a deleted mailbox).
+#[test]
+fn a_move_made_while_receiving_keeps_the_old_mailbox() {
+    let (mut a, mut b, mut relay) = pair("b", "a");
+    let old = mailboxes(&b)[0];
+    let day = 2 + MOVE_EVERY_SECS;
+    a.send_text(day, &mut OsRng, "b", "hello", false).unwrap();
+    // (a's own refresh and move, due too, go along.)
+    let ev = relay.deliver(&mut a, &mut b, day);
+    assert!(texts(&ev).contains(&"hello".to_owned()), "{ev:?}");
+    assert_eq!(mailboxes(&b).len(), 2, "b moved as it took the message");
+    assert_eq!(
+        b.retire_moved(&[]),
+        0,
+        "the old mailbox was retired at once"
+    );
+    assert!(mailboxes(&b).contains(&old));
+    relay.deliver(&mut b, &mut a, day + 1);
+    relay.deliver(&mut a, &mut b, day + 1);
+    a.send_text(day + 2, &mut OsRng, "b", "after", false)
+        .unwrap();
+    let ev = relay.deliver(&mut a, &mut b, day + 2);
+    assert_eq!(texts(&ev), vec!["after".to_owned()]);
+    assert_eq!(b.retire_moved(&[]), 1);
+    assert!(!mailboxes(&b).contains(&old));
+}

@@ -109,6 +109,23 @@ impl User {
         Self::run_cmd(self.cmd(args))
     }
 
+    /// Runs `args` with the clock `shift`ed (faketime, e.g. `+25h`).
+    #[allow(dead_code)]
+    pub fn run_later(&self, shift: &str, args: &[&str]) -> Run {
+        let mut c = Command::new("faketime");
+        c.args(["-f", shift])
+            .arg(bin())
+            .arg("--home")
+            .arg(&self.home)
+            .arg("--json")
+            .args(args)
+            .env("FERRY_PASSPHRASE", &self.pass)
+            .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+            .env_remove("FERRY_FAULT_EXIT_BEFORE_ACK")
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        Self::run_cmd(c)
+    }
+
     pub fn run(&self, args: &[&str]) -> Run {
         let r = self.try_run(args);
         assert_eq!(
