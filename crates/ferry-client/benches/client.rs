@@ -273,7 +273,7 @@ fn main() {
         c.sync().await.unwrap();
         let synced = t.elapsed().as_secs_f64();
         println!(
-            "stow with 100 contacts: {:.1} MB sealed record, {stow:.2} s (canaries renewed, history destroyed, sealed, uploaded, wiped; recovery setup {setup:.2} s); restore {restored:.2} s (phrase Argon2id, claim, install: {claimed:.2} s; then unlock, checkpoint upload, key refresh queued in 100 conversations); first sync after it {synced:.2} s",
+            "stow with 100 contacts: {:.1} MB sealed record, {stow:.2} s (canaries renewed, history destroyed, sealed, uploaded, wiped; recovery setup {setup:.2} s); restore {restored:.2} s (phrase Argon2id, claim, install: {claimed:.2} s; then unlock, checkpoint upload, key refresh and mailbox move queued in 100 conversations); first sync after it (sends them) {synced:.2} s",
             stowed.bytes as f64 / 1e6
         );
         drop((c, peers));
