@@ -30,11 +30,13 @@ struct State {
 
 impl State {
     fn cut_all(&self) {
+        // Counted first: a client that sees its connection cut may report
+        // (and a test read the count) before the last socket is shut.
+        self.cuts.fetch_add(1, Ordering::SeqCst);
         let mut conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
         for c in conns.drain(..) {
             let _ = c.shutdown(Shutdown::Both);
         }
-        self.cuts.fetch_add(1, Ordering::SeqCst);
     }
 
     fn forwarded(&self, dir: Direction, n: u64) {
