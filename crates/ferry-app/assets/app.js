@@ -392,5 +392,8 @@ window.addEventListener('pageshow', (e) => {
 });
 
 wire(document);
+// Forms work only once wired (they send the CSRF token): until then their
+// buttons take no clicks (app.css), so an early tap is not refused.
+document.documentElement.dataset.ready = '1';
 const live = document.querySelector('.messages');
 if (live) window.scrollTo(0, document.body.scrollHeight);

@@ -8,7 +8,17 @@
 import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  browser, scenario, check, createProfile, goneText, pair, problems, seeText, sendText, startApp,
+  browser,
+  check,
+  createProfile,
+  goneText,
+  pair,
+  problems,
+  ready,
+  scenario,
+  seeText,
+  sendText,
+  startApp,
 } from './lib.mjs';
 
 const bin = process.env.FERRY_BIN;
@@ -29,7 +39,21 @@ await scenario('chat', { work, pages: { a, b }, apps: [appA, appB], browsers: [k
   check((await a.title()) === 'Home', 'neutral title');
   await createProfile(a, null, relay, 'jiyoung passphrase 1');
   check((await a.locator('h1').textContent()) === '대화', 'Korean chat list');
-  await createProfile(b, appB.url, relay, 'minsu passphrase 1');
+  // A tap before the page's script has loaded (a slow phone) waits for
+  // it instead of posting the form without its CSRF token (refused).
+  let slow = true;
+  await b.route('**/assets/app.js', async (route) => {
+    if (slow) await new Promise((r) => setTimeout(r, 2_000));
+    slow = false;
+    await route.continue();
+  });
+  await b.goto(appB.url);
+  await b.locator('#relay').fill(relay);
+  await b.locator('#passphrase').fill('minsu passphrase 1');
+  await b.locator('#repeat').fill('minsu passphrase 1');
+  check((await b.evaluate(() => document.documentElement.dataset.ready)) === undefined, 'the script is still loading');
+  await b.locator('form[action="/setup"] button[type=submit]').click();
+  await b.locator('#chats').waitFor({ timeout: 90_000 });
   check((await b.locator('h1').textContent()) === 'Chats', 'English chat list');
   check(new URL(a.url()).search === '', 'the launch token left the address bar');
 
@@ -124,6 +148,7 @@ await scenario('chat', { work, pages: { a, b }, apps: [appA, appB], browsers: [k
   await sendText(a, 'while you were away');
   await b.waitForTimeout(1000);
   await b.locator('#passphrase').fill('minsu passphrase 1');
+  await ready(b);
   await b.locator('#passphrase').press('Enter');
   await b.locator('ul.chats .unread').waitFor();
   await b.locator('ul.chats a', { hasText: 'Jiyoung' }).click();

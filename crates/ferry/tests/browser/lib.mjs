@@ -50,6 +50,17 @@ export function startApp(bin, home, extra = []) {
   });
 }
 
+/// Stops an app with SIGINT (it locks and exits), SIGKILL after 10 s.
+export async function stopApp(app) {
+  const { child } = app;
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGINT');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
 /// A browser of its own (as a second person would have), with a locale.
 export async function browser(locale, opts = {}) {
   const b = await chromium.launch({ executablePath: CHROMIUM, args: [...FLAGS, ...(opts.args ?? [])] });
@@ -77,12 +88,19 @@ export function watch(page, who) {
 /// Creates a profile through the first screen.
 export async function createProfile(page, url, relay, passphrase) {
   if (url) await page.goto(url);
+  await ready(page);
   await page.locator('#relay').fill(relay);
   await page.locator('#passphrase').fill(passphrase);
   await page.locator('#repeat').fill(passphrase);
   await page.locator('form[action="/setup"] button[type=submit]').click();
-  await page.waitForURL((u) => u.pathname === '/');
-  await page.locator('#chats').waitFor();
+  // Creating a profile derives keys with Argon2id: slow on a loaded machine.
+  await page.locator('#chats').waitFor({ timeout: 90_000 });
+}
+
+/// Waits until the page's script has wired its forms (the launch link
+/// moves on to `/` by a meta refresh, so `goto` returns before that).
+export async function ready(page) {
+  await page.waitForFunction(() => document.documentElement.dataset.ready === '1', null, { timeout: 60_000 });
 }
 
 /// Pairs two pages: `a` invites, `b` accepts. Returns both conversation URLs.
@@ -108,6 +126,7 @@ export async function pair(a, b, aliasForB, aliasForA) {
 
 /// Types a message and sends it with Enter.
 export async function sendText(page, text, { viewOnce = false } = {}) {
+  await ready(page);
   const box = page.locator('form.compose textarea');
   await box.fill(text);
   if (viewOnce) await page.locator('form.compose input[name=view_once]').check();
@@ -137,12 +156,16 @@ export async function scenario(name, { work, pages, apps, browsers }, body) {
   } catch (e) {
     for (const [who, page] of Object.entries(pages)) {
       await page.screenshot({ path: join(work, `fail-${who}.png`), fullPage: true }).catch(() => {});
+      // The work directory goes with the test: say what each page showed.
+      const text = await page.locator('body').innerText({ timeout: 2_000 }).catch(() => '(no text)');
+      console.error(`${who} was at ${page.url()} showing:\n${text.slice(0, 1500)}\n`);
     }
     console.error(problems.join('\n'));
     for (const app of apps) console.error(app.stderr());
     throw e;
   } finally {
     for (const b of browsers) await b.close();
-    for (const app of apps) app.child.kill('SIGINT');
+    // Each app locks and exits; none is left running into the next test.
+    await Promise.all(apps.map((app) => stopApp(app)));
   }
 }

@@ -9,7 +9,15 @@
 import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  browser, check, createProfile, pair, problems, seeText, sendText, startApp,
+  browser,
+  check,
+  createProfile,
+  pair,
+  problems,
+  ready,
+  seeText,
+  sendText,
+  startApp,
 } from './lib.mjs';
 
 const bin = process.env.FERRY_BIN;
@@ -128,6 +136,7 @@ try {
   await screen(a, 'unlock', 'ko');
   // The theme setting overrides the system's.
   await a.locator('#passphrase').fill('jiyoung passphrase 1');
+  await ready(a);
   await a.locator('#passphrase').press('Enter');
   await a.locator('#chats').waitFor();
   await a.goto(`${origin(a)}/settings`);
