@@ -4,6 +4,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod image;
+pub mod stow;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
