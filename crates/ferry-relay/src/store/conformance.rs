@@ -13,7 +13,9 @@ use rand_core::OsRng;
 
 use super::{Created, FetchLimits, MailboxStore, Quota, StoreError};
 
+mod groups;
 mod stows;
+pub use groups::*;
 pub use stows::*;
 
 /// Generous limits for reads in tests.
@@ -22,14 +24,14 @@ pub const LIMITS: FetchLimits = FetchLimits {
     total_bytes: 1 << 30,
 };
 
-const QUOTA: Quota = Quota {
+pub(crate) const QUOTA: Quota = Quota {
     max_messages: 1000,
     max_bytes: 1 << 30,
 };
 
-const FAR: u64 = 1_000_000;
+pub(crate) const FAR: u64 = 1_000_000;
 
-fn key() -> PublicKey {
+pub(crate) fn key() -> PublicKey {
     MailboxKey::generate(&mut OsRng).public()
 }
 
@@ -496,6 +498,14 @@ macro_rules! mailbox_store_conformance {
             case!(one_lease_at_a_time_and_takeover_locks_out_the_old_device);
             case!(wrong_access_is_counted_and_deletes_the_record);
             case!(concurrent_claims_grant_exactly_one);
+            case!(groups_are_created_once_and_share_the_mailbox_ids);
+            case!(group_log_is_read_by_every_cursor_and_never_acked);
+            case!(commits_are_compare_and_swap_and_a_retry_is_not_a_second_commit);
+            case!(concurrent_commits_take_one_slot_each);
+            case!(a_rotating_commit_ends_the_old_read_key_at_itself);
+            case!(admin_keys_change_with_commits_and_one_always_stays);
+            case!(group_quota_refuses_messages_but_never_commits);
+            case!(a_deleted_group_is_gone_and_its_id_stays_taken);
         }
     };
 }

@@ -7,8 +7,13 @@
 //! in [`conformance`] through [`mailbox_store_conformance!`](crate::mailbox_store_conformance).
 
 pub mod conformance;
+mod groups;
 mod sqlite;
 
+pub use groups::{
+    CommitPut, Committed, EntryKind, GroupBatch, GroupEntry, GroupPost, GroupRecord, KeyChanges,
+    NewGroup, ReadKey,
+};
 pub use sqlite::{SqliteStore, SqliteStoreOptions};
 
 use async_trait::async_trait;
@@ -117,6 +122,21 @@ pub enum StoreError {
     /// The stow is leased to a device whose lease this request lacks.
     #[error("stow leased to another device")]
     StowLeaseLost,
+    /// A commit was made against another epoch than the group's.
+    #[error("commit conflict")]
+    CommitConflict {
+        /// The group's epoch now.
+        current: u64,
+    },
+    /// A message was sent in another epoch than the group's.
+    #[error("stale epoch")]
+    StaleEpoch {
+        /// The group's epoch now.
+        current: u64,
+    },
+    /// The commit would leave the group without an admin key.
+    #[error("no admin key would be left")]
+    NoAdminLeft,
     /// The store is shutting down.
     #[error("store closed")]
     Closed,
@@ -237,6 +257,39 @@ pub trait MailboxStore: Send + Sync + 'static {
 
     /// Deletes a stow; `false` if there was none.
     async fn delete_stow(&self, locator: MailboxId) -> Result<bool, StoreError>;
+
+    /// Creates a group mailbox; idempotent for the same keys. Its id shares
+    /// the mailboxes' namespace and tombstones.
+    async fn create_group(&self, group: NewGroup) -> Result<Created, StoreError>;
+
+    /// A group's keys and epoch.
+    async fn group(&self, id: MailboxId) -> Result<Option<GroupRecord>, StoreError>;
+
+    /// Appends a message sent in `post.epoch`: refused with
+    /// [`StoreError::StaleEpoch`] once a commit has moved the group on.
+    async fn post_group(&self, post: GroupPost) -> Result<Seq, StoreError>;
+
+    /// Appends a commit made against `put.expected` and applies its key
+    /// changes, in one transaction: refused with
+    /// [`StoreError::CommitConflict`] unless the group is at that epoch.
+    /// The same commit sent again (same payload, same epoch) gets the
+    /// answer it got the first time, so a retry never makes a second one.
+    async fn commit_group(&self, put: CommitPut) -> Result<Committed, StoreError>;
+
+    /// Reads the entries after `after` that have not expired at `now`,
+    /// none past `until` (the end of an old read key).
+    async fn fetch_group(
+        &self,
+        id: MailboxId,
+        after: Seq,
+        until: Option<Seq>,
+        limits: FetchLimits,
+        now: u64,
+    ) -> Result<GroupBatch, StoreError>;
+
+    /// Deletes a group mailbox and its log; `false` if it did not exist.
+    /// Its id stays taken until `keep_until`, as a mailbox's does.
+    async fn delete_group(&self, id: MailboxId, keep_until: u64) -> Result<bool, StoreError>;
 }
 
 /// A stow write: accepted only if the stored version is `expected` (0: no

@@ -18,6 +18,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::{Semaphore, oneshot};
 
 mod canaries;
+mod groups;
 mod stows;
 
 use super::{
@@ -26,7 +27,7 @@ use super::{
 };
 
 /// Schema version written to `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 5;
+const SCHEMA_VERSION: i64 = 6;
 
 /// Most operations committed together.
 const MAX_BATCH: usize = 1024;
@@ -232,6 +233,42 @@ const MIGRATIONS: &[&str] = &[
         failures   INTEGER NOT NULL DEFAULT 0,
         updated_at INTEGER NOT NULL
      ) WITHOUT ROWID;",
+    // 5 → 6: group mailboxes: one log per group, commits by epoch, keys
+    // by role (0 admin, 1 read; an old read key reads up to `until_seq`).
+    "CREATE TABLE groups (
+        id         BLOB PRIMARY KEY,
+        write_key  BLOB NOT NULL,
+        epoch      INTEGER NOT NULL DEFAULT 0,
+        next_seq   INTEGER NOT NULL DEFAULT 1,
+        msg_count  INTEGER NOT NULL DEFAULT 0,
+        msg_bytes  INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL
+     ) WITHOUT ROWID;
+     CREATE TABLE group_keys (
+        grp       BLOB NOT NULL,
+        role      INTEGER NOT NULL,
+        key       BLOB NOT NULL,
+        until_seq INTEGER,
+        PRIMARY KEY (grp, role, key)
+     ) WITHOUT ROWID;
+     CREATE TABLE group_entries (
+        grp        BLOB NOT NULL,
+        seq        INTEGER NOT NULL,
+        epoch      INTEGER NOT NULL,
+        kind       INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        size       INTEGER NOT NULL,
+        payload    BLOB NOT NULL,
+        PRIMARY KEY (grp, seq)
+     ) WITHOUT ROWID;
+     CREATE INDEX group_entries_expiry ON group_entries (expires_at);
+     CREATE TABLE group_commits (
+        grp    BLOB NOT NULL,
+        epoch  INTEGER NOT NULL,
+        seq    INTEGER NOT NULL,
+        digest BLOB NOT NULL,
+        PRIMARY KEY (grp, epoch)
+     ) WITHOUT ROWID;",
 ];
 
 /// Creates a new store or brings an older one forward, in one transaction;
@@ -370,8 +407,11 @@ impl MailboxStore for SqliteStore {
                 .prepare_cached("SELECT recipient_key FROM mailboxes WHERE id = ?1")
                 .and_then(|mut s| s.query_row([&id.as_bytes()[..]], |r| r.get(0)).optional())
                 .map_err(backend)?;
+            // (A group's id is taken too: they share the namespace.)
             let buried: Option<i64> = c
-                .prepare_cached("SELECT 1 FROM tombstones WHERE id = ?1")
+                .prepare_cached(
+                    "SELECT 1 FROM tombstones WHERE id = ?1 UNION ALL SELECT 1 FROM groups WHERE id = ?1",
+                )
                 .and_then(|mut s| s.query_row([&id.as_bytes()[..]], |r| r.get(0)).optional())
                 .map_err(backend)?;
             match existing {
@@ -583,7 +623,8 @@ impl MailboxStore for SqliteStore {
                 .map_err(backend)?;
             c.execute("DELETE FROM tombstones WHERE keep_until <= ?1", [now])
                 .map_err(backend)?;
-            Ok(u64::try_from(n).unwrap_or(0))
+            let in_groups = groups::expire_groups(c, now)?;
+            Ok(u64::try_from(n).unwrap_or(0).saturating_add(in_groups))
         })
         .await
     }
@@ -651,6 +692,37 @@ impl MailboxStore for SqliteStore {
     ) -> Result<super::Claim, StoreError> {
         self.stow_claim(locator, access, lease, takeover, max_failures)
             .await
+    }
+
+    async fn create_group(&self, group: super::NewGroup) -> Result<Created, StoreError> {
+        self.group_create(group).await
+    }
+
+    async fn group(&self, id: MailboxId) -> Result<Option<super::GroupRecord>, StoreError> {
+        self.group_record(id).await
+    }
+
+    async fn post_group(&self, post: super::GroupPost) -> Result<Seq, StoreError> {
+        self.group_post(post).await
+    }
+
+    async fn commit_group(&self, put: super::CommitPut) -> Result<super::Committed, StoreError> {
+        self.group_commit(put).await
+    }
+
+    async fn fetch_group(
+        &self,
+        id: MailboxId,
+        after: Seq,
+        until: Option<Seq>,
+        limits: FetchLimits,
+        now: u64,
+    ) -> Result<super::GroupBatch, StoreError> {
+        self.group_fetch(id, after, until, limits, now).await
+    }
+
+    async fn delete_group(&self, id: MailboxId, keep_until: u64) -> Result<bool, StoreError> {
+        self.group_delete(id, keep_until).await
     }
 
     async fn delete_stow(&self, locator: MailboxId) -> Result<bool, StoreError> {
