@@ -19,7 +19,7 @@ pub mod transport;
 pub use ferry_core::stow::{PhraseLanguage, RecoveryPhrase};
 pub use live::LiveConnection;
 pub use net::{Network, ProxyError, ProxyUrl};
-pub use relay::RelayClient;
+pub use relay::{GroupCommit, RelayClient};
 pub use session::{
     Event, EventStream, FileMeta, Job, JobFn, Listener, LockLimits, LockReason, MAX_INLINE, Media,
     SaveOutcome, Session, SessionError, Status, WriteStats, civil_date, now, panic_wipe,

@@ -11,6 +11,9 @@ use reqwest::Method;
 pub use crate::transport::ClientError;
 use crate::transport::Transport;
 
+mod groups;
+pub use groups::GroupCommit;
+
 /// One mailbox in a [`RelayClient::sync`].
 pub struct SyncItem<'a> {
     /// The mailbox.

@@ -50,6 +50,16 @@ pub enum ClientError {
         /// Tries left.
         left: u32,
     },
+    /// A group has moved on: a commit was made against another epoch
+    /// (`commit_conflict`) or a message sent in an ended one
+    /// (`stale_epoch`). Read the log, then send again.
+    #[error("the group has moved on to epoch {epoch}")]
+    GroupMovedOn {
+        /// `commit_conflict` or `stale_epoch`.
+        code: ErrorCode,
+        /// The group's epoch now.
+        epoch: u64,
+    },
 }
 
 impl ClientError {
@@ -58,6 +68,7 @@ impl ClientError {
         match self {
             Self::Relay { code, .. } => Some(*code),
             Self::WrongPin { .. } => Some(ErrorCode::WrongPin),
+            Self::GroupMovedOn { code, .. } => Some(*code),
             _ => None,
         }
     }
@@ -80,7 +91,8 @@ impl ClientError {
                     // A newer relay's code: keep what was queued and retry.
                     | ErrorCode::Unknown
             ),
-            Self::WrongPin { .. } => true,
+            // Sending the same again cannot help: the log must be read first.
+            Self::WrongPin { .. } | Self::GroupMovedOn { .. } => true,
             Self::Transport(_) | Self::Protocol(_) | Self::Certificate(_) | Self::Proxy(_) => false,
         }
     }
@@ -307,6 +319,14 @@ impl Transport {
             }
             if let (ErrorCode::WrongPin, Some(left)) = (err.code, err.left) {
                 return Err(ClientError::WrongPin { left });
+            }
+            if let (ErrorCode::StaleEpoch | ErrorCode::CommitConflict, Some(epoch)) =
+                (err.code, err.epoch)
+            {
+                return Err(ClientError::GroupMovedOn {
+                    code: err.code,
+                    epoch,
+                });
             }
             return Err(ClientError::Relay {
                 status: status.as_u16(),

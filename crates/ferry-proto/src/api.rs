@@ -5,6 +5,9 @@
 
 use serde::{Deserialize, Serialize};
 
+mod groups;
+pub use groups::*;
+
 use crate::error_code::ErrorCode;
 use crate::ids::{MailboxId, Seq};
 use crate::keys::PublicKey;
@@ -173,6 +176,9 @@ pub struct ErrorBody {
     /// Tries left, sent with `wrong_pin`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub left: Option<u32>,
+    /// The group's epoch, sent with `stale_epoch` and `commit_conflict`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<u64>,
 }
 
 /// Query of `PUT /v1/stows/{locator}` (signed with the owner key); the body
@@ -394,6 +400,7 @@ mod tests {
             code: ErrorCode::StaleTimestamp,
             server_time: Some(5),
             left: None,
+            epoch: None,
         };
         insta::assert_snapshot!(serde_json::to_string(&err).unwrap(),
             @r#"{"code":"stale_timestamp","server_time":5}"#);

@@ -86,6 +86,12 @@ pub enum ErrorCode {
     /// The PIN (access token) is wrong; the answer says how many tries are
     /// left.
     WrongPin,
+    /// A group message was sent in an epoch a commit has ended; the
+    /// answer says the group's epoch (read the commits, send again).
+    StaleEpoch,
+    /// A commit was made against another epoch than the group's; the
+    /// answer says the group's epoch.
+    CommitConflict,
     /// A code this version does not know (from a newer relay). Never sent
     /// by this relay; lets an older client read a newer relay's refusals
     /// instead of failing to parse them.
@@ -135,12 +141,14 @@ impl ErrorCode {
             Self::StowLeased => "stow_leased",
             Self::StowLeaseLost => "stow_lease_lost",
             Self::WrongPin => "wrong_pin",
+            Self::StaleEpoch => "stale_epoch",
+            Self::CommitConflict => "commit_conflict",
             Self::Unknown => "unknown",
         }
     }
 
     /// Every code, for documentation checks.
-    pub const ALL: [ErrorCode; 38] = [
+    pub const ALL: [ErrorCode; 40] = [
         Self::MalformedJson,
         Self::BadRequest,
         Self::BodyTooLarge,
@@ -179,6 +187,8 @@ impl ErrorCode {
         Self::StowLeased,
         Self::StowLeaseLost,
         Self::WrongPin,
+        Self::StaleEpoch,
+        Self::CommitConflict,
     ];
 }
 

@@ -17,6 +17,8 @@ pub(crate) struct ApiError {
     pub(crate) server_time: Option<u64>,
     /// Tries left (`wrong_pin`).
     pub(crate) left: Option<u32>,
+    /// The group's epoch (`stale_epoch`, `commit_conflict`).
+    pub(crate) epoch: Option<u64>,
     /// For the log only; must not contain ids, addresses or sizes.
     pub(crate) detail: Option<String>,
 }
@@ -27,6 +29,7 @@ impl ApiError {
             code,
             server_time: None,
             left: None,
+            epoch: None,
             detail: None,
         }
     }
@@ -42,6 +45,7 @@ impl ApiError {
                 code: ErrorCode::StaleTimestamp,
                 server_time: Some(now),
                 left: None,
+                epoch: None,
                 detail: None,
             },
             ReplayError::Replayed => Self::new(ErrorCode::ReplayedRequest),
@@ -76,7 +80,9 @@ pub(crate) fn status_of(code: ErrorCode) -> StatusCode {
         | E::UploadIncomplete
         | E::StowConflict
         | E::StowLeased
-        | E::StowLeaseLost => StatusCode::CONFLICT,
+        | E::StowLeaseLost
+        | E::StaleEpoch
+        | E::CommitConflict => StatusCode::CONFLICT,
         E::BlobStorageFull => StatusCode::INSUFFICIENT_STORAGE,
         E::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         E::TusVersionUnsupported => StatusCode::PRECONDITION_FAILED,
@@ -97,6 +103,17 @@ impl From<StoreError> for ApiError {
             StoreError::TooManyCanaries => Self::new(ErrorCode::TooManyCanaries),
             StoreError::StowConflict { .. } => Self::new(ErrorCode::StowConflict),
             StoreError::StowLeaseLost => Self::new(ErrorCode::StowLeaseLost),
+            StoreError::StaleEpoch { current } => Self {
+                epoch: Some(current),
+                ..Self::new(ErrorCode::StaleEpoch)
+            },
+            StoreError::CommitConflict { current } => Self {
+                epoch: Some(current),
+                ..Self::new(ErrorCode::CommitConflict)
+            },
+            StoreError::NoAdminLeft => {
+                Self::new(ErrorCode::BadRequest).detail("a commit may not remove every admin key")
+            }
             StoreError::Closed => Self::new(ErrorCode::Unavailable).detail("store closed"),
             other => Self::new(ErrorCode::Internal).detail(other.to_string()),
         }
@@ -125,6 +142,7 @@ impl IntoResponse for ApiError {
                 code: self.code,
                 server_time: self.server_time,
                 left: self.left,
+                epoch: self.epoch,
             }),
         )
             .into_response();

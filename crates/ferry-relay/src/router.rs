@@ -14,7 +14,7 @@ use axum::routing::{MethodRouter, delete, get, post, put};
 use ferry_proto::{ErrorCode, padding};
 
 use crate::error::ApiError;
-use crate::routes::{canaries, mailboxes, stows, sync};
+use crate::routes::{canaries, groups, mailboxes, stows, sync};
 use crate::server::Shared;
 
 /// Every route the relay serves, as `(METHOD, path template)`.
@@ -79,6 +79,31 @@ fn routes() -> Vec<(&'static str, &'static str, MethodRouter<Shared>)> {
         ),
         ("DELETE", "/v1/blobs/{id}", delete(crate::tus::terminate)),
         ("GET", "/v1/blobs/{id}", get(crate::tus::download)),
+        (
+            "POST",
+            "/v1/groups",
+            post(groups::create_group).layer(json_limit),
+        ),
+        (
+            "DELETE",
+            "/v1/groups/{id}",
+            delete(groups::delete_group).layer(json_limit),
+        ),
+        (
+            "POST",
+            "/v1/groups/{id}/messages",
+            post(groups::post_message).layer(DefaultBodyLimit::max(padding::MAX_PAYLOAD)),
+        ),
+        (
+            "GET",
+            "/v1/groups/{id}/entries",
+            get(groups::fetch).layer(json_limit),
+        ),
+        (
+            "POST",
+            "/v1/groups/{id}/commits",
+            post(groups::post_commit).layer(json_limit),
+        ),
         (
             "PUT",
             "/v1/canaries/{id}",

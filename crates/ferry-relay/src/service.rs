@@ -96,6 +96,21 @@ pub(crate) async fn authenticate(
     Ok(())
 }
 
+/// On a relay with an access token, creating a mailbox or a group needs it.
+pub(crate) fn check_access_token(s: &Shared, headers: &HeaderMap) -> Result<(), ApiError> {
+    use subtle::ConstantTimeEq as _;
+    if let Some(expected) = &s.config.access_token {
+        let given = headers
+            .get(ferry_proto::auth::HEADER_ACCESS_TOKEN)
+            .map(|v| v.as_bytes())
+            .unwrap_or_default();
+        if !bool::from(given.ct_eq(expected.as_bytes())) {
+            return Err(ApiError::new(ErrorCode::AccessTokenRequired));
+        }
+    }
+    Ok(())
+}
+
 pub(crate) async fn lookup(s: &Shared, id: MailboxId) -> Result<MailboxRecord, ApiError> {
     if let Some(rec) = s.records.get(&id) {
         return Ok(rec);

@@ -7,14 +7,12 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use ferry_proto::api::{Ack, Acked, CreateMailbox, Fetched, Sent, SetSender};
-use ferry_proto::auth::HEADER_ACCESS_TOKEN;
 use ferry_proto::{ErrorCode, Seq, padding};
-use subtle::ConstantTimeEq as _;
 
 use super::{body_bytes, messages, parse_id, parse_json, serde_urlencoded_query};
 use crate::error::ApiError;
 use crate::server::Shared;
-use crate::service::{limits, lookup, signed_by, store_and_push};
+use crate::service::{check_access_token, limits, lookup, signed_by, store_and_push};
 
 pub(crate) async fn create_mailbox(
     State(s): State<Shared>,
@@ -23,15 +21,7 @@ pub(crate) async fn create_mailbox(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = body_bytes(body)?;
-    if let Some(expected) = &s.config.access_token {
-        let given = headers
-            .get(HEADER_ACCESS_TOKEN)
-            .map(|v| v.as_bytes())
-            .unwrap_or_default();
-        if !bool::from(given.ct_eq(expected.as_bytes())) {
-            return Err(ApiError::new(ErrorCode::AccessTokenRequired));
-        }
-    }
+    check_access_token(&s, &headers)?;
     let req: CreateMailbox = parse_json(&body)?;
     signed_by(&s, &headers, &uri, "POST", vec![req.recipient_key], body).await?;
     let created = s

@@ -12,6 +12,7 @@ use crate::error::ApiError;
 use crate::store::FetchBatch;
 
 pub(crate) mod canaries;
+pub(crate) mod groups;
 pub(crate) mod mailboxes;
 pub(crate) mod stows;
 pub(crate) mod sync;

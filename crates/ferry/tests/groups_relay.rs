@@ -1,0 +1,277 @@
+//! Group mailboxes at a real relay over HTTP: one upload per message read
+//! by every member's cursor, commits ordered by compare-and-swap and taken
+//! only from admin keys, a removal that shuts the removed key out, and a
+//! commit that survives `kill -9`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::sync::Arc;
+
+use ferry_client::{ClientError, GroupCommit, RelayClient};
+use ferry_proto::api::GroupEntryKind;
+use ferry_proto::{ErrorCode, MailboxId, MailboxKey, Seq};
+use ferry_testkit::RelayProcess;
+use rand_core::OsRng;
+
+fn relay() -> RelayProcess {
+    RelayProcess::start(std::path::Path::new(env!("CARGO_BIN_EXE_ferry")), &[]).unwrap()
+}
+
+struct Group {
+    id: MailboxId,
+    admin: MailboxKey,
+    read: MailboxKey,
+    write: MailboxKey,
+}
+
+async fn group(c: &RelayClient) -> Group {
+    let g = Group {
+        id: MailboxId::random(&mut OsRng),
+        admin: MailboxKey::generate(&mut OsRng),
+        read: MailboxKey::generate(&mut OsRng),
+        write: MailboxKey::generate(&mut OsRng),
+    };
+    c.create_group(g.id, &g.admin, &g.read, &g.write)
+        .await
+        .unwrap();
+    g
+}
+
+fn commit(expected: u64, tag: &[u8]) -> GroupCommit {
+    let mut payload = vec![0u8; 1024];
+    payload[..tag.len()].copy_from_slice(tag);
+    GroupCommit {
+        expected,
+        payload,
+        rotate: None,
+        add_admins: Vec::new(),
+        remove_admins: Vec::new(),
+    }
+}
+
+fn rows(r: &RelayProcess, table: &str) -> i64 {
+    let db = rusqlite::Connection::open_with_flags(
+        r.data_dir().join("relay.sqlite3"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    db.query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
+        row.get(0)
+    })
+    .unwrap()
+}
+
+fn moved_on(e: &ClientError) -> Option<(ErrorCode, u64)> {
+    match e {
+        ClientError::GroupMovedOn { code, epoch } => Some((*code, *epoch)),
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_is_stored_once_and_every_member_reads_it_at_its_own_pace() {
+    let r = relay();
+    let c = RelayClient::new(r.url()).unwrap();
+    let g = group(&c).await;
+    for i in 0..10u8 {
+        c.post_group(g.id, &g.write, 0, vec![i; 256]).await.unwrap();
+    }
+    assert_eq!(rows(&r, "group_entries"), 10, "each message stored once");
+    // Three members at three cursors; reading removes nothing.
+    for after in [0u64, 4, 9] {
+        let got = c
+            .fetch_group(g.id, &g.read, Seq(after), None)
+            .await
+            .unwrap();
+        assert_eq!(got.entries.len(), 10 - after as usize);
+        assert_eq!(got.entries[0].payload, vec![after as u8; 256]);
+        assert!(!got.more);
+        assert_eq!(got.epoch, 0);
+    }
+    assert_eq!(rows(&r, "group_entries"), 10);
+    // The write key cannot read, the read key cannot write.
+    let e = c
+        .fetch_group(g.id, &g.write, Seq(0), None)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::NotAuthorized), "{e}");
+    let e = c
+        .post_group(g.id, &g.read, 0, vec![0; 256])
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::BadSignature), "{e}");
+    // Sizes other than the buckets are refused.
+    let e = c
+        .post_group(g.id, &g.write, 0, vec![0; 300])
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::PayloadSizeNotBucket), "{e}");
+}
+
+/// A member holds the read and write keys but no admin key: whatever it
+/// sends as a commit takes no slot, so it cannot stall the admins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_cannot_take_a_commit_slot() {
+    let r = relay();
+    let c = RelayClient::new(r.url()).unwrap();
+    let g = group(&c).await;
+    for key in [&g.write, &g.read, &MailboxKey::generate(&mut OsRng)] {
+        let e = c
+            .commit_group(g.id, key, &commit(0, b"garbage"))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Some(ErrorCode::NotAuthorized), "{e}");
+    }
+    assert_eq!(rows(&r, "group_entries"), 0);
+    let taken = c
+        .commit_group(g.id, &g.admin, &commit(0, b"admin"))
+        .await
+        .unwrap();
+    assert_eq!((taken.seq, taken.epoch), (Seq(1), 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_admins_racing_get_one_commit_per_epoch() {
+    let r = relay();
+    let c = Arc::new(RelayClient::new(r.url()).unwrap());
+    let g = group(&c).await;
+    // The creator adds four more admins with its first commit.
+    let admins: Vec<MailboxKey> = (0..4).map(|_| MailboxKey::generate(&mut OsRng)).collect();
+    let mut first = commit(0, b"admins");
+    first.add_admins = admins.iter().map(MailboxKey::public).collect();
+    c.commit_group(g.id, &g.admin, &first).await.unwrap();
+    let mut all = vec![g.admin];
+    all.extend(admins);
+    let rounds = 20u64;
+    let mut tasks = Vec::new();
+    for (n, admin) in all.into_iter().enumerate() {
+        let c = Arc::clone(&c);
+        let id = g.id;
+        tasks.push(tokio::spawn(async move {
+            let mut epoch = 1;
+            let mut landed = 0;
+            let mut conflicts = 0;
+            let mut tries = 0u32;
+            while landed < rounds {
+                tries += 1;
+                let tag = format!("admin {n} try {tries}");
+                match c
+                    .commit_group(id, &admin, &commit(epoch, tag.as_bytes()))
+                    .await
+                {
+                    Ok(t) => {
+                        landed += 1;
+                        epoch = t.epoch;
+                    }
+                    Err(e) => {
+                        let (code, now) = moved_on(&e).unwrap_or_else(|| panic!("{e}"));
+                        assert_eq!(code, ErrorCode::CommitConflict);
+                        conflicts += 1;
+                        epoch = now;
+                    }
+                }
+            }
+            conflicts
+        }));
+    }
+    let mut conflicts = 0;
+    for t in tasks {
+        conflicts += t.await.unwrap();
+    }
+    let mut entries = Vec::new();
+    let mut after = Seq(0);
+    loop {
+        let got = c.fetch_group(g.id, &g.read, after, None).await.unwrap();
+        after = got.entries.last().map_or(after, |e| e.seq);
+        entries.extend(got.entries);
+        if !got.more {
+            break;
+        }
+    }
+    assert_eq!(entries.len() as u64, 1 + 5 * rounds);
+    for (i, e) in entries.iter().enumerate() {
+        assert_eq!(e.kind, GroupEntryKind::Commit);
+        assert_eq!(e.epoch, i as u64, "one commit per epoch, in order");
+    }
+    assert!(conflicts > 0, "the admins did race");
+    println!("five admins, {rounds} commits each: {conflicts} conflicts answered");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_commit_lands_once_even_across_a_kill_9() {
+    let mut r = relay();
+    let c = RelayClient::new(r.url()).unwrap();
+    let g = group(&c).await;
+    c.post_group(g.id, &g.write, 0, vec![1; 256]).await.unwrap();
+    let mine = commit(0, b"mine");
+    let first = c.commit_group(g.id, &g.admin, &mine).await.unwrap();
+    // The relay dies after its fsync, before the admin hears back.
+    r.restart().unwrap();
+    let c = RelayClient::new(r.url()).unwrap();
+    let again = c.commit_group(g.id, &g.admin, &mine).await.unwrap();
+    assert_eq!(again, first, "the same answer, no second commit");
+    assert_eq!(rows(&r, "group_entries"), 2);
+    // Another commit against the same epoch is a conflict, not a fork.
+    let e = c
+        .commit_group(g.id, &g.admin, &commit(0, b"other"))
+        .await
+        .unwrap_err();
+    assert_eq!(moved_on(&e), Some((ErrorCode::CommitConflict, 1)));
+    // A message sent in the old epoch is refused with the new one, and
+    // lands once sent in it.
+    let e = c
+        .post_group(g.id, &g.write, 0, vec![2; 256])
+        .await
+        .unwrap_err();
+    assert_eq!(moved_on(&e), Some((ErrorCode::StaleEpoch, 1)));
+    c.post_group(g.id, &g.write, 1, vec![2; 256]).await.unwrap();
+}
+
+/// A removal rotates the read and write keys with its commit: the removed
+/// member's keys read up to the removal (so it sees it) and do nothing
+/// after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_relay_shuts_a_removed_member_out_at_its_removal() {
+    let r = relay();
+    let c = RelayClient::new(r.url()).unwrap();
+    let g = group(&c).await;
+    c.post_group(g.id, &g.write, 0, vec![1; 256]).await.unwrap();
+    let (read, write) = (
+        MailboxKey::generate(&mut OsRng),
+        MailboxKey::generate(&mut OsRng),
+    );
+    let mut removal = commit(0, b"remove X");
+    removal.rotate = Some((read.public(), write.public()));
+    let taken = c.commit_group(g.id, &g.admin, &removal).await.unwrap();
+    c.post_group(g.id, &write, 1, vec![3; 256]).await.unwrap();
+    // The removed member (old keys) reads the message and its removal,
+    // nothing after, and cannot post.
+    let old = c.fetch_group(g.id, &g.read, Seq(0), None).await.unwrap();
+    assert_eq!(
+        old.entries.iter().map(|e| e.kind).collect::<Vec<_>>(),
+        [GroupEntryKind::Message, GroupEntryKind::Commit]
+    );
+    assert_eq!(old.entries[1].seq, taken.seq);
+    assert!(
+        c.fetch_group(g.id, &g.read, taken.seq, None)
+            .await
+            .unwrap()
+            .entries
+            .is_empty()
+    );
+    let e = c
+        .post_group(g.id, &g.write, 1, vec![4; 256])
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::BadSignature), "{e}");
+    // Everyone else reads on with the new keys.
+    let new = c.fetch_group(g.id, &read, Seq(0), None).await.unwrap();
+    assert_eq!(new.entries.len(), 3);
+    assert_eq!(new.entries[2].payload, vec![3; 256]);
+    // An admin deletes the group; its read key finds nothing.
+    c.delete_group(g.id, &g.admin).await.unwrap();
+    let e = c.fetch_group(g.id, &read, Seq(0), None).await.unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::UnknownMailbox), "{e}");
+    // Nothing of it is left in the relay's database.
+    assert_eq!(rows(&r, "groups"), 0);
+}
