@@ -24,6 +24,7 @@ pub mod challenge;
 mod conversation;
 mod engine;
 mod envelope;
+pub mod group;
 pub mod invite;
 pub mod mailbox_seal;
 pub mod mls_store;

@@ -1,0 +1,537 @@
+//! Group chats on MLS, sans-IO: one MLS group per chat, its roles and
+//! settings in the group context ([`roles`]), every commit checked against
+//! the roles before it ([`policy`]) by every member alike, so the group
+//! never forks.
+//!
+//! The relay orders a group's log (see `ferry-relay`'s group mailboxes):
+//! an admin's commit is only *pending* until the relay has taken it
+//! ([`GroupChat::confirm`]); refused, it is dropped ([`GroupChat::cancel`])
+//! and the admin reads the log and decides again. Messages and commits
+//! are read in log order with [`GroupChat::receive`].
+//!
+//! The relay keys of a group (read and write) come from the MLS exporter
+//! of the epoch of its last removal ([`RelayKeys`]): a commit that removes
+//! someone moves them on, and the admin hands the new public halves to the
+//! relay with that commit, so the removed member's keys stop working at its
+//! removal. A new member gets the current ones with its welcome.
+
+mod keys;
+pub mod policy;
+pub mod roles;
+
+#[cfg(test)]
+mod tests;
+
+use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};
+use openmls::prelude::*;
+use openmls_basic_credential::SignatureKeyPair;
+use openmls_traits::OpenMlsProvider;
+use zeroize::Zeroizing;
+
+pub use keys::{RelayKeys, key_package, new_signer};
+use keys::{capabilities, credential, name_of};
+pub use policy::Refusal;
+pub use roles::{Role, Settings};
+
+const CIPHERSUITE: Ciphersuite = Ciphersuite::MLS_128_DHKEMX25519_CHACHA20POLY1305_SHA256_Ed25519;
+
+/// Exporter label of the relay keys.
+const RELAY_KEYS_LABEL: &str = "ferry group relay keys v1";
+
+/// Past epochs whose messages can still be read: a message posted just
+/// before a commit is read after it by the member who made the commit.
+const PAST_EPOCHS: usize = 3;
+
+/// Longest display name in a group, in bytes.
+pub const MAX_NAME: usize = 64;
+
+/// Why a group operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GroupError {
+    /// MLS refused (the text names the operation, never key material).
+    #[error("MLS: {0}")]
+    Mls(String),
+    /// Only an admin (or owner) may do this.
+    #[error("only an admin may do this")]
+    NotAdmin,
+    /// No member with that key.
+    #[error("no such member")]
+    UnknownMember,
+    /// The bytes are not an MLS message of this group.
+    #[error("malformed group message")]
+    Malformed,
+    /// A commit of ours is waiting for the relay's answer.
+    #[error("a commit is already waiting for the relay")]
+    CommitPending,
+    /// The group's settings cannot be read.
+    #[error(transparent)]
+    Settings(#[from] roles::MalformedSettings),
+}
+
+pub(super) fn mls(e: impl std::fmt::Display) -> GroupError {
+    GroupError::Mls(e.to_string())
+}
+
+/// A commit to hand to the relay, with what it changes there.
+#[derive(Debug)]
+pub struct Outgoing {
+    /// The MLS commit.
+    pub commit: Vec<u8>,
+    /// The welcome for members it adds.
+    pub welcome: Option<Vec<u8>>,
+    /// New relay keys it takes effect with (a removal).
+    pub rotate: Option<RelayKeys>,
+}
+
+/// A member as the group lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberInfo {
+    /// Its signature key in this group (its identity here only).
+    pub key: Vec<u8>,
+    /// Its display name in this group.
+    pub name: String,
+    /// What it may do.
+    pub role: Role,
+}
+
+/// What reading one entry of the log did.
+#[derive(Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Received {
+    /// A message from a member.
+    Message {
+        /// The sender's key in this group.
+        from: Vec<u8>,
+        /// The plaintext.
+        body: Vec<u8>,
+    },
+    /// A commit was applied.
+    Applied {
+        /// Keys of members it added.
+        added: Vec<Vec<u8>>,
+        /// Keys of members it removed.
+        removed: Vec<Vec<u8>>,
+        /// New relay keys from now on (it removed someone).
+        rotated: bool,
+    },
+    /// A commit was refused by the roles and skipped (by every member).
+    Skipped(Refusal),
+    /// A member's proposal (a key refresh or a request to leave), kept for
+    /// the next admin commit.
+    Proposal,
+    /// This member was removed: the group is over for it.
+    RemovedMe,
+    /// Unreadable or from another epoch or group: ignored, nothing changed.
+    Ignored,
+}
+
+/// One group chat as one member holds it.
+pub struct GroupChat {
+    group: MlsGroup,
+    relay_keys: RelayKeys,
+}
+
+impl std::fmt::Debug for GroupChat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupChat")
+            .field("epoch", &self.group.epoch().as_u64())
+            .finish_non_exhaustive()
+    }
+}
+
+impl GroupChat {
+    /// Creates a group its creator owns.
+    pub fn create(
+        provider: &impl OpenMlsProvider,
+        signer: &SignatureKeyPair,
+        name: &str,
+        timer: u32,
+    ) -> Result<Self, GroupError> {
+        let settings = Settings::founded_by(signer.public(), timer);
+        let config = MlsGroupCreateConfig::builder()
+            .ciphersuite(CIPHERSUITE)
+            .use_ratchet_tree_extension(true)
+            .max_past_epochs(PAST_EPOCHS)
+            .capabilities(capabilities())
+            .with_group_context_extensions(settings.extensions()?)
+            .build();
+        let group =
+            MlsGroup::new(provider, signer, &config, credential(signer, name)).map_err(mls)?;
+        let relay_keys = Self::keys_of(provider, &group)?;
+        Ok(Self { group, relay_keys })
+    }
+
+    /// Joins from a welcome; `relay_keys` come with it (over the 1:1
+    /// conversation that carried it). Returns who added this member.
+    pub fn join(
+        provider: &impl OpenMlsProvider,
+        welcome: &[u8],
+        relay_keys: RelayKeys,
+    ) -> Result<(Self, MemberInfo), GroupError> {
+        let msg =
+            MlsMessageIn::tls_deserialize_exact(welcome).map_err(|_| GroupError::Malformed)?;
+        let MlsMessageBodyIn::Welcome(w) = msg.extract() else {
+            return Err(GroupError::Malformed);
+        };
+        let config = MlsGroupJoinConfig::builder()
+            .use_ratchet_tree_extension(true)
+            .max_past_epochs(PAST_EPOCHS)
+            .build();
+        let staged = StagedWelcome::new_from_welcome(provider, &config, w, None).map_err(mls)?;
+        let adder = staged.welcome_sender().map_err(mls)?;
+        let adder_key = adder.signature_key().as_slice().to_vec();
+        let adder_name = name_of(adder.credential());
+        let group = staged.into_group(provider).map_err(mls)?;
+        let chat = Self { group, relay_keys };
+        let role = chat.settings()?.role_of(&adder_key);
+        Ok((
+            chat,
+            MemberInfo {
+                key: adder_key,
+                name: adder_name,
+                role,
+            },
+        ))
+    }
+
+    fn keys_of(provider: &impl OpenMlsProvider, group: &MlsGroup) -> Result<RelayKeys, GroupError> {
+        let secret = Zeroizing::new(
+            group
+                .export_secret(provider.crypto(), RELAY_KEYS_LABEL, &[], 32)
+                .map_err(mls)?,
+        );
+        RelayKeys::from_exported(&secret)
+    }
+
+    /// The relay keys in force.
+    pub fn relay_keys(&self) -> &RelayKeys {
+        &self.relay_keys
+    }
+
+    /// The MLS epoch.
+    pub fn epoch(&self) -> u64 {
+        self.group.epoch().as_u64()
+    }
+
+    /// The epoch authenticator (equal for every member at one epoch).
+    pub fn epoch_authenticator(&self) -> Vec<u8> {
+        self.group.epoch_authenticator().as_slice().to_vec()
+    }
+
+    /// This member's key in the group.
+    pub fn own_key(&self) -> Vec<u8> {
+        self.group
+            .member_at(self.group.own_leaf_index())
+            .map(|m| m.signature_key)
+            .unwrap_or_default()
+    }
+
+    /// Roles and settings now.
+    pub fn settings(&self) -> Result<Settings, GroupError> {
+        Ok(Settings::from_extensions(self.group.extensions())?)
+    }
+
+    /// Every member with name and role.
+    pub fn members(&self) -> Result<Vec<MemberInfo>, GroupError> {
+        let s = self.settings()?;
+        Ok(self
+            .group
+            .members()
+            .map(|m| MemberInfo {
+                role: s.role_of(&m.signature_key),
+                name: name_of(&m.credential),
+                key: m.signature_key,
+            })
+            .collect())
+    }
+
+    fn require_admin(&self) -> Result<(), GroupError> {
+        if self.group.pending_commit().is_some() {
+            return Err(GroupError::CommitPending);
+        }
+        if self.settings()?.role_of(&self.own_key()).is_admin() {
+            Ok(())
+        } else {
+            Err(GroupError::NotAdmin)
+        }
+    }
+
+    fn index_of(&self, key: &[u8]) -> Result<LeafNodeIndex, GroupError> {
+        self.group
+            .members()
+            .find(|m| m.signature_key == key)
+            .map(|m| m.index)
+            .ok_or(GroupError::UnknownMember)
+    }
+
+    /// Adds members from their key packages (admins only); pending until
+    /// [`GroupChat::confirm`].
+    pub fn add(
+        &mut self,
+        provider: &impl OpenMlsProvider,
+        signer: &SignatureKeyPair,
+        key_packages: &[Vec<u8>],
+    ) -> Result<Outgoing, GroupError> {
+        self.require_admin()?;
+        let mut kps = Vec::with_capacity(key_packages.len());
+        for kp in key_packages {
+            let kp = KeyPackageIn::tls_deserialize_exact(kp).map_err(|_| GroupError::Malformed)?;
+            kps.push(
+                kp.validate(provider.crypto(), ProtocolVersion::Mls10)
+                    .map_err(mls)?,
+            );
+        }
+        let (commit, welcome, _) = self
+            .group
+            .add_members(provider, signer, &kps)
+            .map_err(mls)?;
+        Ok(Outgoing {
+            commit: commit.tls_serialize_detached().map_err(mls)?,
+            welcome: Some(welcome.tls_serialize_detached().map_err(mls)?),
+            rotate: None,
+        })
+    }
+
+    /// Removes a member (admins; an owner only by an owner) and moves the
+    /// relay keys on; pending until [`GroupChat::confirm`].
+    pub fn remove(
+        &mut self,
+        provider: &impl OpenMlsProvider,
+        signer: &SignatureKeyPair,
+        member: &[u8],
+    ) -> Result<Outgoing, GroupError> {
+        self.require_admin()?;
+        let s = self.settings()?;
+        if s.role_of(member) == Role::Owner && s.role_of(&self.own_key()) != Role::Owner {
+            return Err(GroupError::NotAdmin);
+        }
+        let index = self.index_of(member)?;
+        let (commit, _, _) = self
+            .group
+            .remove_members(provider, signer, &[index])
+            .map_err(mls)?;
+        let staged = self
+            .group
+            .pending_commit()
+            .ok_or_else(|| GroupError::Mls("no pending commit".into()))?;
+        let secret = Zeroizing::new(
+            staged
+                .export_secret(provider.crypto(), RELAY_KEYS_LABEL, &[], 32)
+                .map_err(mls)?,
+        );
+        Ok(Outgoing {
+            commit: commit.tls_serialize_detached().map_err(mls)?,
+            welcome: None,
+            rotate: Some(RelayKeys::from_exported(&secret)?),
+        })
+    }
+
+    /// Changes roles or the timer (admins; roles only by an owner);
+    /// pending until [`GroupChat::confirm`].
+    pub fn change_settings(
+        &mut self,
+        provider: &impl OpenMlsProvider,
+        signer: &SignatureKeyPair,
+        settings: &Settings,
+    ) -> Result<Outgoing, GroupError> {
+        self.require_admin()?;
+        let now = self.settings()?;
+        if now.listed() != settings.listed() && now.role_of(&self.own_key()) != Role::Owner {
+            return Err(GroupError::NotAdmin);
+        }
+        let (commit, _, _) = self
+            .group
+            .update_group_context_extensions(provider, settings.extensions()?, signer)
+            .map_err(mls)?;
+        Ok(Outgoing {
+            commit: commit.tls_serialize_detached().map_err(mls)?,
+            welcome: None,
+            rotate: None,
+        })
+    }
+
+    /// Commits the proposals members sent (key refreshes, requests to
+    /// leave) with a fresh path of its own (admins); pending until
+    /// [`GroupChat::confirm`]. A request to leave moves the relay keys on.
+    pub fn commit_proposals(
+        &mut self,
+        provider: &impl OpenMlsProvider,
+        signer: &SignatureKeyPair,
+    ) -> Result<Outgoing, GroupError> {
+        self.require_admin()?;
+        let (commit, welcome, _) = self
+            .group
+            .commit_to_pending_proposals(provider, signer)
+            .map_err(mls)?;
+        let staged = self
+            .group
+            .pending_commit()
+            .ok_or_else(|| GroupError::Mls("no pending commit".into()))?;
+        let rotate = if staged.remove_proposals().next().is_some() {
+            let secret = Zeroizing::new(
+                staged
+                    .export_secret(provider.crypto(), RELAY_KEYS_LABEL, &[], 32)
+                    .map_err(mls)?,
+            );
+            Some(RelayKeys::from_exported(&secret)?)
+        } else {
+            None
+        };
+        Ok(Outgoing {
+            commit: commit.tls_serialize_detached().map_err(mls)?,
+            welcome: welcome
+                .map(|w| w.tls_serialize_detached())
+                .transpose()
+                .map_err(mls)?,
+            rotate,
+        })
+    }
+
+    /// A proposal to refresh this member's own keys, for an admin to
+    /// commit (a member cannot commit at the relay).
+    pub fn propose_refresh(
+        &mut self,
+        provider: &impl OpenMlsProvider,
+        signer: &SignatureKeyPair,
+    ) -> Result<Vec<u8>, GroupError> {
+        let (msg, _) = self
+            .group
+            .propose_self_update(provider, signer, LeafNodeParameters::default())
+            .map_err(mls)?;
+        msg.tls_serialize_detached().map_err(mls)
+    }
+
+    /// A proposal to leave, for an admin to commit.
+    pub fn propose_leave(
+        &mut self,
+        provider: &impl OpenMlsProvider,
+        signer: &SignatureKeyPair,
+    ) -> Result<Vec<u8>, GroupError> {
+        let msg = self.group.leave_group(provider, signer).map_err(mls)?;
+        msg.tls_serialize_detached().map_err(mls)
+    }
+
+    /// The relay took our pending commit: apply it.
+    pub fn confirm(&mut self, provider: &impl OpenMlsProvider) -> Result<(), GroupError> {
+        let rotate = self
+            .group
+            .pending_commit()
+            .map(|s| s.remove_proposals().next().is_some())
+            .unwrap_or(false);
+        self.group.merge_pending_commit(provider).map_err(mls)?;
+        if rotate {
+            self.relay_keys = Self::keys_of(provider, &self.group)?;
+        }
+        Ok(())
+    }
+
+    /// The relay refused our pending commit (another came first): drop it.
+    pub fn cancel(&mut self, provider: &impl OpenMlsProvider) -> Result<(), GroupError> {
+        self.group
+            .clear_pending_commit(provider.storage())
+            .map_err(mls)
+    }
+
+    /// Encrypts a message for the group.
+    pub fn send(
+        &mut self,
+        provider: &impl OpenMlsProvider,
+        signer: &SignatureKeyPair,
+        body: &[u8],
+    ) -> Result<Vec<u8>, GroupError> {
+        let msg = self
+            .group
+            .create_message(provider, signer, body)
+            .map_err(mls)?;
+        msg.tls_serialize_detached().map_err(mls)
+    }
+
+    /// Reads one entry of the log (never one of our own commits: the
+    /// relay's answer confirmed those).
+    pub fn receive(
+        &mut self,
+        provider: &impl OpenMlsProvider,
+        bytes: &[u8],
+    ) -> Result<Received, GroupError> {
+        let Ok(msg) = MlsMessageIn::tls_deserialize_exact(bytes) else {
+            return Ok(Received::Ignored);
+        };
+        let Ok(protocol) = msg.try_into_protocol_message() else {
+            return Ok(Received::Ignored);
+        };
+        if protocol.group_id() != self.group.group_id() {
+            return Ok(Received::Ignored);
+        }
+        let processed = match self.group.process_message(provider, protocol) {
+            Ok(p) => p,
+            // Garbage, a forgery, a message from an epoch this member never
+            // had: nothing changes.
+            Err(_) => return Ok(Received::Ignored),
+        };
+        let sender = processed.sender().clone();
+        let from = match &sender {
+            Sender::Member(i) => self.group.member_at(*i).map(|m| m.signature_key),
+            _ => None,
+        };
+        match processed.into_content() {
+            ProcessedMessageContent::ApplicationMessage(app) => match from {
+                Some(from) => Ok(Received::Message {
+                    from,
+                    body: app.into_bytes(),
+                }),
+                None => Ok(Received::Ignored),
+            },
+            ProcessedMessageContent::ProposalMessage(p) => {
+                if from.is_none() {
+                    return Ok(Received::Ignored);
+                }
+                self.group
+                    .store_pending_proposal(provider.storage(), *p)
+                    .map_err(mls)?;
+                Ok(Received::Proposal)
+            }
+            ProcessedMessageContent::StagedCommitMessage(staged) => {
+                let before = self.settings()?;
+                if let Err(refusal) = policy::authorize(&self.group, &before, &sender, &staged) {
+                    return Ok(Received::Skipped(refusal));
+                }
+                if staged.self_removed() {
+                    return Ok(Received::RemovedMe);
+                }
+                let removed: Vec<Vec<u8>> = staged
+                    .remove_proposals()
+                    .filter_map(|r| {
+                        self.group
+                            .member_at(r.remove_proposal().removed())
+                            .map(|m| m.signature_key)
+                    })
+                    .collect();
+                let added: Vec<Vec<u8>> = staged
+                    .add_proposals()
+                    .map(|a| {
+                        a.add_proposal()
+                            .key_package()
+                            .leaf_node()
+                            .signature_key()
+                            .as_slice()
+                            .to_vec()
+                    })
+                    .collect();
+                self.group
+                    .merge_staged_commit(provider, *staged)
+                    .map_err(mls)?;
+                let rotated = !removed.is_empty();
+                if rotated {
+                    self.relay_keys = Self::keys_of(provider, &self.group)?;
+                }
+                Ok(Received::Applied {
+                    added,
+                    removed,
+                    rotated,
+                })
+            }
+            _ => Ok(Received::Ignored),
+        }
+    }
+}
