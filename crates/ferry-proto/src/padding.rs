@@ -53,10 +53,58 @@ pub fn pad(content: &[u8]) -> Result<Vec<u8>, PaddingError> {
     Ok(out)
 }
 
+/// Largest group commit: MLS commits grow with a group (about 81 KiB at
+/// 1,000 members), so above the largest bucket they are padded to a
+/// multiple of it, up to this.
+pub const MAX_COMMIT: usize = 16 * MAX_PAYLOAD;
+
+/// Whether `len` is an allowed group commit size: a bucket, or a multiple
+/// of the largest one up to [`MAX_COMMIT`].
+pub fn is_commit_size(len: usize) -> bool {
+    is_bucket_size(len) || (len > 0 && len % MAX_PAYLOAD == 0 && len <= MAX_COMMIT)
+}
+
+/// Pads a group commit: to a bucket if it fits one, else to the next
+/// multiple of the largest bucket.
+pub fn pad_commit(content: &[u8]) -> Result<Vec<u8>, PaddingError> {
+    if bucket_for(content.len()).is_some() {
+        return pad(content);
+    }
+    let needed = content
+        .len()
+        .checked_add(LEN_PREFIX)
+        .ok_or(PaddingError::TooLarge(content.len()))?;
+    let size = needed.div_ceil(MAX_PAYLOAD) * MAX_PAYLOAD;
+    if size > MAX_COMMIT {
+        return Err(PaddingError::TooLarge(content.len()));
+    }
+    let len = u32::try_from(content.len()).map_err(|_| PaddingError::TooLarge(content.len()))?;
+    let mut out = Vec::with_capacity(size);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(content);
+    out.resize(size, 0);
+    Ok(out)
+}
+
+/// Strips a group commit's padding (see [`pad_commit`]).
+pub fn unpad_commit(payload: &[u8]) -> Result<&[u8], PaddingError> {
+    if !is_commit_size(payload.len()) {
+        return Err(PaddingError::NotABucket);
+    }
+    strip(payload)
+}
+
 /// Strips padding, checking that the size is a bucket and the filler is zero.
 pub fn unpad(payload: &[u8]) -> Result<&[u8], PaddingError> {
     if !is_bucket_size(payload.len()) {
         return Err(PaddingError::NotABucket);
+    }
+    strip(payload)
+}
+
+fn strip(payload: &[u8]) -> Result<&[u8], PaddingError> {
+    if payload.len() < LEN_PREFIX {
+        return Err(PaddingError::Malformed);
     }
     let (prefix, rest) = payload.split_at(LEN_PREFIX);
     let mut len_bytes = [0u8; LEN_PREFIX];
@@ -76,6 +124,24 @@ pub fn unpad(payload: &[u8]) -> Result<&[u8], PaddingError> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn commits_above_the_largest_bucket_take_multiples_of_it() {
+        assert_eq!(pad_commit(&[1; 100]).unwrap().len(), 256);
+        let big = pad_commit(&[7; 81 * 1024]).unwrap();
+        assert_eq!(big.len(), 2 * MAX_PAYLOAD);
+        assert!(is_commit_size(big.len()));
+        assert!(!is_bucket_size(big.len()));
+        assert_eq!(unpad_commit(&big).unwrap(), &[7; 81 * 1024][..]);
+        assert!(unpad(&big).is_err(), "not a message size");
+        assert_eq!(
+            pad_commit(&[1; MAX_COMMIT]),
+            Err(PaddingError::TooLarge(MAX_COMMIT))
+        );
+        assert!(!is_commit_size(MAX_COMMIT + MAX_PAYLOAD));
+        assert!(!is_commit_size(3 * MAX_PAYLOAD + 1));
+        assert!(!is_commit_size(0));
+    }
 
     #[test]
     fn picks_smallest_bucket() {

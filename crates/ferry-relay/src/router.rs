@@ -102,7 +102,10 @@ fn routes() -> Vec<(&'static str, &'static str, MethodRouter<Shared>)> {
         (
             "POST",
             "/v1/groups/{id}/commits",
-            post(groups::post_commit).layer(json_limit),
+            // A commit of up to 1 MiB, base64url in JSON, with its keys.
+            post(groups::post_commit).layer(DefaultBodyLimit::max(
+                padding::MAX_COMMIT / 3 * 4 + 64 * 1024,
+            )),
         ),
         (
             "PUT",

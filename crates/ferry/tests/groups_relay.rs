@@ -275,3 +275,126 @@ async fn the_relay_shuts_a_removed_member_out_at_its_removal() {
     // Nothing of it is left in the relay's database.
     assert_eq!(rows(&r, "groups"), 0);
 }
+
+/// A group of 1,000 through the relay: the creator adds 998 members in one
+/// commit and the 1,000th in another (commits above 64 KiB are padded to a
+/// multiple of it); the newcomer joins from its welcome (which reaches it
+/// over its 1:1 conversation with the admin; handed over directly here)
+/// with the group's relay keys, and reads the next message from the relay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_thousandth_member_joins_from_its_welcome_and_reads_the_next_message() {
+    use ferry_core::group::{self, GroupChat, Received};
+    use ferry_proto::padding;
+    use openmls_rust_crypto::OpenMlsRustCrypto;
+
+    let r = relay();
+    let c = RelayClient::new(r.url()).unwrap();
+    let creator = OpenMlsRustCrypto::default();
+    let creator_signer = group::new_signer(&creator).unwrap();
+    let mut owner = GroupChat::create(&creator, &creator_signer, "지영", 0).unwrap();
+    let keys = |chat: &GroupChat| {
+        let k = chat.relay_keys();
+        (
+            MailboxKey::from_secret_bytes(&k.read),
+            MailboxKey::from_secret_bytes(&k.write),
+        )
+    };
+    let (read, write) = keys(&owner);
+    let id = MailboxId::random(&mut OsRng);
+    let admin = MailboxKey::generate(&mut OsRng);
+    c.create_group(id, &admin, &read, &write).await.unwrap();
+
+    let shared = OpenMlsRustCrypto::default();
+    let kps: Vec<Vec<u8>> = (0..998)
+        .map(|i| {
+            let s = group::new_signer(&shared).unwrap();
+            group::key_package(&shared, &s, &format!("member {i}")).unwrap()
+        })
+        .collect();
+    let out = owner.add(&creator, &creator_signer, &kps).unwrap();
+    let first = GroupCommit {
+        expected: 0,
+        payload: padding::pad_commit(&out.commit).unwrap(),
+        rotate: None,
+        add_admins: Vec::new(),
+        remove_admins: Vec::new(),
+    };
+    let first_len = first.payload.len();
+    c.commit_group(id, &admin, &first).await.unwrap();
+    owner.confirm(&creator).unwrap();
+
+    let newcomer = OpenMlsRustCrypto::default();
+    let newcomer_signer = group::new_signer(&newcomer).unwrap();
+    let kp = group::key_package(&newcomer, &newcomer_signer, "newcomer").unwrap();
+    let out = owner.add(&creator, &creator_signer, &[kp]).unwrap();
+    let second = GroupCommit {
+        expected: 1,
+        payload: padding::pad_commit(&out.commit).unwrap(),
+        ..first.clone()
+    };
+    let taken = c.commit_group(id, &admin, &second).await.unwrap();
+    owner.confirm(&creator).unwrap();
+    assert_eq!(owner.members().unwrap().len(), 1000);
+    println!(
+        "commits at the relay: {} KiB (998 added), {} KiB (the 1,000th); welcome {} KiB",
+        first_len / 1024,
+        second.payload.len() / 1024,
+        out.welcome.as_ref().unwrap().len() / 1024
+    );
+    assert!(
+        second.payload.len() > padding::MAX_PAYLOAD,
+        "above the largest bucket"
+    );
+
+    let welcome = out.welcome.unwrap();
+    let (mut member, adder) =
+        GroupChat::join(&newcomer, &welcome, owner.relay_keys().clone()).unwrap();
+    assert_eq!(adder.name, "지영");
+    let text = "환영합니다, 천 번째 분!";
+    let sealed = owner
+        .send(&creator, &creator_signer, text.as_bytes())
+        .unwrap();
+    c.post_group(id, &write, taken.epoch, padding::pad(&sealed).unwrap())
+        .await
+        .unwrap();
+    // The newcomer reads on from its welcome's commit, with the keys it
+    // was given.
+    let (read, _) = keys(&member);
+    let got = c.fetch_group(id, &read, taken.seq, None).await.unwrap();
+    assert_eq!(got.entries.len(), 1);
+    let payload = padding::unpad(&got.entries[0].payload).unwrap();
+    match member.receive(&newcomer, payload).unwrap() {
+        Received::Message { from, body } => {
+            assert_eq!(body, text.as_bytes());
+            assert_eq!(from, owner.own_key());
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(member.epoch_authenticator(), owner.epoch_authenticator());
+    // The relay's files hold no display name of the 1,000 (the commits
+    // carry every key package, sealed) and no text.
+    drop(c);
+    let mut files = Vec::new();
+    for e in std::fs::read_dir(r.data_dir()).unwrap() {
+        let path = e.unwrap().path();
+        if path.is_file() {
+            files.push(std::fs::read(&path).unwrap());
+        }
+    }
+    // (A positive control: the scan does find what the relay stored.)
+    let stored = &sealed[sealed.len() - 48..];
+    assert!(
+        files
+            .iter()
+            .any(|f| f.windows(stored.len()).any(|w| w == stored)),
+        "the scan sees the stored message"
+    );
+    for needle in ["member 123", "newcomer", "지영", "천 번째"] {
+        assert!(
+            !files
+                .iter()
+                .any(|f| f.windows(needle.len()).any(|w| w == needle.as_bytes())),
+            "{needle:?} is in the relay's files"
+        );
+    }
+}

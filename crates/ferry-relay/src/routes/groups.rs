@@ -115,7 +115,7 @@ pub(crate) async fn post_commit(
     if !rec.admins.contains(&req.admin_key) {
         return Err(not_admin());
     }
-    if !padding::is_bucket_size(req.payload.len()) {
+    if !padding::is_commit_size(req.payload.len()) {
         return Err(ApiError::new(ErrorCode::PayloadSizeNotBucket));
     }
     if req.add_admins.len() > MAX_ADMINS
