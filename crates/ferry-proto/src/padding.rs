@@ -61,7 +61,7 @@ pub const MAX_COMMIT: usize = 16 * MAX_PAYLOAD;
 /// Whether `len` is an allowed group commit size: a bucket, or a multiple
 /// of the largest one up to [`MAX_COMMIT`].
 pub fn is_commit_size(len: usize) -> bool {
-    is_bucket_size(len) || (len > 0 && len % MAX_PAYLOAD == 0 && len <= MAX_COMMIT)
+    is_bucket_size(len) || (len > 0 && len.is_multiple_of(MAX_PAYLOAD) && len <= MAX_COMMIT)
 }
 
 /// Pads a group commit: to a bucket if it fits one, else to the next
