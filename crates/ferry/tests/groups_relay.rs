@@ -364,7 +364,7 @@ async fn the_thousandth_member_joins_from_its_welcome_and_reads_the_next_message
     assert_eq!(got.entries.len(), 1);
     let payload = padding::unpad(&got.entries[0].payload).unwrap();
     match member.receive(&newcomer, payload).unwrap() {
-        Received::Message { from, body } => {
+        Received::Message { from, body, .. } => {
             assert_eq!(body, text.as_bytes());
             assert_eq!(from, owner.own_key());
         }

@@ -15,6 +15,7 @@
 //! relay with that commit, so the removed member's keys stop working at its
 //! removal. A new member gets the current ones with its welcome.
 
+mod alerts;
 mod keys;
 pub mod policy;
 pub mod roles;
@@ -108,6 +109,21 @@ pub enum Received {
         from: Vec<u8>,
         /// The plaintext.
         body: Vec<u8>,
+        /// The sender is quarantined: show it as possibly not from them.
+        quarantined: bool,
+    },
+    /// An alert quarantined a member (itself, or by an admin), at the same
+    /// position for every member.
+    Quarantined {
+        /// The member now quarantined.
+        member: Vec<u8>,
+        /// Who raised the alert.
+        by: Vec<u8>,
+    },
+    /// A plain member's alert about someone else: refused by everyone.
+    AlertRefused {
+        /// Who raised it.
+        by: Vec<u8>,
     },
     /// A commit was applied.
     Applied {
@@ -133,6 +149,8 @@ pub enum Received {
 pub struct GroupChat {
     group: MlsGroup,
     relay_keys: RelayKeys,
+    /// Members an alert has quarantined, until an admin removes them.
+    quarantined: Vec<Vec<u8>>,
 }
 
 impl std::fmt::Debug for GroupChat {
@@ -162,7 +180,11 @@ impl GroupChat {
         let group =
             MlsGroup::new(provider, signer, &config, credential(signer, name)).map_err(mls)?;
         let relay_keys = Self::keys_of(provider, &group)?;
-        Ok(Self { group, relay_keys })
+        Ok(Self {
+            group,
+            relay_keys,
+            quarantined: Vec::new(),
+        })
     }
 
     /// Joins from a welcome; `relay_keys` come with it (over the 1:1
@@ -186,7 +208,11 @@ impl GroupChat {
         let adder_key = adder.signature_key().as_slice().to_vec();
         let adder_name = name_of(adder.credential());
         let group = staged.into_group(provider).map_err(mls)?;
-        let chat = Self { group, relay_keys };
+        let chat = Self {
+            group,
+            relay_keys,
+            quarantined: Vec::new(),
+        };
         let role = chat.settings()?.role_of(&adder_key);
         Ok((
             chat,
@@ -426,6 +452,8 @@ impl GroupChat {
         if rotate {
             self.relay_keys = Self::keys_of(provider, &self.group)?;
         }
+        let members: Vec<Vec<u8>> = self.group.members().map(|m| m.signature_key).collect();
+        self.quarantined.retain(|k| members.contains(k));
         Ok(())
     }
 
@@ -443,11 +471,61 @@ impl GroupChat {
         signer: &SignatureKeyPair,
         body: &[u8],
     ) -> Result<Vec<u8>, GroupError> {
+        self.seal(provider, signer, &alerts::content(body))
+    }
+
+    /// Raises an alert about `about` (`None`: this member itself, as a
+    /// duress unlock does); only an admin's alert about someone else counts.
+    pub fn send_alert(
+        &mut self,
+        provider: &impl OpenMlsProvider,
+        signer: &SignatureKeyPair,
+        about: Option<&[u8]>,
+    ) -> Result<Vec<u8>, GroupError> {
+        self.seal(provider, signer, &alerts::alert(about))
+    }
+
+    fn seal(
+        &mut self,
+        provider: &impl OpenMlsProvider,
+        signer: &SignatureKeyPair,
+        bytes: &[u8],
+    ) -> Result<Vec<u8>, GroupError> {
         let msg = self
             .group
-            .create_message(provider, signer, body)
+            .create_message(provider, signer, bytes)
             .map_err(mls)?;
         msg.tls_serialize_detached().map_err(mls)
+    }
+
+    /// Members quarantined by an alert and not removed yet (an admin
+    /// removes them).
+    pub fn quarantined(&self) -> &[Vec<u8>] {
+        &self.quarantined
+    }
+
+    fn on_app(&mut self, from: Vec<u8>, bytes: &[u8]) -> Result<Received, GroupError> {
+        match alerts::parse(bytes) {
+            Some(alerts::Content::App(body)) => Ok(Received::Message {
+                quarantined: self.quarantined.contains(&from),
+                from,
+                body: body.to_vec(),
+            }),
+            Some(alerts::Content::Alert(about)) => {
+                let member = about.map_or_else(|| from.clone(), <[u8]>::to_vec);
+                if member != from && !self.settings()?.role_of(&from).is_admin() {
+                    return Ok(Received::AlertRefused { by: from });
+                }
+                if self.index_of(&member).is_err() {
+                    return Ok(Received::Ignored);
+                }
+                if !self.quarantined.contains(&member) {
+                    self.quarantined.push(member.clone());
+                }
+                Ok(Received::Quarantined { member, by: from })
+            }
+            None => Ok(Received::Ignored),
+        }
     }
 
     /// Reads one entry of the log (never one of our own commits: the
@@ -479,10 +557,7 @@ impl GroupChat {
         };
         match processed.into_content() {
             ProcessedMessageContent::ApplicationMessage(app) => match from {
-                Some(from) => Ok(Received::Message {
-                    from,
-                    body: app.into_bytes(),
-                }),
+                Some(from) => self.on_app(from, &app.into_bytes()),
                 None => Ok(Received::Ignored),
             },
             ProcessedMessageContent::ProposalMessage(p) => {
@@ -528,6 +603,7 @@ impl GroupChat {
                 if rotated {
                     self.relay_keys = Self::keys_of(provider, &self.group)?;
                 }
+                self.quarantined.retain(|k| !removed.contains(k));
                 Ok(Received::Applied {
                     added,
                     removed,

@@ -51,6 +51,10 @@ struct Person {
     cursor: usize,
     slots: u64,
     texts: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Bodies of messages from quarantined members.
+    flagged: Vec<Vec<u8>>,
+    /// Alerts refused (a plain member's about someone else).
+    refused: usize,
     skipped: Vec<Refusal>,
     removed: bool,
 }
@@ -66,6 +70,8 @@ impl Person {
             cursor: 0,
             slots: 0,
             texts: Vec::new(),
+            flagged: Vec::new(),
+            refused: 0,
             skipped: Vec::new(),
             removed: false,
         }
@@ -115,7 +121,17 @@ impl Person {
                 .receive(provider, &bytes)
                 .unwrap()
             {
-                Received::Message { from, body } => self.texts.push((from, body)),
+                Received::Message {
+                    from,
+                    body,
+                    quarantined,
+                } => {
+                    if quarantined {
+                        self.flagged.push(body.clone());
+                    }
+                    self.texts.push((from, body));
+                }
+                Received::AlertRefused { .. } => self.refused += 1,
                 Received::Skipped(r) => self.skipped.push(r),
                 Received::RemovedMe => self.removed = true,
                 _ => {}
@@ -507,4 +523,62 @@ fn an_admin_cannot_make_itself_owner() {
     assert!(people1.push(1, &mut log, out));
     people[0].catch_up(0, &log);
     assert_eq!(people[0].chat().settings().unwrap().timer, 3600);
+}
+
+/// A member's duress alert about itself quarantines it for everyone at the
+/// same position; a plain member cannot get another quarantined; an
+/// admin's alert can, and the admin then removes the member.
+#[test]
+fn alerts_quarantine_alike_and_one_informant_cannot_forge_one() {
+    let (mut people, mut log) = group_of(4);
+    let (key1, key2, key3) = (people[1].key(), people[2].key(), people[3].key());
+    // Member 2 accuses member 3: refused by everyone.
+    let accusation = people[2]
+        .act(|c, p, s| c.send_alert(p, s, Some(&key3)))
+        .unwrap();
+    log.post(accusation);
+    // Member 1 unlocks under duress: its alert is about itself.
+    people[1].send(&mut log, "before the duress");
+    let duress = people[1].act(|c, p, s| c.send_alert(p, s, None)).unwrap();
+    log.post(duress);
+    people[1].send(&mut log, "sent by whoever holds the phone");
+    for (i, p) in people.iter_mut().enumerate() {
+        p.catch_up(i, &log);
+    }
+    for i in [0, 2, 3] {
+        assert_eq!(people[i].chat().quarantined(), [key1.clone()], "member {i}");
+    }
+    // What it sent after the alert is marked, what came before is not;
+    // the accusation was refused by everyone who read it.
+    for i in [0, 3] {
+        assert_eq!(
+            people[i].flagged,
+            [b"sent by whoever holds the phone".to_vec()]
+        );
+        assert_eq!(people[i].refused, 1);
+        assert!(
+            people[i]
+                .texts
+                .iter()
+                .any(|(_, b)| b == b"before the duress")
+        );
+    }
+    assert_eq!(people[1].refused, 1);
+    // The owner's alert about member 2 counts; then it removes both.
+    let alert = people[0]
+        .act(|c, p, s| c.send_alert(p, s, Some(&key2)))
+        .unwrap();
+    log.post(alert);
+    people[3].catch_up(3, &log);
+    assert_eq!(people[3].chat().quarantined(), [key1.clone(), key2.clone()]);
+    for victim in [&key1, &key2] {
+        people[0].catch_up(0, &log);
+        let out = people[0].act(|c, p, s| c.remove(p, s, victim)).unwrap();
+        assert!(people[0].push(0, &mut log, out));
+    }
+    people[0].catch_up(0, &log);
+    people[3].catch_up(3, &log);
+    assert!(people[0].chat().quarantined().is_empty());
+    assert!(people[3].chat().quarantined().is_empty());
+    assert_eq!(people[3].chat().members().unwrap().len(), 2);
 }
