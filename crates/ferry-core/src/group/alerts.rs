@@ -47,6 +47,54 @@ pub(super) fn parse(bytes: &[u8]) -> Option<Content<'_>> {
     }
 }
 
+use openmls_basic_credential::SignatureKeyPair;
+use openmls_traits::OpenMlsProvider;
+
+use super::{GroupChat, GroupError, Received};
+
+impl GroupChat {
+    /// Raises an alert about `about` (`None`: this member itself, as a
+    /// duress unlock does); only an admin's alert about someone else counts.
+    pub fn send_alert(
+        &mut self,
+        provider: &impl OpenMlsProvider,
+        signer: &SignatureKeyPair,
+        about: Option<&[u8]>,
+    ) -> Result<Vec<u8>, GroupError> {
+        self.seal(provider, signer, &alert(about))
+    }
+
+    /// Members quarantined by an alert and not removed yet (an admin
+    /// removes them).
+    pub fn quarantined(&self) -> &[Vec<u8>] {
+        &self.quarantined
+    }
+
+    pub(super) fn on_app(&mut self, from: Vec<u8>, bytes: &[u8]) -> Result<Received, GroupError> {
+        match parse(bytes) {
+            Some(Content::App(body)) => Ok(Received::Message {
+                quarantined: self.quarantined.contains(&from),
+                from,
+                body: body.to_vec(),
+            }),
+            Some(Content::Alert(about)) => {
+                let member = about.map_or_else(|| from.clone(), <[u8]>::to_vec);
+                if member != from && !self.settings()?.role_of(&from).is_admin() {
+                    return Ok(Received::AlertRefused { by: from });
+                }
+                if self.index_of(&member).is_err() {
+                    return Ok(Received::Ignored);
+                }
+                if !self.quarantined.contains(&member) {
+                    self.quarantined.push(member.clone());
+                }
+                Ok(Received::Quarantined { member, by: from })
+            }
+            None => Ok(Received::Ignored),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

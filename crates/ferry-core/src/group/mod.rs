@@ -286,7 +286,7 @@ impl GroupChat {
         }
     }
 
-    fn index_of(&self, key: &[u8]) -> Result<LeafNodeIndex, GroupError> {
+    pub(super) fn index_of(&self, key: &[u8]) -> Result<LeafNodeIndex, GroupError> {
         self.group
             .members()
             .find(|m| m.signature_key == key)
@@ -474,18 +474,7 @@ impl GroupChat {
         self.seal(provider, signer, &alerts::content(body))
     }
 
-    /// Raises an alert about `about` (`None`: this member itself, as a
-    /// duress unlock does); only an admin's alert about someone else counts.
-    pub fn send_alert(
-        &mut self,
-        provider: &impl OpenMlsProvider,
-        signer: &SignatureKeyPair,
-        about: Option<&[u8]>,
-    ) -> Result<Vec<u8>, GroupError> {
-        self.seal(provider, signer, &alerts::alert(about))
-    }
-
-    fn seal(
+    pub(super) fn seal(
         &mut self,
         provider: &impl OpenMlsProvider,
         signer: &SignatureKeyPair,
@@ -496,36 +485,6 @@ impl GroupChat {
             .create_message(provider, signer, bytes)
             .map_err(mls)?;
         msg.tls_serialize_detached().map_err(mls)
-    }
-
-    /// Members quarantined by an alert and not removed yet (an admin
-    /// removes them).
-    pub fn quarantined(&self) -> &[Vec<u8>] {
-        &self.quarantined
-    }
-
-    fn on_app(&mut self, from: Vec<u8>, bytes: &[u8]) -> Result<Received, GroupError> {
-        match alerts::parse(bytes) {
-            Some(alerts::Content::App(body)) => Ok(Received::Message {
-                quarantined: self.quarantined.contains(&from),
-                from,
-                body: body.to_vec(),
-            }),
-            Some(alerts::Content::Alert(about)) => {
-                let member = about.map_or_else(|| from.clone(), <[u8]>::to_vec);
-                if member != from && !self.settings()?.role_of(&from).is_admin() {
-                    return Ok(Received::AlertRefused { by: from });
-                }
-                if self.index_of(&member).is_err() {
-                    return Ok(Received::Ignored);
-                }
-                if !self.quarantined.contains(&member) {
-                    self.quarantined.push(member.clone());
-                }
-                Ok(Received::Quarantined { member, by: from })
-            }
-            None => Ok(Received::Ignored),
-        }
     }
 
     /// Reads one entry of the log (never one of our own commits: the

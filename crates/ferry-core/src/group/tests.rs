@@ -546,7 +546,11 @@ fn alerts_quarantine_alike_and_one_informant_cannot_forge_one() {
         p.catch_up(i, &log);
     }
     for i in [0, 2, 3] {
-        assert_eq!(people[i].chat().quarantined(), [key1.clone()], "member {i}");
+        assert_eq!(
+            people[i].chat().quarantined(),
+            std::slice::from_ref(&key1),
+            "member {i}"
+        );
     }
     // What it sent after the alert is marked, what came before is not;
     // the accusation was refused by everyone who read it.
