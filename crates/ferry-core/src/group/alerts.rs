@@ -10,6 +10,11 @@
 //! member reads the log in the same order and quarantines the member at
 //! the same position; the first admin online removes it.
 
+use openmls_basic_credential::SignatureKeyPair;
+use openmls_traits::OpenMlsProvider;
+
+use super::{GroupChat, GroupError, Received};
+
 /// Content for the application.
 const CONTENT: u8 = 0;
 /// An alert; the rest is the member's key, or nothing for the sender.
@@ -46,11 +51,6 @@ pub(super) fn parse(bytes: &[u8]) -> Option<Content<'_>> {
         _ => None,
     }
 }
-
-use openmls_basic_credential::SignatureKeyPair;
-use openmls_traits::OpenMlsProvider;
-
-use super::{GroupChat, GroupError, Received};
 
 impl GroupChat {
     /// Raises an alert about `about` (`None`: this member itself, as a
