@@ -97,7 +97,9 @@ impl GroupChat {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
+    use crate::group::tests::group_of;
 
     #[test]
     fn framing_round_trips_and_unknown_tags_are_refused() {
@@ -107,5 +109,67 @@ mod tests {
         assert_eq!(parse(&alert(Some(b"k"))), Some(Content::Alert(Some(b"k"))));
         assert_eq!(parse(&[]), None);
         assert_eq!(parse(&[9, 1, 2]), None);
+    }
+
+    /// A member's duress alert about itself quarantines it for everyone at the
+    /// same position; a plain member cannot get another quarantined; an
+    /// admin's alert can, and the admin then removes the member.
+    #[test]
+    fn alerts_quarantine_alike_and_one_informant_cannot_forge_one() {
+        let (mut people, mut log) = group_of(4);
+        let (key1, key2, key3) = (people[1].key(), people[2].key(), people[3].key());
+        // Member 2 accuses member 3: refused by everyone.
+        let accusation = people[2]
+            .act(|c, p, s| c.send_alert(p, s, Some(&key3)))
+            .unwrap();
+        log.post(accusation);
+        // Member 1 unlocks under duress: its alert is about itself.
+        people[1].send(&mut log, "before the duress");
+        let duress = people[1].act(|c, p, s| c.send_alert(p, s, None)).unwrap();
+        log.post(duress);
+        people[1].send(&mut log, "sent by whoever holds the phone");
+        for (i, p) in people.iter_mut().enumerate() {
+            p.catch_up(i, &log);
+        }
+        for i in [0, 2, 3] {
+            assert_eq!(
+                people[i].chat().quarantined(),
+                std::slice::from_ref(&key1),
+                "member {i}"
+            );
+        }
+        // What it sent after the alert is marked, what came before is not;
+        // the accusation was refused by everyone who read it.
+        for i in [0, 3] {
+            assert_eq!(
+                people[i].flagged,
+                [b"sent by whoever holds the phone".to_vec()]
+            );
+            assert_eq!(people[i].refused, 1);
+            assert!(
+                people[i]
+                    .texts
+                    .iter()
+                    .any(|(_, b)| b == b"before the duress")
+            );
+        }
+        assert_eq!(people[1].refused, 1);
+        // The owner's alert about member 2 counts; then it removes both.
+        let alert = people[0]
+            .act(|c, p, s| c.send_alert(p, s, Some(&key2)))
+            .unwrap();
+        log.post(alert);
+        people[3].catch_up(3, &log);
+        assert_eq!(people[3].chat().quarantined(), [key1.clone(), key2.clone()]);
+        for victim in [&key1, &key2] {
+            people[0].catch_up(0, &log);
+            let out = people[0].act(|c, p, s| c.remove(p, s, victim)).unwrap();
+            assert!(people[0].push(0, &mut log, out));
+        }
+        people[0].catch_up(0, &log);
+        people[3].catch_up(3, &log);
+        assert!(people[0].chat().quarantined().is_empty());
+        assert!(people[3].chat().quarantined().is_empty());
+        assert_eq!(people[3].chat().members().unwrap().len(), 2);
     }
 }

@@ -19,6 +19,7 @@ mod alerts;
 mod keys;
 pub mod policy;
 pub mod roles;
+mod saved;
 
 #[cfg(test)]
 mod tests;
@@ -33,6 +34,7 @@ pub use keys::{RelayKeys, key_package, new_signer};
 use keys::{capabilities, credential, name_of};
 pub use policy::Refusal;
 pub use roles::{Role, Settings};
+pub use saved::SavedGroup;
 
 const CIPHERSUITE: Ciphersuite = Ciphersuite::MLS_128_DHKEMX25519_CHACHA20POLY1305_SHA256_Ed25519;
 
