@@ -398,3 +398,110 @@ async fn the_thousandth_member_joins_from_its_welcome_and_reads_the_next_message
         );
     }
 }
+
+/// An admin's device dies at each step of a commit: before sending it,
+/// and after the relay's fsync but before the admin recorded the answer
+/// (the relay killed with -9 as well). Reloaded from its store, the admin
+/// finds the commit still pending and sends the very same bytes: the relay
+/// answers as the first time, no second commit lands, and every member
+/// stays on one epoch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_interrupted_at_each_step_lands_once_without_a_fork() {
+    use ferry_core::group::{self, GroupChat, Received};
+    use ferry_proto::padding;
+    use openmls_rust_crypto::OpenMlsRustCrypto;
+
+    let mut r = relay();
+    let c = RelayClient::new(r.url()).unwrap();
+    let admin_store = OpenMlsRustCrypto::default();
+    let admin_signer = group::new_signer(&admin_store).unwrap();
+    let mut owner = GroupChat::create(&admin_store, &admin_signer, "admin", 0).unwrap();
+    let k = owner.relay_keys();
+    let (read, write) = (
+        MailboxKey::from_secret_bytes(&k.read),
+        MailboxKey::from_secret_bytes(&k.write),
+    );
+    let id = MailboxId::random(&mut OsRng);
+    let admin = MailboxKey::generate(&mut OsRng);
+    c.create_group(id, &admin, &read, &write).await.unwrap();
+    let member_store = OpenMlsRustCrypto::default();
+    let member_signer = group::new_signer(&member_store).unwrap();
+    let kp = group::key_package(&member_store, &member_signer, "member").unwrap();
+    let out = owner.add(&admin_store, &admin_signer, &[kp]).unwrap();
+    let commit = |expected, bytes: &[u8]| GroupCommit {
+        expected,
+        payload: padding::pad_commit(bytes).unwrap(),
+        rotate: None,
+        add_admins: Vec::new(),
+        remove_admins: Vec::new(),
+    };
+    let first = c
+        .commit_group(id, &admin, &commit(0, &out.commit))
+        .await
+        .unwrap();
+    owner.confirm(&admin_store).unwrap();
+    let (mut member, _) = GroupChat::join(
+        &member_store,
+        &out.welcome.unwrap(),
+        owner.relay_keys().clone(),
+    )
+    .unwrap();
+    let mut cursor = first.seq;
+
+    // 1. Killed after making the commit, before sending it: the commit is
+    // pending in the store; the device sends it on restart.
+    let mut settings = owner.settings().unwrap();
+    settings.timer = 60;
+    let out = owner
+        .change_settings(&admin_store, &admin_signer, &settings)
+        .unwrap();
+    let saved = owner.save();
+    let unsent = out.commit.clone();
+    drop(owner);
+    let mut owner = GroupChat::load(&admin_store, &saved).unwrap();
+    let again = owner
+        .change_settings(&admin_store, &admin_signer, &settings)
+        .unwrap_err();
+    assert!(
+        matches!(again, group::GroupError::CommitPending),
+        "no second commit is made while one is pending: {again}"
+    );
+    let taken = c
+        .commit_group(id, &admin, &commit(1, &unsent))
+        .await
+        .unwrap();
+    owner.confirm(&admin_store).unwrap();
+
+    // 2. Killed after the relay's fsync, before the admin recorded the
+    // answer, and the relay killed -9 too.
+    settings.timer = 120;
+    let out = owner
+        .change_settings(&admin_store, &admin_signer, &settings)
+        .unwrap();
+    let pending = commit(2, &out.commit);
+    let answered = c.commit_group(id, &admin, &pending).await.unwrap();
+    let saved = owner.save();
+    drop(owner);
+    r.restart().unwrap();
+    let c = RelayClient::new(r.url()).unwrap();
+    let mut owner = GroupChat::load(&admin_store, &saved).unwrap();
+    // The same bytes again: the first answer, no second slot.
+    let retried = c.commit_group(id, &admin, &pending).await.unwrap();
+    assert_eq!(retried, answered);
+    owner.confirm(&admin_store).unwrap();
+
+    // The member reads one commit per step and ends on the admin's epoch.
+    let log = c.fetch_group(id, &read, cursor, None).await.unwrap();
+    assert_eq!(log.entries.len(), 2, "one commit per step, none twice");
+    assert_eq!(log.epoch, 3);
+    assert_eq!(log.entries[0].seq, taken.seq);
+    for e in &log.entries {
+        let bytes = padding::unpad_commit(&e.payload).unwrap();
+        let got = member.receive(&member_store, bytes).unwrap();
+        assert!(matches!(got, Received::Applied { .. }), "{got:?}");
+        cursor = e.seq;
+    }
+    assert_eq!(cursor, answered.seq);
+    assert_eq!(member.settings().unwrap().timer, 120);
+    assert_eq!(member.epoch_authenticator(), owner.epoch_authenticator());
+}
