@@ -21,7 +21,7 @@
 
 use std::time::{Duration, Instant};
 
-use ferry_core::group::{self, GroupChat, Received};
+use ferry_core::group::{self, Entry, GroupChat, Received};
 use openmls_basic_credential::SignatureKeyPair;
 use openmls_rust_crypto::OpenMlsRustCrypto;
 
@@ -50,9 +50,9 @@ impl Person {
     }
 }
 
-fn receive(p: &Person, chat: &mut GroupChat, wire: &[u8]) -> (Duration, Received) {
+fn receive(p: &Person, chat: &mut GroupChat, kind: Entry, wire: &[u8]) -> (Duration, Received) {
     let t = Instant::now();
-    let r = chat.receive(&p.provider, wire).unwrap();
+    let r = chat.receive(&p.provider, kind, wire).unwrap();
     (t.elapsed(), r)
 }
 
@@ -93,7 +93,7 @@ fn run(members: usize, messages: usize) {
         .unwrap();
     owner.confirm(&creator.provider).unwrap();
     let add = t.elapsed();
-    let (took, r) = receive(&observer, &mut seen, &out.commit);
+    let (took, r) = receive(&observer, &mut seen, Entry::Commit, &out.commit);
     assert!(matches!(r, Received::Applied { .. }), "{r:?}");
     println!(
         "add 1: {} (commit {}, welcome {}); a member checks and applies it in {}",
@@ -117,7 +117,7 @@ fn run(members: usize, messages: usize) {
             .unwrap();
         owner.confirm(&creator.provider).unwrap();
         let remove = t.elapsed();
-        let (took, r) = receive(&observer, &mut seen, &out.commit);
+        let (took, r) = receive(&observer, &mut seen, Entry::Commit, &out.commit);
         assert!(
             matches!(r, Received::Applied { rotated: true, .. }),
             "{r:?}"
@@ -136,7 +136,7 @@ fn run(members: usize, messages: usize) {
     let proposal = seen
         .propose_refresh(&observer.provider, &observer.signer)
         .unwrap();
-    let (_, r) = receive(&creator, &mut owner, &proposal);
+    let (_, r) = receive(&creator, &mut owner, Entry::Message, &proposal);
     assert_eq!(r, Received::Proposal);
     let t = Instant::now();
     let out = owner
@@ -144,7 +144,7 @@ fn run(members: usize, messages: usize) {
         .unwrap();
     owner.confirm(&creator.provider).unwrap();
     let commit = t.elapsed();
-    let (took, _) = receive(&observer, &mut seen, &out.commit);
+    let (took, _) = receive(&observer, &mut seen, Entry::Commit, &out.commit);
     println!(
         "a member's key refresh: proposal {}, commit {} in {}; the member applies it in {}",
         kib(proposal.len()),
@@ -166,7 +166,7 @@ fn run(members: usize, messages: usize) {
     let send = t.elapsed();
     let t = Instant::now();
     for w in &wires {
-        let r = seen.receive(&observer.provider, w).unwrap();
+        let r = seen.receive(&observer.provider, Entry::Message, w).unwrap();
         assert!(matches!(r, Received::Message { .. }));
     }
     let catch_up = t.elapsed();

@@ -363,7 +363,10 @@ async fn the_thousandth_member_joins_from_its_welcome_and_reads_the_next_message
     let got = c.fetch_group(id, &read, taken.seq, None).await.unwrap();
     assert_eq!(got.entries.len(), 1);
     let payload = padding::unpad(&got.entries[0].payload).unwrap();
-    match member.receive(&newcomer, payload).unwrap() {
+    match member
+        .receive(&newcomer, group::Entry::Message, payload)
+        .unwrap()
+    {
         Received::Message { from, body, .. } => {
             assert_eq!(body, text.as_bytes());
             assert_eq!(from, owner.own_key());
@@ -497,7 +500,9 @@ async fn a_commit_interrupted_at_each_step_lands_once_without_a_fork() {
     assert_eq!(log.entries[0].seq, taken.seq);
     for e in &log.entries {
         let bytes = padding::unpad_commit(&e.payload).unwrap();
-        let got = member.receive(&member_store, bytes).unwrap();
+        let got = member
+            .receive(&member_store, group::Entry::Commit, bytes)
+            .unwrap();
         assert!(matches!(got, Received::Applied { .. }), "{got:?}");
         cursor = e.seq;
     }

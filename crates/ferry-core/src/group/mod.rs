@@ -16,11 +16,14 @@
 //! removal. A new member gets the current ones with its welcome.
 
 mod alerts;
+mod commits;
 mod keys;
 pub mod policy;
 pub mod roles;
 mod saved;
 
+#[cfg(test)]
+mod no_fork_tests;
 #[cfg(test)]
 mod tests;
 
@@ -70,6 +73,9 @@ pub enum GroupError {
     /// A commit of ours is waiting for the relay's answer.
     #[error("a commit is already waiting for the relay")]
     CommitPending,
+    /// Every member would skip this commit: it is not sent.
+    #[error("the group's roles do not allow this: {0}")]
+    Refused(Refusal),
     /// The group's settings cannot be read.
     #[error(transparent)]
     Settings(#[from] roles::MalformedSettings),
@@ -99,6 +105,17 @@ pub struct MemberInfo {
     pub name: String,
     /// What it may do.
     pub role: Role,
+}
+
+/// Which kind of entry of the relay's log bytes came from: the relay takes
+/// commits only from admin keys and messages only with the write key, so a
+/// commit found in a message entry (a member posting one) is never applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entry {
+    /// Posted with the write key.
+    Message,
+    /// Taken by compare-and-swap from an admin key.
+    Commit,
 }
 
 /// What reading one entry of the log did.
@@ -143,6 +160,9 @@ pub enum Received {
     Proposal,
     /// This member was removed: the group is over for it.
     RemovedMe,
+    /// This member's own pending commit, read back from the log (the
+    /// relay's answer was lost): applied now.
+    OwnCommit,
     /// Unreadable or from another epoch or group: ignored, nothing changed.
     Ignored,
 }
@@ -153,6 +173,8 @@ pub struct GroupChat {
     relay_keys: RelayKeys,
     /// Members an alert has quarantined, until an admin removes them.
     quarantined: Vec<Vec<u8>>,
+    /// Our commit waiting for the relay, as sent.
+    pending: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for GroupChat {
@@ -186,6 +208,7 @@ impl GroupChat {
             group,
             relay_keys,
             quarantined: Vec::new(),
+            pending: None,
         })
     }
 
@@ -214,6 +237,7 @@ impl GroupChat {
             group,
             relay_keys,
             quarantined: Vec::new(),
+            pending: None,
         };
         let role = chat.settings()?.role_of(&adder_key);
         Ok((
@@ -226,7 +250,10 @@ impl GroupChat {
         ))
     }
 
-    fn keys_of(provider: &impl OpenMlsProvider, group: &MlsGroup) -> Result<RelayKeys, GroupError> {
+    pub(super) fn keys_of(
+        provider: &impl OpenMlsProvider,
+        group: &MlsGroup,
+    ) -> Result<RelayKeys, GroupError> {
         let secret = Zeroizing::new(
             group
                 .export_secret(provider.crypto(), RELAY_KEYS_LABEL, &[], 32)
@@ -277,195 +304,6 @@ impl GroupChat {
             .collect())
     }
 
-    fn require_admin(&self) -> Result<(), GroupError> {
-        if self.group.pending_commit().is_some() {
-            return Err(GroupError::CommitPending);
-        }
-        if self.settings()?.role_of(&self.own_key()).is_admin() {
-            Ok(())
-        } else {
-            Err(GroupError::NotAdmin)
-        }
-    }
-
-    pub(super) fn index_of(&self, key: &[u8]) -> Result<LeafNodeIndex, GroupError> {
-        self.group
-            .members()
-            .find(|m| m.signature_key == key)
-            .map(|m| m.index)
-            .ok_or(GroupError::UnknownMember)
-    }
-
-    /// Adds members from their key packages (admins only); pending until
-    /// [`GroupChat::confirm`].
-    pub fn add(
-        &mut self,
-        provider: &impl OpenMlsProvider,
-        signer: &SignatureKeyPair,
-        key_packages: &[Vec<u8>],
-    ) -> Result<Outgoing, GroupError> {
-        self.require_admin()?;
-        let mut kps = Vec::with_capacity(key_packages.len());
-        for kp in key_packages {
-            let kp = KeyPackageIn::tls_deserialize_exact(kp).map_err(|_| GroupError::Malformed)?;
-            kps.push(
-                kp.validate(provider.crypto(), ProtocolVersion::Mls10)
-                    .map_err(mls)?,
-            );
-        }
-        let (commit, welcome, _) = self
-            .group
-            .add_members(provider, signer, &kps)
-            .map_err(mls)?;
-        Ok(Outgoing {
-            commit: commit.tls_serialize_detached().map_err(mls)?,
-            welcome: Some(welcome.tls_serialize_detached().map_err(mls)?),
-            rotate: None,
-        })
-    }
-
-    /// Removes a member (admins; an owner only by an owner) and moves the
-    /// relay keys on; pending until [`GroupChat::confirm`].
-    pub fn remove(
-        &mut self,
-        provider: &impl OpenMlsProvider,
-        signer: &SignatureKeyPair,
-        member: &[u8],
-    ) -> Result<Outgoing, GroupError> {
-        self.require_admin()?;
-        let s = self.settings()?;
-        if s.role_of(member) == Role::Owner && s.role_of(&self.own_key()) != Role::Owner {
-            return Err(GroupError::NotAdmin);
-        }
-        let index = self.index_of(member)?;
-        let (commit, _, _) = self
-            .group
-            .remove_members(provider, signer, &[index])
-            .map_err(mls)?;
-        let staged = self
-            .group
-            .pending_commit()
-            .ok_or_else(|| GroupError::Mls("no pending commit".into()))?;
-        let secret = Zeroizing::new(
-            staged
-                .export_secret(provider.crypto(), RELAY_KEYS_LABEL, &[], 32)
-                .map_err(mls)?,
-        );
-        Ok(Outgoing {
-            commit: commit.tls_serialize_detached().map_err(mls)?,
-            welcome: None,
-            rotate: Some(RelayKeys::from_exported(&secret)?),
-        })
-    }
-
-    /// Changes roles or the timer (admins; roles only by an owner);
-    /// pending until [`GroupChat::confirm`].
-    pub fn change_settings(
-        &mut self,
-        provider: &impl OpenMlsProvider,
-        signer: &SignatureKeyPair,
-        settings: &Settings,
-    ) -> Result<Outgoing, GroupError> {
-        self.require_admin()?;
-        let now = self.settings()?;
-        if now.listed() != settings.listed() && now.role_of(&self.own_key()) != Role::Owner {
-            return Err(GroupError::NotAdmin);
-        }
-        let (commit, _, _) = self
-            .group
-            .update_group_context_extensions(provider, settings.extensions()?, signer)
-            .map_err(mls)?;
-        Ok(Outgoing {
-            commit: commit.tls_serialize_detached().map_err(mls)?,
-            welcome: None,
-            rotate: None,
-        })
-    }
-
-    /// Commits the proposals members sent (key refreshes, requests to
-    /// leave) with a fresh path of its own (admins); pending until
-    /// [`GroupChat::confirm`]. A request to leave moves the relay keys on.
-    pub fn commit_proposals(
-        &mut self,
-        provider: &impl OpenMlsProvider,
-        signer: &SignatureKeyPair,
-    ) -> Result<Outgoing, GroupError> {
-        self.require_admin()?;
-        let (commit, welcome, _) = self
-            .group
-            .commit_to_pending_proposals(provider, signer)
-            .map_err(mls)?;
-        let staged = self
-            .group
-            .pending_commit()
-            .ok_or_else(|| GroupError::Mls("no pending commit".into()))?;
-        let rotate = if staged.remove_proposals().next().is_some() {
-            let secret = Zeroizing::new(
-                staged
-                    .export_secret(provider.crypto(), RELAY_KEYS_LABEL, &[], 32)
-                    .map_err(mls)?,
-            );
-            Some(RelayKeys::from_exported(&secret)?)
-        } else {
-            None
-        };
-        Ok(Outgoing {
-            commit: commit.tls_serialize_detached().map_err(mls)?,
-            welcome: welcome
-                .map(|w| w.tls_serialize_detached())
-                .transpose()
-                .map_err(mls)?,
-            rotate,
-        })
-    }
-
-    /// A proposal to refresh this member's own keys, for an admin to
-    /// commit (a member cannot commit at the relay).
-    pub fn propose_refresh(
-        &mut self,
-        provider: &impl OpenMlsProvider,
-        signer: &SignatureKeyPair,
-    ) -> Result<Vec<u8>, GroupError> {
-        let (msg, _) = self
-            .group
-            .propose_self_update(provider, signer, LeafNodeParameters::default())
-            .map_err(mls)?;
-        msg.tls_serialize_detached().map_err(mls)
-    }
-
-    /// A proposal to leave, for an admin to commit.
-    pub fn propose_leave(
-        &mut self,
-        provider: &impl OpenMlsProvider,
-        signer: &SignatureKeyPair,
-    ) -> Result<Vec<u8>, GroupError> {
-        let msg = self.group.leave_group(provider, signer).map_err(mls)?;
-        msg.tls_serialize_detached().map_err(mls)
-    }
-
-    /// The relay took our pending commit: apply it.
-    pub fn confirm(&mut self, provider: &impl OpenMlsProvider) -> Result<(), GroupError> {
-        let rotate = self
-            .group
-            .pending_commit()
-            .map(|s| s.remove_proposals().next().is_some())
-            .unwrap_or(false);
-        self.group.merge_pending_commit(provider).map_err(mls)?;
-        if rotate {
-            self.relay_keys = Self::keys_of(provider, &self.group)?;
-        }
-        let members: Vec<Vec<u8>> = self.group.members().map(|m| m.signature_key).collect();
-        self.quarantined.retain(|k| members.contains(k));
-        Ok(())
-    }
-
-    /// The relay refused our pending commit (another came first): drop it.
-    pub fn cancel(&mut self, provider: &impl OpenMlsProvider) -> Result<(), GroupError> {
-        self.group
-            .clear_pending_commit(provider.storage())
-            .map_err(mls)
-    }
-
     /// Encrypts a message for the group.
     pub fn send(
         &mut self,
@@ -494,8 +332,15 @@ impl GroupChat {
     pub fn receive(
         &mut self,
         provider: &impl OpenMlsProvider,
+        entry: Entry,
         bytes: &[u8],
     ) -> Result<Received, GroupError> {
+        // Our own commit, whose answer from the relay was lost: MLS cannot
+        // read it back (it is sealed by us), but its bytes are ours.
+        if entry == Entry::Commit && self.pending.as_deref() == Some(bytes) {
+            self.confirm(provider)?;
+            return Ok(Received::OwnCommit);
+        }
         let Ok(msg) = MlsMessageIn::tls_deserialize_exact(bytes) else {
             return Ok(Received::Ignored);
         };
@@ -503,6 +348,12 @@ impl GroupChat {
             return Ok(Received::Ignored);
         };
         if protocol.group_id() != self.group.group_id() {
+            return Ok(Received::Ignored);
+        }
+        // A commit counts only where the relay ordered it; anything else in
+        // a commit entry is ignored too.
+        let is_commit = protocol.content_type() == ContentType::Commit;
+        if is_commit != (entry == Entry::Commit) {
             return Ok(Received::Ignored);
         }
         let processed = match self.group.process_message(provider, protocol) {
@@ -522,7 +373,18 @@ impl GroupChat {
                 None => Ok(Received::Ignored),
             },
             ProcessedMessageContent::ProposalMessage(p) => {
-                if from.is_none() {
+                // A member may only propose its own key refresh or leaving;
+                // anything else would make an admin's next commit one that
+                // everybody else skips.
+                let allowed = match p.proposal() {
+                    Proposal::Update(_) => true,
+                    Proposal::Remove(r) => {
+                        from.is_some()
+                            && self.group.member_at(r.removed()).map(|m| m.signature_key) == from
+                    }
+                    _ => false,
+                };
+                if from.is_none() || !allowed {
                     return Ok(Received::Ignored);
                 }
                 self.group
@@ -570,6 +432,10 @@ impl GroupChat {
                     removed,
                     rotated,
                 })
+            }
+            ProcessedMessageContent::OwnPendingCommit => {
+                self.confirm(provider)?;
+                Ok(Received::OwnCommit)
             }
             _ => Ok(Received::Ignored),
         }

@@ -49,23 +49,31 @@ pub fn authorize(
 ) -> Result<(), Refusal> {
     let committer = member_key(group, committer).ok_or(Refusal::NotFromMember)?;
     let role = before.role_of(&committer);
+    // Only admins commit (the relay takes commits only from admin keys; a
+    // member's key refresh is a proposal an admin commits).
+    if !role.is_admin() {
+        return Err(Refusal::NotAdmin);
+    }
     let after = Settings::from_extensions(staged.group_context().extensions())
         .map_err(|_| Refusal::BadSettings)?;
+    let mut removed_keys: Vec<Vec<u8>> = Vec::new();
     for q in staged.queued_proposals() {
         let proposer = member_key(group, q.sender()).ok_or(Refusal::NotFromMember)?;
         match q.proposal() {
             // A member refreshes its own leaf (MLS makes sure it is its own).
             Proposal::Update(_) => {}
-            Proposal::SelfRemove => {}
             Proposal::Remove(r) => {
                 let removed = key_at(group, r.removed()).ok_or(Refusal::NotFromMember)?;
+                removed_keys.push(removed.clone());
                 // Asking to leave is anyone's right; removing someone else
                 // takes an admin, and an owner takes an owner.
                 if removed != proposer {
                     if !role.is_admin() || !before.role_of(&proposer).is_admin() {
                         return Err(Refusal::NotAdmin);
                     }
-                    if before.role_of(&removed) == Role::Owner && role != Role::Owner {
+                    if before.role_of(&removed) == Role::Owner
+                        && (role != Role::Owner || before.role_of(&proposer) != Role::Owner)
+                    {
                         return Err(Refusal::NotOwner);
                     }
                 } else if !role.is_admin() && proposer != committer {
@@ -84,6 +92,15 @@ pub fn authorize(
             }
             _ => return Err(Refusal::Unsupported),
         }
+    }
+    // Some owner stays in the group (the last one cannot leave or be
+    // removed before handing ownership on).
+    let owner_left = after
+        .listed()
+        .iter()
+        .any(|(k, r)| *r == Role::Owner && !removed_keys.contains(k));
+    if !owner_left {
+        return Err(Refusal::BadSettings);
     }
     if after != *before {
         if !role.is_admin() {

@@ -20,6 +20,9 @@ pub struct SavedGroup {
     /// Quarantined members' keys.
     #[serde(default)]
     pub quarantined: Vec<String>,
+    /// Our commit waiting for the relay, byte for byte.
+    #[serde(default, with = "ferry_proto::b64::opt_bytes")]
+    pub pending: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for SavedGroup {
@@ -40,6 +43,7 @@ impl GroupChat {
                 .iter()
                 .map(|k| ferry_proto::b64::encode(k))
                 .collect(),
+            pending: self.pending.clone(),
         }
     }
 
@@ -60,6 +64,7 @@ impl GroupChat {
                 write: Zeroizing::new(*saved.write.expose()),
             },
             quarantined,
+            pending: saved.pending.clone(),
         })
     }
 }
@@ -80,10 +85,10 @@ mod tests {
         people[1].catch_up(1, &log);
         let saved = people[1].chat().save();
         let json = serde_json::to_string(&saved).unwrap();
-        assert!(
-            !format!("{saved:?}").contains(&json[..20]),
-            "Debug shows nothing"
-        );
+        let seed = ferry_proto::b64::encode(saved.read.expose());
+        assert!(json.contains(&seed), "the seed is saved");
+        let shown = format!("{saved:?}");
+        assert!(!shown.contains(&seed) && !shown.contains("read"), "{shown}");
         let back: SavedGroup = serde_json::from_str(&json).unwrap();
         let before = people[1].chat().epoch_authenticator();
         let keys = people[1].chat().relay_keys().clone();

@@ -1,0 +1,215 @@
+//! An admin's commits: made, checked as every member will check them,
+//! kept pending with their bytes until the relay takes them, then applied
+//! or dropped. And a member's proposals for an admin to commit.
+
+use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};
+use openmls::prelude::*;
+use openmls_basic_credential::SignatureKeyPair;
+use openmls_traits::OpenMlsProvider;
+use zeroize::Zeroizing;
+
+use super::{
+    GroupChat, GroupError, Outgoing, RELAY_KEYS_LABEL, RelayKeys, Role, Settings, mls, policy,
+};
+
+impl GroupChat {
+    pub(super) fn require_admin(&self) -> Result<(), GroupError> {
+        if self.group.pending_commit().is_some() {
+            return Err(GroupError::CommitPending);
+        }
+        if self.settings()?.role_of(&self.own_key()).is_admin() {
+            Ok(())
+        } else {
+            Err(GroupError::NotAdmin)
+        }
+    }
+
+    pub(super) fn index_of(&self, key: &[u8]) -> Result<LeafNodeIndex, GroupError> {
+        self.group
+            .members()
+            .find(|m| m.signature_key == key)
+            .map(|m| m.index)
+            .ok_or(GroupError::UnknownMember)
+    }
+
+    /// Adds members from their key packages (admins only); pending until
+    /// [`GroupChat::confirm`].
+    pub fn add(
+        &mut self,
+        provider: &impl OpenMlsProvider,
+        signer: &SignatureKeyPair,
+        key_packages: &[Vec<u8>],
+    ) -> Result<Outgoing, GroupError> {
+        self.require_admin()?;
+        let mut kps = Vec::with_capacity(key_packages.len());
+        for kp in key_packages {
+            let kp = KeyPackageIn::tls_deserialize_exact(kp).map_err(|_| GroupError::Malformed)?;
+            kps.push(
+                kp.validate(provider.crypto(), ProtocolVersion::Mls10)
+                    .map_err(mls)?,
+            );
+        }
+        let (commit, welcome, _) = self
+            .group
+            .add_members(provider, signer, &kps)
+            .map_err(mls)?;
+        let welcome = welcome.tls_serialize_detached().map_err(mls)?;
+        self.outgoing(provider, &commit, Some(welcome))
+    }
+
+    /// Checks our own pending commit as every member will (a commit they
+    /// would skip is dropped here, never sent), keeps its bytes for a retry
+    /// and works out the relay keys it moves to.
+    pub(super) fn outgoing(
+        &mut self,
+        provider: &impl OpenMlsProvider,
+        commit: &MlsMessageOut,
+        welcome: Option<Vec<u8>>,
+    ) -> Result<Outgoing, GroupError> {
+        let before = self.settings()?;
+        let own = Sender::Member(self.group.own_leaf_index());
+        let staged = self
+            .group
+            .pending_commit()
+            .ok_or_else(|| GroupError::Mls("no pending commit".into()))?;
+        let checked = policy::authorize(&self.group, &before, &own, staged);
+        let rotate = match checked {
+            Ok(()) if staged.remove_proposals().next().is_some() => {
+                let secret = Zeroizing::new(
+                    staged
+                        .export_secret(provider.crypto(), RELAY_KEYS_LABEL, &[], 32)
+                        .map_err(mls)?,
+                );
+                Some(RelayKeys::from_exported(&secret)?)
+            }
+            Ok(()) => None,
+            Err(refusal) => {
+                self.cancel(provider)?;
+                return Err(GroupError::Refused(refusal));
+            }
+        };
+        let bytes = commit.tls_serialize_detached().map_err(mls)?;
+        self.pending = Some(bytes.clone());
+        Ok(Outgoing {
+            commit: bytes,
+            welcome,
+            rotate,
+        })
+    }
+
+    /// Our commit waiting for the relay's answer, byte for byte (sent again
+    /// as it is after a lost answer or a restart).
+    pub fn pending_commit(&self) -> Option<&[u8]> {
+        self.pending.as_deref()
+    }
+
+    /// Removes a member (admins; an owner only by an owner) and moves the
+    /// relay keys on; pending until [`GroupChat::confirm`].
+    pub fn remove(
+        &mut self,
+        provider: &impl OpenMlsProvider,
+        signer: &SignatureKeyPair,
+        member: &[u8],
+    ) -> Result<Outgoing, GroupError> {
+        self.require_admin()?;
+        let s = self.settings()?;
+        if s.role_of(member) == Role::Owner && s.role_of(&self.own_key()) != Role::Owner {
+            return Err(GroupError::NotAdmin);
+        }
+        let index = self.index_of(member)?;
+        let (commit, _, _) = self
+            .group
+            .remove_members(provider, signer, &[index])
+            .map_err(mls)?;
+        self.outgoing(provider, &commit, None)
+    }
+
+    /// Changes roles or the timer (admins; roles only by an owner);
+    /// pending until [`GroupChat::confirm`].
+    pub fn change_settings(
+        &mut self,
+        provider: &impl OpenMlsProvider,
+        signer: &SignatureKeyPair,
+        settings: &Settings,
+    ) -> Result<Outgoing, GroupError> {
+        self.require_admin()?;
+        let now = self.settings()?;
+        if now.listed() != settings.listed() && now.role_of(&self.own_key()) != Role::Owner {
+            return Err(GroupError::NotAdmin);
+        }
+        let (commit, _, _) = self
+            .group
+            .update_group_context_extensions(provider, settings.extensions()?, signer)
+            .map_err(mls)?;
+        self.outgoing(provider, &commit, None)
+    }
+
+    /// Commits the proposals members sent (key refreshes, requests to
+    /// leave) with a fresh path of its own (admins); pending until
+    /// [`GroupChat::confirm`]. A request to leave moves the relay keys on.
+    pub fn commit_proposals(
+        &mut self,
+        provider: &impl OpenMlsProvider,
+        signer: &SignatureKeyPair,
+    ) -> Result<Outgoing, GroupError> {
+        self.require_admin()?;
+        let (commit, welcome, _) = self
+            .group
+            .commit_to_pending_proposals(provider, signer)
+            .map_err(mls)?;
+        let welcome = welcome
+            .map(|w| w.tls_serialize_detached())
+            .transpose()
+            .map_err(mls)?;
+        self.outgoing(provider, &commit, welcome)
+    }
+
+    /// A proposal to refresh this member's own keys, for an admin to
+    /// commit (a member cannot commit at the relay).
+    pub fn propose_refresh(
+        &mut self,
+        provider: &impl OpenMlsProvider,
+        signer: &SignatureKeyPair,
+    ) -> Result<Vec<u8>, GroupError> {
+        let (msg, _) = self
+            .group
+            .propose_self_update(provider, signer, LeafNodeParameters::default())
+            .map_err(mls)?;
+        msg.tls_serialize_detached().map_err(mls)
+    }
+
+    /// A proposal to leave, for an admin to commit.
+    pub fn propose_leave(
+        &mut self,
+        provider: &impl OpenMlsProvider,
+        signer: &SignatureKeyPair,
+    ) -> Result<Vec<u8>, GroupError> {
+        let msg = self.group.leave_group(provider, signer).map_err(mls)?;
+        msg.tls_serialize_detached().map_err(mls)
+    }
+
+    /// The relay took our pending commit: apply it.
+    pub fn confirm(&mut self, provider: &impl OpenMlsProvider) -> Result<(), GroupError> {
+        let rotate = self
+            .group
+            .pending_commit()
+            .map(|s| s.remove_proposals().next().is_some())
+            .unwrap_or(false);
+        self.group.merge_pending_commit(provider).map_err(mls)?;
+        self.pending = None;
+        if rotate {
+            self.relay_keys = Self::keys_of(provider, &self.group)?;
+        }
+        let members: Vec<Vec<u8>> = self.group.members().map(|m| m.signature_key).collect();
+        self.quarantined.retain(|k| members.contains(k));
+        Ok(())
+    }
+
+    /// The relay refused our pending commit (another came first): drop it.
+    pub fn cancel(&mut self, provider: &impl OpenMlsProvider) -> Result<(), GroupError> {
+        self.pending = None;
+        self.group
+            .clear_pending_commit(provider.storage())
+            .map_err(mls)
+    }
+}

@@ -1,0 +1,139 @@
+//! Ways a member or an admin's own client could split the group, each
+//! refused so that every member stays on one epoch.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use openmls::prelude::tls_codec::Serialize as _;
+use openmls::prelude::*;
+
+use super::tests::{Person, group_of, same_epoch};
+use super::*;
+
+/// Everyone holds the write key, so an admin (or a member) can post a
+/// commit as a message, outside the relay's order, just before another
+/// admin's commit. Nobody applies it (a commit counts only where the relay
+/// ordered it), and the other admin's commit then applies everywhere.
+#[test]
+fn a_commit_posted_as_a_message_is_applied_by_no_one() {
+    let (mut people, mut log) = group_of(3);
+    let key1 = people[1].key();
+    let s = people[0]
+        .chat()
+        .settings()
+        .unwrap()
+        .with_role(&key1, Role::Admin);
+    let out = people[0]
+        .act(|c, p, sg| c.change_settings(p, sg, &s))
+        .unwrap();
+    assert!(people[0].push(0, &mut log, out));
+    for (i, p) in people.iter_mut().enumerate() {
+        p.catch_up(i, &log);
+    }
+    let epoch = people[0].chat().epoch();
+    // Admin 1 makes a commit every member would accept, and posts it as a
+    // message instead of committing it at the relay.
+    let mut t1 = people[1].chat().settings().unwrap();
+    t1.timer = 30;
+    let bytes = people[1]
+        .act(|c, p, sg| c.change_settings(p, sg, &t1))
+        .unwrap()
+        .commit;
+    people[1].act(|c, p, _| c.cancel(p)).unwrap();
+    log.post(bytes);
+    people[0].catch_up(0, &log);
+    people[2].catch_up(2, &log);
+    assert_eq!(people[0].chat().epoch(), epoch);
+    assert_eq!(people[2].chat().epoch(), epoch);
+    let mut s = people[0].chat().settings().unwrap();
+    s.timer = 60;
+    let out = people[0]
+        .act(|c, p, sg| c.change_settings(p, sg, &s))
+        .unwrap();
+    assert!(people[0].push(0, &mut log, out));
+    for (i, p) in people.iter_mut().enumerate() {
+        p.catch_up(i, &log);
+    }
+    same_epoch(&mut people);
+    assert_eq!(people[2].chat().settings().unwrap().timer, 60);
+}
+
+/// A member proposes adding someone; the admin does not even keep the
+/// proposal, so its next commit is one every member applies.
+#[test]
+fn a_members_add_proposal_never_reaches_an_admins_commit() {
+    let (mut people, mut log) = group_of(3);
+    let outsider = Person::new();
+    let kp = outsider.key_package("outsider");
+    let bytes = people[2].act(|c, p, s| {
+        let kp = KeyPackageIn::tls_deserialize_exact(&kp)
+            .unwrap()
+            .validate(p.crypto(), ProtocolVersion::Mls10)
+            .unwrap();
+        let (msg, _) = c.group.propose_add_member(p, s, &kp).unwrap();
+        msg.tls_serialize_detached().unwrap()
+    });
+    log.post(bytes);
+    people[0].catch_up(0, &log);
+    let refresh = people[1].act(|c, p, s| c.propose_refresh(p, s)).unwrap();
+    log.post(refresh);
+    people[0].catch_up(0, &log);
+    let out = people[0].act(|c, p, s| c.commit_proposals(p, s)).unwrap();
+    assert!(out.welcome.is_none(), "nobody was added");
+    assert!(people[0].push(0, &mut log, out));
+    for (i, p) in people.iter_mut().enumerate() {
+        p.catch_up(i, &log);
+        assert!(p.skipped.is_empty(), "member {i} skipped nothing");
+    }
+    same_epoch(&mut people);
+    assert_eq!(people[1].chat().members().unwrap().len(), 3);
+}
+
+/// An owner's own client refuses a commit everyone would skip (demoting
+/// the last owner), and leaves nothing pending.
+#[test]
+fn a_commit_others_would_skip_is_never_sent() {
+    let (mut people, _log) = group_of(2);
+    let me = people[0].key();
+    let s = people[0]
+        .chat()
+        .settings()
+        .unwrap()
+        .with_role(&me, Role::Admin);
+    let e = people[0]
+        .act(|c, p, sg| c.change_settings(p, sg, &s))
+        .unwrap_err();
+    assert!(
+        matches!(e, GroupError::Refused(Refusal::BadSettings)),
+        "{e}"
+    );
+    assert!(people[0].chat().pending_commit().is_none());
+    // The last owner cannot leave either.
+    let key1 = people[1].key();
+    let s = people[0].chat().settings().unwrap();
+    let out = people[0]
+        .act(|c, p, sg| c.change_settings(p, sg, &s.with_role(&key1, Role::Admin)))
+        .unwrap();
+    assert!(people[0].chat().pending_commit() == Some(&out.commit[..]));
+    people[0].act(|c, p, _| c.confirm(p)).unwrap();
+    assert!(people[0].chat().pending_commit().is_none());
+}
+
+/// An admin whose answer from the relay was lost reads its own commit back
+/// from the log and applies it there.
+#[test]
+fn an_admins_own_commit_read_back_from_the_log_is_applied() {
+    let (mut people, mut log) = group_of(3);
+    let mut s = people[0].chat().settings().unwrap();
+    s.timer = 600;
+    let out = people[0]
+        .act(|c, p, sg| c.change_settings(p, sg, &s))
+        .unwrap();
+    let slots = log.slots;
+    assert!(log.commit(0, slots, out.commit));
+    for (i, p) in people.iter_mut().enumerate() {
+        p.catch_up(i, &log);
+    }
+    assert!(people[0].chat().pending_commit().is_none());
+    same_epoch(&mut people);
+    assert_eq!(people[0].chat().settings().unwrap().timer, 600);
+}
