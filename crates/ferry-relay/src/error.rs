@@ -111,6 +111,9 @@ impl From<StoreError> for ApiError {
                 epoch: Some(current),
                 ..Self::new(ErrorCode::CommitConflict)
             },
+            StoreError::NotAuthorized => {
+                Self::new(ErrorCode::NotAuthorized).detail("not a key of the group for this")
+            }
             StoreError::NoAdminLeft => {
                 Self::new(ErrorCode::BadRequest).detail("a commit may not remove every admin key")
             }

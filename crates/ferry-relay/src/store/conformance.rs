@@ -504,8 +504,10 @@ macro_rules! mailbox_store_conformance {
             case!(concurrent_commits_take_one_slot_each);
             case!(a_rotating_commit_ends_the_old_read_key_at_itself);
             case!(admin_keys_change_with_commits_and_one_always_stays);
-            case!(group_quota_refuses_messages_but_never_commits);
+            case!(group_quota_refuses_messages_before_commits);
             case!(a_deleted_group_is_gone_and_its_id_stays_taken);
+            case!(only_admin_keys_commit_and_a_retry_repeats_everything);
+            case!(commits_have_room_beyond_the_message_quota_but_not_unbounded);
         }
     };
 }

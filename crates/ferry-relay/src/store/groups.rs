@@ -138,6 +138,8 @@ pub struct KeyChanges {
 pub struct CommitPut {
     /// The group.
     pub group: MailboxId,
+    /// The admin key that signed it (checked in the commit's transaction).
+    pub admin: PublicKey,
     /// The epoch the commit was made against.
     pub expected: u64,
     /// The opaque commit (or its blob reference).
@@ -146,6 +148,10 @@ pub struct CommitPut {
     pub changes: KeyChanges,
     /// Unix seconds.
     pub expires_at: u64,
+    /// The log's limits for messages; commits may use as much again, so a
+    /// full log never keeps an admin from removing whoever fills it, yet
+    /// no admin can fill the relay.
+    pub quota: Quota,
 }
 
 impl std::fmt::Debug for CommitPut {
@@ -161,14 +167,16 @@ impl std::fmt::Debug for CommitPut {
 pub struct GroupPost {
     /// The group.
     pub group: MailboxId,
+    /// The write key that signed it (a key a commit replaced meanwhile is
+    /// refused as a stale epoch).
+    pub write: PublicKey,
     /// The epoch the sender is in.
     pub epoch: u64,
     /// The opaque padded payload.
     pub payload: Bytes,
     /// Unix seconds.
     pub expires_at: u64,
-    /// Limits on what may wait in the group's log (commits are exempt,
-    /// so a full log never keeps an admin from removing whoever fills it).
+    /// Limits on the messages waiting in the group's log.
     pub quota: Quota,
 }
 

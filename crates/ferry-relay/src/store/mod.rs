@@ -134,9 +134,13 @@ pub enum StoreError {
         /// The group's epoch now.
         current: u64,
     },
-    /// The commit would leave the group without an admin key.
-    #[error("no admin key would be left")]
+    /// The commit would leave the group without an admin key, or with
+    /// more than it may have.
+    #[error("no admin key would be left, or too many")]
     NoAdminLeft,
+    /// The key is not one of the group's keys for this.
+    #[error("not a key of the group for this")]
+    NotAuthorized,
     /// The store is shutting down.
     #[error("store closed")]
     Closed,
@@ -265,24 +269,29 @@ pub trait MailboxStore: Send + Sync + 'static {
     /// A group's keys and epoch.
     async fn group(&self, id: MailboxId) -> Result<Option<GroupRecord>, StoreError>;
 
-    /// Appends a message sent in `post.epoch`: refused with
-    /// [`StoreError::StaleEpoch`] once a commit has moved the group on.
+    /// Appends a message sent in `post.epoch` with `post.write`: refused
+    /// with [`StoreError::StaleEpoch`] once a commit has moved the group on
+    /// or replaced the write key.
     async fn post_group(&self, post: GroupPost) -> Result<Seq, StoreError>;
 
     /// Appends a commit made against `put.expected` and applies its key
     /// changes, in one transaction: refused with
-    /// [`StoreError::CommitConflict`] unless the group is at that epoch.
-    /// The same commit sent again (same payload, same epoch) gets the
-    /// answer it got the first time, so a retry never makes a second one.
+    /// [`StoreError::CommitConflict`] unless the group is at that epoch, and
+    /// with [`StoreError::NotAuthorized`] unless `put.admin` is one of its
+    /// admin keys. The same commit sent again (same payload and key
+    /// changes, same epoch) gets the answer it got the first time, even
+    /// after later commits, so a retry never makes a second one.
     async fn commit_group(&self, put: CommitPut) -> Result<Committed, StoreError>;
 
-    /// Reads the entries after `after` that have not expired at `now`,
-    /// none past `until` (the end of an old read key).
+    /// Reads, with the read key `key`, the entries after `after` that have
+    /// not expired at `now` (an old read key: none past the commit that
+    /// replaced it). A key that is not a read key of the group is refused
+    /// with [`StoreError::NotAuthorized`], in the same transaction.
     async fn fetch_group(
         &self,
         id: MailboxId,
+        key: PublicKey,
         after: Seq,
-        until: Option<Seq>,
         limits: FetchLimits,
         now: u64,
     ) -> Result<GroupBatch, StoreError>;

@@ -713,12 +713,12 @@ impl MailboxStore for SqliteStore {
     async fn fetch_group(
         &self,
         id: MailboxId,
+        key: PublicKey,
         after: Seq,
-        until: Option<Seq>,
         limits: FetchLimits,
         now: u64,
     ) -> Result<super::GroupBatch, StoreError> {
-        self.group_fetch(id, after, until, limits, now).await
+        self.group_fetch(id, key, after, limits, now).await
     }
 
     async fn delete_group(&self, id: MailboxId, keep_until: u64) -> Result<bool, StoreError> {

@@ -19,6 +19,35 @@ const ADMIN: i64 = 0;
 /// `group_keys.role` of a read key.
 const READ: i64 = 1;
 
+/// Most admin keys a group holds.
+pub(crate) const MAX_ADMINS: usize = 64;
+
+/// What a retry must repeat exactly: the payload and every key change,
+/// each length-prefixed.
+fn commit_digest(put: &CommitPut) -> Vec<u8> {
+    let mut h = Sha256::new();
+    let mut part = |b: &[u8]| {
+        h.update((b.len() as u64).to_be_bytes());
+        h.update(b);
+    };
+    part(&put.payload);
+    let ch = &put.changes;
+    match &ch.rotate {
+        Some((r, w)) => {
+            part(&r.to_bytes());
+            part(&w.to_bytes());
+        }
+        None => part(&[]),
+    }
+    for list in [&ch.add_admins, &ch.remove_admins] {
+        part(&(list.len() as u64).to_be_bytes());
+        for k in list {
+            part(&k.to_bytes());
+        }
+    }
+    h.finalize().to_vec()
+}
+
 /// A stored key and, for an old read key, the last entry it reads.
 type KeyRow = (Vec<u8>, Option<i64>);
 
@@ -194,7 +223,7 @@ impl SqliteStore {
         self.write(move |c| {
             let h = head(c, &p.group)?.ok_or(StoreError::UnknownMailbox)?;
             let current = epoch_of(h.epoch);
-            if p.epoch != current {
+            if p.epoch != current || h.write != p.write.to_bytes() {
                 return Err(StoreError::StaleEpoch { current });
             }
             let size = u64::try_from(p.payload.len()).unwrap_or(u64::MAX);
@@ -223,7 +252,7 @@ impl SqliteStore {
             let id = &put.group.as_bytes()[..];
             let h = head(c, &put.group)?.ok_or(StoreError::UnknownMailbox)?;
             let current = epoch_of(h.epoch);
-            let digest = Sha256::digest(&put.payload);
+            let digest = commit_digest(&put);
             if put.expected != current {
                 // The same commit again (a retry after a lost answer) gets
                 // the answer it got the first time.
@@ -245,6 +274,23 @@ impl SqliteStore {
                     }),
                     _ => Err(StoreError::CommitConflict { current }),
                 };
+            }
+            let admin = put.admin.to_bytes();
+            if !keys(c, &put.group, ADMIN)?
+                .iter()
+                .any(|(k, _)| k[..] == admin[..])
+            {
+                return Err(StoreError::NotAuthorized);
+            }
+            let size = u64::try_from(put.payload.len()).unwrap_or(u64::MAX);
+            let count_after = u64::try_from(h.count).unwrap_or(u64::MAX).saturating_add(1);
+            let bytes_after = u64::try_from(h.bytes)
+                .unwrap_or(u64::MAX)
+                .saturating_add(size);
+            if count_after > put.quota.max_messages.saturating_mul(2)
+                || bytes_after > put.quota.max_bytes.saturating_mul(2)
+            {
+                return Err(StoreError::MailboxFull);
             }
             let seq = append_entry(
                 c,
@@ -282,7 +328,8 @@ impl SqliteStore {
                 .and_then(|mut s| s.execute(params![id, ADMIN, &k.to_bytes()[..]]))
                 .map_err(backend)?;
             }
-            if keys(c, &put.group, ADMIN)?.is_empty() {
+            let admins = keys(c, &put.group, ADMIN)?.len();
+            if admins == 0 || admins > MAX_ADMINS {
                 // Rolled back with the whole commit (its savepoint).
                 return Err(StoreError::NoAdminLeft);
             }
@@ -307,14 +354,25 @@ impl SqliteStore {
     pub(super) async fn group_fetch(
         &self,
         id: MailboxId,
+        key: PublicKey,
         after: Seq,
-        until: Option<Seq>,
         limits: FetchLimits,
         now: u64,
     ) -> Result<GroupBatch, StoreError> {
         self.read(move |c| {
+            let tx = c.unchecked_transaction().map_err(backend)?;
+            if head(&tx, &id)?.is_none() {
+                return Err(StoreError::UnknownMailbox);
+            }
+            let wanted = key.to_bytes();
+            let until = keys(&tx, &id, READ)?
+                .into_iter()
+                .find(|(k, _)| k[..] == wanted[..])
+                .ok_or(StoreError::NotAuthorized)?
+                .1
+                .map(seq_from_sql);
             let per = limits.per_mailbox.max(1);
-            let mut stmt = c
+            let mut stmt = tx
                 .prepare_cached(
                     "SELECT seq, epoch, kind, payload FROM group_entries
                      WHERE grp = ?1 AND seq > ?2 AND seq <= ?3 AND expires_at > ?4
@@ -352,6 +410,9 @@ impl SqliteStore {
                     payload: Bytes::from(payload),
                 });
             }
+            drop(rows);
+            drop(stmt);
+            tx.finish().map_err(backend)?;
             Ok(batch)
         })
         .await
@@ -404,6 +465,14 @@ pub(super) fn expire_groups(c: &Connection, now: i64) -> Result<u64, StoreError>
     let n = c
         .execute("DELETE FROM group_entries WHERE expires_at <= ?1", [now])
         .map_err(backend)?;
+    // A commit whose entry is gone is no longer answered as a retry.
+    c.execute(
+        "DELETE FROM group_commits WHERE seq < coalesce(
+             (SELECT min(seq) FROM group_entries WHERE grp = group_commits.grp),
+             (SELECT next_seq FROM groups WHERE id = group_commits.grp))",
+        [],
+    )
+    .map_err(backend)?;
     // An old read key whose last entry is gone can read nothing more.
     c.execute(
         "DELETE FROM group_keys WHERE role = ?1 AND until_seq IS NOT NULL
