@@ -41,18 +41,28 @@ await scenario('chat', { work, pages: { a, b }, apps: [appA, appB], browsers: [k
   check((await a.locator('h1').textContent()) === '대화', 'Korean chat list');
   // A tap before the page's script has loaded (a slow phone) waits for
   // it instead of posting the form without its CSRF token (refused).
-  let slow = true;
+  // app.js is held back until the tap has been made.
+  let release;
+  const held = new Promise((r) => {
+    release = r;
+  });
+  let first = true;
   await b.route('**/assets/app.js', async (route) => {
-    if (slow) await new Promise((r) => setTimeout(r, 2_000));
-    slow = false;
+    if (first) {
+      first = false;
+      await held;
+    }
     await route.continue();
   });
   await b.goto(appB.url);
   await b.locator('#relay').fill(relay);
   await b.locator('#passphrase').fill('minsu passphrase 1');
   await b.locator('#repeat').fill('minsu passphrase 1');
+  const tap = b.locator('form[action="/setup"] button[type=submit]').click();
+  await b.waitForTimeout(500);
   check((await b.evaluate(() => document.documentElement.dataset.ready)) === undefined, 'the script is still loading');
-  await b.locator('form[action="/setup"] button[type=submit]').click();
+  release();
+  await tap;
   await b.locator('#chats').waitFor({ timeout: 90_000 });
   check((await b.locator('h1').textContent()) === 'Chats', 'English chat list');
   check(new URL(a.url()).search === '', 'the launch token left the address bar');
