@@ -430,18 +430,27 @@ async fn a_commit_interrupted_at_each_step_lands_once_without_a_fork() {
     let member_store = OpenMlsRustCrypto::default();
     let member_signer = group::new_signer(&member_store).unwrap();
     let kp = group::key_package(&member_store, &member_signer, "member").unwrap();
-    let out = owner.add(&admin_store, &admin_signer, &[kp]).unwrap();
-    let commit = |expected, bytes: &[u8]| GroupCommit {
+    let leaver_store = OpenMlsRustCrypto::default();
+    let leaver_signer = group::new_signer(&leaver_store).unwrap();
+    let leaver_kp = group::key_package(&leaver_store, &leaver_signer, "leaver").unwrap();
+    let out = owner
+        .add(&admin_store, &admin_signer, &[kp, leaver_kp])
+        .unwrap();
+    // The request a device sends for its pending commit: everything the
+    // relay compares for a retry comes from the group's saved state.
+    let commit = |expected, out: &group::Outgoing| GroupCommit {
         expected,
-        payload: padding::pad_commit(bytes).unwrap(),
-        rotate: None,
+        payload: padding::pad_commit(&out.commit).unwrap(),
+        rotate: out.rotate.as_ref().map(|k| {
+            (
+                MailboxKey::from_secret_bytes(&k.read).public(),
+                MailboxKey::from_secret_bytes(&k.write).public(),
+            )
+        }),
         add_admins: Vec::new(),
         remove_admins: Vec::new(),
     };
-    let first = c
-        .commit_group(id, &admin, &commit(0, &out.commit))
-        .await
-        .unwrap();
+    let first = c.commit_group(id, &admin, &commit(0, &out)).await.unwrap();
     owner.confirm(&admin_store).unwrap();
     let (mut member, _) = GroupChat::join(
         &member_store,
@@ -459,8 +468,7 @@ async fn a_commit_interrupted_at_each_step_lands_once_without_a_fork() {
         .change_settings(&admin_store, &admin_signer, &settings)
         .unwrap();
     let saved = owner.save();
-    let unsent = out.commit.clone();
-    drop(owner);
+    drop((owner, out));
     let mut owner = GroupChat::load(&admin_store, &saved).unwrap();
     let again = owner
         .change_settings(&admin_store, &admin_signer, &settings)
@@ -469,6 +477,7 @@ async fn a_commit_interrupted_at_each_step_lands_once_without_a_fork() {
         matches!(again, group::GroupError::CommitPending),
         "no second commit is made while one is pending: {again}"
     );
+    let unsent = owner.pending_commit().expect("still pending").clone();
     let taken = c
         .commit_group(id, &admin, &commit(1, &unsent))
         .await
@@ -476,22 +485,34 @@ async fn a_commit_interrupted_at_each_step_lands_once_without_a_fork() {
     owner.confirm(&admin_store).unwrap();
 
     // 2. Killed after the relay's fsync, before the admin recorded the
-    // answer, and the relay killed -9 too.
-    settings.timer = 120;
-    let out = owner
-        .change_settings(&admin_store, &admin_signer, &settings)
-        .unwrap();
-    let pending = commit(2, &out.commit);
-    let answered = c.commit_group(id, &admin, &pending).await.unwrap();
+    // answer, and the relay killed -9 too: a removal, whose relay keys
+    // must be sent again exactly.
+    let leaver = owner
+        .members()
+        .unwrap()
+        .into_iter()
+        .find(|m| m.name == "leaver")
+        .unwrap()
+        .key;
+    let out = owner.remove(&admin_store, &admin_signer, &leaver).unwrap();
+    assert!(out.rotate.is_some());
     let saved = owner.save();
-    drop(owner);
+    let answered = c.commit_group(id, &admin, &commit(2, &out)).await.unwrap();
+    drop((owner, out));
     r.restart().unwrap();
     let c = RelayClient::new(r.url()).unwrap();
     let mut owner = GroupChat::load(&admin_store, &saved).unwrap();
-    // The same bytes again: the first answer, no second slot.
-    let retried = c.commit_group(id, &admin, &pending).await.unwrap();
+    // What the reloaded state says to send: the first answer, no second
+    // slot.
+    let again = owner.pending_commit().expect("still pending").clone();
+    let retried = c
+        .commit_group(id, &admin, &commit(2, &again))
+        .await
+        .unwrap();
     assert_eq!(retried, answered);
     owner.confirm(&admin_store).unwrap();
+    let moved = owner.relay_keys().clone();
+    let new_read = MailboxKey::from_secret_bytes(&moved.read);
 
     // The member reads one commit per step and ends on the admin's epoch.
     let log = c.fetch_group(id, &read, cursor, None).await.unwrap();
@@ -507,6 +528,9 @@ async fn a_commit_interrupted_at_each_step_lands_once_without_a_fork() {
         cursor = e.seq;
     }
     assert_eq!(cursor, answered.seq);
-    assert_eq!(member.settings().unwrap().timer, 120);
+    assert_eq!(member.settings().unwrap().timer, 60);
     assert_eq!(member.epoch_authenticator(), owner.epoch_authenticator());
+    // Both moved to the relay keys the relay now holds.
+    assert_eq!(member.relay_keys(), &moved);
+    c.fetch_group(id, &new_read, cursor, None).await.unwrap();
 }

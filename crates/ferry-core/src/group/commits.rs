@@ -58,10 +58,35 @@ impl GroupChat {
     }
 
     /// Checks our own pending commit as every member will (a commit they
-    /// would skip is dropped here, never sent), keeps its bytes for a retry
-    /// and works out the relay keys it moves to.
+    /// would skip is dropped here, never sent, together with the stored
+    /// proposals it took in, so one bad proposal cannot block every later
+    /// commit), keeps all of it for a retry and works out the relay keys it
+    /// moves to. Any failure drops the commit: nothing stays half-made.
     pub(super) fn outgoing(
         &mut self,
+        provider: &impl OpenMlsProvider,
+        commit: &MlsMessageOut,
+        welcome: Option<Vec<u8>>,
+    ) -> Result<Outgoing, GroupError> {
+        match self.check_pending(provider, commit, welcome) {
+            Ok(out) => {
+                self.pending = Some(out.clone());
+                Ok(out)
+            }
+            Err(e) => {
+                self.cancel(provider)?;
+                if matches!(e, GroupError::Refused(_)) {
+                    self.group
+                        .clear_pending_proposals(provider.storage())
+                        .map_err(mls)?;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn check_pending(
+        &self,
         provider: &impl OpenMlsProvider,
         commit: &MlsMessageOut,
         welcome: Option<Vec<u8>>,
@@ -72,35 +97,29 @@ impl GroupChat {
             .group
             .pending_commit()
             .ok_or_else(|| GroupError::Mls("no pending commit".into()))?;
-        let checked = policy::authorize(&self.group, &before, &own, staged);
-        let rotate = match checked {
-            Ok(()) if staged.remove_proposals().next().is_some() => {
-                let secret = Zeroizing::new(
-                    staged
-                        .export_secret(provider.crypto(), RELAY_KEYS_LABEL, &[], 32)
-                        .map_err(mls)?,
-                );
-                Some(RelayKeys::from_exported(&secret)?)
-            }
-            Ok(()) => None,
-            Err(refusal) => {
-                self.cancel(provider)?;
-                return Err(GroupError::Refused(refusal));
-            }
+        policy::authorize(&self.group, &before, &own, staged).map_err(GroupError::Refused)?;
+        let rotate = if staged.remove_proposals().next().is_some() {
+            let secret = Zeroizing::new(
+                staged
+                    .export_secret(provider.crypto(), RELAY_KEYS_LABEL, &[], 32)
+                    .map_err(mls)?,
+            );
+            Some(RelayKeys::from_exported(&secret)?)
+        } else {
+            None
         };
-        let bytes = commit.tls_serialize_detached().map_err(mls)?;
-        self.pending = Some(bytes.clone());
         Ok(Outgoing {
-            commit: bytes,
+            commit: commit.tls_serialize_detached().map_err(mls)?,
             welcome,
             rotate,
         })
     }
 
-    /// Our commit waiting for the relay's answer, byte for byte (sent again
-    /// as it is after a lost answer or a restart).
-    pub fn pending_commit(&self) -> Option<&[u8]> {
-        self.pending.as_deref()
+    /// Our commit waiting for the relay's answer, all of it (sent again as
+    /// it is after a lost answer or a restart: the relay recognizes a retry
+    /// only if the commit and its key changes are the same).
+    pub fn pending_commit(&self) -> Option<&Outgoing> {
+        self.pending.as_ref()
     }
 
     /// Removes a member (admins; an owner only by an owner) and moves the
@@ -188,17 +207,17 @@ impl GroupChat {
         msg.tls_serialize_detached().map_err(mls)
     }
 
-    /// The relay took our pending commit: apply it.
+    /// The relay took our pending commit: apply it (and the relay keys it
+    /// moved to). Also right when the MLS state already holds it merged
+    /// (saved before the relay's answer, merged before a crash).
     pub fn confirm(&mut self, provider: &impl OpenMlsProvider) -> Result<(), GroupError> {
-        let rotate = self
-            .group
-            .pending_commit()
-            .map(|s| s.remove_proposals().next().is_some())
-            .unwrap_or(false);
-        self.group.merge_pending_commit(provider).map_err(mls)?;
-        self.pending = None;
-        if rotate {
-            self.relay_keys = Self::keys_of(provider, &self.group)?;
+        if self.group.pending_commit().is_some() {
+            self.group.merge_pending_commit(provider).map_err(mls)?;
+        }
+        if let Some(out) = self.pending.take()
+            && let Some(keys) = out.rotate
+        {
+            self.relay_keys = keys;
         }
         let members: Vec<Vec<u8>> = self.group.members().map(|m| m.signature_key).collect();
         self.quarantined.retain(|k| members.contains(k));

@@ -37,7 +37,7 @@ pub use keys::{RelayKeys, key_package, new_signer};
 use keys::{capabilities, credential, name_of};
 pub use policy::Refusal;
 pub use roles::{Role, Settings};
-pub use saved::SavedGroup;
+pub use saved::{SavedCommit, SavedGroup};
 
 const CIPHERSUITE: Ciphersuite = Ciphersuite::MLS_128_DHKEMX25519_CHACHA20POLY1305_SHA256_Ed25519;
 
@@ -86,7 +86,7 @@ pub(super) fn mls(e: impl std::fmt::Display) -> GroupError {
 }
 
 /// A commit to hand to the relay, with what it changes there.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Outgoing {
     /// The MLS commit.
     pub commit: Vec<u8>,
@@ -174,7 +174,7 @@ pub struct GroupChat {
     /// Members an alert has quarantined, until an admin removes them.
     quarantined: Vec<Vec<u8>>,
     /// Our commit waiting for the relay, as sent.
-    pending: Option<Vec<u8>>,
+    pending: Option<Outgoing>,
 }
 
 impl std::fmt::Debug for GroupChat {
@@ -285,6 +285,18 @@ impl GroupChat {
             .unwrap_or_default()
     }
 
+    /// Whether `key` is the only owner still in the group.
+    fn is_last_owner(&self, key: &[u8]) -> Result<bool, GroupError> {
+        let s = self.settings()?;
+        let owners: Vec<Vec<u8>> = self
+            .group
+            .members()
+            .map(|m| m.signature_key)
+            .filter(|k| s.role_of(k) == Role::Owner)
+            .collect();
+        Ok(owners.len() == 1 && owners[0] == key)
+    }
+
     /// Roles and settings now.
     pub fn settings(&self) -> Result<Settings, GroupError> {
         Ok(Settings::from_extensions(self.group.extensions())?)
@@ -337,7 +349,10 @@ impl GroupChat {
     ) -> Result<Received, GroupError> {
         // Our own commit, whose answer from the relay was lost: MLS cannot
         // read it back (it is sealed by us), but its bytes are ours.
-        if entry == Entry::Commit && self.pending.as_deref() == Some(bytes) {
+        if entry == Entry::Commit
+            && self.group.pending_commit().is_some()
+            && self.pending.as_ref().map(|o| &o.commit[..]) == Some(bytes)
+        {
             self.confirm(provider)?;
             return Ok(Received::OwnCommit);
         }
@@ -381,6 +396,7 @@ impl GroupChat {
                     Proposal::Remove(r) => {
                         from.is_some()
                             && self.group.member_at(r.removed()).map(|m| m.signature_key) == from
+                            && !self.is_last_owner(from.as_deref().unwrap_or_default())?
                     }
                     _ => false,
                 };
@@ -422,6 +438,8 @@ impl GroupChat {
                 self.group
                     .merge_staged_commit(provider, *staged)
                     .map_err(mls)?;
+                // Another admin's commit came first: ours is gone with it.
+                self.pending = None;
                 let rotated = !removed.is_empty();
                 if rotated {
                     self.relay_keys = Self::keys_of(provider, &self.group)?;

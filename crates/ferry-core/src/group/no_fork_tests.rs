@@ -107,15 +107,82 @@ fn a_commit_others_would_skip_is_never_sent() {
         "{e}"
     );
     assert!(people[0].chat().pending_commit().is_none());
-    // The last owner cannot leave either.
+    // A change others accept is kept pending, whole, until confirmed.
     let key1 = people[1].key();
     let s = people[0].chat().settings().unwrap();
     let out = people[0]
         .act(|c, p, sg| c.change_settings(p, sg, &s.with_role(&key1, Role::Admin)))
         .unwrap();
-    assert!(people[0].chat().pending_commit() == Some(&out.commit[..]));
+    assert_eq!(
+        people[0].chat().pending_commit().unwrap().commit,
+        out.commit
+    );
     people[0].act(|c, p, _| c.confirm(p)).unwrap();
     assert!(people[0].chat().pending_commit().is_none());
+}
+
+/// The last owner's request to leave is not kept; two owners asking to
+/// leave at once would together leave none: the admin's commit taking
+/// both in is refused, the proposals are dropped with it, and its next
+/// commit goes through (one bad proposal never blocks every commit).
+#[test]
+fn proposals_that_would_leave_no_owner_never_block_the_admins() {
+    let (mut people, mut log) = group_of(3);
+    let (key1, key2) = (people[1].key(), people[2].key());
+    let s = people[0]
+        .chat()
+        .settings()
+        .unwrap()
+        .with_role(&key1, Role::Owner)
+        .with_role(&key2, Role::Admin);
+    let out = people[0]
+        .act(|c, p, sg| c.change_settings(p, sg, &s))
+        .unwrap();
+    assert!(people[0].push(0, &mut log, out));
+    for (i, p) in people.iter_mut().enumerate() {
+        p.catch_up(i, &log);
+    }
+    for i in [0, 1] {
+        let leave = people[i].act(|c, p, sg| c.propose_leave(p, sg)).unwrap();
+        log.post(leave);
+    }
+    people[2].catch_up(2, &log);
+    let e = people[2]
+        .act(|c, p, sg| c.commit_proposals(p, sg))
+        .unwrap_err();
+    assert!(
+        matches!(e, GroupError::Refused(Refusal::BadSettings)),
+        "{e}"
+    );
+    assert!(people[2].chat().pending_commit().is_none());
+    let mut t = people[2].chat().settings().unwrap();
+    t.timer = 90;
+    let out = people[2]
+        .act(|c, p, sg| c.change_settings(p, sg, &t))
+        .unwrap();
+    assert!(people[2].push(2, &mut log, out));
+    for (i, p) in people.iter_mut().enumerate() {
+        p.catch_up(i, &log);
+    }
+    same_epoch(&mut people);
+    assert_eq!(people[0].chat().members().unwrap().len(), 3);
+    // A last owner's request to leave is not even kept.
+    let (mut people, mut log) = group_of(3);
+    let s = people[0]
+        .chat()
+        .settings()
+        .unwrap()
+        .with_role(&people[1].key(), Role::Admin);
+    let out = people[0]
+        .act(|c, p, sg| c.change_settings(p, sg, &s))
+        .unwrap();
+    assert!(people[0].push(0, &mut log, out));
+    people[1].catch_up(1, &log);
+    let leave = people[0].act(|c, p, sg| c.propose_leave(p, sg)).unwrap();
+    log.post(leave);
+    people[1].catch_up(1, &log);
+    let out = people[1].act(|c, p, sg| c.commit_proposals(p, sg)).unwrap();
+    assert!(out.rotate.is_none(), "nobody leaves");
 }
 
 /// An admin whose answer from the relay was lost reads its own commit back

@@ -95,10 +95,11 @@ pub fn authorize(
     }
     // Some owner stays in the group (the last one cannot leave or be
     // removed before handing ownership on).
-    let owner_left = after
-        .listed()
-        .iter()
-        .any(|(k, r)| *r == Role::Owner && !removed_keys.contains(k));
+    let owner_left = after.listed().iter().any(|(k, r)| {
+        *r == Role::Owner
+            && !removed_keys.contains(k)
+            && group.members().any(|m| m.signature_key == *k)
+    });
     if !owner_left {
         return Err(Refusal::BadSettings);
     }

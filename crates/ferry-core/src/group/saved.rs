@@ -1,10 +1,15 @@
 //! What a member keeps of a group besides the MLS state, for the vault.
+//!
+//! The client writes it in the same vault transaction as the MLS changes
+//! of the same operation, and before it sends a commit: then a commit in
+//! the MLS state is always in here too, byte for byte with its key changes,
+//! and a restart sends exactly what may already have reached the relay.
 
 use openmls::prelude::*;
 use openmls_traits::OpenMlsProvider;
 use zeroize::Zeroizing;
 
-use super::{GroupChat, GroupError, RelayKeys, mls};
+use super::{GroupChat, GroupError, Outgoing, RelayKeys, mls};
 
 /// What a member keeps of a group besides the MLS state (which openmls
 /// keeps in the provider's storage): serialized into the vault.
@@ -20,9 +25,29 @@ pub struct SavedGroup {
     /// Quarantined members' keys.
     #[serde(default)]
     pub quarantined: Vec<String>,
-    /// Our commit waiting for the relay, byte for byte.
+    /// Our commit waiting for the relay, with its welcome and key changes.
+    #[serde(default)]
+    pub pending: Option<SavedCommit>,
+}
+
+/// A commit waiting for the relay's answer, as it was sent.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+pub struct SavedCommit {
+    /// The commit.
+    #[serde(with = "ferry_proto::b64::bytes")]
+    pub commit: Vec<u8>,
+    /// Its welcome, if it adds members.
     #[serde(default, with = "ferry_proto::b64::opt_bytes")]
-    pub pending: Option<Vec<u8>>,
+    pub welcome: Option<Vec<u8>>,
+    /// Seeds of the relay read and write keys it moves to.
+    #[serde(default)]
+    pub rotate: Option<(crate::secret::KeyBytes, crate::secret::KeyBytes)>,
+}
+
+impl std::fmt::Debug for SavedCommit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SavedCommit(..)")
+    }
 }
 
 impl std::fmt::Debug for SavedGroup {
@@ -43,15 +68,44 @@ impl GroupChat {
                 .iter()
                 .map(|k| ferry_proto::b64::encode(k))
                 .collect(),
-            pending: self.pending.clone(),
+            pending: self.pending.as_ref().map(|o| SavedCommit {
+                commit: o.commit.clone(),
+                welcome: o.welcome.clone(),
+                rotate: o.rotate.as_ref().map(|k| {
+                    (
+                        crate::secret::KeyBytes::from_bytes(*k.read),
+                        crate::secret::KeyBytes::from_bytes(*k.write),
+                    )
+                }),
+            }),
         }
     }
 
-    /// Loads a group from `saved` and the MLS state in `provider`.
+    /// Loads a group from `saved` and the MLS state in `provider`. If the
+    /// two disagree about a pending commit (they were not written
+    /// together), the commit is dropped: one the MLS state holds alone was
+    /// never sent.
     pub fn load(provider: &impl OpenMlsProvider, saved: &SavedGroup) -> Result<Self, GroupError> {
-        let group = MlsGroup::load(provider.storage(), &GroupId::from_slice(&saved.group_id))
+        let mut group = MlsGroup::load(provider.storage(), &GroupId::from_slice(&saved.group_id))
             .map_err(mls)?
             .ok_or_else(|| GroupError::Mls("group state missing".into()))?;
+        let pending = match (&saved.pending, group.pending_commit().is_some()) {
+            (Some(p), true) => Some(Outgoing {
+                commit: p.commit.clone(),
+                welcome: p.welcome.clone(),
+                rotate: p.rotate.as_ref().map(|(r, w)| RelayKeys {
+                    read: Zeroizing::new(*r.expose()),
+                    write: Zeroizing::new(*w.expose()),
+                }),
+            }),
+            (None, true) => {
+                group
+                    .clear_pending_commit(provider.storage())
+                    .map_err(mls)?;
+                None
+            }
+            (_, false) => None,
+        };
         let quarantined = saved
             .quarantined
             .iter()
@@ -64,7 +118,7 @@ impl GroupChat {
                 write: Zeroizing::new(*saved.write.expose()),
             },
             quarantined,
-            pending: saved.pending.clone(),
+            pending,
         })
     }
 }

@@ -278,9 +278,10 @@ pub trait MailboxStore: Send + Sync + 'static {
     /// changes, in one transaction: refused with
     /// [`StoreError::CommitConflict`] unless the group is at that epoch, and
     /// with [`StoreError::NotAuthorized`] unless `put.admin` is one of its
-    /// admin keys. The same commit sent again (same payload and key
-    /// changes, same epoch) gets the answer it got the first time, even
-    /// after later commits, so a retry never makes a second one.
+    /// admin keys. The same commit sent again (same payload, key changes
+    /// and admin key, same epoch) gets the answer it got the first time,
+    /// even after later commits, for as long as its entry is kept, so a
+    /// retry never makes a second one.
     async fn commit_group(&self, put: CommitPut) -> Result<Committed, StoreError>;
 
     /// Reads, with the read key `key`, the entries after `after` that have

@@ -412,6 +412,13 @@ pub async fn only_admin_keys_commit_and_a_retry_repeats_everything<S: MailboxSto
         s.commit_group(c).await.unwrap();
     }
     assert_eq!(s.commit_group(mine.clone()).await.unwrap(), first);
+    // Nor is the same commit sent with another key.
+    let mut stranger = mine.clone();
+    stranger.admin = other;
+    assert!(matches!(
+        s.commit_group(stranger).await,
+        Err(StoreError::CommitConflict { current: 3 })
+    ));
     // The same payload with other key changes is no retry.
     let mut changed = mine;
     changed.changes.remove_admins.clear();

@@ -22,8 +22,8 @@ const READ: i64 = 1;
 /// Most admin keys a group holds.
 pub(crate) const MAX_ADMINS: usize = 64;
 
-/// What a retry must repeat exactly: the payload and every key change,
-/// each length-prefixed.
+/// What a retry must repeat exactly: the payload, the admin key that
+/// signed it and every key change, each length-prefixed.
 fn commit_digest(put: &CommitPut) -> Vec<u8> {
     let mut h = Sha256::new();
     let mut part = |b: &[u8]| {
@@ -31,6 +31,7 @@ fn commit_digest(put: &CommitPut) -> Vec<u8> {
         h.update(b);
     };
     part(&put.payload);
+    part(&put.admin.to_bytes());
     let ch = &put.changes;
     match &ch.rotate {
         Some((r, w)) => {
@@ -467,9 +468,9 @@ pub(super) fn expire_groups(c: &Connection, now: i64) -> Result<u64, StoreError>
         .map_err(backend)?;
     // A commit whose entry is gone is no longer answered as a retry.
     c.execute(
-        "DELETE FROM group_commits WHERE seq < coalesce(
-             (SELECT min(seq) FROM group_entries WHERE grp = group_commits.grp),
-             (SELECT next_seq FROM groups WHERE id = group_commits.grp))",
+        "DELETE FROM group_commits WHERE NOT EXISTS (
+             SELECT 1 FROM group_entries
+             WHERE grp = group_commits.grp AND seq = group_commits.seq)",
         [],
     )
     .map_err(backend)?;
