@@ -19,10 +19,9 @@ use super::{body_bytes, parse_id, parse_json, serde_urlencoded_query};
 use crate::error::ApiError;
 use crate::server::Shared;
 use crate::service::{check_access_token, limits, quota, signed_by};
-use crate::store::{CommitPut, EntryKind, GroupPost, GroupRecord, KeyChanges, NewGroup};
-
-/// Most admin keys one commit may add or remove.
-const MAX_ADMINS: usize = 64;
+use crate::store::{
+    CommitPut, EntryKind, GroupPost, GroupRecord, KeyChanges, MAX_ADMINS, NewGroup,
+};
 
 async fn group_of(s: &Shared, id: MailboxId) -> Result<GroupRecord, ApiError> {
     s.store
@@ -157,7 +156,7 @@ pub(crate) async fn fetch(
     let body = body_bytes(body)?;
     let id = parse_id(&raw)?;
     let q: GroupFetchQuery = serde_urlencoded_query(uri.query().unwrap_or(""))?;
-    let rec = group_of(&s, id).await?;
+    // The key, its reach and the epoch are read in one transaction.
     signed_by(&s, &headers, &uri, "GET", vec![q.key], body).await?;
     let batch = s
         .store
@@ -178,7 +177,7 @@ pub(crate) async fn fetch(
             })
             .collect(),
         more: batch.more,
-        epoch: rec.epoch,
+        epoch: batch.epoch,
     }))
 }
 

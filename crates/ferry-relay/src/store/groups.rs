@@ -19,6 +19,9 @@ use ferry_proto::{MailboxId, PublicKey, Seq};
 
 use super::Quota;
 
+/// Most admin keys a group holds, and most one commit may add or remove.
+pub const MAX_ADMINS: usize = 64;
+
 /// A new group mailbox.
 #[derive(Debug, Clone)]
 pub struct NewGroup {
@@ -120,6 +123,8 @@ pub struct GroupBatch {
     pub entries: Vec<GroupEntry>,
     /// More were readable than the limits allowed.
     pub more: bool,
+    /// The group's epoch when read.
+    pub epoch: u64,
 }
 
 /// Key changes a commit makes at the relay, atomically with it.

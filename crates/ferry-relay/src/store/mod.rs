@@ -12,7 +12,7 @@ mod sqlite;
 
 pub use groups::{
     CommitPut, Committed, EntryKind, GroupBatch, GroupEntry, GroupPost, GroupRecord, KeyChanges,
-    NewGroup, ReadKey,
+    MAX_ADMINS, NewGroup, ReadKey,
 };
 pub use sqlite::{SqliteStore, SqliteStoreOptions};
 

@@ -11,16 +11,13 @@ use super::{
 };
 use crate::store::{
     CommitPut, Committed, Created, EntryKind, FetchLimits, GroupBatch, GroupEntry, GroupPost,
-    GroupRecord, NewGroup, ReadKey,
+    GroupRecord, MAX_ADMINS, NewGroup, ReadKey,
 };
 
 /// `group_keys.role` of an admin key.
 const ADMIN: i64 = 0;
 /// `group_keys.role` of a read key.
 const READ: i64 = 1;
-
-/// Most admin keys a group holds.
-pub(crate) const MAX_ADMINS: usize = 64;
 
 /// What a retry must repeat exactly: the payload, the admin key that
 /// signed it and every key change, each length-prefixed.
@@ -362,9 +359,7 @@ impl SqliteStore {
     ) -> Result<GroupBatch, StoreError> {
         self.read(move |c| {
             let tx = c.unchecked_transaction().map_err(backend)?;
-            if head(&tx, &id)?.is_none() {
-                return Err(StoreError::UnknownMailbox);
-            }
+            let h = head(&tx, &id)?.ok_or(StoreError::UnknownMailbox)?;
             let wanted = key.to_bytes();
             let until = keys(&tx, &id, READ)?
                 .into_iter()
@@ -389,7 +384,10 @@ impl SqliteStore {
                     i64::try_from(per + 1).unwrap_or(i64::MAX)
                 ])
                 .map_err(backend)?;
-            let mut batch = GroupBatch::default();
+            let mut batch = GroupBatch {
+                epoch: epoch_of(h.epoch),
+                ..GroupBatch::default()
+            };
             let mut budget = limits.total_bytes;
             while let Some(row) = rows.next().map_err(backend)? {
                 if batch.entries.len() == per {
