@@ -161,6 +161,7 @@ impl Engine {
                 flagged: false,
                 attachment: attachment.map(Box::new),
                 call: None,
+                from: None,
             },
         ))
     }
@@ -349,6 +350,9 @@ impl Engine {
                     | Body::Challenge { .. }
                     | Body::Delete { .. }
                     | Body::Mailbox { .. }
+                    | Body::GroupAsk { .. }
+                    | Body::GroupKeyPackage { .. }
+                    | Body::GroupInvite(_)
             )
         {
             return Ok(Event::Ignored { alias });
@@ -371,6 +375,7 @@ impl Engine {
                     flagged,
                     attachment: attachment.map(Box::new),
                     call: None,
+                    from: None,
                 },
             };
         match m.body {
@@ -420,6 +425,11 @@ impl Engine {
                 mailbox,
                 sender,
             } => self.on_mailbox(idx, c, relay, mailbox, sender),
+            Body::GroupAsk { ask } => self.on_group_ask(now, rng, c, ask),
+            Body::GroupKeyPackage { ask, key_package } => {
+                self.on_group_key_package(c, &ask, key_package)
+            }
+            Body::GroupInvite(invite) => self.on_group_invite(c, *invite),
         }
     }
 }

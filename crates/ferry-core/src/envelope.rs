@@ -90,6 +90,45 @@ pub(crate) enum Body {
         mailbox: ferry_proto::MailboxId,
         sender: crate::secret::KeyBytes,
     },
+    /// An admin asks for a key package to add us to a group.
+    GroupAsk {
+        #[serde(with = "ferry_proto::b64::bytes")]
+        ask: Vec<u8>,
+    },
+    /// Our key package for the group asked about.
+    GroupKeyPackage {
+        #[serde(with = "ferry_proto::b64::bytes")]
+        ask: Vec<u8>,
+        #[serde(with = "ferry_proto::b64::bytes")]
+        key_package: Vec<u8>,
+    },
+    /// We were added to a group: how to join it and read its log.
+    GroupInvite(Box<GroupInvite>),
+}
+
+/// Everything a new member needs to join a group, sent over the 1:1
+/// conversation with the admin who added it.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct GroupInvite {
+    /// The ask this answers (our key package went with it).
+    #[serde(with = "ferry_proto::b64::bytes")]
+    pub(crate) ask: Vec<u8>,
+    /// The group's relay.
+    pub(crate) relay: String,
+    /// The group's mailbox there.
+    pub(crate) mailbox: ferry_proto::MailboxId,
+    /// Seeds of the relay read and write keys in force.
+    pub(crate) read: KeyBytes,
+    pub(crate) write: KeyBytes,
+    /// The log position of the commit that added us: read after it.
+    pub(crate) after: u64,
+    /// The relay's epoch after that commit.
+    pub(crate) epoch: u64,
+    /// The group's name as the admin calls it (a suggestion).
+    pub(crate) name: String,
+    /// The MLS welcome.
+    #[serde(with = "ferry_proto::b64::bytes")]
+    pub(crate) welcome: Vec<u8>,
 }
 
 /// The application content inside MLS.

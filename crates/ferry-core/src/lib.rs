@@ -42,8 +42,10 @@ mod wire;
 
 pub use conversation::MAX_TEXT;
 pub use engine::{
-    Action, AlertReason, Compromise, ContactInfo, ContactState, CoreError, DEFAULT_CANARY_SECS,
-    DEFAULT_TIMER_SECS, Direction, Engine, Event, HistoryEntry, InboundMailbox, MAX_CONTACTS,
+    Action, AlertReason, CommitToSend, Compromise, ContactInfo, ContactState, CoreError,
+    DEFAULT_CANARY_SECS, DEFAULT_TIMER_SECS, Direction, Engine, Event, GroupEvent, GroupMember,
+    GroupRead, GroupSummary, HistoryEntry, InboundMailbox, MAX_CONTACTS, MAX_GROUP_MEMBERS,
+    MAX_GROUPS,
 };
 pub use invite::{InviteError, InviteLink};
 pub use reject::RejectReason;

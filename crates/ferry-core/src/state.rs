@@ -18,7 +18,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use crate::engine::{Action, Contact, CoreError};
+use crate::engine::{Action, Contact, CoreError, GroupRecord};
 use crate::mls_store::MlsChange;
 
 /// Settings record format written by this release.
@@ -29,6 +29,8 @@ const LEGACY_SETTINGS_VERSION: u32 = 1;
 const CONTACT_VERSION: u8 = 1;
 /// Outbox record format.
 const ACTION_VERSION: u8 = 1;
+/// Group record format.
+const GROUP_VERSION: u8 = 1;
 
 /// A saved record's bytes, wiped on drop.
 pub type Record = Zeroizing<Vec<u8>>;
@@ -42,6 +44,8 @@ pub struct Saved {
     pub contacts: Vec<Record>,
     /// Every queued relay call, by id.
     pub outbox: Vec<(u64, Record)>,
+    /// Every group chat record.
+    pub groups: Vec<Record>,
     /// The MLS key-value pairs.
     pub mls: Vec<(Vec<u8>, Record)>,
 }
@@ -62,6 +66,8 @@ pub struct Changes {
     pub contacts: Vec<(u64, Option<Record>)>,
     /// Queued relay calls by id.
     pub outbox: Vec<(u64, Option<Record>)>,
+    /// Group chats by id.
+    pub groups: Vec<(u64, Option<Record>)>,
     /// MLS pairs by key.
     pub mls: Vec<MlsChange>,
 }
@@ -72,6 +78,7 @@ impl Changes {
         self.settings.is_none()
             && self.contacts.is_empty()
             && self.outbox.is_empty()
+            && self.groups.is_empty()
             && self.mls.is_empty()
     }
 
@@ -81,6 +88,7 @@ impl Changes {
         self.settings.as_ref().map_or(0, |s| s.len())
             + self.contacts.iter().map(|(_, r)| 8 + rec(r)).sum::<usize>()
             + self.outbox.iter().map(|(_, r)| 8 + rec(r)).sum::<usize>()
+            + self.groups.iter().map(|(_, r)| 8 + rec(r)).sum::<usize>()
             + self
                 .mls
                 .iter()
@@ -94,6 +102,7 @@ impl std::fmt::Debug for Changes {
         f.debug_struct("Changes")
             .field("contacts", &self.contacts.len())
             .field("outbox", &self.outbox.len())
+            .field("groups", &self.groups.len())
             .field("mls", &self.mls.len())
             .finish_non_exhaustive()
     }
@@ -134,6 +143,9 @@ pub(crate) struct Settings {
     pub(crate) next_contact: u64,
     /// Invite mailboxes this profile accepted (to refuse reuse).
     pub(crate) accepted_invites: Vec<MailboxId>,
+    /// Key packages this profile gave for groups it may be added to.
+    #[serde(default)]
+    pub(crate) group_joins: Vec<crate::engine::Joining>,
 }
 
 /// The single-record layout of settings v1.
@@ -215,6 +227,40 @@ impl std::ops::Index<usize> for Contacts {
     }
 }
 
+/// The group chats, remembering which ones changed.
+#[derive(Default)]
+pub(crate) struct Groups {
+    list: Vec<GroupRecord>,
+    changed: BTreeSet<u64>,
+}
+
+impl Groups {
+    pub(crate) fn iter(&self) -> std::slice::Iter<'_, GroupRecord> {
+        self.list.iter()
+    }
+
+    pub(crate) fn find(&self, f: impl FnMut(&&GroupRecord) -> bool) -> Option<&GroupRecord> {
+        self.list.iter().find(f)
+    }
+
+    /// The group with id `id`, for changing; written at the next commit.
+    pub(crate) fn get_mut(&mut self, id: u64) -> Option<&mut GroupRecord> {
+        let g = self.list.iter_mut().find(|g| g.id == id)?;
+        self.changed.insert(id);
+        Some(g)
+    }
+
+    pub(crate) fn push(&mut self, g: GroupRecord) {
+        self.changed.insert(g.id);
+        self.list.push(g);
+    }
+
+    pub(crate) fn remove(&mut self, id: u64) {
+        self.list.retain(|g| g.id != id);
+        self.changed.insert(id);
+    }
+}
+
 /// Identifies a queued relay call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ActionId(pub u64);
@@ -268,6 +314,7 @@ pub(crate) struct ProfileState {
     settings_changed: bool,
     pub(crate) contacts: Contacts,
     pub(crate) outbox: Outbox,
+    pub(crate) groups: Groups,
 }
 
 impl ProfileState {
@@ -280,10 +327,12 @@ impl ProfileState {
                 canary_interval: crate::engine::default_canary(),
                 next_contact: 1,
                 accepted_invites: Vec::new(),
+                group_joins: Vec::new(),
             },
             settings_changed: true,
             contacts: Contacts::default(),
             outbox: Outbox::default(),
+            groups: Groups::default(),
         }
     }
 
@@ -329,6 +378,12 @@ impl ProfileState {
                     .collect::<Result<Vec<_>, CoreError>>()?;
                 items.sort_by_key(|(id, _)| *id);
                 let next = items.last().map_or(0, |(id, _)| *id);
+                let mut groups = saved
+                    .groups
+                    .iter()
+                    .map(|r| decode::<GroupRecord>(GROUP_VERSION, r, "group"))
+                    .collect::<Result<Vec<_>, _>>()?;
+                groups.sort_by_key(|g| g.id);
                 Ok(Self {
                     settings,
                     settings_changed: false,
@@ -339,6 +394,10 @@ impl ProfileState {
                     outbox: Outbox {
                         items,
                         next,
+                        changed: BTreeSet::new(),
+                    },
+                    groups: Groups {
+                        list: groups,
                         changed: BTreeSet::new(),
                     },
                 })
@@ -355,11 +414,13 @@ impl ProfileState {
                         canary_interval: old.canary_interval,
                         next_contact: old.next_contact,
                         accepted_invites: old.accepted_invites,
+                        group_joins: Vec::new(),
                     },
                     // Everything is rewritten in the new layout.
                     settings_changed: true,
                     contacts: Contacts::default(),
                     outbox: Outbox::default(),
+                    groups: Groups::default(),
                 };
                 for c in old.contacts {
                     state.contacts.push(c);
@@ -389,6 +450,12 @@ impl ProfileState {
                 .iter()
                 .map(|(id, a)| Ok((*id, encode(ACTION_VERSION, a)?)))
                 .collect::<Result<_, CoreError>>()?,
+            groups: self
+                .groups
+                .list
+                .iter()
+                .map(|g| encode(GROUP_VERSION, g))
+                .collect::<Result<_, _>>()?,
             mls: Vec::new(),
         })
     }
@@ -397,6 +464,7 @@ impl ProfileState {
         self.settings_changed
             || !self.contacts.changed.is_empty()
             || !self.outbox.changed.is_empty()
+            || !self.groups.changed.is_empty()
     }
 
     /// The records changed since the last call (MLS aside).
@@ -424,10 +492,19 @@ impl ProfileState {
             };
             outbox.push((id, rec));
         }
+        let mut groups = Vec::new();
+        for id in std::mem::take(&mut self.groups.changed) {
+            let rec = match self.groups.list.iter().find(|g| g.id == id) {
+                Some(g) => Some(encode(GROUP_VERSION, g)?),
+                None => None,
+            };
+            groups.push((id, rec));
+        }
         Ok(Changes {
             settings,
             contacts,
             outbox,
+            groups,
             mls: Vec::new(),
         })
     }

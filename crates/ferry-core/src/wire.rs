@@ -16,6 +16,11 @@
 //!                   1 offer video (1) || sdp (bytes); 2 answer sdp;
 //!                   3 restart sdp; 4 restart answer sdp; 5 end reason (1)
 //!   9 mailbox     relay (bytes) || mailbox id (16) || sender key (32)
+//!  10 group ask   ask (bytes)
+//!  11 group kp    ask (bytes) || key package (bytes)
+//!  12 group join  ask (bytes) || relay (bytes) || mailbox id (16)
+//!                 || read seed (32) || write seed (32) || after (varint)
+//!                 || epoch (varint) || name (bytes) || welcome (bytes)
 //! bytes   = length (varint) || bytes
 //! varint  = unsigned LEB128, at most 10 bytes
 //! ```
@@ -38,6 +43,9 @@ const CHALLENGE: u8 = 6;
 const ANSWER: u8 = 7;
 const CALL: u8 = 8;
 const MAILBOX: u8 = 9;
+const GROUP_ASK: u8 = 10;
+const GROUP_KEY_PACKAGE: u8 = 11;
+const GROUP_INVITE: u8 = 12;
 
 struct Writer(Zeroizing<Vec<u8>>);
 
@@ -231,6 +239,27 @@ pub(crate) fn encode(m: &AppMessage) -> Result<Zeroizing<Vec<u8>>, serde_json::E
             w.0.extend_from_slice(mailbox.as_bytes());
             w.0.extend_from_slice(sender.expose());
         }
+        Body::GroupAsk { ask } => {
+            w.byte(GROUP_ASK);
+            w.bytes(ask);
+        }
+        Body::GroupKeyPackage { ask, key_package } => {
+            w.byte(GROUP_KEY_PACKAGE);
+            w.bytes(ask);
+            w.bytes(key_package);
+        }
+        Body::GroupInvite(g) => {
+            w.byte(GROUP_INVITE);
+            w.bytes(&g.ask);
+            w.bytes(g.relay.as_bytes());
+            w.0.extend_from_slice(g.mailbox.as_bytes());
+            w.0.extend_from_slice(g.read.expose());
+            w.0.extend_from_slice(g.write.expose());
+            w.varint(g.after);
+            w.varint(g.epoch);
+            w.bytes(g.name.as_bytes());
+            w.bytes(&g.welcome);
+        }
     }
     Ok(w.0)
 }
@@ -317,6 +346,24 @@ fn decode_binary(b: &[u8]) -> Option<AppMessage> {
             mailbox: ferry_proto::MailboxId::from_bytes(r.array()?),
             sender: crate::secret::KeyBytes::from_bytes(r.array()?),
         },
+        GROUP_ASK => Body::GroupAsk {
+            ask: r.bytes()?.to_vec(),
+        },
+        GROUP_KEY_PACKAGE => Body::GroupKeyPackage {
+            ask: r.bytes()?.to_vec(),
+            key_package: r.bytes()?.to_vec(),
+        },
+        GROUP_INVITE => Body::GroupInvite(Box::new(crate::envelope::GroupInvite {
+            ask: r.bytes()?.to_vec(),
+            relay: r.text()?,
+            mailbox: ferry_proto::MailboxId::from_bytes(r.array()?),
+            read: crate::secret::KeyBytes::from_bytes(r.array()?),
+            write: crate::secret::KeyBytes::from_bytes(r.array()?),
+            after: r.varint()?,
+            epoch: r.varint()?,
+            name: r.text()?,
+            welcome: r.bytes()?.to_vec(),
+        })),
         _ => return None,
     };
     if !r.0.is_empty() {
@@ -393,6 +440,22 @@ mod tests {
                 mailbox: ferry_proto::MailboxId::from_bytes([6; 16]),
                 sender: crate::secret::KeyBytes::from_bytes([7; 32]),
             },
+            Body::GroupAsk { ask: vec![8; 16] },
+            Body::GroupKeyPackage {
+                ask: vec![8; 16],
+                key_package: vec![9; 300],
+            },
+            Body::GroupInvite(Box::new(crate::envelope::GroupInvite {
+                ask: vec![8; 16],
+                relay: "https://relay.example".into(),
+                mailbox: ferry_proto::MailboxId::from_bytes([1; 16]),
+                read: crate::secret::KeyBytes::from_bytes([2; 32]),
+                write: crate::secret::KeyBytes::from_bytes([3; 32]),
+                after: 12,
+                epoch: 3,
+                name: "가족".into(),
+                welcome: vec![4; 2000],
+            })),
         ];
         for body in bodies {
             let m = AppMessage {

@@ -9,7 +9,7 @@ use crate::slab::Slab;
 use crate::{MlsEntries, VaultError, db};
 
 /// The schema this release writes; older files are migrated forward.
-pub(crate) const SCHEMA_VERSION: i64 = 3;
+pub(crate) const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA: &str = "
 CREATE TABLE blobs (name TEXT PRIMARY KEY, value BLOB NOT NULL);
@@ -45,6 +45,8 @@ const MIGRATIONS: &[&str] = &[
      ALTER TABLE blobs ADD COLUMN key_idx INTEGER;
      CREATE INDEX mls_key ON mls (key_idx);
      CREATE INDEX blobs_key ON blobs (key_idx);",
+    // 3 -> 4: one record per group chat.
+    "CREATE TABLE groups (id INTEGER PRIMARY KEY, record BLOB NOT NULL);",
 ];
 
 /// A table of numbered records.
@@ -55,6 +57,8 @@ pub enum Table {
     Contacts,
     /// One record per queued relay call.
     Outbox,
+    /// One record per group chat.
+    Groups,
 }
 
 impl Table {
@@ -62,6 +66,7 @@ impl Table {
         match self {
             Self::Contacts => "contacts",
             Self::Outbox => "outbox",
+            Self::Groups => "groups",
         }
     }
 }

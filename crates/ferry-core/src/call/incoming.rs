@@ -217,5 +217,6 @@ pub(super) fn log_entry(
             },
             secs,
         }),
+        from: None,
     }
 }

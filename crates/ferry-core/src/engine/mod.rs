@@ -35,6 +35,7 @@ use crate::secret::KeyBytes;
 use crate::state::{ActionId, Changes, ProfileState, Saved};
 
 mod contact;
+mod groups;
 mod handshake;
 #[cfg(test)]
 mod tests;
@@ -44,6 +45,10 @@ pub use contact::{
     AlertReason, Compromise, ContactInfo, ContactState, DEFAULT_CANARY_SECS, DEFAULT_TIMER_SECS,
 };
 pub(crate) use contact::{Contact, Inbound, MovedFrom, Stage, default_canary, default_timer};
+pub use groups::{
+    CommitToSend, GroupEvent, GroupMember, GroupRead, GroupSummary, MAX_GROUP_MEMBERS, MAX_GROUPS,
+};
+pub(crate) use groups::{GroupRecord, Joining};
 pub use types::{Action, Direction, Event, HistoryEntry, InboundMailbox};
 
 /// The most contacts a profile keeps (the duress capsule has room for
@@ -104,6 +109,36 @@ pub enum CoreError {
     /// A call operation was refused.
     #[error(transparent)]
     Call(#[from] crate::call::CallError),
+    /// No group has that name.
+    #[error("no group with that name")]
+    UnknownGroup,
+    /// Only a group's admins may do this.
+    #[error("only an admin of this group may do this")]
+    NotGroupAdmin,
+    /// No member of the group matches.
+    #[error("no member of this group by that name")]
+    UnknownMember,
+    /// Several members have that name.
+    #[error("several members have that name; use the alias of the contact you added")]
+    AmbiguousMember,
+    /// The contact is in the group or being added.
+    #[error("that contact is already in this group or being added")]
+    AlreadyMember,
+    /// The group has as many members as this release takes.
+    #[error(
+        "this group has {} members, the most this release takes",
+        groups::MAX_GROUP_MEMBERS
+    )]
+    GroupFull,
+    /// The profile has as many groups as Ferry keeps.
+    #[error("you are in {} groups, the most a profile keeps", groups::MAX_GROUPS)]
+    TooManyGroups,
+    /// The last owner cannot leave a group others are still in.
+    #[error("you are this group's last owner; make someone else owner first")]
+    LastOwner,
+    /// A group operation failed.
+    #[error("group: {0}")]
+    Group(String),
 }
 
 pub(crate) fn mls<E: std::fmt::Display>(e: E) -> CoreError {
@@ -120,6 +155,8 @@ pub struct Engine {
     /// loaded again from the store.
     groups: HashMap<Vec<u8>, MlsGroup>,
     signers: HashMap<Vec<u8>, SignatureKeyPair>,
+    /// Group chats loaded from the store, by local id.
+    chats: groups::Chats,
     /// The one current call (in memory only: a call never outlives the
     /// session).
     pub(crate) call: Option<crate::call::Current>,
@@ -176,6 +213,7 @@ impl Engine {
             groups: HashMap::new(),
             call: None,
             signers: HashMap::new(),
+            chats: groups::Chats::new(),
         }
     }
 
@@ -190,6 +228,7 @@ impl Engine {
             groups: HashMap::new(),
             call: None,
             signers: HashMap::new(),
+            chats: groups::Chats::new(),
         })
     }
 

@@ -40,21 +40,29 @@ fn handshake_then_messages_both_ways_survive_export_restore() {
 
 /// A profile saved in full once, then kept up to date only by the
 /// changes each operation reports.
-struct Mirror {
+pub(crate) struct Mirror {
     settings: Vec<u8>,
     contacts: std::collections::BTreeMap<u64, Vec<u8>>,
     outbox: std::collections::BTreeMap<u64, Vec<u8>>,
+    groups: std::collections::BTreeMap<u64, Vec<u8>>,
     mls: std::collections::BTreeMap<Vec<u8>, Vec<u8>>,
 }
 
 impl Mirror {
-    fn of(e: &mut Engine) -> Self {
+    pub(crate) fn of(e: &mut Engine) -> Self {
         e.take_changes().unwrap();
         let saved = e.save().unwrap();
         let mut m = Mirror {
             settings: saved.settings.to_vec(),
             contacts: Default::default(),
             outbox: saved.outbox.iter().map(|(i, r)| (*i, r.to_vec())).collect(),
+            groups: e
+                .state
+                .groups
+                .iter()
+                .map(|g| g.id)
+                .zip(saved.groups.iter().map(|r| r.to_vec()))
+                .collect(),
             mls: saved
                 .mls
                 .iter()
@@ -71,7 +79,7 @@ impl Mirror {
         m
     }
 
-    fn apply(&mut self, c: &crate::Changes) {
+    pub(crate) fn apply(&mut self, c: &crate::Changes) {
         if let Some(s) = &c.settings {
             self.settings = s.to_vec();
         }
@@ -87,6 +95,12 @@ impl Mirror {
                 None => self.outbox.remove(id),
             };
         }
+        for (id, r) in &c.groups {
+            match r {
+                Some(r) => self.groups.insert(*id, r.to_vec()),
+                None => self.groups.remove(id),
+            };
+        }
         for (k, v) in &c.mls {
             match v {
                 Some(v) => self.mls.insert(k.clone(), v.to_vec()),
@@ -95,7 +109,7 @@ impl Mirror {
         }
     }
 
-    fn to_saved(&self) -> Saved {
+    pub(crate) fn to_saved(&self) -> Saved {
         Saved {
             settings: Zeroizing::new(self.settings.clone()),
             contacts: self
@@ -107,6 +121,11 @@ impl Mirror {
                 .outbox
                 .iter()
                 .map(|(i, r)| (*i, Zeroizing::new(r.clone())))
+                .collect(),
+            groups: self
+                .groups
+                .values()
+                .map(|r| Zeroizing::new(r.clone()))
                 .collect(),
             mls: self
                 .mls
@@ -152,6 +171,7 @@ fn changes_alone_keep_a_saved_profile_exactly_current() {
             settings: Vec::new(),
             contacts: Default::default(),
             outbox: Default::default(),
+            groups: Default::default(),
             mls: e
                 .save()
                 .unwrap()

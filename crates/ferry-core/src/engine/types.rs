@@ -45,6 +45,47 @@ pub enum Action {
         /// Recipient key.
         recipient: KeyBytes,
     },
+    /// Create a group's mailbox with its first admin, read and write keys.
+    CreateGroup {
+        /// Relay base URL.
+        relay: String,
+        /// The group mailbox.
+        group: MailboxId,
+        /// Seeds of the admin, read and write keys.
+        admin: KeyBytes,
+        /// Read key seed.
+        read: KeyBytes,
+        /// Write key seed.
+        write: KeyBytes,
+    },
+    /// Post a padded message to a group's log in a relay epoch.
+    GroupPost {
+        /// Relay base URL.
+        relay: String,
+        /// The group mailbox.
+        group: MailboxId,
+        /// The group's local id.
+        local: u64,
+        /// Write key seed.
+        write: KeyBytes,
+        /// The relay epoch it was sealed in.
+        epoch: u64,
+        /// The padded MLS message.
+        #[serde(with = "ferry_proto::b64::bytes")]
+        payload: Vec<u8>,
+        /// The message before MLS, to seal it again in a later epoch if
+        /// the relay refuses it as stale (`None`: not sent again).
+        #[serde(default, with = "ferry_proto::b64::opt_bytes")]
+        plain: Option<Vec<u8>>,
+    },
+    /// Send the group's pending commit (kept in the group's record, so a
+    /// retry sends the same bytes).
+    GroupCommit {
+        /// Relay base URL.
+        relay: String,
+        /// The group's local id.
+        local: u64,
+    },
 }
 
 impl std::fmt::Debug for Action {
@@ -53,6 +94,9 @@ impl std::fmt::Debug for Action {
             Self::CreateMailbox { .. } => "Action::CreateMailbox",
             Self::Send { .. } => "Action::Send",
             Self::DeleteMailbox { .. } => "Action::DeleteMailbox",
+            Self::CreateGroup { .. } => "Action::CreateGroup",
+            Self::GroupPost { .. } => "Action::GroupPost",
+            Self::GroupCommit { .. } => "Action::GroupCommit",
         })
     }
 }
@@ -97,6 +141,10 @@ pub struct HistoryEntry {
     /// A call (then `text` is empty).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub call: Option<crate::call::CallLog>,
+    /// In a group: the sender's name there (`None`: this profile, or a
+    /// 1:1 conversation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
 }
 
 impl std::fmt::Debug for HistoryEntry {
@@ -220,6 +268,13 @@ pub enum Event {
     },
     /// Already processed before (a retried fetch): nothing to do.
     Duplicate,
+    /// An admin added us to a group: it is in the group list now.
+    GroupJoined {
+        /// The group's local name.
+        group: String,
+        /// The alias of the contact who added us.
+        by: String,
+    },
     /// A call moved on (see [`crate::call`]).
     Call {
         /// Contact id.
@@ -248,6 +303,7 @@ impl std::fmt::Debug for Event {
             Self::Moved { .. } => "Event::Moved(..)",
             Self::Duplicate => "Event::Duplicate",
             Self::Call { .. } => "Event::Call",
+            Self::GroupJoined { .. } => "Event::GroupJoined",
         })
     }
 }

@@ -84,3 +84,16 @@ pub fn key_package(
         .map_err(mls)?;
     kp.key_package().tls_serialize_detached().map_err(mls)
 }
+
+/// The signature key a key package would join with (it must validate).
+pub fn key_package_signer(
+    provider: &impl OpenMlsProvider,
+    key_package: &[u8],
+) -> Result<Vec<u8>, GroupError> {
+    use openmls::prelude::tls_codec::Deserialize as _;
+    let kp = KeyPackageIn::tls_deserialize_exact(key_package).map_err(|_| GroupError::Malformed)?;
+    let kp = kp
+        .validate(provider.crypto(), ProtocolVersion::Mls10)
+        .map_err(mls)?;
+    Ok(kp.leaf_node().signature_key().as_slice().to_vec())
+}

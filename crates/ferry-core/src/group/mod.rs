@@ -33,7 +33,7 @@ use openmls_basic_credential::SignatureKeyPair;
 use openmls_traits::OpenMlsProvider;
 use zeroize::Zeroizing;
 
-pub use keys::{RelayKeys, key_package, new_signer};
+pub use keys::{RelayKeys, key_package, key_package_signer, new_signer};
 use keys::{capabilities, credential, name_of};
 pub use policy::Refusal;
 pub use roles::{Role, Settings};
@@ -314,6 +314,17 @@ impl GroupChat {
                 key: m.signature_key,
             })
             .collect())
+    }
+
+    /// Whether members' proposals (key refreshes, requests to leave) wait
+    /// for an admin's commit.
+    pub fn has_proposals(&self) -> bool {
+        self.group.pending_proposals().next().is_some()
+    }
+
+    /// Deletes this group's MLS state: the group is over for this member.
+    pub fn delete(mut self, provider: &impl OpenMlsProvider) -> Result<(), GroupError> {
+        self.group.delete(provider.storage()).map_err(mls)
     }
 
     /// Encrypts a message for the group.

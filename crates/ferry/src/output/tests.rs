@@ -29,6 +29,7 @@ fn entry(direction: Direction, text: &str) -> HistoryEntry {
         flagged: false,
         attachment: None,
         call: None,
+        from: None,
     }
 }
 
