@@ -255,6 +255,53 @@ pub(crate) enum Act {
     /// The recovery phrase for stowing the account on the relay.
     #[command(subcommand)]
     Recovery(RecoveryCmd),
+    /// Group chats: `send`, `history` and the other message commands take
+    /// a group's name as they take a contact's alias.
+    #[command(subcommand)]
+    Group(GroupCmd),
+}
+
+#[derive(Subcommand)]
+pub(crate) enum GroupCmd {
+    /// Create a group you own, on your relay.
+    Create {
+        /// The name you will know the group by (kept only on this device;
+        /// members you add are offered it).
+        name: String,
+        /// Your name in this group (members see it; by default a neutral
+        /// one that says nothing about you).
+        #[arg(long = "as", value_name = "NAME")]
+        display: Option<String>,
+    },
+    /// Add contacts to a group (admins): each one's device answers at its
+    /// next sync, and they are in after your next sync.
+    Add {
+        /// The group.
+        name: String,
+        /// Contacts to add.
+        #[arg(required = true, num_args = 1..)]
+        aliases: Vec<String>,
+    },
+    /// Remove a member (admins): a contact's alias or the member's name in
+    /// the group. The group's relay keys move on with it.
+    Remove {
+        /// The group.
+        name: String,
+        /// The member.
+        member: String,
+    },
+    /// Leave a group: it and its history are gone from this device at once.
+    Leave {
+        /// The group.
+        name: String,
+    },
+    /// List a group's members and their roles.
+    Members {
+        /// The group.
+        name: String,
+    },
+    /// List your groups.
+    List,
 }
 
 /// `ferry recovery ...`

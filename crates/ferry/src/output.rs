@@ -43,6 +43,36 @@ pub(crate) enum Line {
         contact: String,
         entry: HistoryEntry,
     },
+    Group {
+        name: String,
+        members: usize,
+        admin: bool,
+        joining: usize,
+    },
+    GroupMember {
+        group: String,
+        member: ferry_client::GroupMember,
+    },
+    GroupDone {
+        group: String,
+        what: &'static str,
+    },
+    GroupJoined {
+        group: String,
+        by: String,
+    },
+    GroupMembers {
+        group: String,
+        added: Vec<String>,
+        removed: Vec<String>,
+    },
+    GroupQuarantined {
+        group: String,
+        member: String,
+    },
+    GroupRemoved {
+        group: String,
+    },
     Established {
         contact: String,
     },
@@ -206,6 +236,26 @@ impl Line {
             Event::MailboxGone { contact } => Self::MailboxGone {
                 contact: contact.clone(),
             },
+            Event::GroupJoined { group, by } => Self::GroupJoined {
+                group: group.clone(),
+                by: by.clone(),
+            },
+            Event::GroupMembers {
+                group,
+                added,
+                removed,
+            } => Self::GroupMembers {
+                group: group.clone(),
+                added: added.clone(),
+                removed: removed.clone(),
+            },
+            Event::GroupQuarantined { group, member } => Self::GroupQuarantined {
+                group: group.clone(),
+                member: member.clone(),
+            },
+            Event::GroupRemoved { group } => Self::GroupRemoved {
+                group: group.clone(),
+            },
             _ => return None,
         })
     }
@@ -250,8 +300,35 @@ impl Line {
                     v["call"] = json!({"video": c.video, "outcome": c.outcome.as_str(),
                         "seconds": c.secs});
                 }
+                if let Some(from) = &e.from {
+                    v["from"] = json!(from);
+                }
                 v
             }
+            Self::Group {
+                name,
+                members,
+                admin,
+                joining,
+            } => json!({"type": "group", "name": name, "members": members, "admin": admin,
+                "joining": joining}),
+            Self::GroupMember { group, member: m } => json!({"type": "group_member",
+                "group": group, "name": m.name, "role": role_str(m.role), "you": m.you,
+                "contact": m.contact, "quarantined": m.quarantined}),
+            Self::GroupDone { group, what } => json!({"type": what, "group": group}),
+            Self::GroupJoined { group, by } => {
+                json!({"type": "group_joined", "group": group, "by": by})
+            }
+            Self::GroupMembers {
+                group,
+                added,
+                removed,
+            } => json!({"type": "group_members", "group": group, "added": added,
+                "removed": removed}),
+            Self::GroupQuarantined { group, member } => {
+                json!({"type": "group_quarantined", "group": group, "member": member})
+            }
+            Self::GroupRemoved { group } => json!({"type": "group_removed", "group": group}),
             Self::Established { contact } => json!({"type": "established", "contact": contact}),
             Self::Timer { contact, secs } => {
                 json!({"type": "timer", "contact": contact, "seconds": secs})
@@ -397,6 +474,71 @@ impl Line {
                 time(c.at)
             ),
             Self::Message { contact, entry } => message_text(contact, entry),
+            Self::Group {
+                name,
+                members,
+                admin,
+                joining,
+            } => {
+                let admin = if *admin { ", you are an admin" } else { "" };
+                let joining = if *joining > 0 {
+                    format!(", {joining} joining")
+                } else {
+                    String::new()
+                };
+                format!("{}\t{members} member(s){admin}{joining}", clean(name))
+            }
+            Self::GroupMember { group, member: m } => {
+                let you = if m.you { " (you)" } else { "" };
+                let contact = m
+                    .contact
+                    .as_ref()
+                    .map(|c| format!(" = your contact {}", clean(c)))
+                    .unwrap_or_default();
+                let q = if m.quarantined {
+                    " !! QUARANTINED (reported compromised)"
+                } else {
+                    ""
+                };
+                format!(
+                    "{}: {}\t{}{you}{contact}{q}",
+                    clean(group),
+                    clean(&m.name),
+                    role_str(m.role)
+                )
+            }
+            Self::GroupDone { group, what } => match *what {
+                "group_created" => format!("group {} created; add contacts with `ferry group add`", clean(group)),
+                "group_asked" => format!("{}: asked; they join once both of you have synced", clean(group)),
+                "group_removing" => format!("{}: removed; the group's keys moved on", clean(group)),
+                _ => format!("{}: you left; it is gone from this device", clean(group)),
+            },
+            Self::GroupJoined { group, by } => format!(
+                "{} added you to the group {}; leave it with `ferry group leave`",
+                clean(by),
+                clean(group)
+            ),
+            Self::GroupMembers {
+                group,
+                added,
+                removed,
+            } => {
+                let names = |v: &[String]| v.iter().map(|n| clean(n)).collect::<Vec<_>>().join(", ");
+                match (added.is_empty(), removed.is_empty()) {
+                    (false, true) => format!("{}: {} joined", clean(group), names(added)),
+                    (true, false) => format!("{}: {} left or were removed", clean(group), names(removed)),
+                    _ => format!("{}: members changed", clean(group)),
+                }
+            }
+            Self::GroupQuarantined { group, member } => format!(
+                "!! {}: {} is reported COMPROMISED; their messages are quarantined",
+                clean(group),
+                clean(member)
+            ),
+            Self::GroupRemoved { group } => format!(
+                "you were removed from the group {}; it is gone from this device",
+                clean(group)
+            ),
             Self::Established { contact } => format!(
                 "{}: conversation set up; you can now send messages",
                 clean(contact)
@@ -621,9 +763,10 @@ impl Output {
 }
 
 fn message_text(contact: &str, e: &HistoryEntry) -> String {
-    let who = match e.direction {
-        Direction::In => clean(contact),
-        Direction::Out => format!("you → {}", clean(contact)),
+    let who = match (e.direction, &e.from) {
+        (Direction::In, Some(from)) => format!("{} in {}", clean(from), clean(contact)),
+        (Direction::In, None) => clean(contact),
+        (Direction::Out, _) => format!("you → {}", clean(contact)),
     };
     let flag = if e.flagged {
         "!! QUARANTINED (sender reported compromised) "
@@ -711,6 +854,14 @@ fn hidden(c: char) -> bool {
 
 /// A name, alias, id or path on one line: control characters (new lines
 /// included) shown as U+FFFD, hidden characters dropped.
+fn role_str(r: ferry_client::GroupRole) -> &'static str {
+    match r {
+        ferry_client::GroupRole::Owner => "owner",
+        ferry_client::GroupRole::Admin => "admin",
+        ferry_client::GroupRole::Member => "member",
+    }
+}
+
 fn clean(s: &str) -> String {
     s.chars()
         .filter(|&c| !hidden(c))

@@ -10,7 +10,7 @@ use zeroize::Zeroizing;
 
 use crate::cli::proxy_setting;
 
-use crate::cli::{Act, DuressCmd, PhraseCmd, RecoveryCmd};
+use crate::cli::{Act, DuressCmd, GroupCmd, PhraseCmd, RecoveryCmd};
 use crate::output::{Line, Output};
 use crate::secrets::{self, Secret};
 
@@ -358,7 +358,11 @@ async fn act_on(ctx: &Context, session: &mut Session, act: Act) -> Result<(), Fa
             } else {
                 Zeroizing::new(text.join(" "))
             };
-            let entry = session.send(&alias, &text, view_once, force).await?;
+            let entry = if session.is_group(&alias) {
+                session.group_send(&alias, &text, view_once).await?
+            } else {
+                session.send(&alias, &text, view_once, force).await?
+            };
             Line::Message {
                 contact: alias,
                 entry,
@@ -452,6 +456,7 @@ async fn act_on(ctx: &Context, session: &mut Session, act: Act) -> Result<(), Fa
             }
             return Ok(());
         }
+        Act::Group(cmd) => return group(out, session, cmd).await,
         Act::History { alias } => {
             for entry in session.view_history(&alias)? {
                 out.print(&Line::Message {
@@ -494,4 +499,68 @@ async fn send_file(
         contact: args.alias,
         entry,
     })
+}
+
+async fn group(out: Output, session: &mut Session, cmd: GroupCmd) -> Result<(), Failure> {
+    let line = match cmd {
+        GroupCmd::Create { name, display } => {
+            let display = display.unwrap_or_else(neutral_name);
+            session.create_group(&name, &display).await?;
+            Line::GroupDone {
+                group: name,
+                what: "group_created",
+            }
+        }
+        GroupCmd::Add { name, aliases } => {
+            session.group_add(&name, &aliases).await?;
+            Line::GroupDone {
+                group: name,
+                what: "group_asked",
+            }
+        }
+        GroupCmd::Remove { name, member } => {
+            session.group_remove(&name, &member).await?;
+            Line::GroupDone {
+                group: name,
+                what: "group_removing",
+            }
+        }
+        GroupCmd::Leave { name } => {
+            session.group_leave(&name).await?;
+            Line::GroupDone {
+                group: name,
+                what: "group_left",
+            }
+        }
+        GroupCmd::Members { name } => {
+            for member in session.group_members(&name)? {
+                out.print(&Line::GroupMember {
+                    group: name.clone(),
+                    member,
+                });
+            }
+            return Ok(());
+        }
+        GroupCmd::List => {
+            for g in session.groups() {
+                out.print(&Line::Group {
+                    name: g.name,
+                    members: g.members,
+                    admin: g.admin,
+                    joining: g.joining,
+                });
+            }
+            return Ok(());
+        }
+    };
+    out.print(&line);
+    Ok(())
+}
+
+/// A name in a group that says nothing about its member.
+fn neutral_name() -> String {
+    use rand_core::RngCore as _;
+    let mut b = [0u8; 2];
+    rand_core::OsRng.fill_bytes(&mut b);
+    format!("member-{:02x}{:02x}", b[0], b[1])
 }

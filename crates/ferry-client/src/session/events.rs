@@ -65,6 +65,34 @@ impl LockReason {
 #[derive(Clone)]
 #[non_exhaustive]
 pub enum Event {
+    /// A contact added this profile to a group.
+    GroupJoined {
+        /// The group's local name.
+        group: String,
+        /// The contact who added us.
+        by: String,
+    },
+    /// Members were added to or removed from a group.
+    GroupMembers {
+        /// The group's local name.
+        group: String,
+        /// Names of those added.
+        added: Vec<String>,
+        /// Names of those removed.
+        removed: Vec<String>,
+    },
+    /// An alert quarantined a member of a group.
+    GroupQuarantined {
+        /// The group's local name.
+        group: String,
+        /// The member's name there.
+        member: String,
+    },
+    /// This profile was removed from a group: it and its history are gone.
+    GroupRemoved {
+        /// The group's local name.
+        group: String,
+    },
     /// A message arrived and was committed.
     Received {
         /// Contact alias.
@@ -172,6 +200,10 @@ impl std::fmt::Debug for Event {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Self::Received { .. } => "Event::Received(..)",
+            Self::GroupJoined { .. } => "Event::GroupJoined(..)",
+            Self::GroupMembers { .. } => "Event::GroupMembers(..)",
+            Self::GroupQuarantined { .. } => "Event::GroupQuarantined(..)",
+            Self::GroupRemoved { .. } => "Event::GroupRemoved(..)",
             Self::Sent { .. } => "Event::Sent(..)",
             Self::Status { status, .. } => match status {
                 Status::Queued => "Event::Status(queued)",

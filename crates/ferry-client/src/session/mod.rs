@@ -29,6 +29,7 @@ mod calls;
 mod downloads;
 mod error;
 mod events;
+mod groups;
 mod media;
 mod messages;
 mod network;
@@ -198,6 +199,11 @@ fn load_engine(vault: &Vault) -> Result<Engine, SessionError> {
             .map(|(_, r)| r)
             .collect(),
         outbox: vault.records(Table::Outbox)?,
+        groups: vault
+            .records(Table::Groups)?
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect(),
         mls: vault.mls_state()?,
     };
     Ok(Engine::load(saved)?)
@@ -213,6 +219,9 @@ fn write_changes(tx: &Tx<'_>, c: &Changes) -> Result<(), VaultError> {
     }
     for (id, r) in &c.outbox {
         tx.put_record(Table::Outbox, *id, r.as_ref().map(|r| r.as_slice()))?;
+    }
+    for (id, r) in &c.groups {
+        tx.put_record(Table::Groups, *id, r.as_ref().map(|r| r.as_slice()))?;
     }
     tx.update_mls(
         c.mls
@@ -536,12 +545,15 @@ impl Session {
         self.engine.contacts()
     }
 
+    /// The history key of a contact, or of a group by its name.
     fn contact_id(&self, alias: &str) -> Result<u64, SessionError> {
-        Ok(self
-            .engine
-            .contact(alias)
-            .ok_or(CoreError::UnknownContact)?
-            .id)
+        match self.engine.contact(alias) {
+            Some(c) => Ok(c.id),
+            None => Ok(self
+                .engine
+                .group_id(alias)
+                .ok_or(CoreError::UnknownContact)?),
+        }
     }
 
     /// A conversation's history, oldest first.

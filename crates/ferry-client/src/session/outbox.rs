@@ -3,6 +3,7 @@
 use ferry_core::Action;
 use ferry_proto::ErrorCode;
 
+use super::groups::{GroupOutcome, STALE_RETRIES};
 use super::{Event, Session, SessionError, Status};
 use crate::transport::{ClientError, retry};
 
@@ -40,8 +41,31 @@ impl Session {
     /// the rest waits for the next run.
     pub async fn flush_outbox(&mut self) -> Result<Vec<ClientError>, SessionError> {
         let mut dropped = Vec::new();
+        let mut resealed = 0;
         while let Some((id, action)) = self.engine().outbox_first() {
-            let outcome = match self.perform(&action).await {
+            let group = matches!(
+                action,
+                Action::CreateGroup { .. } | Action::GroupPost { .. } | Action::GroupCommit { .. }
+            );
+            let result = if group {
+                match self.perform_group(id, &action).await {
+                    Ok(GroupOutcome::Replaced) => {
+                        resealed += 1;
+                        if resealed > STALE_RETRIES {
+                            return Err(ClientError::Protocol(
+                                "the group keeps moving on; try again later".into(),
+                            )
+                            .into());
+                        }
+                        continue;
+                    }
+                    Ok(GroupOutcome::Done) => Ok(()),
+                    Err(e) => Err(e),
+                }
+            } else {
+                self.perform(&action).await
+            };
+            let outcome = match result {
                 Ok(()) => Status::OnRelay,
                 Err(e) if e.is_permanent() => {
                     tracing::warn!("relay refused a queued call for good; dropped");
@@ -88,6 +112,7 @@ impl Session {
             Action::CreateMailbox { relay, .. }
             | Action::Send { relay, .. }
             | Action::DeleteMailbox { relay, .. } => relay.clone(),
+            _ => return Ok(()),
         };
         let client = self
             .relay(&url)
@@ -123,6 +148,7 @@ impl Session {
                     other => other,
                 }
             }
+            _ => Ok(()),
         }
     }
 }

@@ -153,6 +153,7 @@ impl Session {
                         }
                     }
                     CoreEvent::Duplicate => continue,
+                    CoreEvent::GroupJoined { group, by } => Event::GroupJoined { group, by },
                 };
                 shown.push((0, ev));
                 // A contact reported compromised (a warning, or a duress
@@ -288,6 +289,12 @@ impl Session {
                     self.flush_outbox().await?;
                 }
                 self.deposit_new_canaries().await;
+                // Group logs after the 1:1 mailboxes (an invite to a group
+                // arrives there), each with its own cursor and key.
+                self.sync_groups().await?;
+                // Commits made on what was read (an admin's adds and
+                // removals, members' requests to leave) go out now.
+                self.flush_outbox().await?;
                 return Ok(());
             }
             for (mailbox, seq) in self.process(fetched)? {

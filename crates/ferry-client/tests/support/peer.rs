@@ -43,7 +43,11 @@ impl Peer {
                         .await
                         .unwrap();
                 }
-                Action::DeleteMailbox { .. } => {}
+                // These peers hold no groups.
+                Action::DeleteMailbox { .. }
+                | Action::CreateGroup { .. }
+                | Action::GroupPost { .. }
+                | Action::GroupCommit { .. } => {}
             }
             self.engine.outbox_remove(id);
         }

@@ -1,0 +1,134 @@
+//! Group chats end to end: the real binary, a real relay process, profiles
+//! on disk, every step a command a person (or a script) runs.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+mod common;
+use common::*;
+
+/// Texts of group messages in a run, as "sender: text".
+fn group_texts(r: &Run) -> Vec<String> {
+    r.of_type("message")
+        .iter()
+        .map(|m| {
+            format!(
+                "{}: {}",
+                m["from"].as_str().unwrap_or("(you)"),
+                m["text"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+/// Every byte the relay keeps on disk.
+fn relay_bytes(w: &World) -> Vec<u8> {
+    let mut all = Vec::new();
+    for e in std::fs::read_dir(w.relay.data_dir()).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_file() {
+            all.extend(std::fs::read(p).unwrap());
+        }
+    }
+    all
+}
+
+#[test]
+fn a_group_made_from_the_cli_carries_messages_and_shuts_a_removed_member_out() {
+    let w = world();
+    let made =
+        w.a.run(&["group", "create", "가족 family", "--as", "Amina"]);
+    assert_eq!(made.of_type("group_created").len(), 1);
+    w.a.run(&["group", "add", "가족 family", "Bashir", "Chen"]);
+    // Each one's device answers with a key package at its sync; the admin
+    // commits the adds at its own and sends each one its welcome.
+    assert!(w.b.run(&["sync"]).of_type("group_joined").is_empty());
+    w.c.run(&["sync"]);
+    w.a.run(&["sync"]);
+    let joined = w.b.run(&["sync"]);
+    let j = joined.of_type("group_joined");
+    assert_eq!(j.len(), 1, "{:?}", joined.lines);
+    assert_eq!(j[0]["by"], "Amina", "told who added them (their alias)");
+    assert_eq!(j[0]["group"], "가족 family");
+    assert_eq!(w.c.run(&["sync"]).of_type("group_joined").len(), 1);
+
+    let members = w.c.run(&["group", "members", "가족 family"]);
+    let m = members.of_type("group_member");
+    assert_eq!(m.len(), 3, "{:?}", members.lines);
+    let owner: Vec<_> = m.iter().filter(|m| m["role"] == "owner").collect();
+    assert_eq!(owner.len(), 1);
+    assert_eq!(owner[0]["name"], "Amina");
+    assert_eq!(m.iter().filter(|m| m["you"] == true).count(), 1);
+    // The admin sees who is who among its own contacts.
+    let mine = w.a.run(&["group", "members", "가족 family"]);
+    let mut contacts: Vec<_> = mine
+        .of_type("group_member")
+        .iter()
+        .filter_map(|m| m["contact"].as_str().map(str::to_owned))
+        .collect();
+    contacts.sort();
+    assert_eq!(contacts, ["Bashir", "Chen"]);
+    // Members who joined with no name of their own show a neutral one.
+    let b_name = m
+        .iter()
+        .find(|x| x["role"] == "member" && x["you"] == false)
+        .unwrap()["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(b_name.starts_with("member-"), "{b_name}");
+
+    // `send` and `history` take the group's name as they take an alias.
+    w.a.run(&["send", "가족 family", "dinner at 7"]);
+    w.b.run(&["send", "가족 family", "I'll bring rice"]);
+    let c_in = w.c.run(&["sync"]);
+    assert_eq!(
+        group_texts(&c_in),
+        ["Amina: dinner at 7", &format!("{b_name}: I'll bring rice")]
+    );
+    assert_eq!(group_texts(&w.b.run(&["sync"])), ["Amina: dinner at 7"]);
+    let history = w.c.run(&["history", "가족 family"]);
+    assert_eq!(history.texts(), ["dinner at 7", "I'll bring rice"]);
+    // Nothing is shown twice.
+    assert!(w.c.run(&["sync"]).texts().is_empty());
+
+    // The relay holds each message once and nothing readable.
+    let stored = relay_bytes(&w);
+    for needle in ["dinner at 7", "가족", "Amina", "Bashir", "Chen", "member-"] {
+        assert!(
+            !contains(&stored, needle.as_bytes()),
+            "{needle} on the relay"
+        );
+    }
+
+    // The admin removes Chen: Chen's device wipes the group; the others go
+    // on, and Chen reads nothing sent after.
+    w.a.run(&["group", "remove", "가족 family", "Chen"]);
+    let c_out = w.c.run(&["sync"]);
+    assert_eq!(c_out.of_type("group_removed").len(), 1, "{:?}", c_out.lines);
+    assert!(w.c.run(&["group", "list"]).of_type("group").is_empty());
+    assert_ne!(w.c.try_run(&["history", "가족 family"]).code, 0);
+    let b_sees = w.b.run(&["sync"]);
+    assert_eq!(b_sees.of_type("group_members").len(), 1);
+    w.b.run(&["send", "가족 family", "just us now"]);
+    // A had not read B's first message before its commit: it reads it now,
+    // from the epoch before, then the one after.
+    assert_eq!(
+        group_texts(&w.a.run(&["sync"])),
+        [
+            format!("{b_name}: I'll bring rice"),
+            format!("{b_name}: just us now")
+        ]
+    );
+    assert!(w.c.run(&["sync"]).texts().is_empty());
+    let list = w.b.run(&["group", "list"]);
+    assert_eq!(list.of_type("group")[0]["members"], 2);
+
+    // A member cannot remove anyone; B leaves, and the admin commits it.
+    let refused = w.b.try_run(&["group", "remove", "가족 family", "Amina"]);
+    assert_ne!(refused.code, 0);
+    w.b.run(&["group", "leave", "가족 family"]);
+    assert!(w.b.run(&["group", "list"]).of_type("group").is_empty());
+    w.a.run(&["sync"]);
+    let a_list = w.a.run(&["group", "list"]);
+    assert_eq!(a_list.of_type("group")[0]["members"], 1);
+}
