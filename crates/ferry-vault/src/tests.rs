@@ -253,7 +253,7 @@ fn old_files_are_migrated_and_newer_ones_refused_untouched() {
     // Make it look like a file of the first release: schema 1 only.
     v.conn
         .execute_batch(
-            "DROP TABLE contacts; DROP TABLE outbox; DROP INDEX messages_key;
+            "DROP TABLE contacts; DROP TABLE outbox; DROP TABLE groups; DROP INDEX messages_key;
              DROP INDEX mls_key; DROP INDEX blobs_key;
              ALTER TABLE mls DROP COLUMN key_idx; ALTER TABLE blobs DROP COLUMN key_idx;
              PRAGMA user_version = 1;",
@@ -269,6 +269,9 @@ fn old_files_are_migrated_and_newer_ones_refused_untouched() {
     v.transaction(|tx| tx.put_record(Table::Contacts, 7, Some(b"seven")))
         .unwrap();
     assert_eq!(v.records(Table::Contacts).unwrap()[0].0, 7);
+    v.transaction(|tx| tx.put_record(Table::Groups, 9, Some(b"nine")))
+        .unwrap();
+    assert_eq!(v.records(Table::Groups).unwrap()[0].0, 9);
     // A file from a newer Ferry: refused with a clear error, unchanged.
     v.conn.execute_batch("PRAGMA user_version = 99;").unwrap();
     drop(v);
