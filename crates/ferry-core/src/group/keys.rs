@@ -97,3 +97,29 @@ pub fn key_package_signer(
         .map_err(mls)?;
     Ok(kp.leaf_node().signature_key().as_slice().to_vec())
 }
+
+/// Forgets a key package given out and never used, with the signing key
+/// made for it (a contact who asks again and again leaves nothing behind).
+pub fn forget_key_package(
+    provider: &impl OpenMlsProvider,
+    key_package: &[u8],
+    signer_public: &[u8],
+) -> Result<(), GroupError> {
+    use openmls::prelude::tls_codec::Deserialize as _;
+    use openmls_traits::storage::StorageProvider as _;
+    let kp = KeyPackageIn::tls_deserialize_exact(key_package).map_err(|_| GroupError::Malformed)?;
+    let kp = kp
+        .validate(provider.crypto(), ProtocolVersion::Mls10)
+        .map_err(mls)?;
+    let hash_ref = kp.hash_ref(provider.crypto()).map_err(mls)?;
+    provider
+        .storage()
+        .delete_key_package(&hash_ref)
+        .map_err(mls)?;
+    SignatureKeyPair::delete(
+        provider.storage(),
+        signer_public,
+        CIPHERSUITE.signature_algorithm(),
+    )
+    .map_err(mls)
+}

@@ -33,7 +33,7 @@ use openmls_basic_credential::SignatureKeyPair;
 use openmls_traits::OpenMlsProvider;
 use zeroize::Zeroizing;
 
-pub use keys::{RelayKeys, key_package, key_package_signer, new_signer};
+pub use keys::{RelayKeys, forget_key_package, key_package, key_package_signer, new_signer};
 use keys::{capabilities, credential, name_of};
 pub use policy::Refusal;
 pub use roles::{Role, Settings};

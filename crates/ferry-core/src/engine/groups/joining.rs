@@ -53,6 +53,9 @@ pub(crate) struct Joining {
     /// store).
     #[serde(with = "ferry_proto::b64::bytes")]
     signer: Vec<u8>,
+    /// The key package given (to forget it if it is never used).
+    #[serde(default, with = "ferry_proto::b64::bytes")]
+    key_package: Vec<u8>,
 }
 
 /// A pending commit to send to the relay, exactly as first made.
@@ -143,15 +146,28 @@ impl Engine {
         let kp =
             group::key_package(&self.provider, &signer, &neutral_name(rng)).map_err(group_err)?;
         let joins = &mut self.state.settings_mut().group_joins;
-        joins.retain(|j| j.ask != ask || j.contact != c.id);
+        let mut dropped: Vec<Joining> = Vec::new();
+        joins.retain(|j| {
+            let keep = j.ask != ask || j.contact != c.id;
+            if !keep {
+                dropped.push(j.clone());
+            }
+            keep
+        });
         if joins.len() >= MAX_JOINS {
-            joins.remove(0);
+            dropped.push(joins.remove(0));
         }
         joins.push(Joining {
             ask: ask.clone(),
             contact: c.id,
             signer: signer.public().to_vec(),
+            key_package: kp.clone(),
         });
+        // What was given for an older ask goes: at most MAX_JOINS key
+        // packages and their signing keys are ever kept.
+        for j in dropped {
+            let _ = group::forget_key_package(&self.provider, &j.key_package, &j.signer);
+        }
         self.queue(
             now,
             rng,

@@ -338,3 +338,32 @@ fn a_hostile_contact_cannot_push_a_group_on_anyone() {
     assert!(matches!(ev, Event::Ignored { .. }));
     assert_eq!(w.people[0].outbox().len(), 1, "only the group's creation");
 }
+
+#[test]
+fn a_contact_asking_again_and_again_leaves_a_bounded_trace() {
+    let mut w = World::new(2);
+    w.connect(0, 1, "bora", "ahn");
+    let c = w.people[0].established("bora").unwrap();
+    let ask = |w: &mut World, n: usize| {
+        for _ in 0..n {
+            let ask = crate::engine::random_id(&mut OsRng).to_vec();
+            w.people[0]
+                .queue(9, &mut OsRng, &c, crate::envelope::Body::GroupAsk { ask })
+                .unwrap();
+        }
+        w.pump();
+        w.people[1].save().unwrap().mls.len()
+    };
+    let after_20 = ask(&mut w, 20);
+    let after_100 = ask(&mut w, 80);
+    // Every ask is answered (with a fresh key package each time), but only
+    // the last 16 key packages and their signing keys are kept.
+    assert_eq!(w.people[1].state.settings().group_joins.len(), 16);
+    // Each kept ask holds three values (key package, its private key, the
+    // signing key): 80 more asks kept would add 240. The 1:1
+    // conversation's own key refreshes account for a few.
+    assert!(
+        after_100 < after_20 + 10,
+        "MLS store grew with every ask: {after_20} -> {after_100}"
+    );
+}
