@@ -155,7 +155,7 @@ impl Session {
             _ => return Ok(GroupOutcome::Done),
         };
         let client = self
-            .relay(&relay)
+            .group_relay(&relay)
             .map_err(|_| ClientError::Protocol("bad relay URL".into()))?
             .clone();
         match action {
@@ -278,7 +278,7 @@ impl Session {
                 return Ok(());
             };
             let key: MailboxKey = r.read.mailbox_key();
-            let client = self.relay(&r.relay)?.clone();
+            let client = self.group_relay(&r.relay)?.clone();
             let got = retry(|| {
                 client.fetch_group(r.mailbox, &key, Seq(r.cursor), Some(ENTRIES_PER_READ))
             })

@@ -148,6 +148,9 @@ pub struct Session {
     vault: Vault,
     engine: Engine,
     relays: HashMap<String, RelayClient>,
+    /// Clients for group mailboxes only: their own connections, so a relay
+    /// does not see a group's reads on the connection of the 1:1 syncs.
+    group_relays: HashMap<String, RelayClient>,
     /// How relays are reached (direct or through the profile's proxy).
     network: crate::net::Network,
     hub: events::Hub,
@@ -245,6 +248,7 @@ impl Session {
             vault,
             engine,
             relays: HashMap::new(),
+            group_relays: HashMap::new(),
             network,
             hub: events::Hub::default(),
             pending: HashMap::new(),
@@ -531,13 +535,27 @@ impl Session {
 
     pub(crate) fn relay(&mut self, url: &str) -> Result<&RelayClient, SessionError> {
         if !self.relays.contains_key(url) {
-            let mut client = RelayClient::with_network(url, &self.network)?;
-            if let (true, Some(t)) = (self.engine.relay() == url, self.engine.relay_token()) {
-                client = client.with_access_token(t);
-            }
+            let client = self.new_client(url)?;
             self.relays.insert(url.to_owned(), client);
         }
         self.relays.get(url).ok_or(SessionError::BadRelayUrl)
+    }
+
+    /// The client for group mailboxes on `url`: a connection of its own.
+    pub(crate) fn group_relay(&mut self, url: &str) -> Result<&RelayClient, SessionError> {
+        if !self.group_relays.contains_key(url) {
+            let client = self.new_client(url)?;
+            self.group_relays.insert(url.to_owned(), client);
+        }
+        self.group_relays.get(url).ok_or(SessionError::BadRelayUrl)
+    }
+
+    fn new_client(&self, url: &str) -> Result<RelayClient, SessionError> {
+        let mut client = RelayClient::with_network(url, &self.network)?;
+        if let (true, Some(t)) = (self.engine.relay() == url, self.engine.relay_token()) {
+            client = client.with_access_token(t);
+        }
+        Ok(client)
     }
 
     /// Contacts.

@@ -76,6 +76,7 @@ impl Session {
         self.network = network;
         // Clients made for the old setting must not be used again.
         self.relays.clear();
+        self.group_relays.clear();
         Ok(())
     }
 }
