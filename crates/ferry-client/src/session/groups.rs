@@ -256,6 +256,17 @@ impl Session {
         }
     }
 
+    /// Reads every group's log and sends what that queued (commits an
+    /// admin makes on what it read): what `watch` does every few seconds.
+    pub(crate) async fn read_groups_now(&mut self) -> Result<(), SessionError> {
+        if self.engine.group_reads().is_empty() {
+            return Ok(());
+        }
+        self.sync_groups().await?;
+        self.flush_outbox().await?;
+        Ok(())
+    }
+
     /// Reads every group's log to its end.
     pub(crate) async fn sync_groups(&mut self) -> Result<(), SessionError> {
         let locals: Vec<u64> = self.engine.group_reads().iter().map(|r| r.local).collect();

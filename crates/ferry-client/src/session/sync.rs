@@ -50,6 +50,13 @@ async fn next_job(jobs: &mut Option<&mut mpsc::Receiver<Job>>) -> Option<Job> {
 /// and renews the canaries that are due.
 const CAPSULE_RETRY_TICKS: u64 = 60;
 
+/// When `watch` next reads the group logs: 3 to 8 one-second ticks after
+/// `now`, drawn at random each time.
+fn next_group_read_after(now: u64) -> u64 {
+    use rand_core::RngCore as _;
+    now + 3 + u64::from(OsRng.next_u32() % 6)
+}
+
 /// Mailboxes named in one sync or subscribe request: well under the
 /// relay's default limit (1,000), which a profile with many contacts and
 /// moves in progress would otherwise exceed.
@@ -371,6 +378,7 @@ impl Session {
         let mut backoff = Duration::from_millis(200);
         let mut expiry = tokio::time::interval(Duration::from_secs(1));
         let mut ticks: u64 = 0;
+        let mut next_group_read = next_group_read_after(0);
         loop {
             // In a decoy opened under duress, canaries not fired yet are
             // fired as soon as the relay can be reached (nothing is shown).
@@ -451,6 +459,15 @@ impl Session {
                         self.expire()?;
                         self.call_tick().await;
                         ticks += 1;
+                        if ticks >= next_group_read {
+                            // Group logs have no push: read every few
+                            // seconds, at random moments apart from the
+                            // 1:1 traffic. Failures wait for the next read.
+                            next_group_read = next_group_read_after(ticks);
+                            if self.read_groups_now().await.is_err() {
+                                tracing::debug!("a group log could not be read; trying again later");
+                            }
+                        }
                         if ticks.is_multiple_of(CAPSULE_RETRY_TICKS) {
                             self.retry_capsule().await;
                             // Each canary is renewed when its own time comes,

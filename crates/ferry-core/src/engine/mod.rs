@@ -61,8 +61,8 @@ const CIPHERSUITE: Ciphersuite = Ciphersuite::MLS_128_DHKEMX25519_CHACHA20POLY13
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CoreError {
-    /// An alias is already used by another contact.
-    #[error("you already have a contact with that alias")]
+    /// An alias is already used by another contact (or a group).
+    #[error("you already have a contact or group with that name")]
     AliasTaken,
     /// No contact has that alias.
     #[error("no contact with that alias")]
@@ -359,7 +359,10 @@ impl Engine {
         if self.state.contacts.len() >= MAX_CONTACTS {
             return Err(CoreError::TooManyContacts);
         }
-        if self.state.contacts.iter().any(|c| c.alias == alias) {
+        // A group's name too: `send` and `history` take either.
+        if self.state.contacts.iter().any(|c| c.alias == alias)
+            || self.state.groups.find(|g| g.name == alias).is_some()
+        {
             return Err(CoreError::AliasTaken);
         }
         Ok(())

@@ -230,6 +230,16 @@ fn contacts_added_over_their_1to1_conversation_join_and_read_each_other() {
     assert!(w.seen[2].iter().any(|s| s.starts_with("Ahn: ")));
     // One commit per add round, no conflicts.
     assert_eq!(w.conflicts, 0);
+    // A group's name and a contact's alias never coincide (`send` takes
+    // either).
+    assert!(matches!(
+        w.people[0].create_invite(9, &mut OsRng, "family", 3600),
+        Err(crate::CoreError::AliasTaken)
+    ));
+    assert!(matches!(
+        w.people[0].create_group(&mut OsRng, "bora", "Ahn"),
+        Err(crate::CoreError::AliasTaken)
+    ));
 }
 
 #[test]
