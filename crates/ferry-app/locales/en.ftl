@@ -311,3 +311,39 @@ error-restore_unfinished = A restore did not finish. Restore again with the same
 error-stow_stale = The relay served an older copy of the account than another relay has seen. Nothing was installed.
 error-witness_unreachable = The relay that keeps the account's version cannot be reached. Nothing was installed; try again later.
 error-stow_damaged = The stored account is damaged or does not open with this phrase.
+
+group-new = New group
+group-name = Group name
+group-name-hint = Only on this device. The people you add are offered it.
+group-display = Your name in this group
+group-display-hint = The members see it. Leave it empty for a name that says nothing about you.
+group-add = Add people
+group-add-button = Add
+group-create = Create the group
+group-no-contacts = You have no contacts to add yet.
+group-members = Members
+group-members-count = { $count ->
+    [one] 1 member
+   *[other] { $count } members
+}
+group-joining = { $count ->
+    [one] One person is joining: they are in once their device and yours have been online.
+   *[other] { $count } people are joining: they are in once their devices and yours have been online.
+}
+group-owner = Owner
+group-admin = Admin
+group-member = Member
+group-you = You
+group-your-contact = your contact { $name }
+group-remove = Remove
+group-leave = Leave the group
+group-flagged = This member was reported compromised: it may not be from them.
+error-unknown_group = No such group.
+error-not_group_admin = Only an admin of this group can do that.
+error-unknown_member = No such member.
+error-ambiguous_member = Several members have that name.
+error-already_member = Already in the group or joining.
+error-group_full = The group is full.
+error-too_many_groups = You are in as many groups as Ferry keeps.
+error-last_owner = You are the last owner. Make someone else owner first.
+error-group_choose = Choose at least one person.

@@ -35,7 +35,7 @@ pub use ferry_core::call::{
     CallLog, CallOutcome, CallUpdate, CallView, EndReason, Phase as CallPhase,
 };
 pub use ferry_core::challenge::ProofResult;
-pub use ferry_core::group::Role as GroupRole;
+pub use ferry_core::group::{Role as GroupRole, neutral_name};
 pub use ferry_core::{
     AlertReason, Compromise, ContactInfo, ContactState, Direction, GroupMember, GroupSummary,
     HistoryEntry, RejectReason,

@@ -131,28 +131,6 @@ fn run(members: usize, messages: usize) {
         );
     }
 
-    // A member's key refresh: proposed by the member, committed by the
-    // owner (members cannot commit at the relay).
-    let proposal = seen
-        .propose_refresh(&observer.provider, &observer.signer)
-        .unwrap();
-    let (_, r) = receive(&creator, &mut owner, Entry::Message, &proposal);
-    assert_eq!(r, Received::Proposal);
-    let t = Instant::now();
-    let out = owner
-        .commit_proposals(&creator.provider, &creator.signer)
-        .unwrap();
-    owner.confirm(&creator.provider).unwrap();
-    let commit = t.elapsed();
-    let (took, _) = receive(&observer, &mut seen, Entry::Commit, &out.commit);
-    println!(
-        "a member's key refresh: proposal {}, commit {} in {}; the member applies it in {}",
-        kib(proposal.len()),
-        kib(out.commit.len()),
-        ms(commit),
-        ms(took)
-    );
-
     let text = [0x61u8; 40];
     let mut wires = Vec::with_capacity(messages);
     let t = Instant::now();

@@ -494,6 +494,17 @@ impl Vault {
         Ok(out)
     }
 
+    /// The conversations (contact or group ids) that hold messages.
+    pub fn conversations(&self) -> Result<Vec<u64>, VaultError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT DISTINCT contact FROM messages")
+            .map_err(db)?;
+        let rows = stmt.query_map([], |r| r.get::<_, i64>(0)).map_err(db)?;
+        rows.map(|r| r.map(|c| u64::try_from(c).unwrap_or(0)).map_err(db))
+            .collect()
+    }
+
     /// The whole MLS key-value state.
     pub fn mls_state(&self) -> Result<MlsEntries, VaultError> {
         read_mls_state(&self.conn, &self.slab)

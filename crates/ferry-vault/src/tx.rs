@@ -218,6 +218,28 @@ impl Tx<'_> {
         Ok(true)
     }
 
+    /// Destroys every message of a conversation (a group left or removed
+    /// from, history not kept); returns how many.
+    pub fn delete_conversation(&self, contact: u64) -> Result<usize, VaultError> {
+        let c = i64::try_from(contact).unwrap_or(i64::MAX);
+        let idxs: Vec<i64> = {
+            let mut stmt = self
+                .tx
+                .prepare_cached("SELECT key_idx FROM messages WHERE contact = ?1")
+                .map_err(db)?;
+            stmt.query_map([c], |r| r.get(0))
+                .map_err(db)?
+                .collect::<Result<_, _>>()
+                .map_err(db)?
+        };
+        for idx in &idxs {
+            self.destroy_key(*idx)?;
+        }
+        self.tx
+            .execute("DELETE FROM messages WHERE contact = ?1", [c])
+            .map_err(db)
+    }
+
     /// Destroys every message that expired at or before `now`.
     pub fn expire(&self, now: u64) -> Result<usize, VaultError> {
         let now = i64::try_from(now).unwrap_or(i64::MAX);

@@ -504,7 +504,8 @@ async fn send_file(
 async fn group(out: Output, session: &mut Session, cmd: GroupCmd) -> Result<(), Failure> {
     let line = match cmd {
         GroupCmd::Create { name, display } => {
-            let display = display.unwrap_or_else(neutral_name);
+            let display =
+                display.unwrap_or_else(|| ferry_client::neutral_name(&mut rand_core::OsRng));
             session.create_group(&name, &display).await?;
             Line::GroupDone {
                 group: name,
@@ -555,12 +556,4 @@ async fn group(out: Output, session: &mut Session, cmd: GroupCmd) -> Result<(), 
     };
     out.print(&line);
     Ok(())
-}
-
-/// A name in a group that says nothing about its member.
-fn neutral_name() -> String {
-    use rand_core::RngCore as _;
-    let mut b = [0u8; 2];
-    rand_core::OsRng.fill_bytes(&mut b);
-    format!("member-{:02x}{:02x}", b[0], b[1])
 }

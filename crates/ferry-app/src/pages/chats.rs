@@ -14,6 +14,8 @@ pub(crate) struct ChatRow {
     pub(crate) compromised: bool,
     pub(crate) unread: u32,
     pub(crate) last: Option<u64>,
+    /// A group, with its number of members.
+    pub(crate) group: Option<usize>,
 }
 
 /// The page.
@@ -26,6 +28,7 @@ pub(crate) fn page_for(cx: &Cx, rows: &[ChatRow]) -> Markup {
             div class="actions" {
                 a class="button primary" href="/invite" { (cx.t("chats-invite")) }
                 a class="button" href="/accept" { (cx.t("chats-accept")) }
+                a class="button" href="/groups/new" { (cx.t("group-new")) }
             }
             div id="chats" data-src="/chats" { (list(cx, rows)) }
         },
@@ -47,8 +50,16 @@ pub(crate) fn list(cx: &Cx, rows: &[ChatRow]) -> Markup {
             ul class="chats" aria-label=(cx.t("chats-title")) {
                 @for r in rows {
                     li class=[r.compromised.then_some("compromised")] {
-                        a href=(format!("/c/{}", r.id)) {
+                        a href=(match r.group {
+                            Some(_) => format!("/g/{}", r.id),
+                            None => format!("/c/{}", r.id),
+                        }) {
                             span class="name" dir="auto" { (r.alias) }
+                            @if let Some(n) = r.group {
+                                span class="badge group" {
+                                    (cx.lang.t_args("group-members-count", &[("count", n.into())]))
+                                }
+                            }
                             span class="state" {
                                 @if r.compromised {
                                     span class="badge danger" { (cx.t("contact-compromised")) }

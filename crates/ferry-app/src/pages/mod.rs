@@ -14,6 +14,7 @@ use crate::state::Prefs;
 pub(crate) mod chats;
 pub(crate) mod contact;
 pub(crate) mod conversation;
+pub(crate) mod group;
 pub(crate) mod invite;
 pub(crate) mod lock;
 pub(crate) mod safety;

@@ -45,8 +45,10 @@ pub(crate) async fn chat_rows(
     h: &crate::actor::SessionHandle,
     input: bool,
 ) -> Result<Vec<ChatRow>, Response> {
-    let contacts = h
-        .run(input, |s| Box::pin(async move { s.contacts() }))
+    let (contacts, groups) = h
+        .run(input, |s| {
+            Box::pin(async move { (s.contacts(), s.groups()) })
+        })
         .await
         .map_err(IntoResponse::into_response)?;
     let view = state.view();
@@ -59,8 +61,18 @@ pub(crate) async fn chat_rows(
             compromised: c.compromised.is_some(),
             state: c.state,
             alias: c.alias,
+            group: None,
         })
         .collect();
+    rows.extend(groups.into_iter().map(|g| ChatRow {
+        id: g.id,
+        unread: view.unread.get(&g.name).copied().unwrap_or(0),
+        last: view.last.get(&g.name).copied(),
+        compromised: false,
+        state: ferry_client::ContactState::Established,
+        alias: g.name,
+        group: Some(g.members),
+    }));
     // Most recent first; then by name.
     rows.sort_by(|a, b| b.last.cmp(&a.last).then_with(|| a.alias.cmp(&b.alias)));
     Ok(rows)

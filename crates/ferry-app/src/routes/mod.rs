@@ -33,6 +33,7 @@ mod assets;
 mod call;
 mod contact;
 mod conversation;
+mod groups;
 mod lock;
 mod media;
 mod pairing;
@@ -89,6 +90,14 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         .route("/c/{id}/once/{token}", get(media::show_once))
         .route("/c/{id}/close-once", post(media::close_once))
         .route("/c/{id}/export/{msg}", get(media::export))
+        .route("/groups/new", get(groups::new_page).post(groups::create))
+        .route("/g/{id}", get(groups::show))
+        .route("/g/{id}/messages", get(groups::live))
+        .route("/g/{id}/send", post(groups::send))
+        .route("/g/{id}/members", get(groups::members))
+        .route("/g/{id}/add", post(groups::add))
+        .route("/g/{id}/remove", post(groups::remove))
+        .route("/g/{id}/leave", post(groups::leave))
         .route("/invite", get(pairing::invite_page).post(pairing::invite))
         .route("/accept", get(pairing::accept_page).post(pairing::accept))
         .route("/settings", get(settings::show).post(settings::save))

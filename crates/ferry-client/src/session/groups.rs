@@ -16,18 +16,49 @@ use crate::transport::{ClientError, retry};
 
 /// Entries asked for per read of a group's log.
 const ENTRIES_PER_READ: usize = 200;
-/// Times in one flush a post refused as stale is sealed again before the
-/// rest waits for the next sync (a relay that always says "stale" cannot
-/// keep the session busy).
-pub(crate) const STALE_RETRIES: u32 = 3;
+/// Times in one flush a group's post is sealed again, or its commit meets
+/// a conflict, before its calls wait for the next run (a relay that always
+/// says "stale" or "conflict" cannot keep the session busy).
+pub(crate) const GROUP_RETRIES: u32 = 8;
 
 /// What became of a queued group call.
 pub(crate) enum GroupOutcome {
-    /// Done (or dropped for good): remove it.
+    /// Done, or dropped for good (logged): remove it.
     Done,
-    /// The engine replaced it (sealed again, committed again): it is gone
+    /// The relay took it.
+    OnRelay,
+    /// The engine replaced it (sealed again in a later epoch): it is gone
     /// already.
     Replaced,
+    /// Another admin's commit came first: ours was dropped and the same
+    /// intents queued again.
+    Conflict,
+    /// Not now (the group's relay cannot be reached, or the log could not
+    /// be read): it waits, and so do the group's later calls.
+    Wait,
+}
+
+/// The group a queued call belongs to.
+pub(crate) fn group_of(a: &Action) -> Option<u64> {
+    match a {
+        Action::CreateGroup { local, .. }
+        | Action::GroupPost { local, .. }
+        | Action::GroupCommit { local, .. } => Some(*local),
+        _ => None,
+    }
+}
+
+/// An engine step of a group call: a refusal of the engine drops the call
+/// (logged); anything else (the vault) waits.
+fn step<T>(r: Result<T, SessionError>) -> Result<Option<T>, GroupOutcome> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(SessionError::Core(_)) => {
+            tracing::warn!("a queued group call no longer applies; dropped");
+            Ok(None)
+        }
+        Err(_) => Err(GroupOutcome::Wait),
+    }
 }
 
 impl Session {
@@ -60,6 +91,7 @@ impl Session {
     /// with a key package at its next sync, and the add is committed at
     /// ours.
     pub async fn group_add(&mut self, name: &str, aliases: &[String]) -> Result<(), SessionError> {
+        self.catch_up_group(name).await;
         self.update(|e| {
             for alias in aliases {
                 e.group_add(now(), &mut OsRng, name, alias)?;
@@ -72,37 +104,38 @@ impl Session {
     /// Removes a member (a contact's alias, or the member's name in the
     /// group); the commit also moves the group's relay keys on.
     pub async fn group_remove(&mut self, name: &str, member: &str) -> Result<(), SessionError> {
+        self.catch_up_group(name).await;
         self.update(|e| Ok((e.group_remove(name, member)?, Vec::new())))?;
         self.flush_or_fail().await
+    }
+
+    /// Reads a group's log before acting on it (an admin commits only once
+    /// caught up); a failure leaves the act queued for the next sync.
+    async fn catch_up_group(&mut self, name: &str) {
+        if let Some(id) = self.engine.group_id(name)
+            && self.read_group_log(id).await.is_err()
+        {
+            tracing::debug!("the group's log could not be read now");
+        }
     }
 
     /// Leaves a group: the admins commit it; here the group and its
     /// history are gone at once.
     pub async fn group_leave(&mut self, name: &str) -> Result<(), SessionError> {
+        // The request goes in the epoch now (one sealed in an epoch the
+        // group has left would be dropped).
+        self.catch_up_group(name).await;
         let id = self
             .engine
             .group_id(name)
             .ok_or(ferry_core::CoreError::UnknownGroup)?;
-        let wipe = self.history_ids(id)?;
         self.update(|e| {
             e.group_leave(name)?;
-            Ok(((), wipe))
+            Ok(((), vec![Change::DeleteAll(id)]))
         })?;
-        self.media_dirty = true;
         // Best effort: the group is gone here whatever the relay says.
         let _ = self.flush_outbox().await;
         Ok(())
-    }
-
-    /// Deletions of every message kept for `id`.
-    fn history_ids(&self, id: u64) -> Result<Vec<Change>, SessionError> {
-        Ok(self
-            .vault
-            .messages(id)?
-            .iter()
-            .filter_map(|r| HistoryEntry::from_record(r).ok())
-            .map(|e| Change::Delete(id, e.id))
-            .collect())
     }
 
     /// Sends a text to a group.
@@ -142,7 +175,8 @@ impl Session {
         Ok(entry)
     }
 
-    /// Performs a queued group call.
+    /// Performs a queued group call. A relay that refuses it for good
+    /// drops it (`Err`, reported like any refused call).
     pub(crate) async fn perform_group(
         &mut self,
         id: ActionId,
@@ -154,10 +188,16 @@ impl Session {
             | Action::GroupCommit { relay, .. } => relay.clone(),
             _ => return Ok(GroupOutcome::Done),
         };
-        let client = self
-            .group_relay(&relay)
-            .map_err(|_| ClientError::Protocol("bad relay URL".into()))?
-            .clone();
+        let Ok(client) = self.group_relay(&relay).cloned() else {
+            return Ok(GroupOutcome::Done);
+        };
+        let transient = |e: ClientError| {
+            if e.is_permanent() {
+                Err(e)
+            } else {
+                Ok(GroupOutcome::Wait)
+            }
+        };
         match action {
             Action::CreateGroup {
                 group,
@@ -168,8 +208,10 @@ impl Session {
             } => {
                 let (admin, read, write) =
                     (admin.mailbox_key(), read.mailbox_key(), write.mailbox_key());
-                retry(|| client.create_group(*group, &admin, &read, &write)).await?;
-                Ok(GroupOutcome::Done)
+                match retry(|| client.create_group(*group, &admin, &read, &write)).await {
+                    Ok(()) => Ok(GroupOutcome::OnRelay),
+                    Err(e) => transient(e),
+                }
             }
             Action::GroupPost {
                 group,
@@ -181,32 +223,34 @@ impl Session {
             } => {
                 let key = write.mailbox_key();
                 match retry(|| client.post_group(*group, &key, *epoch, payload.clone())).await {
-                    Ok(_) => Ok(GroupOutcome::Done),
+                    Ok(_) => Ok(GroupOutcome::OnRelay),
                     Err(ClientError::GroupMovedOn { .. }) => {
                         // Read the commits that moved the group on, then
                         // seal it again in the epoch now.
-                        self.read_group_log(*local)
-                            .await
-                            .map_err(|e| ClientError::Protocol(e.to_string()))?;
-                        let resealed = self
-                            .update(|e| Ok((e.group_reseal(id)?, Vec::new())))
-                            .map_err(|e| ClientError::Protocol(e.to_string()))?;
-                        if resealed {
-                            Ok(GroupOutcome::Replaced)
-                        } else {
-                            Ok(GroupOutcome::Done)
+                        if self.read_group_log(*local).await.is_err() {
+                            return Ok(GroupOutcome::Wait);
+                        }
+                        match step(self.update(|e| Ok((e.group_reseal(id)?, Vec::new())))) {
+                            Ok(Some(true)) => Ok(GroupOutcome::Replaced),
+                            Ok(_) => Ok(GroupOutcome::Done),
+                            Err(o) => Ok(o),
                         }
                     }
-                    Err(e) => Err(e),
+                    // The group's quota is full (a member flooding it):
+                    // this message is refused, the rest goes on.
+                    Err(e) if e.code() == Some(ErrorCode::MailboxFull) => Err(e),
+                    Err(e) => transient(e),
                 }
             }
             Action::GroupCommit { local, .. } => {
-                let to_send = self
-                    .update(|e| Ok((e.group_commit_to_send(*local)?, Vec::new())))
-                    .map_err(|e| ClientError::Protocol(e.to_string()))?;
-                let Some(c) = to_send else {
-                    return Ok(GroupOutcome::Done);
+                let to_send = match step(
+                    self.update(|e| Ok((e.group_commit_to_send(*local)?, Vec::new()))),
+                ) {
+                    Ok(Some(Some(c))) => c,
+                    Ok(_) => return Ok(GroupOutcome::Done),
+                    Err(o) => return Ok(o),
                 };
+                let c = to_send;
                 let admin = c.admin.mailbox_key();
                 let commit = GroupCommit {
                     expected: c.expected,
@@ -220,7 +264,7 @@ impl Session {
                 };
                 match retry(|| client.commit_group(c.group, &admin, &commit)).await {
                     Ok(taken) => {
-                        self.update(|e| {
+                        let landed = self.update(|e| {
                             e.group_commit_landed(
                                 now(),
                                 &mut OsRng,
@@ -229,9 +273,11 @@ impl Session {
                                 taken.epoch,
                             )?;
                             Ok(((), Vec::new()))
-                        })
-                        .map_err(|e| ClientError::Protocol(e.to_string()))?;
-                        Ok(GroupOutcome::Done)
+                        });
+                        match step(landed) {
+                            Ok(_) => Ok(GroupOutcome::OnRelay),
+                            Err(o) => Ok(o),
+                        }
                     }
                     Err(ClientError::GroupMovedOn {
                         code: ErrorCode::CommitConflict,
@@ -239,17 +285,19 @@ impl Session {
                     }) => {
                         // Another admin's commit came first: ours is
                         // dropped, the log read, and the same intents
-                        // committed again on top.
-                        self.update(|e| Ok((e.group_commit_refused(*local)?, Vec::new())))
-                            .map_err(|e| ClientError::Protocol(e.to_string()))?;
-                        self.read_group_log(*local)
-                            .await
-                            .map_err(|e| ClientError::Protocol(e.to_string()))?;
-                        self.update(|e| Ok((e.group_retry(*local)?, Vec::new())))
-                            .map_err(|e| ClientError::Protocol(e.to_string()))?;
-                        Ok(GroupOutcome::Done)
+                        // committed again on top (`group_commit_to_send`
+                        // does so for a retry that finds nothing pending).
+                        if let Err(o) =
+                            step(self.update(|e| Ok((e.group_commit_refused(*local)?, Vec::new()))))
+                        {
+                            return Ok(o);
+                        }
+                        if self.read_group_log(*local).await.is_err() {
+                            return Ok(GroupOutcome::Wait);
+                        }
+                        Ok(GroupOutcome::Conflict)
                     }
-                    Err(e) => Err(e),
+                    Err(e) => transient(e),
                 }
             }
             _ => Ok(GroupOutcome::Done),
@@ -271,7 +319,11 @@ impl Session {
     pub(crate) async fn sync_groups(&mut self) -> Result<(), SessionError> {
         let locals: Vec<u64> = self.engine.group_reads().iter().map(|r| r.local).collect();
         for local in locals {
-            self.read_group_log(local).await?;
+            // One group that cannot be read now never holds up the others
+            // (or the 1:1 mail).
+            if self.read_group_log(local).await.is_err() {
+                tracing::warn!("a group's log could not be read; the next sync tries again");
+            }
         }
         Ok(())
     }
@@ -310,21 +362,37 @@ impl Session {
                         break;
                     }
                     for ev in engine.group_receive(now(), &mut OsRng, local, e)? {
-                        if let GroupEvent::Message { group, entry, .. } = &ev {
-                            history.push(Change::Insert(*group, entry.clone()));
+                        match &ev {
+                            GroupEvent::Message { group, entry, .. } => {
+                                history.push(Change::Insert(*group, entry.clone()));
+                            }
+                            // Its history goes in the same transaction.
+                            GroupEvent::RemovedMe { group, .. } => {
+                                history.push(Change::DeleteAll(*group));
+                            }
+                            _ => {}
                         }
                         events.push(ev);
                     }
                 }
+                // An admin's next commit (adds, removals, leaves asked
+                // for) once the log is read past its last one.
+                engine.group_retry(local)?;
                 Ok((events, history))
             })?;
             let mut removed = false;
+            let mut viewed = Vec::new();
             for ev in events {
                 match ev {
-                    GroupEvent::Message { name, entry, .. } => self.emit(Event::Received {
-                        contact: name,
-                        entry,
-                    }),
+                    GroupEvent::Message { group, name, entry } => {
+                        if !self.view_once_on_open && entry.view_once {
+                            viewed.push((group, entry.id.clone()));
+                        }
+                        self.emit(Event::Received {
+                            contact: name,
+                            entry,
+                        });
+                    }
                     GroupEvent::Members {
                         name,
                         added,
@@ -340,17 +408,17 @@ impl Session {
                             member,
                         })
                     }
-                    GroupEvent::RemovedMe { group, name } => {
-                        let wipe = self.history_ids(group)?;
-                        self.update(|_| Ok(((), wipe)))?;
-                        self.media_dirty = true;
+                    GroupEvent::RemovedMe { name, .. } => {
                         self.emit(Event::GroupRemoved { group: name });
                         removed = true;
                     }
                     _ => {}
                 }
             }
-            if removed || !got.more {
+            self.destroy_viewed(&viewed)?;
+            // Until a read comes back empty: a read key replaced by a
+            // commit reads up to it, and the next read uses the new one.
+            if removed {
                 return Ok(());
             }
         }

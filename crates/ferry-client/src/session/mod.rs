@@ -117,6 +117,8 @@ pub(crate) enum Change {
     Delete(u64, String),
     /// Forgets a pending upload (its message is queued in this commit).
     ForgetUpload(ferry_proto::MailboxId),
+    /// Destroys a whole conversation's messages (a group left).
+    DeleteAll(u64),
 }
 
 /// What an unlock is for.
@@ -268,6 +270,7 @@ impl Session {
             s.update(|_| Ok(((), Vec::new())))?;
         }
         seizure::ensure_capsule_region(&mut s.vault)?;
+        s.sweep_orphan_history()?;
         Ok(s)
     }
 
@@ -479,7 +482,10 @@ impl Session {
             return Ok(value);
         }
         let bytes = changes.bytes();
-        if history.iter().any(|c| matches!(c, Change::Delete(..))) {
+        if history
+            .iter()
+            .any(|c| matches!(c, Change::Delete(..) | Change::DeleteAll(_)))
+        {
             self.media_dirty = true;
         }
         let outcome = self.vault.transaction(|tx| {
@@ -493,6 +499,9 @@ impl Session {
                         tx.delete_message(*contact, id.as_bytes())?;
                     }
                     Change::ForgetUpload(blob) => attachments::forget_upload(tx, *blob)?,
+                    Change::DeleteAll(contact) => {
+                        tx.delete_conversation(*contact)?;
+                    }
                 }
             }
             Ok(())
@@ -508,6 +517,29 @@ impl Session {
                 Err(e.into())
             }
         }
+    }
+
+    /// Destroys messages no contact or group owns any more (a crash between
+    /// a group's end and the deletion of its history).
+    fn sweep_orphan_history(&mut self) -> Result<(), SessionError> {
+        let owned: std::collections::HashSet<u64> = self
+            .engine
+            .contacts()
+            .iter()
+            .map(|c| c.id)
+            .chain(self.engine.groups().iter().map(|g| g.id))
+            .collect();
+        let orphans: Vec<Change> = self
+            .vault
+            .conversations()?
+            .into_iter()
+            .filter(|c| !owned.contains(c))
+            .map(Change::DeleteAll)
+            .collect();
+        if !orphans.is_empty() {
+            self.update(|_| Ok(((), orphans)))?;
+        }
+        Ok(())
     }
 
     /// Replaces the engine with what the vault holds; if even that fails,

@@ -3,7 +3,9 @@
 use ferry_core::Action;
 use ferry_proto::ErrorCode;
 
-use super::groups::{GroupOutcome, STALE_RETRIES};
+use std::collections::{HashMap, HashSet};
+
+use super::groups::{GROUP_RETRIES, GroupOutcome, group_of};
 use super::{Event, Session, SessionError, Status};
 use crate::transport::{ClientError, retry};
 
@@ -38,36 +40,59 @@ impl Session {
 
     /// Performs queued relay calls in order. A call the relay refuses for
     /// good is dropped (and reported); a transient failure stops here and
-    /// the rest waits for the next run.
+    /// the rest waits for the next run. A group's calls that cannot go now
+    /// wait without holding up anything else.
     pub async fn flush_outbox(&mut self) -> Result<Vec<ClientError>, SessionError> {
         let mut dropped = Vec::new();
-        let mut resealed = 0;
-        while let Some((id, action)) = self.engine().outbox_first() {
-            let group = matches!(
-                action,
-                Action::CreateGroup { .. } | Action::GroupPost { .. } | Action::GroupCommit { .. }
-            );
-            let result = if group {
-                match self.perform_group(id, &action).await {
-                    Ok(GroupOutcome::Replaced) => {
-                        resealed += 1;
-                        if resealed > STALE_RETRIES {
-                            return Err(ClientError::Protocol(
-                                "the group keeps moving on; try again later".into(),
-                            )
-                            .into());
+        // Groups whose calls wait for the next run, and the retries each
+        // one had in this run.
+        let mut waiting: HashSet<u64> = HashSet::new();
+        let mut retries: HashMap<u64, u32> = HashMap::new();
+        loop {
+            let next = self
+                .engine()
+                .outbox_ids()
+                .into_iter()
+                .find(|(_, a)| group_of(a).is_none_or(|g| !waiting.contains(&g)))
+                .map(|(id, a)| (id, a.clone()));
+            let Some((id, action)) = next else {
+                break;
+            };
+            let result = match group_of(&action) {
+                Some(g) => match self.perform_group(id, &action).await {
+                    Ok(GroupOutcome::OnRelay) => Ok(true),
+                    Ok(GroupOutcome::Done) => Ok(false),
+                    Ok(GroupOutcome::Conflict | GroupOutcome::Replaced) => {
+                        let n = retries.entry(g).or_default();
+                        *n += 1;
+                        if *n >= GROUP_RETRIES {
+                            waiting.insert(g);
                         }
+                        if let Some(p) = self.pending.remove(&id)
+                            && let Some(new) = self.engine().outbox_last()
+                            && new != id
+                        {
+                            // A resealed message: its status follows it.
+                            self.pending.insert(new, p);
+                        }
+                        if self.engine().outbox_ids().iter().all(|(a, _)| *a != id) {
+                            continue;
+                        }
+                        Ok(false)
+                    }
+                    Ok(GroupOutcome::Wait) => {
+                        waiting.insert(g);
                         continue;
                     }
-                    Ok(GroupOutcome::Done) => Ok(()),
                     Err(e) => Err(e),
-                }
-            } else {
-                self.perform(&action).await
+                },
+                None => self.perform(&action).await.map(|()| true),
             };
             let outcome = match result {
-                Ok(()) => Status::OnRelay,
-                Err(e) if e.is_permanent() => {
+                Ok(true) => Status::OnRelay,
+                // Dropped for good, or done with nothing for the relay.
+                Ok(false) => Status::Failed,
+                Err(e) if e.is_permanent() || group_of(&action).is_some() => {
                     tracing::warn!("relay refused a queued call for good; dropped");
                     dropped.push(e);
                     Status::Failed

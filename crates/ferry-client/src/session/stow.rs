@@ -285,13 +285,13 @@ impl Session {
     /// Destroys every conversation's history (crypto-shredded, like
     /// expiry), with the local copies of attachments.
     fn forget_history(&mut self) -> Result<(), SessionError> {
-        let mut changes = Vec::new();
-        for c in self.contacts() {
-            let id = self.contact_id(&c.alias)?;
-            for e in self.history(&c.alias)? {
-                changes.push(super::Change::Delete(id, e.id));
-            }
-        }
+        // Every conversation's, groups' included.
+        let changes: Vec<super::Change> = self
+            .vault
+            .conversations()?
+            .into_iter()
+            .map(super::Change::DeleteAll)
+            .collect();
         if !changes.is_empty() {
             self.update(|_| Ok(((), changes)))?;
         }

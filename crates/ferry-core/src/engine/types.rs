@@ -49,6 +49,8 @@ pub enum Action {
     CreateGroup {
         /// Relay base URL.
         relay: String,
+        /// The group's local id.
+        local: u64,
         /// The group mailbox.
         group: MailboxId,
         /// Seeds of the admin, read and write keys.

@@ -2,7 +2,9 @@
 //!
 //! Every group message starts with a one-byte tag: `0` content (the rest is
 //! the application's, opaque here), `1` an alert: "this member's device may
-//! be in someone else's hands". An alert is an MLS message, so its sender
+//! be in someone else's hands", `2` a request to leave (an admin removes
+//! the sender: members never store MLS proposals, which would stop every
+//! member from sending until an admin committed them). An alert is an MLS message, so its sender
 //! is authenticated by its group credential: a member may raise one about
 //! itself (its duress unlock or dead-man switch does), an admin or owner
 //! about anyone; a plain member's alert about someone else is refused by
@@ -19,6 +21,8 @@ use super::{GroupChat, GroupError, Received};
 const CONTENT: u8 = 0;
 /// An alert; the rest is the member's key, or nothing for the sender.
 const ALERT: u8 = 1;
+/// The sender asks to leave.
+const LEAVE: u8 = 2;
 
 /// A group message's content, decoded.
 #[derive(Debug, PartialEq, Eq)]
@@ -27,6 +31,8 @@ pub(super) enum Content<'a> {
     App(&'a [u8]),
     /// An alert about the member with this key (`None`: the sender).
     Alert(Option<&'a [u8]>),
+    /// The sender asks to leave.
+    Leave,
 }
 
 pub(super) fn content(body: &[u8]) -> Vec<u8> {
@@ -48,6 +54,7 @@ pub(super) fn parse(bytes: &[u8]) -> Option<Content<'_>> {
         (&CONTENT, rest) => Some(Content::App(rest)),
         (&ALERT, []) => Some(Content::Alert(None)),
         (&ALERT, key) => Some(Content::Alert(Some(key))),
+        (&LEAVE, []) => Some(Content::Leave),
         _ => None,
     }
 }
@@ -62,6 +69,19 @@ impl GroupChat {
         about: Option<&[u8]>,
     ) -> Result<Vec<u8>, GroupError> {
         self.seal(provider, signer, &alert(about))
+    }
+
+    /// Asks the admins to remove this member (its leaving). The last owner
+    /// cannot leave: refused here, and ignored by everyone if sent anyway.
+    pub fn request_leave(
+        &mut self,
+        provider: &impl OpenMlsProvider,
+        signer: &SignatureKeyPair,
+    ) -> Result<Vec<u8>, GroupError> {
+        if self.is_last_owner(&self.own_key())? {
+            return Err(GroupError::Refused(super::Refusal::BadSettings));
+        }
+        self.seal(provider, signer, &[LEAVE])
     }
 
     /// Members quarantined by an alert and not removed yet (an admin
@@ -90,6 +110,12 @@ impl GroupChat {
                 }
                 Ok(Received::Quarantined { member, by: from })
             }
+            Some(Content::Leave) => {
+                if self.is_last_owner(&from)? {
+                    return Ok(Received::Ignored);
+                }
+                Ok(Received::LeaveRequest { member: from })
+            }
             None => Ok(Received::Ignored),
         }
     }
@@ -107,6 +133,8 @@ mod tests {
         assert_eq!(parse(&content(b"")), Some(Content::App(b"")));
         assert_eq!(parse(&alert(None)), Some(Content::Alert(None)));
         assert_eq!(parse(&alert(Some(b"k"))), Some(Content::Alert(Some(b"k"))));
+        assert_eq!(parse(&[LEAVE]), Some(Content::Leave));
+        assert_eq!(parse(&[LEAVE, 1]), None);
         assert_eq!(parse(&[]), None);
         assert_eq!(parse(&[9, 1, 2]), None);
     }

@@ -1,6 +1,6 @@
 //! An admin's commits: made, checked as every member will check them,
 //! kept pending with their bytes until the relay takes them, then applied
-//! or dropped. And a member's proposals for an admin to commit.
+//! or dropped.
 
 use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};
 use openmls::prelude::*;
@@ -161,50 +161,6 @@ impl GroupChat {
             .update_group_context_extensions(provider, settings.extensions()?, signer)
             .map_err(mls)?;
         self.outgoing(provider, &commit, None)
-    }
-
-    /// Commits the proposals members sent (key refreshes, requests to
-    /// leave) with a fresh path of its own (admins); pending until
-    /// [`GroupChat::confirm`]. A request to leave moves the relay keys on.
-    pub fn commit_proposals(
-        &mut self,
-        provider: &impl OpenMlsProvider,
-        signer: &SignatureKeyPair,
-    ) -> Result<Outgoing, GroupError> {
-        self.require_admin()?;
-        let (commit, welcome, _) = self
-            .group
-            .commit_to_pending_proposals(provider, signer)
-            .map_err(mls)?;
-        let welcome = welcome
-            .map(|w| w.tls_serialize_detached())
-            .transpose()
-            .map_err(mls)?;
-        self.outgoing(provider, &commit, welcome)
-    }
-
-    /// A proposal to refresh this member's own keys, for an admin to
-    /// commit (a member cannot commit at the relay).
-    pub fn propose_refresh(
-        &mut self,
-        provider: &impl OpenMlsProvider,
-        signer: &SignatureKeyPair,
-    ) -> Result<Vec<u8>, GroupError> {
-        let (msg, _) = self
-            .group
-            .propose_self_update(provider, signer, LeafNodeParameters::default())
-            .map_err(mls)?;
-        msg.tls_serialize_detached().map_err(mls)
-    }
-
-    /// A proposal to leave, for an admin to commit.
-    pub fn propose_leave(
-        &mut self,
-        provider: &impl OpenMlsProvider,
-        signer: &SignatureKeyPair,
-    ) -> Result<Vec<u8>, GroupError> {
-        let msg = self.group.leave_group(provider, signer).map_err(mls)?;
-        msg.tls_serialize_detached().map_err(mls)
     }
 
     /// The relay took our pending commit: apply it (and the relay keys it

@@ -123,3 +123,11 @@ pub fn forget_key_package(
     )
     .map_err(mls)
 }
+
+/// A name in a group that says nothing about its member (`member-3fa2`),
+/// for members who give none of their own.
+pub fn neutral_name(rng: &mut impl rand_core::CryptoRngCore) -> String {
+    let mut b = [0u8; 2];
+    rng.fill_bytes(&mut b);
+    format!("member-{:02x}{:02x}", b[0], b[1])
+}

@@ -33,7 +33,9 @@ use openmls_basic_credential::SignatureKeyPair;
 use openmls_traits::OpenMlsProvider;
 use zeroize::Zeroizing;
 
-pub use keys::{RelayKeys, forget_key_package, key_package, key_package_signer, new_signer};
+pub use keys::{
+    RelayKeys, forget_key_package, key_package, key_package_signer, neutral_name, new_signer,
+};
 use keys::{capabilities, credential, name_of};
 pub use policy::Refusal;
 pub use roles::{Role, Settings};
@@ -155,9 +157,11 @@ pub enum Received {
     },
     /// A commit was refused by the roles and skipped (by every member).
     Skipped(Refusal),
-    /// A member's proposal (a key refresh or a request to leave), kept for
-    /// the next admin commit.
-    Proposal,
+    /// A member asks to leave: an admin removes it.
+    LeaveRequest {
+        /// Its key.
+        member: Vec<u8>,
+    },
     /// This member was removed: the group is over for it.
     RemovedMe,
     /// This member's own pending commit, read back from the log (the
@@ -239,7 +243,15 @@ impl GroupChat {
             quarantined: Vec::new(),
             pending: None,
         };
-        let role = chat.settings()?.role_of(&adder_key);
+        // A group without readable settings is never kept (a hostile
+        // admin's welcome must leave nothing behind).
+        let role = match chat.settings() {
+            Ok(s) => s.role_of(&adder_key),
+            Err(e) => {
+                chat.delete(provider)?;
+                return Err(e);
+            }
+        };
         Ok((
             chat,
             MemberInfo {
@@ -286,7 +298,7 @@ impl GroupChat {
     }
 
     /// Whether `key` is the only owner still in the group.
-    fn is_last_owner(&self, key: &[u8]) -> Result<bool, GroupError> {
+    pub(super) fn is_last_owner(&self, key: &[u8]) -> Result<bool, GroupError> {
         let s = self.settings()?;
         let owners: Vec<Vec<u8>> = self
             .group
@@ -314,12 +326,6 @@ impl GroupChat {
                 key: m.signature_key,
             })
             .collect())
-    }
-
-    /// Whether members' proposals (key refreshes, requests to leave) wait
-    /// for an admin's commit.
-    pub fn has_proposals(&self) -> bool {
-        self.group.pending_proposals().next().is_some()
     }
 
     /// Deletes this group's MLS state: the group is over for this member.
@@ -398,27 +404,10 @@ impl GroupChat {
                 Some(from) => self.on_app(from, &app.into_bytes()),
                 None => Ok(Received::Ignored),
             },
-            ProcessedMessageContent::ProposalMessage(p) => {
-                // A member may only propose its own key refresh or leaving;
-                // anything else would make an admin's next commit one that
-                // everybody else skips.
-                let allowed = match p.proposal() {
-                    Proposal::Update(_) => true,
-                    Proposal::Remove(r) => {
-                        from.is_some()
-                            && self.group.member_at(r.removed()).map(|m| m.signature_key) == from
-                            && !self.is_last_owner(from.as_deref().unwrap_or_default())?
-                    }
-                    _ => false,
-                };
-                if from.is_none() || !allowed {
-                    return Ok(Received::Ignored);
-                }
-                self.group
-                    .store_pending_proposal(provider.storage(), *p)
-                    .map_err(mls)?;
-                Ok(Received::Proposal)
-            }
+            // Never stored: a stored proposal stops every member from
+            // sending until an admin commits it (a member leaves with a
+            // request the admins commit as a removal, see `alerts`).
+            ProcessedMessageContent::ProposalMessage(_) => Ok(Received::Ignored),
             ProcessedMessageContent::StagedCommitMessage(staged) => {
                 let before = self.settings()?;
                 if let Err(refusal) = policy::authorize(&self.group, &before, &sender, &staged) {

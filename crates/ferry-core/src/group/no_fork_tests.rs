@@ -57,10 +57,12 @@ fn a_commit_posted_as_a_message_is_applied_by_no_one() {
     assert_eq!(people[2].chat().settings().unwrap().timer, 60);
 }
 
-/// A member proposes adding someone; the admin does not even keep the
-/// proposal, so its next commit is one every member applies.
+/// A member proposes adding someone, another proposes a key refresh:
+/// nobody keeps either (a stored proposal would stop every member from
+/// sending), everyone still sends, and the admin's next commit is one every
+/// member applies.
 #[test]
-fn a_members_add_proposal_never_reaches_an_admins_commit() {
+fn members_proposals_are_never_kept_or_committed() {
     let (mut people, mut log) = group_of(3);
     let outsider = Person::new();
     let kp = outsider.key_package("outsider");
@@ -73,11 +75,21 @@ fn a_members_add_proposal_never_reaches_an_admins_commit() {
         msg.tls_serialize_detached().unwrap()
     });
     log.post(bytes);
-    people[0].catch_up(0, &log);
-    let refresh = people[1].act(|c, p, s| c.propose_refresh(p, s)).unwrap();
+    let refresh = people[1].act(|c, p, s| {
+        let (msg, _) = c
+            .group
+            .propose_self_update(p, s, LeafNodeParameters::default())
+            .unwrap();
+        msg.tls_serialize_detached().unwrap()
+    });
     log.post(refresh);
     people[0].catch_up(0, &log);
-    let out = people[0].act(|c, p, s| c.commit_proposals(p, s)).unwrap();
+    people[0].send(&mut log, "the admin still sends");
+    let mut t = people[0].chat().settings().unwrap();
+    t.timer = 30;
+    let out = people[0]
+        .act(|c, p, sg| c.change_settings(p, sg, &t))
+        .unwrap();
     assert!(out.welcome.is_none(), "nobody was added");
     assert!(people[0].push(0, &mut log, out));
     for (i, p) in people.iter_mut().enumerate() {
@@ -86,6 +98,12 @@ fn a_members_add_proposal_never_reaches_an_admins_commit() {
     }
     same_epoch(&mut people);
     assert_eq!(people[1].chat().members().unwrap().len(), 3);
+    assert!(
+        people[2]
+            .texts
+            .iter()
+            .any(|(_, b)| b == b"the admin still sends")
+    );
 }
 
 /// An owner's own client refuses a commit everyone would skip (demoting
@@ -121,12 +139,11 @@ fn a_commit_others_would_skip_is_never_sent() {
     assert!(people[0].chat().pending_commit().is_none());
 }
 
-/// The last owner's request to leave is not kept; two owners asking to
-/// leave at once would together leave none: the admin's commit taking
-/// both in is refused, the proposals are dropped with it, and its next
-/// commit goes through (one bad proposal never blocks every commit).
+/// Two owners asking to leave at once: a plain admin cannot remove an
+/// owner, and whichever owner's removal goes first, the other is then the
+/// last owner, whose request everyone ignores.
 #[test]
-fn proposals_that_would_leave_no_owner_never_block_the_admins() {
+fn requests_to_leave_never_leave_a_group_without_an_owner() {
     let (mut people, mut log) = group_of(3);
     let (key1, key2) = (people[1].key(), people[2].key());
     let s = people[0]
@@ -142,47 +159,33 @@ fn proposals_that_would_leave_no_owner_never_block_the_admins() {
     for (i, p) in people.iter_mut().enumerate() {
         p.catch_up(i, &log);
     }
+    let key0 = people[0].key();
     for i in [0, 1] {
-        let leave = people[i].act(|c, p, sg| c.propose_leave(p, sg)).unwrap();
+        let leave = people[i].act(|c, p, sg| c.request_leave(p, sg)).unwrap();
         log.post(leave);
     }
     people[2].catch_up(2, &log);
-    let e = people[2]
-        .act(|c, p, sg| c.commit_proposals(p, sg))
-        .unwrap_err();
-    assert!(
-        matches!(e, GroupError::Refused(Refusal::BadSettings)),
-        "{e}"
-    );
-    assert!(people[2].chat().pending_commit().is_none());
-    let mut t = people[2].chat().settings().unwrap();
-    t.timer = 90;
-    let out = people[2]
-        .act(|c, p, sg| c.change_settings(p, sg, &t))
-        .unwrap();
-    assert!(people[2].push(2, &mut log, out));
+    assert_eq!(people[2].leaving, [key0.clone(), key1.clone()]);
+    // The admin may not remove an owner.
+    assert!(matches!(
+        people[2].act(|c, p, sg| c.remove(p, sg, &key0)),
+        Err(GroupError::NotAdmin)
+    ));
+    // Owner 1 removes owner 0; owner 1 is then the last owner.
+    people[1].catch_up(1, &log);
+    let out = people[1].act(|c, p, sg| c.remove(p, sg, &key0)).unwrap();
+    assert!(people[1].push(1, &mut log, out));
     for (i, p) in people.iter_mut().enumerate() {
         p.catch_up(i, &log);
     }
-    same_epoch(&mut people);
-    assert_eq!(people[0].chat().members().unwrap().len(), 3);
-    // A last owner's request to leave is not even kept.
-    let (mut people, mut log) = group_of(3);
-    let s = people[0]
-        .chat()
-        .settings()
-        .unwrap()
-        .with_role(&people[1].key(), Role::Admin);
-    let out = people[0]
-        .act(|c, p, sg| c.change_settings(p, sg, &s))
-        .unwrap();
-    assert!(people[0].push(0, &mut log, out));
-    people[1].catch_up(1, &log);
-    let leave = people[0].act(|c, p, sg| c.propose_leave(p, sg)).unwrap();
-    log.post(leave);
-    people[1].catch_up(1, &log);
-    let out = people[1].act(|c, p, sg| c.commit_proposals(p, sg)).unwrap();
-    assert!(out.rotate.is_none(), "nobody leaves");
+    assert!(people[0].removed);
+    assert!(people[1].act(|c, p, sg| c.request_leave(p, sg)).is_err());
+    // Sent anyway (an old request, a modified client): ignored by all.
+    let before = people[2].leaving.len();
+    let forged = people[1].act(|c, p, sg| c.seal(p, sg, &[2])).unwrap();
+    log.post(forged);
+    people[2].catch_up(2, &log);
+    assert_eq!(people[2].leaving.len(), before);
 }
 
 /// An admin whose answer from the relay was lost reads its own commit back

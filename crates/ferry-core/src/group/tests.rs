@@ -57,6 +57,8 @@ pub(super) struct Person {
     pub(super) refused: usize,
     pub(super) skipped: Vec<Refusal>,
     pub(super) removed: bool,
+    /// Members who asked to leave.
+    pub(super) leaving: Vec<Vec<u8>>,
     /// Log positions of our own commits the relay confirmed.
     pub(super) own: Vec<usize>,
 }
@@ -76,6 +78,7 @@ impl Person {
             refused: 0,
             skipped: Vec::new(),
             removed: false,
+            leaving: Vec::new(),
             own: Vec::new(),
         }
     }
@@ -138,6 +141,7 @@ impl Person {
                 Received::AlertRefused { .. } => self.refused += 1,
                 Received::Skipped(r) => self.skipped.push(r),
                 Received::RemovedMe => self.removed = true,
+                Received::LeaveRequest { member } => self.leaving.push(member),
                 _ => {}
             }
         }
@@ -400,20 +404,14 @@ fn five_admins_racing_for_a_hundred_rounds_never_fork() {
 #[test]
 fn a_member_offline_across_twenty_commits_catches_up() {
     let (mut people, mut log) = group_of(3);
-    // Member 2 is away while the owner commits 20 times (members' key
-    // refreshes) and member 1 talks.
+    // Member 2 is away while the owner commits 20 times (timer changes)
+    // and member 1 talks.
     for n in 0..20 {
-        let p1 = &mut people[1];
-        let proposal = p1
-            .chat
-            .as_mut()
-            .unwrap()
-            .propose_refresh(&p1.provider, &p1.signer)
-            .unwrap();
-        log.post(proposal);
         people[0].catch_up(0, &log);
         let p0 = &mut people[0];
-        let out = p0.act(|c, p, s| c.commit_proposals(p, s)).unwrap();
+        let mut s = p0.chat().settings().unwrap();
+        s.timer = 60 + n;
+        let out = p0.act(|c, p, sg| c.change_settings(p, sg, &s)).unwrap();
         assert!(out.rotate.is_none());
         assert!(p0.push(0, &mut log, out));
         people[1].catch_up(1, &log);
@@ -423,23 +421,24 @@ fn a_member_offline_across_twenty_commits_catches_up() {
     people[2].catch_up(2, &log);
     assert_eq!(people[2].texts.len(), 20);
     assert_eq!(people[2].texts[19].1, b"message 19");
+    assert_eq!(people[2].chat().settings().unwrap().timer, 79);
     same_epoch(&mut people);
 }
 
 #[test]
-fn a_member_asks_to_leave_and_an_admin_commits_it() {
+fn a_member_asks_to_leave_and_an_admin_removes_it() {
     let (mut people, mut log) = group_of(3);
-    let p2 = &mut people[2];
-    let leave = p2
-        .chat
-        .as_mut()
-        .unwrap()
-        .propose_leave(&p2.provider, &p2.signer)
-        .unwrap();
+    let key2 = people[2].key();
+    let leave = people[2].act(|c, p, s| c.request_leave(p, s)).unwrap();
     log.post(leave);
+    // Nobody stores anything for it: everyone can still send before an
+    // admin acts (a stored MLS proposal would stop them).
+    people[1].catch_up(1, &log);
+    people[1].send(&mut log, "still sending");
     people[0].catch_up(0, &log);
+    assert_eq!(people[0].leaving, std::slice::from_ref(&key2));
     let p0 = &mut people[0];
-    let out = p0.act(|c, p, s| c.commit_proposals(p, s)).unwrap();
+    let out = p0.act(|c, p, s| c.remove(p, s, &key2)).unwrap();
     assert!(out.rotate.is_some(), "a leave moves the relay keys on too");
     assert!(p0.push(0, &mut log, out));
     for (i, p) in people.iter_mut().enumerate() {
@@ -447,6 +446,8 @@ fn a_member_asks_to_leave_and_an_admin_commits_it() {
     }
     assert!(people[2].removed);
     assert_eq!(people[1].chat().members().unwrap().len(), 2);
+    // The last owner cannot ask to leave.
+    assert!(people[0].act(|c, p, s| c.request_leave(p, s)).is_err());
 }
 
 #[test]

@@ -80,13 +80,6 @@ impl std::fmt::Debug for CommitToSend {
     }
 }
 
-/// A name for a new member that says nothing about them.
-fn neutral_name(rng: &mut impl CryptoRngCore) -> String {
-    let mut b = [0u8; 2];
-    rng.fill_bytes(&mut b);
-    format!("member-{:02x}{:02x}", b[0], b[1])
-}
-
 impl Engine {
     /// Asks contact `alias` to join group `name` (admins): its device
     /// answers with a key package, and the add is committed then.
@@ -143,8 +136,8 @@ impl Engine {
             return Ok(Event::Ignored { alias });
         }
         let signer = group::new_signer(&self.provider).map_err(group_err)?;
-        let kp =
-            group::key_package(&self.provider, &signer, &neutral_name(rng)).map_err(group_err)?;
+        let kp = group::key_package(&self.provider, &signer, &group::neutral_name(rng))
+            .map_err(group_err)?;
         let joins = &mut self.state.settings_mut().group_joins;
         let mut dropped: Vec<Joining> = Vec::new();
         joins.retain(|j| {
@@ -197,13 +190,21 @@ impl Engine {
         else {
             return Ok(Event::Ignored { alias });
         };
-        if let Some(rec) = self.state.groups.get_mut(id)
-            && let Some(a) = rec
-                .adds
-                .iter_mut()
-                .find(|a| a.ask == ask && a.key_package.is_none())
-        {
-            a.key_package = Some(key_package);
+        // A key package that does not validate (a broken or hostile
+        // device) drops this add alone.
+        let valid = group::key_package_signer(&self.provider, &key_package).is_ok();
+        if let Some(rec) = self.state.groups.get_mut(id) {
+            if valid {
+                if let Some(a) = rec
+                    .adds
+                    .iter_mut()
+                    .find(|a| a.ask == ask && a.key_package.is_none())
+                {
+                    a.key_package = Some(key_package);
+                }
+            } else {
+                rec.adds.retain(|a| a.ask != ask);
+            }
         }
         self.group_follow_up(id)?;
         Ok(Event::Ignored { alias })
@@ -234,20 +235,38 @@ impl Engine {
         {
             return Ok(Event::Ignored { alias });
         }
+        if self.state.groups.iter().count() >= super::MAX_GROUPS {
+            return Ok(Event::Ignored { alias });
+        }
+        // The ask is used up whatever happens next: a welcome that does not
+        // work leaves neither its key package nor its signing key behind.
         let joining = self.state.settings_mut().group_joins.remove(at);
         let keys = RelayKeys {
             read: zeroize::Zeroizing::new(*invite.read.expose()),
             write: zeroize::Zeroizing::new(*invite.write.expose()),
         };
-        let Ok((chat, adder)) = GroupChat::join(&self.provider, &invite.welcome, keys) else {
-            return Ok(Event::Ignored { alias });
-        };
-        let Some(signer) = openmls_basic_credential::SignatureKeyPair::read(
+        let joined = GroupChat::join(&self.provider, &invite.welcome, keys);
+        let signer = openmls_basic_credential::SignatureKeyPair::read(
             openmls_traits::OpenMlsProvider::storage(&self.provider),
             &joining.signer,
             openmls::prelude::SignatureScheme::ED25519,
-        ) else {
-            return Ok(Event::Ignored { alias });
+        );
+        let (chat, adder, signer) = match (joined, signer) {
+            // Our own leaf must be the key made for this ask.
+            (Ok((chat, adder)), Some(signer)) if chat.own_key() == joining.signer => {
+                (chat, adder, signer)
+            }
+            (joined, _) => {
+                if let Ok((chat, _)) = joined {
+                    let _ = chat.delete(&self.provider);
+                }
+                let _ = group::forget_key_package(
+                    &self.provider,
+                    &joining.key_package,
+                    &joining.signer,
+                );
+                return Ok(Event::Ignored { alias });
+            }
         };
         let name = self.free_group_name(&invite.name);
         let id = self.state.next_contact_id();
@@ -261,6 +280,7 @@ impl Engine {
             cursor: invite.after,
             relay_epoch: invite.epoch,
             commit_expected: 0,
+            landed_at: 0,
             admin: None,
             adds: Vec::new(),
             removes: Vec::new(),
@@ -273,64 +293,61 @@ impl Engine {
         })
     }
 
-    /// Commits what the admin still has to (removals first, then adds with
-    /// their key packages, then members' proposals), one commit at a time.
+    /// Commits what the admin still has to (removals, then adds with their
+    /// key packages), one commit at a time, and only once the log has been
+    /// read past our last commit (so messages of the epoch before it are
+    /// still readable here). An intent that cannot be committed is dropped;
+    /// nothing here fails for a member's input.
     pub(crate) fn group_follow_up(&mut self, id: u64) -> Result<(), CoreError> {
         let rec = self.group_by_id(id)?.clone();
-        if rec.admin.is_none() {
+        if rec.admin.is_none() || rec.cursor < rec.landed_at {
             return Ok(());
         }
         if self.chat(id)?.chat.pending_commit().is_some() {
             return Ok(());
         }
-        let removal = rec.removes.first().cloned();
-        let kps: Vec<Vec<u8>> = rec
-            .adds
-            .iter()
-            .filter_map(|a| a.key_package.clone())
-            .collect();
-        let made = if let Some(key) = removal {
-            let key = ferry_proto::b64::decode(&key).unwrap_or_default();
-            match self.with_chat(id, |chat, signer, provider| {
-                chat.remove(provider, signer, &key)
-            }) {
-                Ok(_) => true,
-                Err(_) => {
-                    // Gone already, or not ours to remove: dropped.
-                    if let Some(rec) = self.state.groups.get_mut(id) {
-                        rec.removes.remove(0);
-                    }
-                    return self.group_follow_up(id);
+        let made = if let Some(key) = rec.removes.first().cloned() {
+            let bytes = ferry_proto::b64::decode(&key).unwrap_or_default();
+            let made = self
+                .with_chat(id, |chat, signer, provider| {
+                    chat.remove(provider, signer, &bytes)
+                })
+                .is_ok();
+            if !made {
+                // Gone already, or not ours to remove: dropped.
+                if let Some(rec) = self.state.groups.get_mut(id) {
+                    rec.removes.retain(|k| *k != key);
                 }
+                return self.group_follow_up(id);
             }
-        } else if !kps.is_empty() {
-            match self.with_chat(id, |chat, signer, provider| {
-                chat.add(provider, signer, &kps)
-            }) {
-                Ok(_) => {
-                    if let Some(rec) = self.state.groups.get_mut(id) {
+            true
+        } else {
+            let kps: Vec<Vec<u8>> = rec
+                .adds
+                .iter()
+                .filter_map(|a| a.key_package.clone())
+                .collect();
+            if kps.is_empty() {
+                false
+            } else {
+                let made = self
+                    .with_chat(id, |chat, signer, provider| {
+                        chat.add(provider, signer, &kps)
+                    })
+                    .is_ok();
+                if let Some(rec) = self.state.groups.get_mut(id) {
+                    if made {
                         for a in &mut rec.adds {
                             a.in_commit = a.key_package.is_some();
                         }
-                    }
-                    true
-                }
-                Err(_) => {
-                    // A key package that does not validate (a hostile or
-                    // broken device): those adds are dropped.
-                    if let Some(rec) = self.state.groups.get_mut(id) {
+                    } else {
+                        // Each one validated on arrival: what fails now
+                        // (a member already, a full group) is dropped.
                         rec.adds.retain(|a| a.key_package.is_none());
                     }
-                    false
                 }
+                made
             }
-        } else if self.chat(id)?.chat.has_proposals() {
-            self.with_chat(id, |chat, signer, provider| {
-                chat.commit_proposals(provider, signer)
-            })?;
-            true
-        } else {
-            false
         };
         if made {
             let relay = rec.relay.clone();
@@ -354,6 +371,9 @@ impl Engine {
             return Ok(None);
         };
         let Some(out) = self.chat(local)?.chat.pending_commit().cloned() else {
+            // Dropped meanwhile (a refusal, a restart in between): what is
+            // still to do is committed anew.
+            self.group_follow_up(local)?;
             return Ok(None);
         };
         let payload = padding::pad_commit(&out.commit).map_err(|_| CoreError::GroupFull)?;
@@ -386,50 +406,82 @@ impl Engine {
             return Ok(());
         };
         self.with_chat(local, |chat, _, provider| chat.confirm(provider))?;
-        let rec = self.group_by_id(local)?.clone();
-        let keys = self.chat(local)?.chat.relay_keys().clone();
-        let members = self.chat(local)?.chat.members().map_err(group_err)?;
+        self.after_landing(now, rng, local, out, seq, epoch);
+        Ok(())
+    }
+
+    /// What follows our commit `out` landing at `seq` (already applied):
+    /// the bookkeeping and the new members' welcomes. Nothing here fails:
+    /// the commit is in the group whatever happens.
+    pub(super) fn after_landing(
+        &mut self,
+        now: u64,
+        rng: &mut impl CryptoRngCore,
+        local: u64,
+        out: group::Outgoing,
+        seq: u64,
+        epoch: u64,
+    ) {
+        let Ok(rec) = self.group_by_id(local).cloned() else {
+            return;
+        };
+        let Ok(loaded) = self.chat(local) else {
+            return;
+        };
+        let keys = loaded.chat.relay_keys().clone();
+        let present: Vec<String> = loaded
+            .chat
+            .members()
+            .map(|m| m.iter().map(|m| b64(&m.key)).collect())
+            .unwrap_or_default();
         if let Some(r) = self.state.groups.get_mut(local) {
             r.relay_epoch = r.relay_epoch.max(epoch);
-            let present: Vec<String> = members.iter().map(|m| b64(&m.key)).collect();
+            r.landed_at = r.landed_at.max(seq);
             r.removes.retain(|k| present.contains(k));
+            r.known.retain(|(k, _)| present.contains(k));
         }
-        if let Some(welcome) = out.welcome {
-            for add in rec.adds.iter().filter(|a| a.in_commit) {
-                let Some(c) = self
-                    .state
-                    .contacts
-                    .iter()
-                    .find(|c| c.id == add.contact)
-                    .cloned()
-                else {
-                    continue;
-                };
-                let key = add
-                    .key_package
-                    .as_deref()
-                    .and_then(|kp| group::key_package_signer(&self.provider, kp).ok());
-                let invite = GroupInvite {
-                    ask: add.ask.clone(),
-                    relay: rec.relay.clone(),
-                    mailbox: rec.mailbox,
-                    read: KeyBytes::from_bytes(*keys.read),
-                    write: KeyBytes::from_bytes(*keys.write),
-                    after: seq,
-                    epoch,
-                    name: rec.name.clone(),
-                    welcome: welcome.clone(),
-                };
-                self.queue(now, rng, &c, Body::GroupInvite(Box::new(invite)))?;
-                if let (Some(key), Some(r)) = (key, self.state.groups.get_mut(local)) {
-                    r.known.push((b64(&key), c.id));
-                }
-            }
-            if let Some(r) = self.state.groups.get_mut(local) {
-                r.adds.retain(|a| !a.in_commit);
+        let Some(welcome) = out.welcome else {
+            return;
+        };
+        for add in rec.adds.iter().filter(|a| a.in_commit) {
+            let Some(c) = self
+                .state
+                .contacts
+                .iter()
+                .find(|c| c.id == add.contact)
+                .cloned()
+            else {
+                continue;
+            };
+            let key = add
+                .key_package
+                .as_deref()
+                .and_then(|kp| group::key_package_signer(&self.provider, kp).ok());
+            let invite = GroupInvite {
+                ask: add.ask.clone(),
+                relay: rec.relay.clone(),
+                mailbox: rec.mailbox,
+                read: KeyBytes::from_bytes(*keys.read),
+                write: KeyBytes::from_bytes(*keys.write),
+                after: seq,
+                epoch,
+                name: rec.name.clone(),
+                welcome: welcome.clone(),
+            };
+            // A welcome that cannot go (too large for one message, the
+            // conversation gone) leaves that member in the group, unable to
+            // join: an admin removes it.
+            if self
+                .queue(now, rng, &c, Body::GroupInvite(Box::new(invite)))
+                .is_ok()
+                && let (Some(key), Some(r)) = (key, self.state.groups.get_mut(local))
+            {
+                r.known.push((b64(&key), c.id));
             }
         }
-        self.group_follow_up(local)
+        if let Some(r) = self.state.groups.get_mut(local) {
+            r.adds.retain(|a| !a.in_commit);
+        }
     }
 
     /// The relay refused our pending commit of group `local` (another

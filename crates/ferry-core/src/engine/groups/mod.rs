@@ -62,6 +62,10 @@ pub(crate) struct GroupRecord {
     /// The relay epoch our pending commit was made against.
     #[serde(default)]
     pub(crate) commit_expected: u64,
+    /// The log position of our last commit: the next one waits until the
+    /// log has been read past it.
+    #[serde(default)]
+    pub(crate) landed_at: u64,
     /// This member's relay admin key (an admin's).
     #[serde(default)]
     pub(crate) admin: Option<KeyBytes>,
@@ -299,6 +303,7 @@ impl Engine {
         let keys = chat.relay_keys();
         self.state.outbox.push(super::Action::CreateGroup {
             relay: relay.clone(),
+            local: id,
             group: mailbox,
             admin: admin.clone(),
             read: KeyBytes::from_bytes(*keys.read),
@@ -314,6 +319,7 @@ impl Engine {
             cursor: 0,
             relay_epoch: 0,
             commit_expected: 0,
+            landed_at: 0,
             admin: Some(admin),
             adds: Vec::new(),
             removes: Vec::new(),
@@ -529,6 +535,16 @@ impl Engine {
         if key == b64(&own) {
             return Err(CoreError::Group("to leave, use group leave".into()));
         }
+        // Only an owner removes an owner (every member would skip it).
+        let role_of = |k: &str| {
+            members
+                .iter()
+                .find(|m| b64(&m.key) == k)
+                .map_or(Role::Member, |m| m.role)
+        };
+        if role_of(&key) == Role::Owner && role_of(&b64(&own)) != Role::Owner {
+            return Err(CoreError::NotGroupAdmin);
+        }
         if let Some(rec) = self.state.groups.get_mut(rec.id)
             && !rec.removes.contains(&key)
         {
@@ -554,10 +570,10 @@ impl Engine {
             return Err(CoreError::LastOwner);
         }
         if members.len() > 1 {
-            let proposal = self.with_chat(rec.id, |chat, signer, provider| {
-                chat.propose_leave(provider, signer)
+            let request = self.with_chat(rec.id, |chat, signer, provider| {
+                chat.request_leave(provider, signer)
             })?;
-            let payload = padding::pad(&proposal).map_err(|_| CoreError::TooLong)?;
+            let payload = padding::pad(&request).map_err(|_| CoreError::TooLong)?;
             self.state.outbox.push(super::Action::GroupPost {
                 relay: rec.relay.clone(),
                 group: rec.mailbox,
@@ -628,9 +644,16 @@ impl Engine {
                 .find(|m| m.key == key)
                 .map_or_else(|| "?".to_owned(), |m| m.name.clone())
         };
-        let got = self.with_chat(local, |chat, _, provider| {
+        // Our pending commit as it was before this entry (read back from
+        // the log, it is applied inside `receive`).
+        let pending = self.chat(local)?.chat.pending_commit().cloned();
+        // An entry this member cannot process is skipped (the cursor is
+        // past it): one bad entry never stops the group's log.
+        let Ok(got) = self.with_chat(local, |chat, _, provider| {
             chat.receive(provider, kind, bytes)
-        })?;
+        }) else {
+            return Ok(Vec::new());
+        };
         let mut events = Vec::new();
         match got {
             Received::Message {
@@ -687,7 +710,6 @@ impl Engine {
                     added,
                     removed: removed_names,
                 });
-                self.group_follow_up(local)?;
             }
             Received::Quarantined { member, .. } => {
                 events.push(GroupEvent::Quarantined {
@@ -695,9 +717,27 @@ impl Engine {
                     member: name_of(&member),
                 });
             }
-            Received::Proposal => self.group_follow_up(local)?,
+            Received::LeaveRequest { member } => {
+                // An admin removes it (with the next commit it makes).
+                let key = b64(&member);
+                if let Some(rec) = self.state.groups.get_mut(local)
+                    && rec.admin.is_some()
+                    && !rec.removes.contains(&key)
+                {
+                    rec.removes.push(key);
+                }
+            }
             Received::OwnCommit => {
-                self.group_commit_landed(now, rng, local, entry.seq.0, entry.epoch + 1)?;
+                if let Some(out) = pending {
+                    self.after_landing(
+                        now,
+                        rng,
+                        local,
+                        out,
+                        entry.seq.0,
+                        entry.epoch.saturating_add(1),
+                    );
+                }
             }
             Received::RemovedMe => {
                 self.forget_group(local)?;

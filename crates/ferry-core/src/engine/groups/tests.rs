@@ -20,6 +20,8 @@ struct World {
     seen: Vec<Vec<String>>,
     /// Commits the relay refused.
     conflicts: usize,
+    /// Answers to commits the relay took, still to lose.
+    lose_answers: usize,
 }
 
 impl World {
@@ -113,6 +115,12 @@ impl World {
                 let seq = self.append(GroupEntryKind::Commit, c.payload);
                 self.epoch += 1;
                 let epoch = self.epoch;
+                if self.lose_answers > 0 {
+                    // Taken, but the answer never arrives: the admin reads
+                    // its own commit back from the log.
+                    self.lose_answers -= 1;
+                    return;
+                }
                 self.people[i]
                     .group_commit_landed(3, &mut OsRng, local, seq, epoch)
                     .unwrap();
@@ -163,6 +171,15 @@ impl World {
                         GroupEvent::RemovedMe { .. } => "removed".into(),
                     });
                 }
+            }
+            // As the session does after each read: an admin's next commit
+            // goes once the log is read past its last one.
+            if self.people[i]
+                .group_reads()
+                .iter()
+                .any(|x| x.local == r.local)
+            {
+                self.people[i].group_retry(r.local).unwrap();
             }
         }
         moved
@@ -376,4 +393,27 @@ fn a_contact_asking_again_and_again_leaves_a_bounded_trace() {
         after_100 < after_20 + 10,
         "MLS store grew with every ask: {after_20} -> {after_100}"
     );
+}
+
+#[test]
+fn an_admin_whose_answer_was_lost_still_sends_the_welcome() {
+    let mut w = World::new(2);
+    w.connect(0, 1, "bora", "ahn");
+    w.people[0]
+        .create_group(&mut OsRng, "family", "Ahn")
+        .unwrap();
+    w.lose_answers = 1;
+    w.people[0]
+        .group_add(5, &mut OsRng, "family", "bora")
+        .unwrap();
+    w.pump();
+    assert_eq!(w.seen[1], ["joined family"]);
+    assert_eq!(w.people[1].group_members("family").unwrap().len(), 2);
+    w.people[1]
+        .group_send(6, &mut OsRng, "family", "I'm in", false)
+        .unwrap();
+    w.pump();
+    assert_eq!(w.texts(0), ["I'm in"]);
+    let m = w.people[0].group_members("family").unwrap();
+    assert!(m.iter().any(|m| m.contact.as_deref() == Some("bora")));
 }
