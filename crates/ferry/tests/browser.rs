@@ -98,6 +98,11 @@ fn two_people_pair_and_chat_in_two_browsers_in_korean_and_english() {
 }
 
 #[test]
+fn a_group_made_in_the_app_carries_messages_with_names_and_a_member_leaves() {
+    run("group.mjs", &[]);
+}
+
+#[test]
 fn a_warning_marks_the_contact_duress_opens_the_decoy_and_panic_needs_a_hold() {
     run("seizure.mjs", &[]);
 }

@@ -265,17 +265,31 @@ impl Session {
                 match retry(|| client.commit_group(c.group, &admin, &commit)).await {
                     Ok(taken) => {
                         let landed = self.update(|e| {
-                            e.group_commit_landed(
+                            let changed = e.group_commit_landed(
                                 now(),
                                 &mut OsRng,
                                 *local,
                                 taken.seq.0,
                                 taken.epoch,
                             )?;
-                            Ok(((), Vec::new()))
+                            Ok((changed, Vec::new()))
                         });
                         match step(landed) {
-                            Ok(_) => Ok(GroupOutcome::OnRelay),
+                            Ok(changed) => {
+                                if let Some(Some(GroupEvent::Members {
+                                    name,
+                                    added,
+                                    removed,
+                                })) = changed
+                                {
+                                    self.emit(Event::GroupMembers {
+                                        group: name,
+                                        added,
+                                        removed,
+                                    });
+                                }
+                                Ok(GroupOutcome::OnRelay)
+                            }
                             Err(o) => Ok(o),
                         }
                     }

@@ -19,7 +19,7 @@ use ferry_proto::padding;
 use rand_core::CryptoRngCore;
 use serde::{Deserialize, Serialize};
 
-use super::{GroupRecord, Loaded, MAX_GROUP_MEMBERS, b64, group_err};
+use super::{GroupEvent, GroupRecord, Loaded, MAX_GROUP_MEMBERS, b64, group_err};
 use crate::engine::{Action, Contact, CoreError, Engine, Event, random_id, valid_relay_url};
 use crate::envelope::{Body, GroupInvite};
 use crate::group::{self, GroupChat, RelayKeys};
@@ -394,6 +394,7 @@ impl Engine {
     /// The relay took our pending commit of group `local` at `seq`, moving
     /// it to relay epoch `epoch`: apply it, and send the new members their
     /// welcome.
+    /// Returns who it added and removed.
     pub fn group_commit_landed(
         &mut self,
         now: u64,
@@ -401,13 +402,40 @@ impl Engine {
         local: u64,
         seq: u64,
         epoch: u64,
-    ) -> Result<(), CoreError> {
+    ) -> Result<Option<GroupEvent>, CoreError> {
         let Some(out) = self.chat(local)?.chat.pending_commit().cloned() else {
-            return Ok(());
+            return Ok(None);
         };
+        let before = self.chat(local)?.chat.members().unwrap_or_default();
         self.with_chat(local, |chat, _, provider| chat.confirm(provider))?;
         self.after_landing(now, rng, local, out, seq, epoch);
-        Ok(())
+        Ok(self.members_changed(local, &before))
+    }
+
+    /// Who joined and who went since `before`, as an event (`None`: the
+    /// same members).
+    pub(super) fn members_changed(
+        &mut self,
+        local: u64,
+        before: &[group::MemberInfo],
+    ) -> Option<GroupEvent> {
+        let name = self.group_by_id(local).ok()?.name.clone();
+        let after = self.chat(local).ok()?.chat.members().ok()?;
+        let added: Vec<String> = after
+            .iter()
+            .filter(|m| before.iter().all(|b| b.key != m.key))
+            .map(|m| m.name.clone())
+            .collect();
+        let removed: Vec<String> = before
+            .iter()
+            .filter(|b| after.iter().all(|m| m.key != b.key))
+            .map(|b| b.name.clone())
+            .collect();
+        (!added.is_empty() || !removed.is_empty()).then_some(GroupEvent::Members {
+            name,
+            added,
+            removed,
+        })
     }
 
     /// What follows our commit `out` landing at `seq` (already applied):

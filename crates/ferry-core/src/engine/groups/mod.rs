@@ -737,6 +737,7 @@ impl Engine {
                         entry.seq.0,
                         entry.epoch.saturating_add(1),
                     );
+                    events.extend(self.members_changed(local, &before));
                 }
             }
             Received::RemovedMe => {

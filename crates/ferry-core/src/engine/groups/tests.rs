@@ -121,9 +121,12 @@ impl World {
                     self.lose_answers -= 1;
                     return;
                 }
-                self.people[i]
+                if let Some(GroupEvent::Members { added, removed, .. }) = self.people[i]
                     .group_commit_landed(3, &mut OsRng, local, seq, epoch)
-                    .unwrap();
+                    .unwrap()
+                {
+                    self.seen[i].push(format!("own +{} -{}", added.len(), removed.len()));
+                }
             }
             _ => {}
         }
@@ -414,6 +417,8 @@ fn an_admin_whose_answer_was_lost_still_sends_the_welcome() {
         .unwrap();
     w.pump();
     assert_eq!(w.texts(0), ["I'm in"]);
+    // The admin hears of the add from its own commit read back.
+    assert_eq!(w.seen[0][0], "+1 -0");
     let m = w.people[0].group_members("family").unwrap();
     assert!(m.iter().any(|m| m.contact.as_deref() == Some("bora")));
 }
