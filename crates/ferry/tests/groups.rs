@@ -133,3 +133,51 @@ fn a_group_made_from_the_cli_carries_messages_and_shuts_a_removed_member_out() {
     let a_list = w.a.run(&["group", "list"]);
     assert_eq!(a_list.of_type("group")[0]["members"], 1);
 }
+
+/// A's group "kin" with B and C in it.
+fn kin(w: &World) {
+    w.a.run(&["group", "create", "kin", "--as", "Amina"]);
+    w.a.run(&["group", "add", "kin", "Bashir", "Chen"]);
+    w.b.run(&["sync"]);
+    w.c.run(&["sync"]);
+    w.a.run(&["sync"]);
+    w.b.run(&["sync"]);
+    w.c.run(&["sync"]);
+    assert_eq!(w.c.run(&["group", "list"]).of_type("group").len(), 1);
+}
+
+#[test]
+fn a_member_who_raises_an_alert_is_quarantined_by_all_and_removed_by_the_admin() {
+    let w = world();
+    kin(&w);
+    // Chen's phone is taken: `alert --all` warns the contacts and every
+    // group.
+    let warned = w.c.run(&["alert", "--all"]);
+    assert!(warned.lines.len() > 0, "{:?}", warned.lines);
+    let a_sees = w.a.run(&["sync"]);
+    assert_eq!(
+        a_sees.of_type("group_quarantined").len(),
+        1,
+        "{:?}",
+        a_sees.lines
+    );
+    // The admin removed Chen with that same sync.
+    let b_sees = w.b.run(&["sync"]);
+    assert_eq!(
+        b_sees.of_type("group_quarantined").len(),
+        1,
+        "{:?}",
+        b_sees.lines
+    );
+    assert_eq!(
+        b_sees.of_type("group_members").len(),
+        1,
+        "{:?}",
+        b_sees.lines
+    );
+    assert_eq!(
+        w.b.run(&["group", "list"]).of_type("group")[0]["members"],
+        2
+    );
+    assert_eq!(w.c.run(&["sync"]).of_type("group_removed").len(), 1);
+}

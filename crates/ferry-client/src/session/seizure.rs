@@ -390,10 +390,25 @@ impl Session {
     /// Warns `alias` (or every contact) that this device may be compromised.
     pub async fn alert(&mut self, alias: Option<&str>) -> Result<usize, SessionError> {
         let n = self.update(|e| {
-            Ok((
-                e.alert(now(), &mut OsRng, alias, AlertReason::Manual)?,
-                Vec::new(),
-            ))
+            // A group's name: an alert in that group (every member
+            // quarantines this profile; an admin removes it).
+            if let Some(name) = alias
+                && e.contact(name).is_none()
+                && e.group_id(name).is_some()
+            {
+                e.group_alert(name)?;
+                return Ok((1, Vec::new()));
+            }
+            let mut n = e.alert(now(), &mut OsRng, alias, AlertReason::Manual)?;
+            if alias.is_none() {
+                // Every group too.
+                for g in e.groups() {
+                    if e.group_alert(&g.name).is_ok() {
+                        n += 1;
+                    }
+                }
+            }
+            Ok((n, Vec::new()))
         })?;
         self.flush_or_fail().await?;
         Ok(n)

@@ -481,6 +481,27 @@ impl Engine {
         Ok(true)
     }
 
+    /// Warns every group that this member's device may be in someone
+    /// else's hands (an alert about itself, as a duress unlock raises):
+    /// every member quarantines it, and the first admin online removes it.
+    pub fn group_alert(&mut self, name: &str) -> Result<(), CoreError> {
+        let rec = self.group_record(name)?.clone();
+        let alert = self.with_chat(rec.id, |chat, signer, provider| {
+            chat.send_alert(provider, signer, None)
+        })?;
+        let payload = padding::pad(&alert).map_err(|_| CoreError::TooLong)?;
+        self.state.outbox.push(super::Action::GroupPost {
+            relay: rec.relay.clone(),
+            group: rec.mailbox,
+            local: rec.id,
+            write: rec.saved.write.clone(),
+            epoch: rec.relay_epoch,
+            payload,
+            plain: None,
+        });
+        Ok(())
+    }
+
     /// Every group log to read.
     pub fn group_reads(&self) -> Vec<GroupRead> {
         self.state
@@ -716,6 +737,18 @@ impl Engine {
                     name,
                     member: name_of(&member),
                 });
+                // The first admin to read it removes the member (its device
+                // may be in someone else's hands); an admin never removes
+                // itself this way.
+                let own = self.chat(local)?.chat.own_key();
+                let key = b64(&member);
+                if member != own
+                    && let Some(rec) = self.state.groups.get_mut(local)
+                    && rec.admin.is_some()
+                    && !rec.removes.contains(&key)
+                {
+                    rec.removes.push(key);
+                }
             }
             Received::LeaveRequest { member } => {
                 // An admin removes it (with the next commit it makes).

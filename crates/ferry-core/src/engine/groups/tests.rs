@@ -422,3 +422,22 @@ fn an_admin_whose_answer_was_lost_still_sends_the_welcome() {
     let m = w.people[0].group_members("family").unwrap();
     assert!(m.iter().any(|m| m.contact.as_deref() == Some("bora")));
 }
+
+#[test]
+fn a_member_who_raises_an_alert_is_quarantined_and_the_admin_removes_it() {
+    let mut w = family();
+    w.people[2].group_alert("family").unwrap();
+    w.pump();
+    assert!(w.seen[1].iter().any(|s| s.starts_with("quarantined")));
+    assert_eq!(w.seen[2].last().unwrap(), "removed");
+    assert_eq!(w.people[1].group_members("family").unwrap().len(), 2);
+    // An admin's own alert quarantines it, but it does not remove itself.
+    w.people[0].group_alert("family").unwrap();
+    w.pump();
+    assert_eq!(w.people[0].group_members("family").unwrap().len(), 2);
+    let m = w.people[1].group_members("family").unwrap();
+    assert!(
+        m.iter()
+            .any(|m| m.quarantined && m.role == crate::group::Role::Owner)
+    );
+}
