@@ -153,7 +153,7 @@ fn a_member_who_raises_an_alert_is_quarantined_by_all_and_removed_by_the_admin()
     // Chen's phone is taken: `alert --all` warns the contacts and every
     // group.
     let warned = w.c.run(&["alert", "--all"]);
-    assert!(warned.lines.len() > 0, "{:?}", warned.lines);
+    assert!(!warned.lines.is_empty(), "{:?}", warned.lines);
     let a_sees = w.a.run(&["sync"]);
     assert_eq!(
         a_sees.of_type("group_quarantined").len(),
