@@ -111,7 +111,7 @@ impl Session {
 
     /// Reads a group's log before acting on it (an admin commits only once
     /// caught up); a failure leaves the act queued for the next sync.
-    async fn catch_up_group(&mut self, name: &str) {
+    pub(crate) async fn catch_up_group(&mut self, name: &str) {
         if let Some(id) = self.engine.group_id(name)
             && self.read_group_log(id).await.is_err()
         {

@@ -94,6 +94,12 @@ impl Session {
 
     /// Sets the conversation's disappearing-message timer on both sides.
     pub async fn set_timer(&mut self, alias: &str, secs: Option<u64>) -> Result<(), SessionError> {
+        if self.is_group(alias) {
+            // A group's: an admin's commit every member follows.
+            self.catch_up_group(alias).await;
+            self.update(|e| Ok((e.group_set_timer(alias, secs)?, Vec::new())))?;
+            return self.flush_or_fail().await;
+        }
         self.update(|e| Ok((e.set_timer(now(), &mut OsRng, alias, secs)?, Vec::new())))?;
         self.flush_or_fail().await
     }

@@ -623,8 +623,11 @@ impl Session {
         Ok(self.engine.safety_code(alias)?)
     }
 
-    /// The conversation's timer.
-    pub fn timer(&self, alias: &str) -> Result<Option<u64>, SessionError> {
+    /// The conversation's timer (a contact's or a group's).
+    pub fn timer(&mut self, alias: &str) -> Result<Option<u64>, SessionError> {
+        if self.is_group(alias) {
+            return Ok(self.engine.group_timer_of(alias)?);
+        }
         Ok(self.engine.timer(alias)?)
     }
 }

@@ -285,6 +285,7 @@ impl Engine {
             adds: Vec::new(),
             removes: Vec::new(),
             known: vec![(b64(&adder.key), c.id)],
+            set_timer: None,
         });
         self.chats.insert(id, Loaded { chat, signer });
         Ok(Event::GroupJoined {
@@ -328,7 +329,24 @@ impl Engine {
                 .filter_map(|a| a.key_package.clone())
                 .collect();
             if kps.is_empty() {
-                false
+                match rec.set_timer {
+                    Some(t) => {
+                        let made = self
+                            .with_chat(id, |chat, signer, provider| {
+                                let mut s = chat.settings()?;
+                                s.timer = t;
+                                chat.change_settings(provider, signer, &s)
+                            })
+                            .is_ok();
+                        if let Some(rec) = self.state.groups.get_mut(id) {
+                            // Committed (and then in the group) or refused:
+                            // either way not asked again.
+                            rec.set_timer = None;
+                        }
+                        made
+                    }
+                    None => false,
+                }
             } else {
                 let made = self
                     .with_chat(id, |chat, signer, provider| {

@@ -78,6 +78,9 @@ pub(crate) struct GroupRecord {
     /// Members this profile knows as contacts (key base64url, contact id).
     #[serde(default)]
     pub(crate) known: Vec<(String, u64)>,
+    /// A disappearing timer to commit (seconds, 0: off), an admin's.
+    #[serde(default)]
+    pub(crate) set_timer: Option<u32>,
 }
 
 /// A group as the front end lists it.
@@ -324,6 +327,7 @@ impl Engine {
             adds: Vec::new(),
             removes: Vec::new(),
             known: Vec::new(),
+            set_timer: None,
         });
         self.chats.insert(id, Loaded { chat, signer });
         Ok(id)
@@ -431,6 +435,34 @@ impl Engine {
                 from: None,
             },
         ))
+    }
+
+    /// Sets the group's disappearing-message timer (admins): committed
+    /// as soon as nothing else is pending; every member follows it.
+    pub fn group_set_timer(&mut self, name: &str, secs: Option<u64>) -> Result<(), CoreError> {
+        let rec = self.group_record(name)?.clone();
+        let loaded = self.chat(rec.id)?;
+        let own = loaded.chat.own_key();
+        let admin = loaded
+            .chat
+            .settings()
+            .map_err(group_err)?
+            .role_of(&own)
+            .is_admin();
+        if rec.admin.is_none() || !admin {
+            return Err(CoreError::NotGroupAdmin);
+        }
+        let secs = u32::try_from(secs.unwrap_or(0)).unwrap_or(u32::MAX);
+        if let Some(r) = self.state.groups.get_mut(rec.id) {
+            r.set_timer = Some(secs);
+        }
+        self.group_follow_up(rec.id)
+    }
+
+    /// The group's disappearing-message timer (`None`: off).
+    pub fn group_timer_of(&mut self, name: &str) -> Result<Option<u64>, CoreError> {
+        let id = self.group_record(name)?.id;
+        self.group_timer(id)
     }
 
     /// The group's disappearing-message timer (`None`: off).

@@ -441,3 +441,24 @@ fn a_member_who_raises_an_alert_is_quarantined_and_the_admin_removes_it() {
             .any(|m| m.quarantined && m.role == crate::group::Role::Owner)
     );
 }
+
+#[test]
+fn the_admins_timer_is_followed_by_every_member() {
+    let mut w = family();
+    assert!(matches!(
+        w.people[1].group_set_timer("family", Some(600)),
+        Err(crate::CoreError::NotGroupAdmin)
+    ));
+    w.people[0].group_set_timer("family", Some(600)).unwrap();
+    w.pump();
+    for i in 0..3 {
+        assert_eq!(w.people[i].group_timer_of("family").unwrap(), Some(600));
+    }
+    let (_, sent) = w.people[1]
+        .group_send(1000, &mut OsRng, "family", "gone in ten minutes", false)
+        .unwrap();
+    assert_eq!(sent.expires_at, Some(1600));
+    w.people[0].group_set_timer("family", None).unwrap();
+    w.pump();
+    assert_eq!(w.people[2].group_timer_of("family").unwrap(), None);
+}
