@@ -144,7 +144,7 @@ pub(crate) fn members_page(
                         }
                         @if admin && !m.you {
                             form class="remove" action=(format!("{base}/remove")) method="post" {
-                                input type="hidden" name="member" value=(m.contact.clone().unwrap_or_else(|| m.name.clone()));
+                                input type="hidden" name="member" value=(m.key);
                                 button type="submit" class="link" { (cx.t("group-remove")) }
                                 (error_slot())
                             }

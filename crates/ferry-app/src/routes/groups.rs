@@ -278,8 +278,10 @@ pub(crate) async fn create(
                 let display =
                     display.unwrap_or_else(|| ferry_client::neutral_name(&mut rand_core::OsRng));
                 s.create_group(&name, &display).await?;
-                if !aliases.is_empty() {
-                    s.group_add(&name, &aliases).await?;
+                // The group exists now: its page opens even if an add
+                // could not go (its members page shows who is joining).
+                if !aliases.is_empty() && s.group_add(&name, &aliases).await.is_err() {
+                    tracing::warn!("a contact could not be asked to join the new group");
                 }
                 group_id(s, &name)
             })

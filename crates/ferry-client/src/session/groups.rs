@@ -122,19 +122,17 @@ impl Session {
     /// Leaves a group: the admins commit it; here the group and its
     /// history are gone at once.
     pub async fn group_leave(&mut self, name: &str) -> Result<(), SessionError> {
-        // The request goes in the epoch now (one sealed in an epoch the
-        // group has left would be dropped).
+        // The request goes in the epoch now, and is sealed again while the
+        // group is still here if the relay finds it stale.
         self.catch_up_group(name).await;
-        let id = self
-            .engine
-            .group_id(name)
-            .ok_or(ferry_core::CoreError::UnknownGroup)?;
+        self.update(|e| Ok((e.group_request_leave(name)?, Vec::new())))?;
+        // Best effort: the group goes from here whatever the relay says (a
+        // request that could not go waits in the outbox).
+        let _ = self.flush_outbox().await;
         self.update(|e| {
-            e.group_leave(name)?;
+            let id = e.group_forget(name)?;
             Ok(((), vec![Change::DeleteAll(id)]))
         })?;
-        // Best effort: the group is gone here whatever the relay says.
-        let _ = self.flush_outbox().await;
         Ok(())
     }
 
@@ -247,7 +245,12 @@ impl Session {
                     self.update(|e| Ok((e.group_commit_to_send(*local)?, Vec::new()))),
                 ) {
                     Ok(Some(Some(c))) => c,
-                    Ok(_) => return Ok(GroupOutcome::Done),
+                    Ok(Some(None)) => return Ok(GroupOutcome::Done),
+                    // It cannot even be sent (too large): dropped.
+                    Ok(None) => {
+                        self.drop_commit(*local);
+                        return Ok(GroupOutcome::Done);
+                    }
                     Err(o) => return Ok(o),
                 };
                 let c = to_send;
@@ -309,13 +312,33 @@ impl Session {
                         if self.read_group_log(*local).await.is_err() {
                             return Ok(GroupOutcome::Wait);
                         }
+                        // Committed anew on top (also when the read brought
+                        // nothing new).
+                        if let Err(o) =
+                            step(self.update(|e| Ok((e.group_retry(*local)?, Vec::new()))))
+                        {
+                            return Ok(o);
+                        }
                         Ok(GroupOutcome::Conflict)
+                    }
+                    Err(e) if e.is_permanent() => {
+                        // Refused for good: ours goes with its intent, so
+                        // the admin is not stuck behind it.
+                        self.drop_commit(*local);
+                        Err(e)
                     }
                     Err(e) => transient(e),
                 }
             }
             _ => Ok(GroupOutcome::Done),
         }
+    }
+
+    /// Drops the pending commit of group `local` and the intent it was made
+    /// for (logged; a failure leaves it for the next run).
+    fn drop_commit(&mut self, local: u64) {
+        tracing::warn!("a group commit was refused for good; dropped");
+        let _ = self.update(|e| Ok((e.group_commit_dropped(local)?, Vec::new())));
     }
 
     /// Reads every group's log and sends what that queued (commits an
@@ -375,7 +398,13 @@ impl Session {
                     if engine.group_reads().iter().all(|g| g.local != local) {
                         break;
                     }
-                    for ev in engine.group_receive(now(), &mut OsRng, local, e)? {
+                    // An entry that fails here is skipped (its cursor is
+                    // past it): one bad entry never stops the group's log.
+                    let Ok(got) = engine.group_receive(now(), &mut OsRng, local, e) else {
+                        tracing::warn!("a group entry could not be processed; skipped");
+                        continue;
+                    };
+                    for ev in got {
                         match &ev {
                             GroupEvent::Message { group, entry, .. } => {
                                 history.push(Change::Insert(*group, entry.clone()));

@@ -79,6 +79,9 @@ pub enum Action {
         /// the relay refuses it as stale (`None`: not sent again).
         #[serde(default, with = "ferry_proto::b64::opt_bytes")]
         plain: Option<Vec<u8>>,
+        /// A request to leave (sealed again as one when stale).
+        #[serde(default)]
+        leave: bool,
     },
     /// Send the group's pending commit (kept in the group's record, so a
     /// retry sends the same bytes).

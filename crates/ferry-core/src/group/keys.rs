@@ -107,6 +107,12 @@ pub fn forget_key_package(
 ) -> Result<(), GroupError> {
     use openmls::prelude::tls_codec::Deserialize as _;
     use openmls_traits::storage::StorageProvider as _;
+    // The signing key goes whatever becomes of the package.
+    let _ = SignatureKeyPair::delete(
+        provider.storage(),
+        signer_public,
+        CIPHERSUITE.signature_algorithm(),
+    );
     let kp = KeyPackageIn::tls_deserialize_exact(key_package).map_err(|_| GroupError::Malformed)?;
     let kp = kp
         .validate(provider.crypto(), ProtocolVersion::Mls10)
@@ -115,13 +121,7 @@ pub fn forget_key_package(
     provider
         .storage()
         .delete_key_package(&hash_ref)
-        .map_err(mls)?;
-    SignatureKeyPair::delete(
-        provider.storage(),
-        signer_public,
-        CIPHERSUITE.signature_algorithm(),
-    )
-    .map_err(mls)
+        .map_err(mls)
 }
 
 /// A name in a group that says nothing about its member (`member-3fa2`),

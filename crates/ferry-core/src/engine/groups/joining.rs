@@ -546,6 +546,27 @@ impl Engine {
         Ok(())
     }
 
+    /// The relay refused our pending commit of group `local` for good (or
+    /// it could not even be sent): it is dropped with the intent it was
+    /// made for, so the same refused commit is not made again and the
+    /// admin can go on with the rest.
+    pub fn group_commit_dropped(&mut self, local: u64) -> Result<(), CoreError> {
+        if self.group_by_id(local).is_err() {
+            return Ok(());
+        }
+        let _ = self.with_chat(local, |chat, _, provider| chat.cancel(provider));
+        if let Some(r) = self.state.groups.get_mut(local) {
+            if !r.removes.is_empty() {
+                r.removes.remove(0);
+            } else if r.adds.iter().any(|a| a.in_commit) {
+                r.adds.retain(|a| !a.in_commit);
+            } else {
+                r.set_timer = None;
+            }
+        }
+        Ok(())
+    }
+
     /// Commits the group's intents again (after a refusal, once the log is
     /// read).
     pub fn group_retry(&mut self, local: u64) -> Result<(), CoreError> {

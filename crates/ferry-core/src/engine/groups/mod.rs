@@ -101,6 +101,8 @@ pub struct GroupSummary {
 /// A member of a group as the front end lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupMember {
+    /// Its signature key in this group (base64url): names it exactly.
+    pub key: String,
     /// The member's own name in this group.
     pub name: String,
     /// Owner, admin or member.
@@ -383,6 +385,7 @@ impl Engine {
                     .and_then(|(_, c)| self.state.contacts.iter().find(|x| x.id == *c))
                     .map(|c| c.alias.clone());
                 GroupMember {
+                    key: key.clone(),
                     you: m.key == own,
                     quarantined: quarantined.contains(&m.key),
                     name: m.name,
@@ -486,6 +489,7 @@ impl Engine {
             epoch: rec.relay_epoch,
             payload,
             plain: Some(plain),
+            leave: false,
         };
         self.state.outbox.push(action);
         Ok(())
@@ -495,12 +499,15 @@ impl Engine {
     /// refused it as stale); `None` if the group is gone or the post was
     /// not one to send again.
     pub fn group_reseal(&mut self, action: crate::ActionId) -> Result<bool, CoreError> {
-        let Some((local, plain)) = self.state.outbox.iter().find_map(|(a, act)| match act {
+        let Some((local, plain, leave)) = self.state.outbox.iter().find_map(|(a, act)| match act {
             super::Action::GroupPost {
                 local,
-                plain: Some(plain),
+                plain,
+                leave,
                 ..
-            } if a == action => Some((*local, plain.clone())),
+            } if a == action && (plain.is_some() || *leave) => {
+                Some((*local, plain.clone(), *leave))
+            }
             _ => None,
         }) else {
             return Ok(false);
@@ -509,7 +516,10 @@ impl Engine {
         if self.group_by_id(local).is_err() {
             return Ok(false);
         }
-        self.queue_group_post(local, plain)?;
+        match plain {
+            Some(plain) if !leave => self.queue_group_post(local, plain)?,
+            _ => self.queue_leave(local)?,
+        }
         Ok(true)
     }
 
@@ -530,8 +540,14 @@ impl Engine {
             epoch: rec.relay_epoch,
             payload,
             plain: None,
+            leave: false,
         });
         Ok(())
+    }
+
+    /// The local ids of every group (none loaded).
+    pub fn group_ids(&self) -> Vec<u64> {
+        self.state.groups.iter().map(|g| g.id).collect()
     }
 
     /// Every group log to read.
@@ -565,11 +581,18 @@ impl Engine {
         let loaded = self.chat(rec.id)?;
         let own = loaded.chat.own_key();
         let members = loaded.chat.members().map_err(group_err)?;
-        let by_contact = contact.and_then(|c| {
-            rec.known
-                .iter()
-                .find(|(_, id)| *id == c)
-                .map(|(k, _)| k.clone())
+        // A member's key (what the app sends) names exactly one member.
+        let by_key = members
+            .iter()
+            .find(|m| b64(&m.key) == member)
+            .map(|m| b64(&m.key));
+        let by_contact = by_key.or_else(|| {
+            contact.and_then(|c| {
+                rec.known
+                    .iter()
+                    .find(|(_, id)| *id == c)
+                    .map(|(k, _)| k.clone())
+            })
         });
         let by_name: Vec<String> = members
             .iter()
@@ -610,6 +633,14 @@ impl Engine {
     /// the group here at once (its MLS state and record). Returns its id,
     /// whose history the caller deletes.
     pub fn group_leave(&mut self, name: &str) -> Result<u64, CoreError> {
+        self.group_request_leave(name)?;
+        self.group_forget(name)
+    }
+
+    /// Queues the request to leave (the group stays here until
+    /// [`Engine::group_forget`], so a request the relay refuses as stale is
+    /// sealed again). The last owner of a group others are in is refused.
+    pub fn group_request_leave(&mut self, name: &str) -> Result<(), CoreError> {
         let rec = self.group_record(name)?.clone();
         let loaded = self.chat(rec.id)?;
         let own = loaded.chat.own_key();
@@ -623,22 +654,37 @@ impl Engine {
             return Err(CoreError::LastOwner);
         }
         if members.len() > 1 {
-            let request = self.with_chat(rec.id, |chat, signer, provider| {
-                chat.request_leave(provider, signer)
-            })?;
-            let payload = padding::pad(&request).map_err(|_| CoreError::TooLong)?;
-            self.state.outbox.push(super::Action::GroupPost {
-                relay: rec.relay.clone(),
-                group: rec.mailbox,
-                local: rec.id,
-                write: rec.saved.write.clone(),
-                epoch: rec.relay_epoch,
-                payload,
-                plain: None,
-            });
+            self.queue_leave(rec.id)?;
         }
-        self.forget_group(rec.id)?;
-        Ok(rec.id)
+        Ok(())
+    }
+
+    fn queue_leave(&mut self, id: u64) -> Result<(), CoreError> {
+        let request = self.with_chat(id, |chat, signer, provider| {
+            chat.request_leave(provider, signer)
+        })?;
+        let payload = padding::pad(&request).map_err(|_| CoreError::TooLong)?;
+        let rec = self.group_by_id(id)?;
+        let action = super::Action::GroupPost {
+            relay: rec.relay.clone(),
+            group: rec.mailbox,
+            local: id,
+            write: rec.saved.write.clone(),
+            epoch: rec.relay_epoch,
+            payload,
+            plain: None,
+            leave: true,
+        };
+        self.state.outbox.push(action);
+        Ok(())
+    }
+
+    /// Forgets a group here (its MLS state, signing key and record);
+    /// returns its id, whose history the caller deletes.
+    pub fn group_forget(&mut self, name: &str) -> Result<u64, CoreError> {
+        let id = self.group_record(name)?.id;
+        self.forget_group(id)?;
+        Ok(id)
     }
 
     /// Deletes a group's MLS state, signer and record.

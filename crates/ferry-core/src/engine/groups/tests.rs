@@ -22,6 +22,8 @@ struct World {
     conflicts: usize,
     /// Answers to commits the relay took, still to lose.
     lose_answers: usize,
+    /// Commits still to refuse for good.
+    refuse: usize,
 }
 
 impl World {
@@ -105,6 +107,11 @@ impl World {
                 let Some(c) = self.people[i].group_commit_to_send(local).unwrap() else {
                     return;
                 };
+                if self.refuse > 0 {
+                    self.refuse -= 1;
+                    self.people[i].group_commit_dropped(local).unwrap();
+                    return;
+                }
                 if c.expected != self.epoch {
                     self.conflicts += 1;
                     self.people[i].group_commit_refused(local).unwrap();
@@ -461,4 +468,27 @@ fn the_admins_timer_is_followed_by_every_member() {
     w.people[0].group_set_timer("family", None).unwrap();
     w.pump();
     assert_eq!(w.people[2].group_timer_of("family").unwrap(), None);
+}
+
+#[test]
+fn a_commit_refused_for_good_goes_with_its_intent_and_the_admin_goes_on() {
+    let mut w = family();
+    w.refuse = 1;
+    w.people[0].group_remove("family", "chul").unwrap();
+    w.pump();
+    assert_eq!(w.people[1].group_members("family").unwrap().len(), 3);
+    let id = w.people[0].group_id("family").unwrap();
+    assert!(
+        w.people[0]
+            .chat(id)
+            .unwrap()
+            .chat
+            .pending_commit()
+            .is_none()
+    );
+    // Nothing is stuck behind it: the admin's next commit goes through.
+    w.people[0].group_remove("family", "chul").unwrap();
+    w.pump();
+    assert_eq!(w.seen[2].last().unwrap(), "removed");
+    assert_eq!(w.people[1].group_members("family").unwrap().len(), 2);
 }
