@@ -33,6 +33,9 @@ pub const HEADER_ACCESS_TOKEN: &str = "ferry-access-token";
 /// Creating a blob on a private relay without its access token: the mailbox
 /// (on that relay) whose sender key signs the request.
 pub const HEADER_MAILBOX: &str = "ferry-mailbox";
+/// Creating a blob for a group: the group (on that relay) whose current
+/// write key signs the request.
+pub const HEADER_GROUP: &str = "ferry-group";
 
 /// Nonce length in bytes.
 pub const NONCE_LEN: usize = 16;

@@ -115,16 +115,32 @@ pub(crate) async fn create(
             ApiError::new(ErrorCode::MissingAuth).detail("blob creation needs a mailbox signature")
         }
     };
-    let mailbox = headers
-        .get(ferry_proto::auth::HEADER_MAILBOX)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<ferry_proto::MailboxId>().ok())
-        .ok_or_else(refused)?;
-    let sender = crate::service::lookup(&s, mailbox)
-        .await
-        .ok()
-        .and_then(|r| r.sender_key)
-        .ok_or_else(refused)?;
+    // Or a member of one of its groups: a signature of the group's current
+    // write key (one file for the whole group).
+    let id_in = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<ferry_proto::MailboxId>().ok())
+    };
+    let sender = match id_in(ferry_proto::auth::HEADER_GROUP) {
+        Some(group) => s
+            .store
+            .group(group)
+            .await
+            .ok()
+            .flatten()
+            .map(|g| g.write)
+            .ok_or_else(refused)?,
+        None => {
+            let mailbox = id_in(ferry_proto::auth::HEADER_MAILBOX).ok_or_else(refused)?;
+            crate::service::lookup(&s, mailbox)
+                .await
+                .ok()
+                .and_then(|r| r.sender_key)
+                .ok_or_else(refused)?
+        }
+    };
     crate::service::signed_by(&s, &headers, &uri, "POST", vec![sender], Bytes::new()).await?;
     let length = header_u64(&headers, "upload-length")?;
     if length > s.config.max_blob_size {

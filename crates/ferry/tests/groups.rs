@@ -181,3 +181,51 @@ fn a_member_who_raises_an_alert_is_quarantined_by_all_and_removed_by_the_admin()
     );
     assert_eq!(w.c.run(&["sync"]).of_type("group_removed").len(), 1);
 }
+
+#[test]
+fn a_file_sent_to_a_group_goes_up_once_and_every_member_saves_it() {
+    let w = world();
+    kin(&w);
+    let src = w.dir.path().join("plan.txt");
+    let body: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&src, &body).unwrap();
+    let blobs = |w: &World| {
+        walk(&w.relay.data_dir())
+            .into_iter()
+            .filter(|p| p.to_string_lossy().contains("blob"))
+            .count()
+    };
+    let before = blobs(&w);
+    w.b.run(&["send-file", "kin", src.to_str().unwrap()]);
+    let uploaded = blobs(&w) - before;
+    assert!(uploaded > 0, "the file is on the relay");
+    for (n, u) in [&w.a, &w.c].into_iter().enumerate() {
+        let got = u.run(&["sync"]);
+        let m = got.of_type("message");
+        assert_eq!(m.len(), 1, "{:?}", got.lines);
+        assert_eq!(m[0]["attachment"]["name"], "plan.txt");
+        let id = m[0]["id"].as_str().unwrap().to_owned();
+        let out = w.dir.path().join(format!("saved-{n}"));
+        u.run(&["save", "kin", &id, out.to_str().unwrap()]);
+        assert_eq!(std::fs::read(&out).unwrap(), body);
+    }
+    // One upload for the whole group: nothing more went up for the second
+    // member.
+    assert_eq!(blobs(&w) - before, uploaded);
+}
+
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}

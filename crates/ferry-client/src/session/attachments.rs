@@ -208,7 +208,13 @@ impl Session {
         force: bool,
         progress: &mut (dyn FnMut(Progress) + Send),
     ) -> Result<(HistoryEntry, TransferStats), SessionError> {
-        let (relay, mailbox, sender, compromised) = {
+        // A group's file goes once to the group's relay, its creation
+        // signed with the group's write key.
+        let group = self.is_group(alias);
+        let (relay, mailbox, sender, compromised) = if group {
+            let (relay, mailbox, write) = self.engine().group_attachment_upload(alias)?;
+            (relay, mailbox, write, false)
+        } else {
             let engine = self.engine();
             let (relay, mailbox, sender) = engine.attachment_upload(alias)?;
             let compromised = engine
@@ -219,6 +225,7 @@ impl Session {
         if compromised && !force {
             return Err(CoreError::Compromised.into());
         }
+        let key = sender.mailbox_key();
         let client = self.blob_client(&relay)?;
         let layout = Layout::new(source.size()).map_err(TransferError::from)?;
         let max_blob = client.max_size().await.map_err(TransferError::from)?;
@@ -231,17 +238,23 @@ impl Session {
             }
             .into());
         }
-        let (blob, token) = client
-            .create(layout.blob_len(), Some((mailbox, &sender.mailbox_key())))
-            .await
-            .map_err(|e| match e.code() {
-                Some(ferry_proto::ErrorCode::BodyTooLarge) => TransferError::TooLarge {
-                    size: source.size(),
-                    max: max_file,
-                },
-                Some(ferry_proto::ErrorCode::BlobStorageFull) => TransferError::RelayFull,
-                _ => TransferError::from(e),
-            })?;
+        let created = if group {
+            client
+                .create_for_group(layout.blob_len(), (mailbox, &key))
+                .await
+        } else {
+            client
+                .create(layout.blob_len(), Some((mailbox, &key)))
+                .await
+        };
+        let (blob, token) = created.map_err(|e| match e.code() {
+            Some(ferry_proto::ErrorCode::BodyTooLarge) => TransferError::TooLarge {
+                size: source.size(),
+                max: max_file,
+            },
+            Some(ferry_proto::ErrorCode::BlobStorageFull) => TransferError::RelayFull,
+            _ => TransferError::from(e),
+        })?;
         let pending = PendingUpload {
             alias: alias.to_owned(),
             attachment: AttachmentRef {
@@ -318,9 +331,13 @@ impl Session {
         let mut attachment = attachment;
         attachment.digest = digest.to_vec();
         let before = self.engine().outbox_last();
+        let group = self.is_group(&alias);
         let entry = self.update(|e| {
-            let (contact, entry) =
-                e.send_attachment(now(), &mut OsRng, &alias, attachment, view_once, force)?;
+            let (contact, entry) = if group {
+                e.group_send_attachment(now(), &mut OsRng, &alias, attachment, view_once)?
+            } else {
+                e.send_attachment(now(), &mut OsRng, &alias, attachment, view_once, force)?
+            };
             // The message is queued in the transaction that forgets the
             // pending upload: it is sent once, whatever happens.
             let mut changes = vec![Change::ForgetUpload(blob)];

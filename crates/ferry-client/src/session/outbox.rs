@@ -23,7 +23,8 @@ impl Session {
             .outbox_ids()
             .into_iter()
             .filter(|(action, a)| {
-                before.is_none_or(|b| *action > b) && matches!(a, Action::Send { .. })
+                before.is_none_or(|b| *action > b)
+                    && matches!(a, Action::Send { .. } | Action::GroupPost { .. })
             })
             .map(|(action, _)| action)
             .collect();

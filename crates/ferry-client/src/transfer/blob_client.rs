@@ -72,6 +72,26 @@ impl BlobClient {
         length: u64,
         signer: Option<(MailboxId, &MailboxKey)>,
     ) -> Result<(MailboxId, KeyBytes), ClientError> {
+        self.create_as(length, signer, HEADER_MAILBOX).await
+    }
+
+    /// Creates an upload for a group: `signer` is the group (on this relay)
+    /// and its current write key.
+    pub async fn create_for_group(
+        &self,
+        length: u64,
+        signer: (MailboxId, &MailboxKey),
+    ) -> Result<(MailboxId, KeyBytes), ClientError> {
+        self.create_as(length, Some(signer), ferry_proto::auth::HEADER_GROUP)
+            .await
+    }
+
+    async fn create_as(
+        &self,
+        length: u64,
+        signer: Option<(MailboxId, &MailboxKey)>,
+        header: &'static str,
+    ) -> Result<(MailboxId, KeyBytes), ClientError> {
         let token = self.transport.access_token();
         let headers = |req: reqwest::RequestBuilder| {
             let req = req
@@ -82,7 +102,7 @@ impl BlobClient {
                 None => req,
             };
             match signer {
-                Some((mailbox, _)) => req.header(HEADER_MAILBOX, mailbox.to_b64()),
+                Some((mailbox, _)) => req.header(header, mailbox.to_b64()),
                 None => req,
             }
         };

@@ -468,6 +468,58 @@ impl Engine {
         self.group_timer(id)
     }
 
+    /// Where a file for group `name` is uploaded (the group's relay: one
+    /// upload for every member), and what signs its creation there (the
+    /// group's mailbox and its write key).
+    pub fn group_attachment_upload(
+        &self,
+        name: &str,
+    ) -> Result<(String, MailboxId, KeyBytes), CoreError> {
+        let rec = self.group_record(name)?;
+        Ok((rec.relay.clone(), rec.mailbox, rec.saved.write.clone()))
+    }
+
+    /// Queues the message for a file uploaded to the group's relay;
+    /// returns the group's id and the history entry.
+    pub fn group_send_attachment(
+        &mut self,
+        now: u64,
+        rng: &mut impl CryptoRngCore,
+        name: &str,
+        attachment: crate::attachment::AttachmentRef,
+        view_once: bool,
+    ) -> Result<(u64, HistoryEntry), CoreError> {
+        let id = self.group_record(name)?.id;
+        let timer = self.group_timer(id)?;
+        let msg_id = random_id(rng);
+        let app = AppMessage {
+            id: msg_id.to_vec(),
+            sent_at: now,
+            expire_after: timer,
+            body: Body::Attachment {
+                attachment: attachment.clone(),
+                view_once,
+            },
+        };
+        let plain = crate::wire::encode(&app).map_err(|e| CoreError::State(e.to_string()))?;
+        self.queue_group_post(id, plain.to_vec())?;
+        Ok((
+            id,
+            HistoryEntry {
+                id: ferry_proto::b64::encode(&msg_id),
+                direction: Direction::Out,
+                text: String::new(),
+                sent_at: now,
+                expires_at: timer.map(|t| now.saturating_add(t)),
+                view_once,
+                flagged: false,
+                attachment: Some(Box::new(attachment)),
+                call: None,
+                from: None,
+            },
+        ))
+    }
+
     /// The group's disappearing-message timer (`None`: off).
     fn group_timer(&mut self, id: u64) -> Result<Option<u64>, CoreError> {
         let t = self.chat(id)?.chat.settings().map_err(group_err)?.timer;
@@ -761,21 +813,40 @@ impl Engine {
                 quarantined,
             } => {
                 let timer = self.group_timer(local)?;
-                if let Some(m) = crate::wire::decode(&body)
-                    && let Body::Text { text, view_once } = m.body
+                let relay = self.group_by_id(local)?.relay.clone();
+                let content = crate::wire::decode(&body).and_then(|m| match m.body {
+                    Body::Text { text, view_once } => {
+                        Some((m.id, m.sent_at, m.expire_after, text, None, view_once))
+                    }
+                    // Only from the group's own relay: a member cannot make
+                    // the others connect anywhere else.
+                    Body::Attachment {
+                        attachment,
+                        view_once,
+                    } if attachment.is_valid() && attachment.relay == relay => Some((
+                        m.id,
+                        m.sent_at,
+                        m.expire_after,
+                        String::new(),
+                        Some(Box::new(attachment)),
+                        view_once,
+                    )),
+                    _ => None,
+                });
+                if let Some((msg_id, sent_at, expire_after, text, attachment, view_once)) = content
                 {
                     events.push(GroupEvent::Message {
                         group: local,
                         name,
                         entry: HistoryEntry {
-                            id: ferry_proto::b64::encode(&m.id),
+                            id: ferry_proto::b64::encode(&msg_id),
                             direction: Direction::In,
                             text,
-                            sent_at: m.sent_at,
-                            expires_at: expiry(m.expire_after, timer, now),
+                            sent_at,
+                            expires_at: expiry(expire_after, timer, now),
                             view_once,
                             flagged: quarantined,
-                            attachment: None,
+                            attachment,
                             call: None,
                             from: Some(name_of(&from)),
                         },
