@@ -221,34 +221,26 @@ impl Tx<'_> {
     /// Destroys every message of a conversation (a group left or removed
     /// from, history not kept); returns how many.
     pub fn delete_conversation(&self, contact: u64) -> Result<usize, VaultError> {
-        let c = i64::try_from(contact).unwrap_or(i64::MAX);
-        let idxs: Vec<i64> = {
-            let mut stmt = self
-                .tx
-                .prepare_cached("SELECT key_idx FROM messages WHERE contact = ?1")
-                .map_err(db)?;
-            stmt.query_map([c], |r| r.get(0))
-                .map_err(db)?
-                .collect::<Result<_, _>>()
-                .map_err(db)?
-        };
-        for idx in &idxs {
-            self.destroy_key(*idx)?;
-        }
-        self.tx
-            .execute("DELETE FROM messages WHERE contact = ?1", [c])
-            .map_err(db)
+        self.destroy_messages("contact = ?1", i64::try_from(contact).unwrap_or(i64::MAX))
     }
 
     /// Destroys every message that expired at or before `now`.
     pub fn expire(&self, now: u64) -> Result<usize, VaultError> {
-        let now = i64::try_from(now).unwrap_or(i64::MAX);
+        self.destroy_messages(
+            "expires_at IS NOT NULL AND expires_at <= ?1",
+            i64::try_from(now).unwrap_or(i64::MAX),
+        )
+    }
+
+    /// Destroys the messages `filter` (SQL over `messages`, with `?1`)
+    /// selects, their slab keys first; returns how many.
+    fn destroy_messages(&self, filter: &str, arg: i64) -> Result<usize, VaultError> {
         let idxs: Vec<i64> = {
             let mut stmt = self
                 .tx
-                .prepare_cached("SELECT key_idx FROM messages WHERE expires_at IS NOT NULL AND expires_at <= ?1")
+                .prepare_cached(&format!("SELECT key_idx FROM messages WHERE {filter}"))
                 .map_err(db)?;
-            stmt.query_map([now], |r| r.get(0))
+            stmt.query_map([arg], |r| r.get(0))
                 .map_err(db)?
                 .collect::<Result<_, _>>()
                 .map_err(db)?
@@ -257,10 +249,7 @@ impl Tx<'_> {
             self.destroy_key(*idx)?;
         }
         self.tx
-            .execute(
-                "DELETE FROM messages WHERE expires_at IS NOT NULL AND expires_at <= ?1",
-                [now],
-            )
+            .execute(&format!("DELETE FROM messages WHERE {filter}"), [arg])
             .map_err(db)
     }
 

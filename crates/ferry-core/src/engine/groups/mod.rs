@@ -532,6 +532,17 @@ impl Engine {
             chat.send(provider, signer, &plain)
         })?;
         let payload = padding::pad(&sealed).map_err(|_| CoreError::TooLong)?;
+        self.push_post(id, payload, Some(plain), false)
+    }
+
+    /// Queues a padded post to group `id` in its relay epoch now.
+    fn push_post(
+        &mut self,
+        id: u64,
+        payload: Vec<u8>,
+        plain: Option<Vec<u8>>,
+        leave: bool,
+    ) -> Result<(), CoreError> {
         let rec = self.group_by_id(id)?;
         let action = super::Action::GroupPost {
             relay: rec.relay.clone(),
@@ -540,8 +551,8 @@ impl Engine {
             write: rec.saved.write.clone(),
             epoch: rec.relay_epoch,
             payload,
-            plain: Some(plain),
-            leave: false,
+            plain,
+            leave,
         };
         self.state.outbox.push(action);
         Ok(())
@@ -584,17 +595,7 @@ impl Engine {
             chat.send_alert(provider, signer, None)
         })?;
         let payload = padding::pad(&alert).map_err(|_| CoreError::TooLong)?;
-        self.state.outbox.push(super::Action::GroupPost {
-            relay: rec.relay.clone(),
-            group: rec.mailbox,
-            local: rec.id,
-            write: rec.saved.write.clone(),
-            epoch: rec.relay_epoch,
-            payload,
-            plain: None,
-            leave: false,
-        });
-        Ok(())
+        self.push_post(rec.id, payload, None, false)
     }
 
     /// The local ids of every group (none loaded).
@@ -716,19 +717,7 @@ impl Engine {
             chat.request_leave(provider, signer)
         })?;
         let payload = padding::pad(&request).map_err(|_| CoreError::TooLong)?;
-        let rec = self.group_by_id(id)?;
-        let action = super::Action::GroupPost {
-            relay: rec.relay.clone(),
-            group: rec.mailbox,
-            local: id,
-            write: rec.saved.write.clone(),
-            epoch: rec.relay_epoch,
-            payload,
-            plain: None,
-            leave: true,
-        };
-        self.state.outbox.push(action);
-        Ok(())
+        self.push_post(id, payload, None, true)
     }
 
     /// Forgets a group here (its MLS state, signing key and record);
