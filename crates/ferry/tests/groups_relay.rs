@@ -534,3 +534,59 @@ async fn a_commit_interrupted_at_each_step_lands_once_without_a_fork() {
     assert_eq!(member.relay_keys(), &moved);
     c.fetch_group(id, &new_read, cursor, None).await.unwrap();
 }
+
+/// A file for a group is created with a signature of the group's current
+/// write key and nothing else: a stranger's key, an old write key after a
+/// rotation, or a group that does not exist gets nothing stored.
+#[tokio::test]
+async fn only_a_groups_current_write_key_creates_a_blob_for_it() {
+    use ferry_client::transfer::BlobClient;
+    let r = relay();
+    let c = RelayClient::new(r.url()).unwrap();
+    let g = group(&c).await;
+    let blobs = BlobClient::new(r.url()).unwrap();
+    let stranger = MailboxKey::generate(&mut OsRng);
+    let refused = |e: ClientError| {
+        matches!(
+            e.code(),
+            Some(ErrorCode::MissingAuth | ErrorCode::BadSignature | ErrorCode::NotAuthorized)
+        )
+    };
+    let e = blobs
+        .create_for_group(1000, (g.id, &stranger))
+        .await
+        .unwrap_err();
+    assert!(refused(e));
+    let e = blobs
+        .create_for_group(1000, (MailboxId::random(&mut OsRng), &g.write))
+        .await
+        .unwrap_err();
+    assert!(refused(e));
+    // The read key is not the write key either.
+    let e = blobs
+        .create_for_group(1000, (g.id, &g.read))
+        .await
+        .unwrap_err();
+    assert!(refused(e));
+    blobs
+        .create_for_group(1000, (g.id, &g.write))
+        .await
+        .unwrap();
+    // After a commit that rotates the keys, the old write key is refused.
+    let (new_read, new_write) = (
+        MailboxKey::generate(&mut OsRng),
+        MailboxKey::generate(&mut OsRng),
+    );
+    let mut rotate = commit(0, b"rotate");
+    rotate.rotate = Some((new_read.public(), new_write.public()));
+    c.commit_group(g.id, &g.admin, &rotate).await.unwrap();
+    let e = blobs
+        .create_for_group(1000, (g.id, &g.write))
+        .await
+        .unwrap_err();
+    assert!(refused(e));
+    blobs
+        .create_for_group(1000, (g.id, &new_write))
+        .await
+        .unwrap();
+}
