@@ -234,7 +234,7 @@ impl Tx<'_> {
 
     /// Destroys the messages `filter` (SQL over `messages`, with `?1`)
     /// selects, their slab keys first; returns how many.
-    fn destroy_messages(&self, filter: &str, arg: i64) -> Result<usize, VaultError> {
+    fn destroy_messages(&self, filter: &'static str, arg: i64) -> Result<usize, VaultError> {
         let idxs: Vec<i64> = {
             let mut stmt = self
                 .tx

@@ -176,17 +176,24 @@ fn role_key(r: GroupRole) -> &'static str {
 fn contact_choice(cx: &Cx, action: &str, contacts: &[ContactInfo], button: &str) -> Markup {
     html! {
         form class="choose" action=(action) method="post" {
-            @if contacts.is_empty() {
-                p class="empty" { (cx.t("group-no-contacts")) }
-            }
-            @for c in contacts {
-                label class="check" {
-                    input type="checkbox" name="add" value=(c.alias);
-                    span dir="auto" { (c.alias) }
-                }
-            }
+            (contact_boxes(cx, contacts))
             button type="submit" class="primary" { (cx.t(button)) }
             (error_slot())
+        }
+    }
+}
+
+/// A checkbox per contact (`add=ALIAS`), or a line saying there is none.
+fn contact_boxes(cx: &Cx, contacts: &[ContactInfo]) -> Markup {
+    html! {
+        @if contacts.is_empty() {
+            p class="empty" { (cx.t("group-no-contacts")) }
+        }
+        @for c in contacts {
+            label class="check" {
+                input type="checkbox" name="add" value=(c.alias);
+                span dir="auto" { (c.alias) }
+            }
         }
     }
 }
@@ -207,15 +214,7 @@ pub(crate) fn new_page(cx: &Cx, contacts: &[ContactInfo]) -> Markup {
                 p class="hint" { (cx.t("group-display-hint")) }
                 fieldset {
                     legend { (cx.t("group-add")) }
-                    @if contacts.is_empty() {
-                        p class="empty" { (cx.t("group-no-contacts")) }
-                    }
-                    @for c in contacts {
-                        label class="check" {
-                            input type="checkbox" name="add" value=(c.alias);
-                            span dir="auto" { (c.alias) }
-                        }
-                    }
+                    (contact_boxes(cx, contacts))
                 }
                 button type="submit" class="primary" { (cx.t("group-create")) }
                 (error_slot())
